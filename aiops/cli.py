@@ -1,0 +1,357 @@
+"""The ``aiops`` command line. Every error is one clear line and a non-zero exit; ``--debug`` shows the
+traceback. Commands that read state open the store named by the config, so they work whether or not a
+daemon is running; commands that change an incident go through the running daemon's API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+import aiops
+from aiops.errors import AiopsError, ConfigError
+
+DEFAULT_CONFIG_NAMES = ("aiops.yaml", "aiops.yml")
+
+
+def _debug_enabled() -> bool:
+    return "--debug" in sys.argv or os.environ.get("AIOPS_DEBUG") == "1"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(aiops.__version__, "--version", prog_name="aiops")
+def cli(debug: bool) -> None:
+    """aiops: detect, remediate, verify — a self-healing ML-operations daemon."""
+
+
+def _config_option(required: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        required=required,
+        envvar="AIOPS_CONFIG",
+        help="Config file (default: $AIOPS_CONFIG, ./aiops.yaml, or the built-in demo).",
+    )
+
+
+def _resolve_config(config_path: str | None) -> str | None:
+    if config_path:
+        return config_path
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).exists():
+            return name
+    return None
+
+
+def _load(config_path: str | None) -> Any:
+    from aiops.config.loader import load_config
+
+    path = _resolve_config(config_path)
+    if path is None:
+        from aiops.demo import demo_config_path
+
+        path = str(demo_config_path())
+    return load_config(path)
+
+
+# -- run ---------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_config_option()
+@click.option("--listen", help="HOST:PORT for /metrics and the API (overrides server.listen).")
+@click.option("--log-level", default=None, help="debug, info, warning or error (overrides log.level).")
+def run(config_path: str | None, listen: str | None, log_level: str | None) -> None:
+    """Run the daemon. Without a config it runs the built-in demo scenario."""
+    from aiops.logs import configure_logging
+
+    path = _resolve_config(config_path)
+    demo = None
+    if path is None:
+        from aiops.demo import DemoScenario
+
+        demo = DemoScenario.prepare()
+        path = str(demo.config_path)
+        click.echo(f"aiops: no config given; running the built-in demo ({path}). Stop with Ctrl-C.", err=True)
+    config = _load(path)
+    settings = config.settings
+    level = "debug" if _debug_enabled() else (log_level or settings.log.level)
+    configure_logging(level, settings.log.json_, config.secrets)
+    from aiops.daemon import Daemon
+
+    daemon = Daemon(config, listen=listen)
+    if demo is not None:
+        demo.start()
+    try:
+        code = daemon.serve_forever()
+    finally:
+        if demo is not None:
+            demo.stop()
+    sys.exit(code)
+
+
+@cli.command("check-config")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def check_config(files: tuple[str, ...]) -> None:
+    """Validate config files with the same loader as `aiops run`; lists every problem with its line."""
+    from aiops.config.loader import load_config
+
+    failed = False
+    for fname in files:
+        try:
+            config = load_config(fname)
+        except ConfigError as exc:
+            failed = True
+            for line in exc.problems:
+                click.echo(line, err=True)
+            continue
+        n = len(config.settings.checks)
+        click.echo(f"{fname}: ok ({n} check{'s' if n != 1 else ''}, {len(config.settings.notifiers)} notifiers)")
+    if failed:
+        sys.exit(1)
+
+
+# -- state ---------------------------------------------------------------------------------------------------
+
+
+def _store(config_path: str | None) -> Any:
+    from aiops.store.store import Store
+
+    store = Store(_load(config_path).settings.store.url)
+    store.migrate()
+    return store
+
+
+def _age(ts: float | None) -> str:
+    import time
+
+    from aiops.durations import format_duration
+
+    return "-" if ts is None else format_duration(max(0.0, time.time() - float(ts))) + " ago"
+
+
+@cli.command()
+@_config_option()
+@click.option("--state", help="Only incidents in this state (pending, firing, remediating, verifying, ...).")
+@click.option("--open", "open_only", is_flag=True, help="Only open (unresolved) incidents.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output with transitions and actions.")
+def incidents(config_path: str | None, state: str | None, open_only: bool, limit: int, as_json: bool) -> None:
+    """List incidents, newest first."""
+    from aiops.engine.incidents import incident_dict
+    from aiops.types import json_safe
+
+    store = _store(config_path)
+    rows = store.list_incidents(state=state, open_only=open_only, limit=limit)
+    if as_json:
+        out = []
+        for row in rows:
+            item = incident_dict(row)
+            item["transitions"] = json_safe(store.transitions(int(row["id"])))
+            item["actions"] = json_safe(store.list_actions(incident_id=int(row["id"])))
+            item["notifications"] = json_safe(
+                [
+                    {k: n[k] for k in ("notifier", "event", "state", "attempts", "last_error", "sent_at")}
+                    for n in store.list_notifications(incident_id=int(row["id"]))
+                ]
+            )
+            out.append(item)
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not rows:
+        click.echo("no incidents")
+        return
+    click.echo(f"{'ID':>5}  {'STATE':<12} {'SEV':<8} {'CHECK':<20} {'OPENED':<12} {'TRIES':>5}  SUMMARY")
+    for r in rows:
+        failed = [n for n in store.list_notifications(incident_id=int(r["id"]), state="failed")]
+        note = f"  [{len(failed)} notification(s) failed]" if failed else ""
+        click.echo(
+            f"{r['id']:>5}  {r['state']:<12} {r['severity']:<8} {r['check_name'][:20]:<20} "
+            f"{_age(r['opened_at']):<12} {r['attempts']:>5}  {r['summary'][:80]}{note}"
+        )
+
+
+@cli.command()
+@_config_option()
+@click.option("--state", help="Only actions in this state (pending, awaiting_approval, running, ...).")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def actions(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """List the action ledger: plan, mode, guard decision and outcome."""
+    from aiops.types import json_safe
+
+    rows = _store(config_path).list_actions(state=state, limit=limit)
+    if as_json:
+        click.echo(json.dumps(json_safe(rows), indent=2))
+        return
+    if not rows:
+        click.echo("no actions")
+        return
+    click.echo(f"{'ID':>5} {'INC':>5}  {'STATE':<18} {'MODE':<8} {'ACTION':<14} {'CREATED':<12} PLAN / OUTCOME")
+    for r in rows:
+        outcome = (r["outcome"] or {}).get("summary") or r["guard"] or ""
+        click.echo(
+            f"{r['id']:>5} {r['incident_id']:>5}  {r['state']:<18} {r['mode']:<8} {r['action_label'][:14]:<14} "
+            f"{_age(r['created_at']):<12} {r['plan'].get('description', '')[:60]} | {outcome[:60]}"
+        )
+
+
+@cli.command()
+@_config_option()
+def pause(config_path: str | None) -> None:
+    """Kill switch on: no remediation runs (detection and notifications go on)."""
+    _store(config_path).set_flag("paused", "1")
+    click.echo("automation paused: no remediation will run until `aiops resume`")
+
+
+@cli.command()
+@_config_option()
+def resume(config_path: str | None) -> None:
+    """Kill switch off."""
+    _store(config_path).set_flag("paused", "0")
+    click.echo("automation resumed")
+
+
+def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    import requests
+
+    config = _load(config_path)
+    server = config.settings.server
+    host, _, port = server.listen.rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    token = server.token or os.environ.get("AIOPS_API_TOKEN")
+    if not token and server.token_file:
+        token = Path(server.token_file).read_text(encoding="utf-8").strip()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = f"http://{host}:{port}{path}"
+    try:
+        resp = requests.request(method, url, json=body or {}, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise AiopsError(f"cannot reach the daemon at {host}:{port}: {exc.__class__.__name__}") from exc
+    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    if resp.status_code >= 400:
+        raise AiopsError(f"daemon answered {resp.status_code}: {data.get('error', resp.text[:200])}")
+    return data
+
+
+@cli.command()
+@_config_option()
+@click.argument("action_id", type=int)
+def approve(config_path: str | None, action_id: int) -> None:
+    """Approve an action waiting for approval (through the running daemon's API)."""
+    data = _api(config_path, "POST", f"/api/v1/actions/{action_id}/approve")
+    click.echo(f"action {action_id} approved: {data.get('state', '')}")
+
+
+@cli.command()
+@_config_option()
+@click.argument("action_id", type=int)
+def deny(config_path: str | None, action_id: int) -> None:
+    """Reject an action waiting for approval; the ladder moves on."""
+    data = _api(config_path, "POST", f"/api/v1/actions/{action_id}/deny")
+    click.echo(f"action {action_id} denied: {data.get('state', '')}")
+
+
+@cli.command()
+@_config_option()
+@click.argument("incident_id", type=int)
+@click.option("--comment", default="", help="Why.")
+def ack(config_path: str | None, incident_id: int, comment: str) -> None:
+    """Acknowledge an incident: automation stands back, a person has it."""
+    _api(config_path, "POST", f"/api/v1/incidents/{incident_id}/ack", {"comment": comment})
+    click.echo(f"incident {incident_id} acknowledged")
+
+
+@cli.command()
+@_config_option()
+@click.argument("incident_id", type=int)
+@click.option("--for", "duration", default="1h", show_default=True, help="How long, e.g. 30m, 2h.")
+@click.option("--comment", default="")
+def silence(config_path: str | None, incident_id: int, duration: str, comment: str) -> None:
+    """Silence an incident's notifications for a while."""
+    _api(config_path, "POST", f"/api/v1/incidents/{incident_id}/silence", {"duration": duration, "comment": comment})
+    click.echo(f"incident {incident_id} silenced for {duration}")
+
+
+# -- introspection -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+def plugins() -> None:
+    """List installed plugins of every kind (built-in and third-party alike)."""
+    from aiops import plugins as registry
+
+    for group in registry.GROUPS:
+        click.echo(f"{group}:")
+        rows = registry.describe(group)
+        if not rows:
+            click.echo("  (none)")
+        for name, target, summary in rows:
+            click.echo(f"  {name:<16} {summary}  [{target}]")
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"aiops {aiops.__version__}")
+
+
+def _register_optional(module: str, name: str) -> None:
+    """Sub-commands that live in their own modules (detect, drift) are added when present."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return
+    command = getattr(mod, name, None)
+    if isinstance(command, click.Command):
+        cli.add_command(command, name)
+
+
+_register_optional("aiops.commands.detect", "detect")
+_register_optional("aiops.commands.drift", "drift")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: one line per error, exit 1 (2 for usage errors), tracebacks only with --debug."""
+    try:
+        cli.main(args=argv, prog_name="aiops", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aiops: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        if _debug_enabled():
+            traceback.print_exc()
+        for line in exc.problems:
+            click.echo(line, err=True)
+        sys.exit(1)
+    except AiopsError as exc:
+        if _debug_enabled():
+            traceback.print_exc()
+        click.echo(f"aiops: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if _debug_enabled():
+            traceback.print_exc()
+        click.echo(
+            f"aiops: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
+        sys.exit(1)

@@ -1,0 +1,336 @@
+"""The daemon: wires config, store, scheduler, engine, HTTP and signals together, and owns the lifecycle.
+
+Start: load config (the same loader as ``check-config``), migrate the store, build every plugin, reconcile
+actions left by a dead process, then schedule one APScheduler job per check (``max_instances=1``,
+``coalesce``, misfire grace) plus the executor, outbox and sweeper jobs. SIGHUP or ``POST /-/reload`` builds
+a complete new runtime and swaps it in only if it is valid. SIGTERM/SIGINT stop scheduling, give running
+actions a grace period, release the leases of the rest and exit 0 within 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from aiops.clock import Clock, SystemClock
+from aiops.config.loader import Config, load_config
+from aiops.engine.checks import CheckRunner
+from aiops.engine.executor import ActionExecutor
+from aiops.engine.incidents import IncidentManager, incident_dict
+from aiops.engine.outbox import OutboxDispatcher
+from aiops.engine.runtime import Runtime, build_runtime
+from aiops.errors import AiopsError, ConfigError
+from aiops.http.server import ApiServer
+from aiops.logs import add_secrets
+from aiops.store.store import Store, default_owner
+from aiops.telemetry import Telemetry
+from aiops.types import json_safe
+
+log = structlog.get_logger("aiops.daemon")
+
+PAUSED_FLAG = "paused"
+SHUTDOWN_GRACE = 6.0
+
+
+class Daemon:
+    """One running aiops. Also the HTTP API's backend (see :class:`aiops.http.backend.ApiBackend`)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        listen: str | None = None,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        # Plugins that keep files (status files of running commands) find them here across restarts.
+        os.environ.setdefault("AIOPS_STATE_DIR", str(Path(config.settings.state_dir).resolve()))
+        self.clock = clock or SystemClock()
+        self.listen = listen or config.settings.server.listen
+        self.registry = registry or CollectorRegistry()
+        self.owner = default_owner()
+        self.store = Store(_store_url(config))
+        self.store.migrate()
+        self._runtime = build_runtime(config)
+        self._runtime_lock = threading.Lock()
+        self._paused = self.store.get_flag(PAUSED_FLAG, "0") == "1"
+        self._paused_checked = time.monotonic()
+        self.telemetry = Telemetry(self.registry, incident_counts=self.store.incident_counts)
+        self.telemetry.set_outbox_pending_callback(lambda: float(self.store.outbox_pending()))
+        self.telemetry.config_reloaded(True)
+        self.telemetry.set_paused(self._paused)
+        self.incidents = IncidentManager(self.store, self.runtime, self.clock.now, paused=self.paused)
+        self.executor = ActionExecutor(
+            self.store,
+            self.incidents,
+            self.runtime,
+            self.clock.now,
+            self.owner,
+            on_done=lambda action, outcome, seconds: self.telemetry.action(action, outcome, seconds),
+        )
+        self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
+        self._runners: dict[str, CheckRunner] = {}
+        self._stop = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+        self._server: ApiServer | None = None
+        self._config_path = config.path
+
+    # -- runtime ---------------------------------------------------------------------------------------
+
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    def paused(self) -> bool:
+        """The kill switch lives in the store, so ``aiops pause`` works from any shell, even on a wedged
+        daemon; it is re-read at most once a second."""
+        now = time.monotonic()
+        if now - self._paused_checked >= 1.0:
+            self._paused_checked = now
+            try:
+                paused = self.store.get_flag(PAUSED_FLAG, "0") == "1"
+            except AiopsError:
+                paused = True  # store unreachable: act as paused rather than act blind
+            if paused != self._paused:
+                log.warning("kill switch " + ("on" if paused else "off"))
+                self.telemetry.set_paused(paused)
+            self._paused = paused
+        return self._paused
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.executor.tick()  # reconcile actions left running by a dead process before anything new
+        scheduler = BackgroundScheduler(
+            executors={"default": SchedulerPool(max_workers=max(4, len(self._runtime.checks) + 3))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+        self._scheduler = scheduler
+        for job_id, fn in (
+            ("executor", self._executor_tick),
+            ("outbox", self._outbox_tick),
+            ("sweeper", self._sweep_tick),
+        ):
+            scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
+        self._schedule_checks(self._runtime)
+        scheduler.start()
+        self.telemetry.set_scheduler_running(True)
+        token = _token(self.config)
+        if token:
+            add_secrets([token])
+        self._server = ApiServer(self, self.registry, self.listen, token)
+        self._server.start()
+        host, port = self._server.address
+        log.info(
+            "aiops started",
+            listen=f"{host}:{port}",
+            checks=len(self._runtime.checks),
+            store=self.store.redacted_url,
+            paused=self._paused,
+            config=self._config_path,
+        )
+
+    def _schedule_checks(self, runtime: Runtime) -> None:
+        assert self._scheduler is not None
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("check:"):
+                job.remove()
+        self._runners = {name: CheckRunner(cr, self.store) for name, cr in runtime.checks.items()}
+        for name, cr in runtime.checks.items():
+            cfg = cr.config
+            trigger: Any
+            if cfg.every is not None:
+                trigger = IntervalTrigger(seconds=cfg.every)
+                first = None
+            else:
+                assert cfg.cron is not None
+                trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
+                first = None
+            self._scheduler.add_job(
+                self._check_tick, trigger, args=[name], id=f"check:{name}", name=name, next_run_time=first or _now_dt()
+            )
+
+    def serve_forever(self) -> int:
+        """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
+        self.start()
+        while not self._stop.wait(0.5):
+            pass
+        self.shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        log.info("shutting down")
+        started = time.monotonic()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self.telemetry.set_scheduler_running(False)
+        self.executor.shutdown(grace=SHUTDOWN_GRACE)
+        try:
+            self.outbox.tick()  # one last flush; anything unsent stays in the outbox for the next start
+        except Exception as exc:
+            log.warning("final outbox flush failed", error=str(exc))
+        if self._server is not None:
+            self._server.stop()
+        self.store.close()
+        log.info("stopped", seconds=round(time.monotonic() - started, 2))
+
+    # -- jobs ------------------------------------------------------------------------------------------
+
+    def _check_tick(self, name: str) -> None:
+        runner = self._runners.get(name)
+        if runner is None or self._stop.is_set():
+            return
+        bound = log.bind(check=name)
+        try:
+            result = runner.tick(self.clock.now())
+        except Exception as exc:
+            bound.error("check tick failed", error=repr(exc), exc_info=exc)
+            self.telemetry.check_run(name, "error", 0.0)
+            return
+        self.telemetry.check_run(name, result.outcome, result.duration)
+        for f in [*result.findings, *result.problems]:
+            self.telemetry.finding(name, f.kind)
+        if result.outcome != "ok":
+            bound.warning("check run failed", outcome=result.outcome, error=result.error)
+        try:
+            self.incidents.observe(result)
+        except Exception as exc:
+            bound.error("incident update failed", error=repr(exc), exc_info=exc)
+
+    def _executor_tick(self) -> None:
+        try:
+            self.executor.tick()
+        except Exception as exc:
+            log.error("executor tick failed", error=repr(exc), exc_info=exc)
+
+    def _outbox_tick(self) -> None:
+        try:
+            self.outbox.tick()
+        except Exception as exc:
+            log.error("outbox tick failed", error=repr(exc), exc_info=exc)
+
+    def _sweep_tick(self) -> None:
+        try:
+            self.incidents.sweep()
+        except Exception as exc:
+            log.error("sweep failed", error=repr(exc), exc_info=exc)
+
+    # -- reload ----------------------------------------------------------------------------------------
+
+    def reload(self) -> tuple[bool, str]:
+        try:
+            config = load_config(self._config_path)
+            if _store_url(config) != _store_url(self.config):
+                raise AiopsError("store.url cannot change on reload; restart the daemon")
+            runtime = build_runtime(config)
+        except (ConfigError, AiopsError) as exc:
+            self.telemetry.config_reloaded(False)
+            log.error("reload rejected; the previous configuration keeps running", error=str(exc))
+            return False, str(exc)
+        with self._runtime_lock:
+            self.config = config
+            self._runtime = runtime
+            if self._scheduler is not None:
+                self._schedule_checks(runtime)
+        add_secrets(config.secrets)
+        self.telemetry.config_reloaded(True)
+        log.info("configuration reloaded", checks=len(runtime.checks))
+        return True, "reloaded"
+
+    # -- ApiBackend ------------------------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        if self._scheduler is None or not self._scheduler.running:
+            return False, "scheduler not running"
+        if not self.store.ping():
+            return False, "store unreachable"
+        return True, ""
+
+    def list_incidents(self, state: str | None, limit: int) -> list[dict[str, Any]]:
+        return [incident_dict(r) for r in self.store.list_incidents(state=state, limit=limit)]
+
+    def get_incident(self, incident_id: int) -> dict[str, Any] | None:
+        row = self.store.get_incident(incident_id)
+        if row is None:
+            return None
+        out = incident_dict(row)
+        out["transitions"] = json_safe(self.store.transitions(incident_id))
+        out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
+        out["notifications"] = json_safe(
+            [
+                {k: n[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")}
+                for n in self.store.list_notifications(incident_id=incident_id)
+            ]
+        )
+        return out
+
+    def acknowledge(self, incident_id: int, actor: str, comment: str) -> dict[str, Any]:
+        return incident_dict(self.incidents.acknowledge(incident_id, actor, comment))
+
+    def silence(self, incident_id: int, actor: str, duration_seconds: float, comment: str) -> dict[str, Any]:
+        return incident_dict(self.incidents.silence(incident_id, actor, duration_seconds, comment))
+
+    def approve(self, action_id: int, actor: str, approved: bool) -> dict[str, Any]:
+        action = self.store.get_action(action_id)
+        if action is None:
+            raise AiopsError(f"no action {action_id}", reason="not_found")
+        if not self.store.decide_approval(action_id, approved, actor, self.clock.now()):
+            raise AiopsError(f"action {action_id} is {action['state']}, not awaiting approval", reason="conflict")
+        decided = self.store.get_action(action_id)
+        assert decided is not None
+        self.incidents.approval_decided(decided, approved, actor)
+        out = json_safe(decided)
+        assert isinstance(out, dict)
+        return out
+
+    def list_actions(self, state: str | None, limit: int) -> list[dict[str, Any]]:
+        out = json_safe(self.store.list_actions(state=state, limit=limit))
+        assert isinstance(out, list)
+        return out
+
+    def set_paused(self, paused: bool, actor: str) -> None:
+        self.store.set_flag(PAUSED_FLAG, "1" if paused else "0")
+        self._paused = paused
+        self.telemetry.set_paused(paused)
+        log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
+
+
+def _store_url(config: Config) -> str:
+    return config.settings.store.url
+
+
+def _token(config: Config) -> str | None:
+    server = config.settings.server
+    if server.token:
+        return server.token
+    if server.token_file:
+        try:
+            return Path(server.token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise AiopsError(f"server.token_file: cannot read {server.token_file}: {exc.strerror}") from exc
+    env = os.environ.get("AIOPS_API_TOKEN")
+    return env or None
+
+
+def _now_dt() -> Any:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC)

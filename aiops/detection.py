@@ -1,0 +1,192 @@
+"""Shared shapes for detectors: streaming metric scorers, the adapter that turns a scorer into a check
+detector, and the result type of drift tests.
+
+A metric scorer sees one series, one point at a time (``update``), and returns an anomaly score in [0, 1]
+using only the past: it is what ``aiops detect`` runs over NAB. The :class:`SeriesDetector` adapter keeps one
+scorer per series of a frame, feeds it only the new points, and turns scores over a threshold into findings
+with the evidence a person needs to judge them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiops.types import Finding, Frame, Series, Severity, json_safe
+
+
+@runtime_checkable
+class StreamingScorer(Protocol):
+    """Causal, O(1) amortised anomaly scorer of one series; its state is plain JSON-safe data."""
+
+    def update(self, timestamp: float, value: float) -> float: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+def batch_score(scorer: StreamingScorer, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+    """Score a whole series point by point: the reference the vectorised paths must equal.
+
+    Scorers that have a faster exact batch path expose ``score(timestamps, values)``; this is the fallback.
+    """
+    fast = getattr(scorer, "score", None)
+    if callable(fast):
+        return np.asarray(fast(timestamps, values), dtype=float)
+    out = np.empty(len(values), dtype=float)
+    for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
+        out[i] = scorer.update(float(t), float(v))
+    return out
+
+
+class SeriesDetectorParams(BaseModel):
+    """Parameters every per-series detector shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised")
+    severity: Severity = Severity.WARNING
+
+
+class SeriesDetector:
+    """Base of check detectors built from a per-series streaming scorer.
+
+    Subclasses set ``Params`` (a subclass of :class:`SeriesDetectorParams`) and implement
+    :meth:`new_scorer`. State is one scorer state per series key, plus the last timestamp fed, so that a
+    point is never fed twice even if a source re-delivers it.
+    """
+
+    Params: ClassVar[type[BaseModel]] = SeriesDetectorParams
+    name: ClassVar[str] = "series"
+    kind: ClassVar[str] = "anomaly"
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params.model_validate(params)
+        self._scorers: dict[str, StreamingScorer] = {}
+        self._last_ts: dict[str, float] = {}
+
+    def new_scorer(self) -> StreamingScorer:
+        raise NotImplementedError
+
+    def explain(self, scorer: StreamingScorer, value: float, score: float) -> dict[str, Any]:
+        """Evidence for a finding; scorers that know their expected band expose ``expected()``."""
+        evidence: dict[str, Any] = {"value": value, "score": score}
+        expected = getattr(scorer, "expected", None)
+        if callable(expected):
+            evidence.update(expected())
+        return evidence
+
+    def evaluate(self, frame: Frame) -> list[Finding]:
+        threshold = float(getattr(self.params, "threshold", 0.5))
+        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        findings: list[Finding] = []
+        for series in frame.series:
+            finding = self._evaluate_series(series, threshold, severity)
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    def _evaluate_series(self, series: Series, threshold: float, severity: Severity) -> Finding | None:
+        key = series.key
+        scorer = self._scorers.get(key)
+        if scorer is None:
+            scorer = self._scorers[key] = self.new_scorer()
+        last = self._last_ts.get(key, -math.inf)
+        worst: tuple[float, float, float, dict[str, Any]] | None = None
+        latest_score: float | None = None
+        for t, v in zip(series.timestamps, series.values, strict=True):
+            t, v = float(t), float(v)
+            if t <= last or not math.isfinite(v):
+                continue  # duplicates/out-of-order/NaN are the source's data-quality findings, not anomalies
+            score = float(scorer.update(t, v))
+            last = t
+            latest_score = score
+            if score >= threshold and (worst is None or score > worst[1]):
+                worst = (t, score, v, self.explain(scorer, v, score))
+        self._last_ts[key] = last
+        # Only the newest point decides whether the series is anomalous *now*; earlier points in the same
+        # batch that crossed the threshold still count, since a spike between two ticks is a real event.
+        if worst is None or latest_score is None:
+            return None
+        t, score, v, evidence = worst
+        labels = {"series": series.name, **dict(series.labels)}
+        return Finding(
+            kind=self.kind,
+            detector=self.name,
+            summary=f"{series.name} = {v:.6g} is anomalous (score {score:.2f} >= {threshold:.2f})",
+            severity=severity,
+            score=score,
+            labels=labels,
+            evidence=json_safe({**evidence, "timestamp": t}),
+            observed_at=t,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "series": {k: s.state_dict() for k, s in self._scorers.items()},
+            "last_ts": dict(self._last_ts),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._scorers = {}
+        for key, scorer_state in dict(state.get("series", {})).items():
+            scorer = self.new_scorer()
+            scorer.load_state_dict(scorer_state)
+            self._scorers[key] = scorer
+        self._last_ts = {k: float(v) for k, v in dict(state.get("last_ts", {})).items()}
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's test: which test, its statistic, p-value, effect size and the decision."""
+
+    column: str
+    test: str
+    statistic: float
+    p_value: float | None
+    effect: float | None
+    drift: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A drift decision for one current window against the reference, and why."""
+
+    drift: bool
+    summary: str
+    columns: Mapping[str, ColumnDrift] = field(default_factory=dict)
+    p_value: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [name for name, col in self.columns.items() if col.drift]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json_safe(
+            {
+                "drift": self.drift,
+                "summary": self.summary,
+                "p_value": self.p_value,
+                "columns": {
+                    name: {
+                        "test": c.test,
+                        "statistic": c.statistic,
+                        "p_value": c.p_value,
+                        "effect": c.effect,
+                        "drift": c.drift,
+                        **dict(c.details),
+                    }
+                    for name, c in self.columns.items()
+                },
+                **dict(self.details),
+            }
+        )
+        return out

@@ -1,0 +1,215 @@
+"""Runs remediations from the ledger, exactly once per idempotency key, surviving crashes.
+
+An action is claimed with a conditional UPDATE (pending -> running, with this process as lease owner). The
+remediation saves a *handle* (a supervisor pid, a request id) before its side effect proceeds. After a crash
+the next start finds the action still ``running`` under a dead owner and, instead of running it again, asks
+the remediation to ``resume`` from the handle: the outcome is read, or waited for, never re-created. Without
+a handle the side effect provably never started, so the action is simply executed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from aiops.engine.incidents import IncidentManager
+from aiops.engine.messages import incident_view
+from aiops.engine.runtime import Runtime
+from aiops.store.store import Row, Store, owner_is_dead
+from aiops.types import ActionContext, ActionState, Outcome, Plan
+
+log = structlog.get_logger("aiops.executor")
+
+
+class ActionExecutor:
+    """Claims due actions and runs each in a worker thread; reconciles orphans left by dead processes."""
+
+    def __init__(
+        self,
+        store: Store,
+        incidents: IncidentManager,
+        runtime_ref: Callable[[], Runtime],
+        now: Callable[[], float],
+        owner: str,
+        *,
+        max_workers: int = 4,
+        on_done: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.incidents = incidents
+        self.runtime_ref = runtime_ref
+        self.now = now
+        self.owner = owner
+        self.on_done = on_done
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="action")
+        self._inflight: dict[int, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    # -- scheduling ------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Claim and start due actions; expire approvals; adopt orphans of dead owners."""
+        if self._stopping.is_set():
+            return
+        now = self.now()
+        self._expire_approvals(now)
+        for action in self.store.list_actions(state=ActionState.RUNNING.value, limit=1000):
+            if int(action["id"]) in self._inflight:
+                continue
+            expired = action["lease_expires"] is None or float(action["lease_expires"]) <= now
+            if action["lease_owner"] == self.owner or expired or owner_is_dead(action["lease_owner"]):
+                self._adopt(action, now)
+        if self.incidents.paused():
+            return  # the kill switch also stops actions already queued but not started
+        for action in reversed(self.store.list_actions(state=ActionState.PENDING.value, limit=100)):
+            lease = now + self._timeout(action) + 30
+            if self.store.claim_action(
+                int(action["id"]), self.owner, lease, now, from_states=[ActionState.PENDING.value]
+            ):
+                claimed = self.store.get_action(int(action["id"]))
+                assert claimed is not None
+                self.incidents.action_started(claimed)
+                self._start(claimed, resume=False)
+
+    def _adopt(self, action: Row, now: float) -> None:
+        lease = now + self._timeout(action) + 30
+        if action["lease_owner"] != self.owner and not self.store.steal_action(
+            int(action["id"]), action["lease_owner"], self.owner, lease, now
+        ):
+            return
+        log.warning(
+            "adopting action left running by a dead process",
+            action=action["id"],
+            previous_owner=action["lease_owner"],
+            has_handle=bool(action["handle"]),
+        )
+        adopted = self.store.get_action(int(action["id"]))
+        assert adopted is not None
+        self._start(adopted, resume=bool(adopted["handle"]))
+
+    def _start(self, action: Row, *, resume: bool) -> None:
+        action_id = int(action["id"])
+        with self._lock:
+            if action_id in self._inflight:
+                return
+            self._inflight[action_id] = self._pool.submit(self._run, action, resume)
+
+    def _timeout(self, action: Row) -> float:
+        cfg = self.runtime_ref().action_config(str(action["check_name"]), int(action["rung"]))
+        return cfg.timeout if cfg is not None else 300.0
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def _run(self, action: Row, resume: bool) -> None:
+        action_id = int(action["id"])
+        try:
+            self._run_and_record(action, resume)
+        finally:
+            with self._lock:
+                self._inflight.pop(action_id, None)
+
+    def _run_and_record(self, action: Row, resume: bool) -> None:
+        action_id = int(action["id"])
+        started = time.monotonic()
+        bound = log.bind(action=action_id, incident=action["incident_id"], key=action["idempotency_key"])
+        try:
+            outcome = self._execute(action, resume, bound)
+        except Exception as exc:  # a plugin bug is a failed action, never a dead worker
+            bound.error("remediation raised", error=repr(exc), exc_info=exc)
+            outcome = Outcome(ok=False, summary=f"remediation raised {exc.__class__.__name__}: {exc}")
+        if self._stopping.is_set() and not outcome.ok and outcome.recoverable:
+            return  # shutting down: the lease is released and the next start resumes it
+        now = self.now()
+        state = ActionState.SUCCEEDED if outcome.ok else ActionState.FAILED
+        updated = self.store.update_action(
+            action_id,
+            {
+                "state": state.value,
+                "finished_at": now,
+                "lease_owner": None,
+                "lease_expires": None,
+                "outcome": {"ok": outcome.ok, "summary": outcome.summary, "details": dict(outcome.details)},
+                "error": None if outcome.ok else outcome.summary,
+            },
+            now,
+        )
+        seconds = time.monotonic() - started
+        bound.info("action finished", ok=outcome.ok, summary=outcome.summary, seconds=round(seconds, 3))
+        if self.on_done is not None:
+            self.on_done(str(action["action_type"]), state.value, seconds)
+        self.incidents.action_finished(updated, outcome.ok, outcome.summary)
+
+    def _execute(self, action: Row, resume: bool, bound: Any) -> Outcome:
+        runtime = self.runtime_ref()
+        remediation = runtime.remediation(str(action["check_name"]), int(action["rung"]))
+        incident = self.store.get_incident(int(action["incident_id"]))
+        assert incident is not None
+        plan_data: Mapping[str, Any] = action["plan"]
+        plan = Plan(
+            action=str(plan_data["action"]),
+            description=str(plan_data["description"]),
+            target=str(plan_data["target"]),
+            details=dict(plan_data.get("details") or {}),
+        )
+        action_id = int(action["id"])
+
+        def save_handle(handle: Mapping[str, Any]) -> None:
+            self.store.update_action(action_id, {"handle": dict(handle)}, self.now())
+
+        ctx = ActionContext(
+            idempotency_key=str(action["idempotency_key"]),
+            incident=incident_view(incident),
+            deadline=self.now() + self._timeout(action),
+            save_handle=save_handle,
+            now=self.now,
+            handle=dict(action["handle"]) if action["handle"] else None,
+        )
+        if resume:
+            bound.info("resuming action from its handle")
+            outcome: Outcome | None = remediation.resume(plan, ctx)
+            if outcome is None:
+                return Outcome(
+                    ok=False,
+                    summary="interrupted: the previous daemon died mid-action and its "
+                    "outcome cannot be known; not re-run to avoid doing it twice",
+                )
+            return outcome
+        bound.info("executing action", plan=plan.description)
+        result: Outcome = remediation.execute(plan, ctx)
+        return result
+
+    def _expire_approvals(self, now: float) -> None:
+        for action in self.store.list_actions(state=ActionState.AWAITING_APPROVAL.value, limit=1000):
+            deadline = action["approval_deadline"]
+            if deadline is None or now < float(deadline):
+                continue
+            cfg = self.runtime_ref().action_config(str(action["check_name"]), int(action["rung"]))
+            approve = cfg is not None and cfg.on_approval_timeout == "approve"
+            if self.store.decide_approval(int(action["id"]), approve, "timeout", now):
+                log.info("approval timed out", action=action["id"], default="approve" if approve else "reject")
+                decided = self.store.get_action(int(action["id"]))
+                assert decided is not None
+                self.incidents.approval_decided(decided, approve, "timeout")
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def shutdown(self, grace: float) -> None:
+        """Stop claiming, give running actions ``grace`` seconds, then release the leases of the rest."""
+        self._stopping.set()
+        deadline = time.monotonic() + grace
+        while self.inflight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        released = self.store.release_leases(self.owner, self.now())
+        if released:
+            log.warning("released leases of unfinished actions", count=released)
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,492 @@
+"""The incident state machine: findings in, transitions, ledger entries and outbox rows out.
+
+``pending`` -> ``firing`` -> ``remediating`` -> ``verifying`` -> ``resolved``; when verification fails the
+next rung of the ladder runs, or the incident is ``escalated``; a person can ``acknowledge`` or ``silence``
+it at any time. Every transition is one audit row with its reason and evidence, written in the same
+transaction as the state change. All mutation happens under one lock per daemon: a check tick, an action
+finishing and the sweeper never interleave on the same incident.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from aiops.config.models import ActionMode, CheckConfig
+from aiops.engine.checks import CheckResult
+from aiops.engine.messages import build_message, incident_view, message_to_payload
+from aiops.engine.policy import Step, next_step
+from aiops.engine.runtime import Runtime
+from aiops.errors import AiopsError
+from aiops.store.store import Row, Store
+from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint, json_safe
+
+log = structlog.get_logger("aiops.incidents")
+
+S = IncidentState
+_ACTIVE_ACTION_STATES = [ActionState.PENDING.value, ActionState.AWAITING_APPROVAL.value, ActionState.RUNNING.value]
+_EXECUTED_STATES = [ActionState.SUCCEEDED.value, ActionState.FAILED.value, ActionState.RUNNING.value]
+
+
+class IncidentManager:
+    """Owns every incident transition. ``runtime_ref`` returns the current runtime (it changes on reload)."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime_ref: Callable[[], Runtime],
+        now: Callable[[], float],
+        *,
+        paused: Callable[[], bool] = lambda: False,
+        on_transition: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.runtime_ref = runtime_ref
+        self.now = now
+        self.paused = paused
+        self.on_transition = on_transition
+        self.lock = threading.RLock()
+
+    # -- findings in -----------------------------------------------------------------------------------
+
+    def observe(self, result: CheckResult) -> None:
+        """Apply one tick's result. Its ``problems`` (source/scheduler trouble) notify, never remediate."""
+        runtime = self.runtime_ref()
+        check = runtime.checks.get(result.check)
+        if check is None:
+            return
+        cfg = check.config
+        now = self.now()
+        grouped = _group(cfg, result.findings, actionable=True)
+        grouped.update(_group(cfg, result.problems, actionable=False))
+        with self.lock:
+            for fp, (findings, actionable) in grouped.items():
+                self._seen(cfg, fp, findings, actionable, now)
+            for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
+                if row["fingerprint"] in grouped:
+                    continue
+                meta = row["kind"] in _META_KINDS
+                healthy = result.outcome == "ok" and (meta or result.healthy_data)
+                if healthy:
+                    self._healthy(cfg, row, now)
+
+    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> None:
+        top = max(findings, key=lambda f: (f.severity.rank, f.score))
+        severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
+        evidence = {"findings": [f.to_dict() for f in findings[:10]]}
+        row = self.store.open_incident(fp)
+        if row is None:
+            firing = not actionable or cfg.policy.for_ <= 0
+            state = S.FIRING if firing else S.PENDING
+            row = self.store.create_incident(
+                {
+                    "fingerprint": fp,
+                    "check_name": cfg.name,
+                    "labels": {**cfg.labels, **dict(top.labels)},
+                    "state": state.value,
+                    "severity": severity.value,
+                    "kind": top.kind if not actionable else "detector:" + top.kind,
+                    "summary": top.summary,
+                    "evidence": evidence,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "firing_at": now if firing else None,
+                    "last_seen_at": now,
+                    "rung": 0,
+                    "attempts": 0,
+                    "healthy_ticks": 0,
+                    "notified_firing": False,
+                },
+                actor="detector:" + top.detector,
+                reason=top.summary,
+            )
+            log.info("incident opened", incident=row["id"], check=cfg.name, state=state.value, summary=top.summary)
+            self._emit(cfg.name, state.value)
+            if state is S.FIRING:
+                self._on_firing(cfg, row, now)
+            return
+        state = S(row["state"])
+        updates: dict[str, Any] = {"last_seen_at": now, "evidence": evidence, "summary": top.summary}
+        if state is S.PENDING and now - float(row["opened_at"]) >= cfg.policy.for_:
+            row = self._move(
+                row,
+                S.FIRING,
+                "detector",
+                f"still anomalous after {cfg.policy.for_:g}s",
+                evidence,
+                {**updates, "firing_at": now},
+            )
+            self._on_firing(cfg, row, now)
+            return
+        if state is S.VERIFYING:
+            updates["healthy_ticks"] = 0
+        if state in (S.SILENCED, S.ACKNOWLEDGED) and row["silenced_until"] and now >= float(row["silenced_until"]):
+            row = self._move(row, S.FIRING, "system", "silence expired", evidence, {**updates, "silenced_until": None})
+            self._drive(cfg, row, now)
+            return
+        row = self.store.update_incident(int(row["id"]), updates, now=now)
+        if state is S.FIRING:
+            self._drive(cfg, row, now)
+
+    def _healthy(self, cfg: CheckConfig, row: Row, now: float) -> None:
+        state = S(row["state"])
+        if state is S.PENDING:
+            self._resolve(cfg, row, "cleared before the for-duration elapsed", now, notify=False)
+        elif state is S.VERIFYING:
+            settle_end = float(row["verify_started_at"] or now) + cfg.policy.verify.settle
+            if now < settle_end:
+                return
+            ticks = int(row["healthy_ticks"] or 0) + 1
+            if ticks >= cfg.policy.verify.healthy_ticks:
+                self._resolve(cfg, row, "verified: healthy after the remediation", now, notify=True)
+            else:
+                self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
+        elif state in (S.FIRING, S.ESCALATED, S.ACKNOWLEDGED, S.SILENCED) and (
+            now - float(row["last_seen_at"]) >= cfg.policy.resolve_after
+        ):
+            self._resolve(cfg, row, "healthy again", now, notify=True)
+        # remediating: the action's outcome decides first; verification follows it
+
+    # -- the ladder ------------------------------------------------------------------------------------
+
+    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> None:
+        self._notify(cfg, row, "firing", f"{row['summary']}", now)
+        row = self.store.update_incident(int(row["id"]), {"notified_firing": True}, now=now)
+        if str(row["kind"]).startswith("detector:"):
+            self._drive(cfg, row, now)
+
+    def _drive(self, cfg: CheckConfig, row: Row, now: float) -> None:
+        """Take the next step for a firing incident, unless an action of it is already under way."""
+        if S(row["state"]) is not S.FIRING or not str(row["kind"]).startswith("detector:"):
+            return
+        incident_id = int(row["id"])
+        if any(a["state"] in _ACTIVE_ACTION_STATES for a in self.store.list_actions(incident_id=incident_id)):
+            return
+        rung = int(row["rung"] or 0)
+        target_last: float | None = None
+        if rung < len(cfg.policy.actions) and cfg.policy.cooldown > 0:
+            target = self._plan_target(cfg, row, rung)
+            if target is not None:
+                last = self.store.last_action_on_target(target, _EXECUTED_STATES)
+                if last is not None and int(last["incident_id"]) != incident_id:
+                    target_last = float(last["finished_at"] or last["started_at"] or last["created_at"])
+        step = next_step(
+            policy=cfg.policy,
+            rung=rung,
+            attempts=int(row["attempts"] or 0),
+            paused=self.paused(),
+            acknowledged=False,
+            last_action_on_target_at=target_last,
+            now=now,
+        )
+        if step.kind == "act":
+            self._act(cfg, row, step, now)
+        elif step.kind == "escalate":
+            self._escalate(cfg, row, step.reason, now)
+        elif step.kind == "wait" and row["guard_note"] != step.reason:
+            self.store.update_incident(incident_id, {"guard_note": step.reason}, now=now)
+            log.info("action held back", incident=incident_id, reason=step.reason)
+
+    def _plan_target(self, cfg: CheckConfig, row: Row, rung: int) -> str | None:
+        try:
+            remediation = self.runtime_ref().remediation(cfg.name, rung)
+            return str(remediation.plan(incident_view(row)).target)
+        except Exception as exc:
+            log.warning("cannot plan action", incident=row["id"], rung=rung, error=str(exc))
+            return None
+
+    def _act(self, cfg: CheckConfig, row: Row, step: Step, now: float) -> None:
+        assert step.action is not None
+        incident_id = int(row["id"])
+        runtime = self.runtime_ref()
+        try:
+            remediation = runtime.remediation(cfg.name, step.rung)
+            plan = remediation.plan(incident_view(row))
+        except Exception as exc:
+            self._escalate(cfg, row, f"cannot plan rung {step.rung} ({step.action.label}): {exc}", now)
+            return
+        mode = step.action.mode
+        if runtime.config.settings.dry_run and mode is ActionMode.AUTO:
+            mode = ActionMode.DRY_RUN
+        key = f"incident-{incident_id}-rung-{step.rung}-attempt-{int(row['attempts'] or 0) + 1}"
+        state = {
+            ActionMode.AUTO: ActionState.PENDING,
+            ActionMode.APPROVE: ActionState.AWAITING_APPROVAL,
+            ActionMode.DRY_RUN: ActionState.DRY_RUN,
+            ActionMode.OBSERVE: ActionState.OBSERVED,
+        }[mode]
+        final = state.is_final
+        action = self.store.create_action(
+            {
+                "idempotency_key": key,
+                "incident_id": incident_id,
+                "check_name": cfg.name,
+                "rung": step.rung,
+                "action_type": step.action.type,
+                "action_label": step.action.label,
+                "mode": mode.value,
+                "target": plan.target,
+                "plan": {
+                    "action": plan.action,
+                    "description": plan.description,
+                    "target": plan.target,
+                    "details": dict(plan.details),
+                },
+                "state": state.value,
+                "runs": 0,
+                "created_at": now,
+                "updated_at": now,
+                "finished_at": now if final else None,
+                "approval_deadline": now + step.action.approval_timeout if mode is ActionMode.APPROVE else None,
+                "guard": step.reason,
+            }
+        )
+        log.info("action planned", incident=incident_id, action=action["id"], mode=mode.value, plan=plan.description)
+        if mode is ActionMode.AUTO:
+            self._move(
+                row,
+                S.REMEDIATING,
+                "policy",
+                f"running {step.action.label}: {plan.description}",
+                {"action_id": action["id"], "plan": action["plan"]},
+                {"guard_note": None},
+            )
+        elif mode is ActionMode.APPROVE:
+            row = self.store.update_incident(
+                incident_id, {"guard_note": f"waiting for approval of action {action['id']}"}, now=now
+            )
+            self._notify(
+                cfg,
+                row,
+                "approval",
+                f"approve with: aiops approve {action['id']}  (plan: {plan.description})",
+                now,
+                suffix=str(action["id"]),
+                details={"action_id": action["id"], "plan": action["plan"]},
+            )
+        else:
+            # dry-run/observe: the plan is recorded, nothing ran; go on down the ladder so that a person is
+            # told at the end that nothing was actually done.
+            row = self.store.update_incident(
+                incident_id, {"rung": step.rung + 1, "guard_note": f"{mode.value}: {plan.description}"}, now=now
+            )
+            self._drive(cfg, row, now)
+
+    def _escalate(self, cfg: CheckConfig, row: Row, reason: str, now: float) -> None:
+        row = self._move(row, S.ESCALATED, "policy", reason, {}, {"guard_note": reason})
+        self._notify(cfg, row, "escalated", reason, now)
+
+    # -- called by the executor and the sweeper --------------------------------------------------------
+
+    def action_finished(self, action: Row, ok: bool, summary: str) -> None:
+        """An execution ended: success starts verification, failure moves down the ladder."""
+        now = self.now()
+        with self.lock:
+            row = self.store.get_incident(int(action["incident_id"]))
+            runtime = self.runtime_ref()
+            check = runtime.checks.get(str(action["check_name"]))
+            if row is None or check is None or S(row["state"]) is not S.REMEDIATING:
+                return
+            cfg = check.config
+            attempts = int(row["attempts"] or 0) + 1
+            if ok:
+                verify = cfg.policy.verify
+                self._move(
+                    row,
+                    S.VERIFYING,
+                    "action",
+                    f"{action['action_label']} succeeded: {summary}",
+                    {"action_id": action["id"]},
+                    {
+                        "attempts": attempts,
+                        "verify_started_at": now,
+                        "verify_deadline": now + verify.settle + verify.window,
+                        "healthy_ticks": 0,
+                    },
+                )
+            else:
+                row = self._move(
+                    row,
+                    S.FIRING,
+                    "action",
+                    f"{action['action_label']} failed: {summary}",
+                    {"action_id": action["id"]},
+                    {"attempts": attempts, "rung": int(row["rung"]) + 1},
+                )
+                self._drive(cfg, row, now)
+
+    def action_started(self, action: Row) -> None:
+        """An approved action was claimed for execution: the incident is now being remediated."""
+        with self.lock:
+            row = self.store.get_incident(int(action["incident_id"]))
+            if row is not None and S(row["state"]) is S.FIRING:
+                self._move(
+                    row,
+                    S.REMEDIATING,
+                    str(action["decided_by"] or "policy"),
+                    f"running approved {action['action_label']}: {action['plan'].get('description', '')}",
+                    {"action_id": action["id"]},
+                    {"guard_note": None},
+                )
+
+    def approval_decided(self, action: Row, approved: bool, actor: str) -> None:
+        now = self.now()
+        with self.lock:
+            row = self.store.get_incident(int(action["incident_id"]))
+            check = self.runtime_ref().checks.get(str(action["check_name"]))
+            if row is None or check is None:
+                return
+            if approved:
+                self.store.update_incident(
+                    int(row["id"]), {"guard_note": f"action {action['id']} approved by {actor}"}, now=now
+                )
+            elif S(row["state"]) is S.FIRING:
+                row = self.store.update_incident(
+                    int(row["id"]),
+                    {"rung": int(row["rung"]) + 1, "guard_note": f"action {action['id']} rejected by {actor}"},
+                    now=now,
+                )
+                self._drive(check.config, row, now)
+
+    def sweep(self) -> None:
+        """Time-driven transitions: verification deadlines, silences ending, held actions becoming due."""
+        now = self.now()
+        runtime = self.runtime_ref()
+        with self.lock:
+            for row in self.store.list_incidents(open_only=True, limit=10_000):
+                check = runtime.checks.get(str(row["check_name"]))
+                if check is None:
+                    continue
+                cfg = check.config
+                state = S(row["state"])
+                if state is S.VERIFYING and row["verify_deadline"] is not None and now > float(row["verify_deadline"]):
+                    row = self._move(
+                        row,
+                        S.FIRING,
+                        "verifier",
+                        f"not healed within {cfg.policy.verify.window:g}s of the action",
+                        {},
+                        {"rung": int(row["rung"]) + 1},
+                    )
+                    self._drive(cfg, row, now)
+                elif (
+                    state in (S.SILENCED, S.ACKNOWLEDGED)
+                    and row["silenced_until"]
+                    and now >= float(row["silenced_until"])
+                ):
+                    row = self._move(row, S.FIRING, "system", "silence expired", {}, {"silenced_until": None})
+                    self._drive(cfg, row, now)
+                elif state is S.FIRING and row["guard_note"]:
+                    self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
+
+    # -- people ----------------------------------------------------------------------------------------
+
+    def acknowledge(self, incident_id: int, actor: str, comment: str) -> Row:
+        with self.lock:
+            row = self._require_open(incident_id)
+            return self._move(row, S.ACKNOWLEDGED, actor, comment or "acknowledged", {}, {"acknowledged_by": actor})
+
+    def silence(self, incident_id: int, actor: str, seconds: float, comment: str) -> Row:
+        with self.lock:
+            row = self._require_open(incident_id)
+            until = self.now() + seconds
+            return self._move(
+                row, S.SILENCED, actor, comment or f"silenced for {seconds:g}s", {}, {"silenced_until": until}
+            )
+
+    def _require_open(self, incident_id: int) -> Row:
+        row = self.store.get_incident(incident_id)
+        if row is None:
+            raise AiopsError(f"no incident {incident_id}", reason="not_found")
+        if not S(row["state"]).is_open:
+            raise AiopsError(f"incident {incident_id} is already resolved", reason="conflict")
+        return row
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _resolve(self, cfg: CheckConfig, row: Row, reason: str, now: float, *, notify: bool) -> None:
+        row = self._move(
+            row,
+            S.RESOLVED,
+            "verifier" if row["state"] == S.VERIFYING else "detector",
+            reason,
+            {},
+            {"resolved_at": now, "guard_note": None},
+        )
+        log.info("incident resolved", incident=row["id"], check=cfg.name, reason=reason)
+        if notify and row["notified_firing"]:
+            self._notify(cfg, row, "resolved", reason, now)
+
+    def _move(
+        self,
+        row: Row,
+        to: IncidentState,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, Any],
+        updates: Mapping[str, Any],
+    ) -> Row:
+        new = self.store.update_incident(
+            int(row["id"]), dict(updates), transition=(to.value, actor, reason, evidence), now=self.now()
+        )
+        log.info("incident transition", incident=row["id"], check=row["check_name"], to=to.value, reason=reason)
+        self._emit(str(row["check_name"]), to.value)
+        return new
+
+    def _emit(self, check: str, state: str) -> None:
+        if self.on_transition is not None:
+            self.on_transition(check, state)
+
+    def _notify(
+        self,
+        cfg: CheckConfig,
+        row: Row,
+        event: str,
+        text: str,
+        now: float,
+        *,
+        suffix: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        if row["silenced_until"] and now < float(row["silenced_until"]) and event != "resolved":
+            return
+        runtime = self.runtime_ref()
+        dedup = f"{row['fingerprint']}:{row['id']}:{event}" + (f":{suffix}" if suffix else "")
+        message = build_message(
+            event, row, text, dedup_key=dedup, details=details, external_url=runtime.config.settings.server.external_url
+        )
+        payload = message_to_payload(message)
+        for notifier in cfg.policy.notify:
+            self.store.enqueue_notification(
+                {
+                    "notifier": notifier,
+                    "dedup_key": dedup,
+                    "incident_id": row["id"],
+                    "event": event,
+                    "payload": payload,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+
+
+_META_KINDS = frozenset({"check_timeout", "source_unavailable", "check_error", "detector_error", "data_quality"})
+
+
+def _group(cfg: CheckConfig, findings: list[Finding], *, actionable: bool) -> dict[str, tuple[list[Finding], bool]]:
+    grouped: dict[str, tuple[list[Finding], bool]] = {}
+    for f in findings:
+        fp = fingerprint(cfg.name, {**cfg.labels, **dict(f.labels)})
+        grouped.setdefault(fp, ([], actionable))[0].append(f)
+    return grouped
+
+
+def incident_dict(row: Row) -> dict[str, Any]:
+    out = json_safe(dict(row))
+    assert isinstance(out, dict)
+    return out

@@ -1,0 +1,60 @@
+"""What the HTTP API needs from the daemon, as a Protocol, so the server can be tested against a fake.
+
+The server never reaches into the engine or the store: every route is one call on this interface. The
+daemon implements it; methods are called from the server's request threads, concurrently, so an
+implementation must be thread-safe (the store's sessions and the engine's locks already are).
+
+Errors: a method raises :class:`aiops.errors.AiopsError` to refuse. ``reason="not_found"`` answers 404,
+``reason="invalid"`` (or ``"bad_request"``) answers 400, any other reason answers 409 (the request is
+understood but conflicts with the current state, e.g. approving an action that already ran). The message is
+shown to the caller, so it must not contain secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class ApiBackend(Protocol):
+    """The daemon as the HTTP API sees it. Dicts returned must be JSON-serialisable."""
+
+    def ready(self) -> tuple[bool, str]:
+        """(True, "") once config is loaded, store reachable, scheduler running; else (False, why)."""
+        ...
+
+    def list_incidents(self, state: str | None, limit: int) -> list[dict[str, Any]]:
+        """Newest first; ``state=None`` means every state."""
+        ...
+
+    def get_incident(self, incident_id: int) -> dict[str, Any] | None:
+        """One incident with its ``transitions`` (audit trail) and ``actions``; None when unknown."""
+        ...
+
+    def acknowledge(self, incident_id: int, actor: str, comment: str) -> dict[str, Any]:
+        """Mark an incident acknowledged by a person; returns the updated incident."""
+        ...
+
+    def silence(self, incident_id: int, actor: str, duration_seconds: float, comment: str) -> dict[str, Any]:
+        """Silence an incident's notifications for ``duration_seconds``; returns the updated incident."""
+        ...
+
+    def approve(self, action_id: int, actor: str, approved: bool) -> dict[str, Any]:
+        """Approve (or deny, ``approved=False``) an action awaiting approval; returns the updated action."""
+        ...
+
+    def list_actions(self, state: str | None, limit: int) -> list[dict[str, Any]]:
+        """Ledger entries, newest first; ``state=None`` means every state."""
+        ...
+
+    def reload(self) -> tuple[bool, str]:
+        """Reload the configuration; (False, why) keeps the old one running."""
+        ...
+
+    def set_paused(self, paused: bool, actor: str) -> None:
+        """Turn the global kill switch on or off."""
+        ...
+
+    def paused(self) -> bool:
+        """Whether the global kill switch is on."""
+        ...

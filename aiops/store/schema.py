@@ -1,0 +1,130 @@
+"""Tables of the durable store and the migrations that create them.
+
+SQLAlchemy Core, not the ORM: every write is one explicit statement in one transaction, which is what the
+crash-safety arguments (claim with a conditional UPDATE, insert-or-ignore into the outbox) rely on. The
+schema is versioned in ``aiops_meta``; :data:`MIGRATIONS` are applied in order at start, each in its own
+transaction, so an upgrade interrupted half way resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "aiops_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+incidents = sa.Table(
+    "aiops_incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
+    sa.Column("check_name", sa.String(100), nullable=False, index=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("firing_at", sa.Float),
+    sa.Column("resolved_at", sa.Float),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Column("rung", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("verify_started_at", sa.Float),
+    sa.Column("verify_deadline", sa.Float),
+    sa.Column("healthy_ticks", sa.Integer, nullable=False, default=0),
+    sa.Column("acknowledged_by", sa.String(100)),
+    sa.Column("silenced_until", sa.Float),
+    sa.Column("guard_note", sa.Text),
+    sa.Column("notified_firing", sa.Boolean, nullable=False, default=False),
+)
+
+transitions = sa.Table(
+    "aiops_transitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("aiops_incidents.id"), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("from_state", sa.String(20)),
+    sa.Column("to_state", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+)
+
+actions = sa.Table(
+    "aiops_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("aiops_incidents.id"), nullable=False, index=True),
+    sa.Column("check_name", sa.String(100), nullable=False),
+    sa.Column("rung", sa.Integer, nullable=False),
+    sa.Column("action_type", sa.String(100), nullable=False),
+    sa.Column("action_label", sa.String(100), nullable=False),
+    sa.Column("mode", sa.String(20), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False, index=True),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(30), nullable=False, index=True),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("handle", sa.JSON),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("deadline", sa.Float),
+    sa.Column("approval_deadline", sa.Float),
+    sa.Column("decided_by", sa.String(100)),
+    sa.Column("guard", sa.Text),
+    sa.Column("outcome", sa.JSON),
+    sa.Column("error", sa.Text),
+)
+
+outbox = sa.Table(
+    "aiops_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notifier", sa.String(100), nullable=False),
+    sa.Column("dedup_key", sa.String(200), nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("aiops_incidents.id"), index=True),
+    sa.Column("event", sa.String(30), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.UniqueConstraint("notifier", "dedup_key", name="uq_outbox_notifier_dedup"),
+)
+
+check_state = sa.Table(
+    "aiops_check_state",
+    metadata,
+    sa.Column("check_name", sa.String(100), primary_key=True),
+    sa.Column("since", sa.Float),
+    sa.Column("detector_state", sa.JSON, nullable=False),
+    sa.Column("source_state", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[incidents, transitions, actions, outbox, check_state])
+
+
+#: (version, step). Append new steps; never edit a released one.
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,180 @@
+"""The whole loop with the daemon as a real process: a file source receives a spike, an incident opens, the
+``command`` remediation runs once, verification resolves it, and a real HTTP receiver got the firing and
+resolved notifications, all visible through ``aiops incidents --json``. Then: SIGKILL mid-remediation."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from aiops.signing import verify
+from tests.e2e.daemon import DaemonProcess, wait_for
+from tests.servers import WebhookReceiver
+
+HEAL_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+work = Path(sys.argv[1])
+time.sleep(float(sys.argv[2]))
+with open(work / "executions.log", "a") as f:
+    f.write(os.environ["AIOPS_IDEMPOTENCY_KEY"] + "\\n")
+(work / "healed").write_text("1")
+"""
+
+CONFIG = """
+store: {{url: "sqlite:///{work}/aiops.db"}}
+state_dir: {work}/state
+server: {{listen: "127.0.0.1:9464", token: "t0ken"}}
+notifiers:
+  hook: {{type: webhook, url: "{hook}", secret: "s3cret"}}
+checks:
+  - name: ingest
+    every: 0.5s
+    source: {{type: file, path: "{work}/metrics.csv", value_columns: [latency]}}
+    detectors:
+      - {{type: robust_zscore, window: 200, min_points: 20, z_threshold: 8}}
+    policy:
+      cooldown: 0s
+      verify: {{settle: 0.5s, window: 30s}}
+      notify: [hook]
+      actions:
+        - type: command
+          argv: ["{python}", "{work}/heal.py", "{work}", "{delay}"]
+          timeout: 30s
+"""
+
+
+class MetricWriter:
+    """Plays a pipeline: appends a latency row every 50 ms; spikes when told, until the heal marker appears."""
+
+    def __init__(self, work: Path) -> None:
+        self.path = work / "metrics.csv"
+        self.healed = work / "healed"
+        self.spiking = False
+        self._stop = threading.Event()
+        self._rng = random.Random(7)
+        self.path.write_text("timestamp,latency\n")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with self.path.open("a") as out:
+            while not self._stop.wait(0.05):
+                if self.healed.exists():
+                    self.healed.unlink()
+                    self.spiking = False
+                value = self._rng.gauss(1000.0 if self.spiking else 100.0, 3.0)
+                out.write(f"{time.time():.4f},{value:.3f}\n")
+                out.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def loop_env(tmp_path: Path, webhook_receiver: WebhookReceiver) -> Iterator[tuple[Path, WebhookReceiver, MetricWriter]]:
+    (tmp_path / "heal.py").write_text(HEAL_SCRIPT)
+    writer = MetricWriter(tmp_path)
+    yield tmp_path, webhook_receiver, writer
+    writer.stop()
+
+
+def _write_config(work: Path, hook: str, delay: float) -> Path:
+    path = work / "aiops.yaml"
+    path.write_text(CONFIG.format(work=work, hook=hook, python=sys.executable, delay=delay))
+    return path
+
+
+def _executions(work: Path) -> list[str]:
+    log = work / "executions.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_spike_is_detected_remediated_verified_and_notified(
+    loop_env: tuple[Path, WebhookReceiver, MetricWriter],
+) -> None:
+    work, receiver, writer = loop_env
+    config = _write_config(work, receiver.url + "/hook", delay=0)
+    daemon = DaemonProcess(config, work).start()
+    try:
+        time.sleep(2.0)  # let the detector learn what normal looks like
+        assert daemon.incidents() == []
+        writer.spiking = True
+        incidents = wait_for(
+            lambda: [i for i in daemon.incidents() if i["state"] == "resolved"], 30, "a resolved incident", daemon.logs
+        )
+        wait_for(lambda: len(receiver.requests) >= 2, 15, "firing and resolved notifications", daemon.logs)
+        inc = incidents[0]
+        assert [t["to_state"] for t in inc["transitions"]] == ["firing", "remediating", "verifying", "resolved"]
+        assert [a["state"] for a in inc["actions"]] == ["succeeded"]
+        assert _executions(work) == [inc["actions"][0]["idempotency_key"]]
+        events = [r.json["event"] for r in receiver.requests]
+        assert events[:2] == ["firing", "resolved"]
+        for r in receiver.requests:
+            assert verify(b"s3cret", r.body, r.headers["x-aiops-signature"], now=time.time())
+        detail = requests.get(f"{daemon.url}/api/v1/incidents/{inc['id']}", timeout=5).json()
+        assert detail["state"] == "resolved"
+        metrics = requests.get(f"{daemon.url}/metrics", timeout=5).text
+        assert 'aiops_actions_total{action="command",outcome="succeeded"} 1.0' in metrics
+        started = time.monotonic()
+        assert daemon.terminate() == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if daemon.proc and daemon.proc.poll() is None:
+            daemon.kill()
+
+
+def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int) -> None:
+    first = DaemonProcess(config, work).start()
+    second: DaemonProcess | None = None
+    try:
+        if round_no == 0:
+            time.sleep(2.0)  # let the detector learn what normal looks like
+        writer.spiking = True
+        wait_for(
+            lambda: any(a["state"] == "running" for i in first.incidents() for a in i["actions"]),
+            30,
+            f"round {round_no}: a running action",
+            first.logs,
+        )
+        time.sleep(random.uniform(0.1, 1.2))
+        first.kill()
+        second = DaemonProcess(config, work).start()
+        daemon = second
+        wait_for(
+            lambda: daemon.incidents() and daemon.incidents()[0]["state"] == "resolved",
+            40,
+            f"round {round_no}: the incident resolved after restart",
+            daemon.logs,
+        )
+        incidents = daemon.incidents()
+        assert len(incidents) == round_no + 1
+        keys = _executions(work)
+        assert len(keys) == round_no + 1, f"round {round_no}: executions {keys}"
+        assert len(set(keys)) == len(keys), "an action ran twice"
+        newest = incidents[0]
+        assert [t["to_state"] for t in newest["transitions"]] == ["firing", "remediating", "verifying", "resolved"]
+        assert [a["state"] for a in newest["actions"]] == ["succeeded"]
+        assert daemon.terminate() == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.proc is not None and proc.proc.poll() is None:
+                proc.kill()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_remediation_runs_it_exactly_once(loop_env: tuple[Path, WebhookReceiver, MetricWriter]) -> None:
+    """20 rounds: each kills the daemon (SIGKILL) while the command runs, restarts it, and checks that the
+    action completed exactly once and the incident history is intact."""
+    work, _receiver, writer = loop_env
+    config = _write_config(work, _receiver.url + "/hook", delay=1.5)
+    for round_no in range(20):
+        _kill_round(config, work, writer, round_no)

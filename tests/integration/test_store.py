@@ -1,0 +1,170 @@
+"""The durable store on SQLite *and* a real PostgreSQL: migrations, audit trail, ledger claims, outbox."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from aiops.store.schema import SCHEMA_VERSION
+from aiops.store.store import Store, owner_is_dead
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path}/store.db")
+    else:
+        base: str = request.getfixturevalue("postgres_url")
+        name = "t_" + uuid.uuid4().hex[:12]
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        s = Store(base.rsplit("/", 1)[0] + "/" + name)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> dict:
+    return store.create_incident(
+        {
+            "fingerprint": fp,
+            "check_name": "c",
+            "labels": {"series": "x"},
+            "state": "firing",
+            "severity": "warning",
+            "kind": "detector:anomaly",
+            "summary": "x is high",
+            "evidence": {"value": float("nan"), "score": 0.9},
+            "opened_at": now,
+            "updated_at": now,
+            "last_seen_at": now,
+            "rung": 0,
+            "attempts": 0,
+            "healthy_ticks": 0,
+            "notified_firing": False,
+        },
+        actor="detector:test",
+        reason="x is high",
+    )
+
+
+def _action(store: Store, incident_id: int, key: str = "k1") -> dict:
+    return store.create_action(
+        {
+            "idempotency_key": key,
+            "incident_id": incident_id,
+            "check_name": "c",
+            "rung": 0,
+            "action_type": "command",
+            "action_label": "command",
+            "mode": "auto",
+            "target": "svc",
+            "plan": {"action": "command", "description": "restart", "target": "svc", "details": {}},
+            "state": "pending",
+            "runs": 0,
+            "created_at": 1.0,
+            "updated_at": 1.0,
+        }
+    )
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    assert store.migrate() == SCHEMA_VERSION
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.ping()
+
+
+def test_incident_and_audit_trail_are_written_together(store: Store) -> None:
+    inc = _incident(store)
+    assert inc["evidence"]["value"] is None  # NaN is stored as null, never breaks JSON
+    store.update_incident(
+        int(inc["id"]), {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
+    )
+    trail = store.transitions(int(inc["id"]))
+    assert [(t["from_state"], t["to_state"]) for t in trail] == [(None, "firing"), ("firing", "remediating")]
+    assert store.open_incident("fp1")["state"] == "remediating"
+    assert store.incident_counts()["remediating"] == 1
+    store.update_incident(int(inc["id"]), {}, transition=("resolved", "verifier", "ok", {}), now=102)
+    assert store.open_incident("fp1") is None
+
+
+def test_idempotency_key_is_unique(store: Store) -> None:
+    inc = _incident(store)
+    first = _action(store, int(inc["id"]))
+    again = _action(store, int(inc["id"]))
+    assert first["id"] == again["id"]
+    assert len(store.list_actions()) == 1
+
+
+def test_exactly_one_claimer_wins(store: Store) -> None:
+    inc = _incident(store)
+    action = _action(store, int(inc["id"]))
+    wins: list[str] = []
+
+    def claim(owner: str) -> None:
+        if store.claim_action(int(action["id"]), owner, 999.0, 2.0, from_states=["pending"]):
+            wins.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"o{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    row = store.get_action(int(action["id"]))
+    assert row["state"] == "running" and row["lease_owner"] == wins[0] and row["runs"] == 1
+
+
+def test_steal_is_compare_and_set(store: Store) -> None:
+    inc = _incident(store)
+    action = _action(store, int(inc["id"]))
+    assert store.claim_action(int(action["id"]), "dead", 5.0, 2.0, from_states=["pending"])
+    assert store.steal_action(int(action["id"]), "dead", "me", 50.0, 6.0)
+    assert not store.steal_action(int(action["id"]), "dead", "you", 50.0, 6.0)
+
+
+def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
+    inc = _incident(store)
+    row = {
+        "notifier": "n",
+        "dedup_key": "d1",
+        "incident_id": inc["id"],
+        "event": "firing",
+        "payload": {"x": 1},
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "created_at": 0.0,
+    }
+    assert store.enqueue_notification(row)
+    assert not store.enqueue_notification(row)
+    assert store.enqueue_notification({**row, "notifier": "other"})
+    assert len(store.due_notifications(1.0)) == 2
+    assert store.outbox_pending() == 2
+
+
+def test_check_state_round_trip(store: Store) -> None:
+    store.save_check_state("c", 5.0, {"d": {"n": 1}}, {"offset": 10}, 6.0)
+    store.save_check_state("c", 7.0, {"d": {"n": 2}}, {"offset": 20}, 8.0)
+    row = store.load_check_state("c")
+    assert row["since"] == 7.0 and row["detector_state"] == {"d": {"n": 2}} and row["source_state"] == {"offset": 20}
+
+
+def test_flags(store: Store) -> None:
+    assert store.get_flag("paused", "0") == "0"
+    store.set_flag("paused", "1")
+    assert store.get_flag("paused") == "1"
+
+
+def test_owner_is_dead_for_gone_process() -> None:
+    import socket
+
+    assert owner_is_dead(f"{socket.gethostname()}:999999999:1.0")
+    assert not owner_is_dead("elsewhere:1:1.0")
