@@ -1,9 +1,9 @@
 """The built-in demo scenario that ``aiops run`` uses when no config is given.
 
-A generator thread plays a model service writing its request latency to a CSV log once a second. Every so
-often the "service" degrades (latency jumps); aiops detects it with the robust z-score detector, runs a
-real ``command`` remediation (``python -m aiops.demo.heal``, which flips the service back), verifies that
-latency is normal again and resolves the incident. Everything is real: file source, detector state in
+A generator thread plays a model service writing its request latency to a CSV log four times a second.
+Every 40 s (``AIOPS_DEMO_FAULT_EVERY``) the "service" degrades (latency jumps); aiops detects it with the
+robust z-score detector, runs a real ``command`` remediation (``python -m aiops.demo.heal``, which flips the
+service back), verifies that latency is normal again and resolves the incident. Everything is real: file source, detector state in
 SQLite, the action ledger, the supervisor process. Only the service is simulated.
 """
 
@@ -59,11 +59,11 @@ def demo_config_path(directory: Path | None = None) -> Path:
 class DemoScenario:
     """Writes the demo service's latency log and degrades it now and then until healed."""
 
-    def __init__(self, directory: Path, *, degrade_every: float = 45.0, seed: int | None = None) -> None:
+    def __init__(self, directory: Path, *, degrade_every: float | None = None, seed: int | None = None) -> None:
         self.directory = directory
         self.config_path = demo_config_path(directory)
         self.log_path = directory / "latency.csv"
-        self.degrade_every = degrade_every
+        self.degrade_every = degrade_every or float(os.environ.get("AIOPS_DEMO_FAULT_EVERY", "40"))
         self._rng = random.Random(seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +86,7 @@ class DemoScenario:
         degraded = False
         next_fault = time.time() + self.degrade_every
         with self.log_path.open("a", encoding="utf-8") as out:
-            while not self._stop.wait(1.0):
+            while not self._stop.wait(0.25):
                 now = time.time()
                 if healed_marker.exists():
                     healed_marker.unlink(missing_ok=True)

@@ -1,0 +1,118 @@
+"""Operating the daemon as a process: /metrics clean under promtool, /readyz, reload (good and bad), the
+durable kill switch, SIGTERM within 10 s, and the built-in demo that runs when no config is given."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.e2e.daemon import DaemonProcess, wait_for
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+store: {{url: "sqlite:///{work}/aiops.db"}}
+state_dir: {work}/state
+server: {{token: "t0ken"}}
+checks:
+  - name: host
+    every: 1s
+    source: {{type: host, metrics: [host_cpu_percent, host_memory_percent]}}
+    detectors: [{{type: threshold, above: 1000}}]
+"""
+
+
+def test_metrics_readiness_reload_pause_and_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "aiops.yaml"
+    config.write_text(CONFIG.format(work=tmp_path))
+    daemon = DaemonProcess(config, tmp_path).start()
+    try:
+        assert requests.get(f"{daemon.url}/livez", timeout=5).status_code == 200
+        assert requests.get(f"{daemon.url}/readyz", timeout=5).status_code == 200
+        wait_for(lambda: "aiops_check_runs_total{" in requests.get(f"{daemon.url}/metrics", timeout=5).text, 15,
+                 "a check run in the metrics", daemon.logs)
+        exposition = requests.get(f"{daemon.url}/metrics", timeout=5).text
+        promtool = shutil.which("promtool")
+        assert promtool, "promtool (Debian package prometheus) is required: bash scripts/install-test-deps.sh"
+        lint = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True,
+                              timeout=30)
+        assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
+        for name in ("aiops_build_info", "aiops_config_last_reload_successful 1.0", "aiops_incidents{",
+                     "aiops_check_duration_seconds_bucket"):
+            assert name in exposition
+
+        # an invalid config is rejected on SIGHUP: the old one keeps running and the metric says so
+        config.write_text(CONFIG.format(work=tmp_path).replace("every: 1s", "every: soon"))
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "aiops_config_last_reload_successful 0.0" in requests.get(f"{daemon.url}/metrics",
+                                                                                 timeout=5).text,
+                 10, "the failed reload in the metrics", daemon.logs)
+        assert requests.get(f"{daemon.url}/readyz", timeout=5).status_code == 200
+        config.write_text(CONFIG.format(work=tmp_path))
+        assert requests.post(f"{daemon.url}/-/reload", timeout=10).status_code == 401  # token configured
+        resp = requests.post(f"{daemon.url}/-/reload", headers={"Authorization": "Bearer t0ken"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        assert "aiops_config_last_reload_successful 1.0" in requests.get(f"{daemon.url}/metrics", timeout=5).text
+
+        # the kill switch is durable and works from any shell
+        assert daemon.cli("pause").returncode == 0
+        wait_for(lambda: "aiops_paused 1.0" in requests.get(f"{daemon.url}/metrics", timeout=5).text, 10,
+                 "the kill switch in the metrics", daemon.logs)
+        assert daemon.cli("resume").returncode == 0
+
+        # the API refuses writes without the token
+        assert requests.post(f"{daemon.url}/api/v1/pause", timeout=5).status_code == 401
+        ok = requests.post(f"{daemon.url}/api/v1/pause", headers={"Authorization": "Bearer t0ken"}, timeout=5)
+        assert ok.status_code == 200 and ok.json()["paused"] is True
+
+        started = time.monotonic()
+        assert daemon.terminate(timeout=10) == 0
+        assert time.monotonic() - started < 10
+        assert "t0ken" not in daemon.logs()
+    finally:
+        if daemon.proc and daemon.proc.poll() is None:
+            daemon.kill()
+
+
+def test_invalid_config_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
+    config = tmp_path / "aiops.yaml"
+    config.write_text("checks:\n  - name: x\n    every: 1s\n    source: {type: nope}\n    detectors: []\n")
+    out = subprocess.run([sys.executable, "-m", "aiops", "run", "--config", str(config)], capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert f"{config}:4: checks[0].source.type: unknown source 'nope'" in out.stderr
+    assert f"{config}:5: checks[0].detectors:" in out.stderr
+
+
+def test_run_without_config_heals_the_builtin_demo(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "AIOPS_DEMO_FAULT_EVERY": "10"}
+    log = (tmp_path / "demo.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "aiops", "run", "--listen", f"127.0.0.1:{port}"], cwd=tmp_path,
+                            env=env, stdout=log, stderr=log, start_new_session=True)
+    demo_config = tmp_path / "aiops-data" / "demo" / "aiops.yaml"
+    try:
+        def resolved() -> bool:
+            if not demo_config.exists():
+                return False
+            out = subprocess.run([sys.executable, "-m", "aiops", "incidents", "--state", "resolved", "--config",
+                                  str(demo_config)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+            return out.returncode == 0 and "demo-latency" in out.stdout
+
+        wait_for(resolved, 60, "the demo's first incident to be healed and verified",
+                 lambda: (tmp_path / "demo.log").read_text(errors="replace")[-4000:])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
