@@ -97,7 +97,11 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     finally:
         if demo is not None:
             demo.stop()
-    sys.exit(code)
+    # Worker threads still waiting on a detached remediation have had their grace period and their leases
+    # are released (the next start resumes them): do not let the interpreter wait for them at exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @cli.command("check-config")

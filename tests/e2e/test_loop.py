@@ -170,6 +170,33 @@ def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int) -
                 proc.kill()
 
 
+def test_sigterm_mid_remediation_exits_fast_and_the_restart_resumes_it(
+    loop_env: tuple[Path, WebhookReceiver, MetricWriter],
+) -> None:
+    work, receiver, writer = loop_env
+    config = _write_config(work, receiver.url + "/hook", delay=12)
+    first = DaemonProcess(config, work).start()
+    second: DaemonProcess | None = None
+    try:
+        time.sleep(2.0)
+        writer.spiking = True
+        wait_for(lambda: any(a["state"] == "running" for i in first.incidents() for a in i["actions"]), 30,
+                 "a running action", first.logs)
+        started = time.monotonic()
+        assert first.terminate(timeout=10) == 0
+        assert time.monotonic() - started < 10
+        second = DaemonProcess(config, work).start()
+        daemon = second
+        wait_for(lambda: daemon.incidents()[0]["state"] == "resolved", 40, "the resumed action to heal", daemon.logs)
+        assert len(_executions(work)) == 1
+        assert "resuming action from its handle" in daemon.logs()
+        assert daemon.terminate() == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.proc is not None and proc.proc.poll() is None:
+                proc.kill()
+
+
 @pytest.mark.slow
 def test_sigkill_mid_remediation_runs_it_exactly_once(loop_env: tuple[Path, WebhookReceiver, MetricWriter]) -> None:
     """20 rounds: each kills the daemon (SIGKILL) while the command runs, restarts it, and checks that the
