@@ -33,6 +33,7 @@ from aiops.engine.runtime import Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
+from aiops.sdnotify import notify
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import json_safe
@@ -178,6 +179,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         log.info("shutting down")
+        notify("STOPPING=1")
         started = time.monotonic()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
@@ -236,6 +238,13 @@ class Daemon:
     # -- reload ----------------------------------------------------------------------------------------
 
     def reload(self) -> tuple[bool, str]:
+        notify("RELOADING=1")
+        try:
+            return self._reload()
+        finally:
+            notify("READY=1")
+
+    def _reload(self) -> tuple[bool, str]:
         try:
             config = load_config(self._config_path)
             if _store_url(config) != _store_url(self.config):
