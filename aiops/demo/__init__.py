@@ -3,8 +3,8 @@
 A generator thread plays a model service writing its request latency to a CSV log four times a second.
 Every 40 s (``AIOPS_DEMO_FAULT_EVERY``) the "service" degrades (latency jumps); aiops detects it with the
 robust z-score detector, runs a real ``command`` remediation (``python -m aiops.demo.heal``, which flips the
-service back), verifies that latency is normal again and resolves the incident. Everything is real: file source, detector state in
-SQLite, the action ledger, the supervisor process. Only the service is simulated.
+service back), verifies that latency is normal again and resolves the incident. Everything is real: file
+source, detector state in SQLite, the action ledger, the supervisor process. Only the service is simulated.
 """
 
 from __future__ import annotations
