@@ -194,20 +194,31 @@ def actions(config_path: str | None, state: str | None, limit: int, as_json: boo
     """List the action ledger: plan, mode, guard decision and outcome."""
     from aiops.types import json_safe
 
-    rows = _store(config_path).list_actions(state=state, limit=limit)
+    store = _store(config_path)
+    rows = store.list_actions(state=state, limit=limit)
+    breakers = store.list_breakers()
     if as_json:
         click.echo(json.dumps(json_safe(rows), indent=2))
         return
     if not rows:
         click.echo("no actions")
-        return
-    click.echo(f"{'ID':>5} {'INC':>5}  {'STATE':<18} {'MODE':<8} {'ACTION':<14} {'CREATED':<12} PLAN / OUTCOME")
+    else:
+        head = f"{'ID':>5} {'INC':>5}  {'STATE':<18} {'MODE':<8} {'ACTION':<14} {'CREATED':<12}"
+        click.echo(f"{head} PLAN | GUARD | OUTCOME")
     for r in rows:
-        outcome = (r["outcome"] or {}).get("summary") or r["guard"] or ""
+        outcome = (r["outcome"] or {}).get("summary") or ""
         click.echo(
             f"{r['id']:>5} {r['incident_id']:>5}  {r['state']:<18} {r['mode']:<8} {r['action_label'][:14]:<14} "
-            f"{_age(r['created_at']):<12} {r['plan'].get('description', '')[:60]} | {outcome[:60]}"
+            f"{_age(r['created_at']):<12} {r['plan'].get('description', '')[:60]} | {(r['guard'] or '')[:60]} "
+            f"| {outcome[:80]}"
         )
+    for b in breakers:  # circuit breakers that are open or counting failures
+        if b["state"] != "closed" or b["failures"]:
+            click.echo(
+                f"circuit breaker {b['action_type']}: {b['state']}, {b['failures']} consecutive failure(s)"
+                + (f", opened {_age(b['opened_at'])}" if b["opened_at"] else "")
+                + (f": {b['last_reason'][:80]}" if b["last_reason"] else "")
+            )
 
 
 @cli.command()
@@ -278,11 +289,30 @@ def ack(config_path: str | None, incident_id: int, comment: str) -> None:
 
 @cli.command()
 @_config_option()
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=int, required=False)
 @click.option("--for", "duration", default="1h", show_default=True, help="How long, e.g. 30m, 2h.")
 @click.option("--comment", default="")
-def silence(config_path: str | None, incident_id: int, duration: str, comment: str) -> None:
-    """Silence an incident's notifications for a while."""
+@click.option("--match", "-m", "matchers", multiple=True, help="Label matcher (a=b, a!=b, a=~re, a!~re); repeatable.")
+@click.option("--list", "list_", is_flag=True, help="List matcher silences.")
+@click.option("--expire", type=int, default=None, help="End matcher silence ID now.")
+def silence(
+    config_path: str | None,
+    incident_id: int | None,
+    duration: str,
+    comment: str,
+    matchers: tuple[str, ...],
+    list_: bool,
+    expire: int | None,
+) -> None:
+    """Silence an incident's notifications for a while, or (--match) every notification matching labels."""
+    if matchers or list_ or expire is not None:
+        from aiops.engine.silences import silence_command
+
+        for line in silence_command(_store(config_path), list(matchers), duration, comment, list_, expire):
+            click.echo(line)
+        return
+    if incident_id is None:
+        raise click.UsageError("give an INCIDENT_ID, or --match LABEL=VALUE (or --list / --expire ID)")
     _api(config_path, "POST", f"/api/v1/incidents/{incident_id}/silence", {"duration": duration, "comment": comment})
     click.echo(f"incident {incident_id} silenced for {duration}")
 

@@ -34,6 +34,7 @@ from aiops.errors import AiopsError, ConfigError
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
+from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import json_safe
@@ -42,6 +43,7 @@ log = structlog.get_logger("aiops.daemon")
 
 PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
+EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
 class Daemon:
@@ -64,6 +66,7 @@ class Daemon:
         self.owner = default_owner()
         self.store = Store(_store_url(config))
         self.store.migrate()
+        bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
         self._runtime = build_runtime(config)
         self._runtime_lock = threading.Lock()
         self._paused = self.store.get_flag(PAUSED_FLAG, "0") == "1"
@@ -320,6 +323,22 @@ class Daemon:
         self._paused = paused
         self.telemetry.set_paused(paused)
         log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
+
+    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Pushed telemetry (IngestBackend): stored in one transaction before the request is answered.
+
+        At most once an hour, rows older than EVENT_RETENTION are deleted on the way, so the table stays
+        bounded without another scheduled job; a push source that has not read for that long loses them.
+        """
+        now = self.clock.now()
+        ids = self.store.append_events(rows, now)
+        if now - getattr(self, "_events_pruned_at", 0.0) >= 3600.0:
+            self._events_pruned_at = now
+            try:
+                self.store.prune_events(now - EVENT_RETENTION)
+            except AiopsError as exc:
+                log.warning("pruning pushed telemetry failed", error=str(exc))
+        return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
 
 
 def _store_url(config: Config) -> str:

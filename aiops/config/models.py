@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from aiops.config.notifications import FlappingConfig, RouteConfig, SilenceConfig
 from aiops.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -56,6 +57,14 @@ class ActionConfig(Strict):
         "reject", pattern="^(reject|approve)$", description="what happens when nobody decided in time"
     )
     timeout: Duration = Field(300.0, description="execution deadline (also passed to plugins with a timeout)")
+    retries: int = Field(0, ge=0, description="re-run this rung up to N more times (with backoff) before the next")
+    max_runs: int | None = Field(
+        None, ge=0, description="rate budget: runs of this action type (all checks) per `safety.window`"
+    )
+    breaker_failures: int = Field(
+        5, ge=0, description="open this action type's circuit breaker after N consecutive failures (0: never)"
+    )
+    breaker_reset: Duration = Field(600.0, description="an open breaker lets one trial through after this long")
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -64,6 +73,7 @@ class ActionConfig(Strict):
         """Everything not an ActionConfig field is the plugin's own parameter."""
         value = _plugin_block(value)
         own = {"type", "name", "mode", "approval_timeout", "on_approval_timeout", "timeout", "dry_run"}
+        own |= {"retries", "max_runs", "breaker_failures", "breaker_reset"}
         data = {k: v for k, v in value.items() if k in own}
         if data.get("dry_run") is True:
             data["mode"] = ActionMode.DRY_RUN
@@ -81,6 +91,20 @@ class VerifyConfig(Strict):
     settle: Duration = Field(0.0, description="ignore evaluations this soon after the action")
     window: Duration = Field(300.0, description="healed if healthy within this long after settling, else next rung")
     healthy_ticks: int = Field(1, ge=1, description="consecutive healthy evaluations needed")
+    promql: str | None = Field(
+        None, description="also require this PromQL expression to return no series (like an alert rule's expr)"
+    )
+    prometheus_url: str | None = Field(None, description="Prometheus base URL for `promql`")
+    command: list[str] | None = Field(None, description="also require this argv to exit 0 (a custom check)")
+    probe_timeout: Duration = Field(10.0, description="timeout of the promql query / command")
+
+    @model_validator(mode="after")
+    def _probe(self) -> VerifyConfig:
+        if self.promql and not self.prometheus_url:
+            raise ValueError("'promql' needs 'prometheus_url'")
+        if self.command is not None and not self.command:
+            raise ValueError("'command' must name a program")
+        return self
 
 
 class PolicyConfig(Strict):
@@ -89,10 +113,26 @@ class PolicyConfig(Strict):
     for_: Duration = Field(0.0, alias="for", description="a finding must persist this long before firing")
     cooldown: Duration = Field(300.0, description="minimum time between two actions on the same target")
     max_attempts: int = Field(3, ge=0, description="executed actions per incident before escalating")
+    backoff: float = Field(
+        2.0, ge=1.0, description="cooldown multiplier for each further action on the same target (exponential)"
+    )
+    max_cooldown: Duration = Field(3600.0, description="cap of the backed-off cooldown")
+    max_attempts_per_window: int | None = Field(
+        None, ge=0, description="executed actions of this check (all incidents) per `attempts_window`"
+    )
+    attempts_window: Duration = Field(3600.0, description="window of `max_attempts_per_window`")
     verify: VerifyConfig = Field(default_factory=lambda: VerifyConfig.model_validate({}))
     actions: list[ActionConfig] = Field(default_factory=list, description="the escalation ladder, in order")
     notify: list[str] = Field(default_factory=list, description="names of notifiers (under `notifiers`)")
     resolve_after: Duration = Field(0.0, description="a firing incident resolves after being healthy this long")
+
+
+class SafetyConfig(Strict):
+    """Daemon-wide budgets, counted from the durable action ledger over a sliding window."""
+
+    window: Duration = Field(3600.0, description="sliding window of the budgets below and of `max_runs`")
+    max_actions: int | None = Field(None, ge=0, description="executed actions of any kind per window")
+    max_targets: int | None = Field(None, ge=0, description="blast radius: distinct targets acted on per window")
 
 
 class CheckConfig(Strict):
@@ -174,5 +214,13 @@ class Settings(Strict):
     log: LogConfig = Field(default_factory=lambda: LogConfig.model_validate({}))
     state_dir: str = Field("aiops-data", description="files of running actions (status files) live here")
     dry_run: bool = Field(False, description="global dry-run: every `auto` action only records its plan")
+    safety: SafetyConfig = Field(
+        default_factory=lambda: SafetyConfig.model_validate({}), description="global action and blast-radius budgets"
+    )
     notifiers: dict[str, PluginBlock] = Field(default_factory=dict, description="NAME: `{type: ..., ...}`")
     checks: list[CheckConfig] = Field(default_factory=list, description="the checks to schedule")
+    routes: list[RouteConfig] = Field(default_factory=list, description="routing tree: labels/severity -> receivers")
+    silences: list[SilenceConfig] = Field(default_factory=list, description="standing silences (matchers, expiry)")
+    flapping: FlappingConfig = Field(
+        default_factory=lambda: FlappingConfig.model_validate({}), description="hold incidents that keep reopening"
+    )

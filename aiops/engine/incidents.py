@@ -16,10 +16,12 @@ from typing import Any
 import structlog
 
 from aiops.config.models import ActionMode, CheckConfig
+from aiops.engine import safety
 from aiops.engine.checks import CheckResult
 from aiops.engine.messages import build_message, incident_view, message_to_payload
-from aiops.engine.policy import Step, next_step
+from aiops.engine.policy import GuardFacts, Step, next_step
 from aiops.engine.runtime import Runtime
+from aiops.engine.verify import probe_failure
 from aiops.errors import AiopsError
 from aiops.store.store import Row, Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint, json_safe
@@ -141,6 +143,11 @@ class IncidentManager:
                 return
             ticks = int(row["healthy_ticks"] or 0) + 1
             if ticks >= cfg.policy.verify.healthy_ticks:
+                probe = probe_failure(cfg.policy.verify)
+                if probe is not None:  # the symptom is gone, but the probe says the fix is not (yet) there
+                    self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks, "guard_note": probe}, now=now)
+                    return
+                safety.healed(self.store, row, now)
                 self._resolve(cfg, row, "verified: healthy after the remediation", now, notify=True)
             else:
                 self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
@@ -167,12 +174,14 @@ class IncidentManager:
             return
         rung = int(row["rung"] or 0)
         target_last: float | None = None
-        if rung < len(cfg.policy.actions) and cfg.policy.cooldown > 0:
+        guards: GuardFacts | None = None
+        if rung < len(cfg.policy.actions):
             target = self._plan_target(cfg, row, rung)
-            if target is not None:
+            if target is not None and cfg.policy.cooldown > 0:
                 last = self.store.last_action_on_target(target, _EXECUTED_STATES)
                 if last is not None and int(last["incident_id"]) != incident_id:
                     target_last = float(last["finished_at"] or last["started_at"] or last["created_at"])
+            guards = safety.gather(self.store, cfg, self.runtime_ref().config.settings.safety, row, rung, target, now)
         step = next_step(
             policy=cfg.policy,
             rung=rung,
@@ -181,14 +190,47 @@ class IncidentManager:
             acknowledged=False,
             last_action_on_target_at=target_last,
             now=now,
+            guards=guards,
         )
         if step.kind == "act":
             self._act(cfg, row, step, now)
+        elif step.kind == "skip":
+            self._skip(cfg, row, step, now)
         elif step.kind == "escalate":
             self._escalate(cfg, row, step.reason, now)
         elif step.kind == "wait" and row["guard_note"] != step.reason:
             self.store.update_incident(incident_id, {"guard_note": step.reason}, now=now)
             log.info("action held back", incident=incident_id, reason=step.reason)
+
+    def _skip(self, cfg: CheckConfig, row: Row, step: Step, now: float) -> None:
+        """A guard (the circuit breaker) rules this rung out: record it in the ledger, go down the ladder."""
+        assert step.action is not None
+        incident_id = int(row["id"])
+        self.store.create_action(
+            {
+                "idempotency_key": f"incident-{incident_id}-rung-{step.rung}-skipped",
+                "incident_id": incident_id,
+                "check_name": cfg.name,
+                "rung": step.rung,
+                "action_type": step.action.type,
+                "action_label": step.action.label,
+                "mode": step.action.mode.value,
+                "target": "",
+                "plan": {"action": step.action.type, "description": "skipped", "target": "", "details": {}},
+                "state": ActionState.SKIPPED.value,
+                "runs": 0,
+                "created_at": now,
+                "updated_at": now,
+                "finished_at": now,
+                "guard": step.reason,
+            }
+        )
+        log.warning("rung skipped", incident=incident_id, rung=step.rung, reason=step.reason)
+        if step.rung + 1 >= len(cfg.policy.actions):
+            self._escalate(cfg, row, f"{step.reason}; no further rung", now)
+            return
+        row = self.store.update_incident(incident_id, {"rung": step.rung + 1, "guard_note": step.reason}, now=now)
+        self._drive(cfg, row, now)
 
     def _plan_target(self, cfg: CheckConfig, row: Row, rung: int) -> str | None:
         try:
@@ -246,6 +288,7 @@ class IncidentManager:
         )
         log.info("action planned", incident=incident_id, action=action["id"], mode=mode.value, plan=plan.description)
         if mode is ActionMode.AUTO:
+            safety.trial_started(self.store, step.action, action, now)
             self._move(
                 row,
                 S.REMEDIATING,
@@ -308,13 +351,14 @@ class IncidentManager:
                     },
                 )
             else:
+                next_rung = safety.failed(self.store, cfg, row, action, f"failed: {summary}", now)
                 row = self._move(
                     row,
                     S.FIRING,
                     "action",
                     f"{action['action_label']} failed: {summary}",
                     {"action_id": action["id"]},
-                    {"attempts": attempts, "rung": int(row["rung"]) + 1},
+                    {"attempts": attempts, "rung": next_rung},
                 )
                 self._drive(cfg, row, now)
 
@@ -363,14 +407,10 @@ class IncidentManager:
                 cfg = check.config
                 state = S(row["state"])
                 if state is S.VERIFYING and row["verify_deadline"] is not None and now > float(row["verify_deadline"]):
-                    row = self._move(
-                        row,
-                        S.FIRING,
-                        "verifier",
-                        f"not healed within {cfg.policy.verify.window:g}s of the action",
-                        {},
-                        {"rung": int(row["rung"]) + 1},
-                    )
+                    reason = f"not healed within {cfg.policy.verify.window:g}s of the action"
+                    last = safety.last_executed(self.store, int(row["id"]))
+                    next_rung = safety.failed(self.store, cfg, row, last, reason, now)
+                    row = self._move(row, S.FIRING, "verifier", reason, {}, {"rung": next_rung})
                     self._drive(cfg, row, now)
                 elif (
                     state in (S.SILENCED, S.ACKNOWLEDGED)
@@ -459,20 +499,10 @@ class IncidentManager:
             event, row, text, dedup_key=dedup, details=details, external_url=runtime.config.settings.server.external_url
         )
         payload = message_to_payload(message)
-        for notifier in cfg.policy.notify:
-            self.store.enqueue_notification(
-                {
-                    "notifier": notifier,
-                    "dedup_key": dedup,
-                    "incident_id": row["id"],
-                    "event": event,
-                    "payload": payload,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-            )
+        # routes, flap control and grouping live in aiops/engine/routing.py (issue 7)
+        from aiops.engine.routing import enqueue_message
+
+        enqueue_message(self.store, runtime.config.settings, cfg.policy.notify, row, message, payload, now)
 
 
 _META_KINDS = frozenset({"check_timeout", "source_unavailable", "check_error", "detector_error", "data_quality"})

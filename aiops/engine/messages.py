@@ -42,21 +42,185 @@ def build_message(
     details: Mapping[str, Any] | None = None,
     external_url: str | None = None,
 ) -> Message:
+    """A channel-neutral message with what a person needs to act: the evidence in numbers, the top drifted
+    features, what aiops did or wants to do, and links (the incident; approve/deny when approval is needed).
+
+    Everything is computed here, once, and stored in the outbox row, so every channel shows the same facts
+    and a retry days later still shows what was true when the message was written.
+    """
     view = incident_view(incident)
     title = _TITLES.get(event, "{check}: {summary}").format(check=view.check, summary=view.summary)
+    extra: dict[str, Any] = dict(details or {})
+    lines = evidence_lines(view.evidence)
+    if lines:
+        extra.setdefault("evidence", lines)
+    features = top_features(view.evidence)
+    if features:
+        extra.setdefault("top_features", features)
+    doing = _doing(event, incident, extra, text)
+    if doing:
+        extra.setdefault("doing", doing)
+    series = _series(view.evidence)
+    if series:
+        extra.setdefault("series", series)
     links: dict[str, str] = {}
     if external_url:
         base = external_url.rstrip("/")
         links["incident"] = f"{base}/api/v1/incidents/{view.id}"
+        action_id = extra.get("action_id")
+        if event == "approval" and action_id is not None:
+            links["approve"] = f"{base}/api/v1/actions/{action_id}/approve"
+            links["deny"] = f"{base}/api/v1/actions/{action_id}/deny"
     return Message(
         event=event,
         incident=view,
         title=title,
         text=text,
         dedup_key=dedup_key,
-        details=dict(details or {}),
+        details=json_safe(extra),
         links=links,
     )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def evidence_lines(evidence: Mapping[str, Any], limit: int = 6) -> list[str]:
+    """Short human lines with the numbers behind an incident, one per finding.
+
+    >>> evidence_lines({"findings": [{"detector": "threshold", "evidence": {"value": 512.0, "upper": 100,
+    ...     "score": 1.0}}]})
+    ['threshold: value=512, upper=100, score=1']
+    """
+    out: list[str] = []
+    keys = ("value", "expected", "lower", "upper", "limit", "z", "score", "p_value", "statistic")
+    for finding in list(evidence.get("findings") or [])[:limit]:
+        ev = finding.get("evidence") or {}
+        parts = [f"{k}={_fmt(ev[k])}" for k in keys if ev.get(k) is not None]
+        drifted = [n for n, c in dict(ev.get("columns") or {}).items() if isinstance(c, Mapping) and c.get("drift")]
+        if drifted:
+            parts.append(f"drifted columns: {len(drifted)}/{len(ev.get('columns') or {})}")
+        if parts:
+            out.append(f"{finding.get('detector', 'detector')}: {', '.join(parts)}")
+    return out
+
+
+def top_features(evidence: Mapping[str, Any], limit: int = 5) -> list[dict[str, Any]]:
+    """The most drifted features across drift findings: drifted first, then by p-value (smallest first) or
+    statistic (largest first).
+
+    >>> top_features({"findings": [{"evidence": {"columns": {
+    ...     "age": {"test": "ks", "statistic": 0.4, "p_value": 1e-9, "drift": True},
+    ...     "income": {"test": "ks", "statistic": 0.05, "p_value": 0.4, "drift": False}}}}]})[0]["name"]
+    'age'
+    """
+    rows: list[dict[str, Any]] = []
+    for finding in evidence.get("findings") or []:
+        for name, col in dict((finding.get("evidence") or {}).get("columns") or {}).items():
+            if not isinstance(col, Mapping):
+                continue
+            rows.append(
+                {
+                    "name": str(name),
+                    "test": col.get("test"),
+                    "statistic": col.get("statistic"),
+                    "p_value": col.get("p_value"),
+                    "drift": bool(col.get("drift")),
+                }
+            )
+
+    def key(r: dict[str, Any]) -> tuple[int, float, float]:
+        p = r["p_value"] if isinstance(r["p_value"], int | float) else 1.0
+        stat = r["statistic"] if isinstance(r["statistic"], int | float) else 0.0
+        return (0 if r["drift"] else 1, float(p), -float(stat))
+
+    rows.sort(key=key)
+    return rows[:limit]
+
+
+def _doing(event: str, incident: Mapping[str, Any], details: Mapping[str, Any], text: str) -> str:
+    plan = details.get("plan")
+    description = plan.get("description") if isinstance(plan, Mapping) else None
+    if event == "approval" and description:
+        return f"wants to run: {description} (waiting for approval)"
+    if event == "escalated":
+        return f"stopped acting, a person is needed: {text}"
+    if event == "resolved":
+        return f"resolved: {text}"
+    note = incident.get("guard_note")
+    if note:
+        return str(note)
+    if int(incident.get("rung") or 0) or int(incident.get("attempts") or 0):
+        return f"remediation rung {incident.get('rung')}, {incident.get('attempts')} attempt(s) so far"
+    return ""
+
+
+def _series(evidence: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A plot-ready slice of the series if a finding carries one (``series: {timestamps, values}``)."""
+    for finding in evidence.get("findings") or []:
+        ev = finding.get("evidence") or {}
+        s = ev.get("series")
+        if isinstance(s, Mapping) and s.get("values"):
+            return {"timestamps": list(s.get("timestamps") or []), "values": list(s["values"])}
+    return None
+
+
+def render_plot(message: Message, *, width: float = 5.0, height: float = 2.2) -> bytes | None:
+    """A small PNG for channels that take images (email, Discord): the series with the anomalous point and
+    the expected band, or the top drifted features' statistics. None when there is nothing to draw or
+    matplotlib is not installed (it is an optional, lazily imported dependency)."""
+    details = message.details
+    series = details.get("series")
+    features = details.get("top_features")
+    first = (list(message.incident.evidence.get("findings") or []) or [{}])[0].get("evidence") or {}
+    if not series and not features and first.get("value") is None:
+        return None
+    try:
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(width, height), dpi=80)
+    try:
+        if series:
+            xs = series.get("timestamps") or list(range(len(series["values"])))
+            ax.plot(xs, series["values"], lw=1.2, color="#1f77b4")
+            if first.get("timestamp") is not None and first.get("value") is not None:
+                ax.scatter([first["timestamp"]], [first["value"]], color="#d62728", zorder=3)
+        elif features:
+            names = [f["name"] for f in features][::-1]
+            stats = [float(f["statistic"] or 0.0) for f in features][::-1]
+            colors = ["#d62728" if f["drift"] else "#7f7f7f" for f in features][::-1]
+            ax.barh(names, stats, color=colors)
+            ax.set_xlabel("drift statistic")
+        else:
+            ax.scatter([0], [float(first["value"])], color="#d62728", zorder=3, label="observed")
+            lo, hi = first.get("lower"), first.get("upper")
+            if isinstance(lo, int | float) or isinstance(hi, int | float):
+                ax.axhspan(
+                    float(lo if lo is not None else first["value"]),
+                    float(hi if hi is not None else 0),
+                    color="#2ca02c",
+                    alpha=0.2,
+                    label="expected",
+                )
+            ax.set_xticks([])
+            ax.legend(loc="best", fontsize=7)
+        ax.set_title(message.incident.check, fontsize=9)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
 
 
 def message_to_payload(message: Message) -> dict[str, Any]:

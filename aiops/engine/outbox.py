@@ -2,22 +2,45 @@
 backoff and jitter (or the receiver's Retry-After), and marked failed only when the receiver's answer
 means a retry cannot help (400, 403, 404, 410, ...). Delivery is at-least-once across restarts; each
 message carries a dedup key so receivers can drop the rare duplicate.
+
+One tick is a small pipeline, in the spirit of Alertmanager's notification stages:
+
+1. close flapping episodes that went quiet (one ``resolved`` message each);
+2. queue repeats of still-firing messages whose repeat interval (growing by ``repeat_backoff``) elapsed;
+3. flush groups whose ``group_wait``/``group_interval`` elapsed into one message (the oldest member carries
+   it, so it keeps the queue position of its first message);
+4. walk pending rows oldest first: a receiver whose oldest row is not due yet (backoff, Retry-After) or
+   whose rate limit (``min_interval`` of the notifier, e.g. Slack's ~1 message/s) is spent sends nothing
+   more this tick, which keeps every receiver's messages, and so every incident's, in order; silenced
+   messages are recorded as ``silenced`` and resolve messages whose firing never went out as ``suppressed``;
+5. after a send, record it in the notification log that drives repeats.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import structlog
 
-from aiops.engine.messages import payload_to_message
+from aiops.engine import flapping
+from aiops.engine.messages import incident_view, payload_to_message
+from aiops.engine.routing import flap_closed_payload
 from aiops.engine.runtime import Runtime
+from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.store import Store
+from aiops.store.store import Row, Store
+from aiops.types import json_safe
 
 log = structlog.get_logger("aiops.outbox")
+
+#: Events a repeat re-sends while the incident is still open.
+REPEATED_EVENTS = frozenset({"firing", "escalated", "flapping", "group"})
+#: Incident states in which repeats continue (a person who acknowledged or silenced it stops them).
+REPEAT_STATES = frozenset({"firing", "remediating", "verifying", "escalated"})
 
 
 def backoff_delay(attempts: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
@@ -33,6 +56,15 @@ def backoff_delay(attempts: int, *, base: float = 2.0, cap: float = 300.0, rng: 
     return rng.uniform(ceiling / 2, ceiling)
 
 
+def repeat_interval(base: float, backoff: float, cap: float, repeats_done: int) -> float:
+    """The wait before repeat number ``repeats_done + 1``: escalating back-off, capped.
+
+    >>> [repeat_interval(60, 2.0, 600, n) for n in range(5)]
+    [60.0, 120.0, 240.0, 480.0, 600.0]
+    """
+    return float(min(cap, base * backoff**repeats_done))
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -42,83 +74,334 @@ class OutboxDispatcher:
         *,
         on_result: Callable[[str, str], None] | None = None,
         max_attempts: int = 50,
+        max_backoff: float = 300.0,
     ) -> None:
         self.store = store
         self.runtime_ref = runtime_ref
         self.now = now
         self.on_result = on_result
         self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self._last_sent: dict[str, float] = {}  # per receiver, for its rate limit
 
     def tick(self) -> int:
-        """Send what is due, in order; returns how many were sent."""
-        sent = 0
+        """Run the pipeline once; returns how many messages were sent."""
         runtime = self.runtime_ref()
-        secrets = runtime.config.secrets
-        blocked: set[str] = set()  # one failing receiver must not reorder its own messages
-        for row in self.store.due_notifications(self.now()):
+        settings = runtime.config.settings
+        for stage in (self._close_flaps, self._queue_repeats):
+            try:
+                stage(runtime)
+            except Exception as exc:  # a bookkeeping stage must never stop delivery itself
+                log.error("outbox stage failed", stage=stage.__name__, error=repr(exc))
+        rows = self.store.pending_notifications()
+        if any(r.get("group_key") for r in rows):
+            try:
+                if self._flush_groups(rows):
+                    rows = self.store.pending_notifications()
+            except Exception as exc:
+                log.error("outbox stage failed", stage="flush_groups", error=repr(exc))
+        silences = active_silences(
+            self.store.list_silences(active_at=self.now()), getattr(settings, "silences", []), self.now()
+        )
+        sent = 0
+        blocked: set[str] = set()
+        for row in rows:
             name = str(row["notifier"])
             if name in blocked:
                 continue
-            notifier = runtime.notifiers.get(name)
+            if row.get("group_key"):
+                continue  # waits for its group's flush; it holds no receiver back meanwhile
             now = self.now()
+            if float(row["next_attempt_at"]) > now:
+                blocked.add(name)  # an older message is waiting: nothing newer may overtake it
+                continue
+            notifier = runtime.notifiers.get(name)
             if notifier is None:
-                self.store.update_notification(
-                    int(row["id"]), {"state": "failed", "last_error": f"notifier {name!r} is not configured any more"}
-                )
+                self._finish(row, "failed", f"notifier {name!r} is not configured any more")
                 self._result(name, "failed")
                 continue
-            try:
-                notifier.send(payload_to_message(row["payload"]))
-            except DeliveryError as exc:
-                attempts = int(row["attempts"]) + 1
-                error = redact(str(exc), secrets)
-                if not exc.recoverable or attempts >= self.max_attempts:
-                    self.store.update_notification(
-                        int(row["id"]), {"state": "failed", "attempts": attempts, "last_error": error}
-                    )
-                    log.error(
-                        "notification failed for good",
-                        notifier=name,
-                        kind=row["event"],
-                        reason=exc.reason,
-                        error=error,
-                    )
-                    self._result(name, "failed")
-                else:
-                    delay = max(exc.retry_after or 0.0, backoff_delay(attempts))
-                    self.store.update_notification(
-                        int(row["id"]), {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay}
-                    )
-                    log.warning(
-                        "notification will be retried",
-                        notifier=name,
-                        kind=row["event"],
-                        attempt=attempts,
-                        retry_in=round(delay, 2),
-                        error=error,
-                    )
-                    self._result(name, "retry")
+            full = self.store.get_notification(int(row["id"]))
+            if full is None or full["state"] != "pending":
+                continue  # another dispatcher (a second replica) handled it meanwhile
+            row = full
+            if self._filtered(row, name, silences):
+                continue
+            interval = float(getattr(notifier, "min_interval", 0.0) or 0.0)
+            last = self._last_sent.get(name)
+            if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
                 continue
-            except Exception as exc:  # a notifier bug: retry later, never drop, never crash the loop
-                attempts = int(row["attempts"]) + 1
-                error = redact(f"{exc.__class__.__name__}: {exc}", secrets)
+            outcome = self._send(row, name, notifier, runtime.config.secrets)
+            if outcome == "sent":
+                sent += 1
+            elif outcome == "retry":
+                blocked.add(name)  # a final failure does not hold the receiver's later messages back
+        return sent
+
+    # -- one row -----------------------------------------------------------------------------------------
+
+    def _filtered(self, row: Row, name: str, silences: list[ActiveSilence]) -> bool:
+        """Silenced, or a resolve whose firing was never sent: recorded, not sent."""
+        event = str(row["event"])
+        if event == "resolved":
+            if row["incident_id"] is not None and not self._announced(name, int(row["incident_id"])):
+                self._finish(row, "suppressed", "the firing message was never sent (silenced or held)")
+                return True
+            return False
+        if event == "approval":
+            return False  # an approval waits on a person: it is never silenced
+        silence = silenced_by(silences, message_labels(row["payload"]))
+        if silence is not None:
+            self._finish(row, "silenced", f"silenced by {silence.id} {silence.comment}".strip())
+            log.info("notification silenced", notifier=name, dedup_key=row["dedup_key"], silence=silence.id)
+            return True
+        return False
+
+    def _announced(self, name: str, incident_id: int) -> bool:
+        return any(
+            r["event"] != "resolved" and r["state"] in ("sent", "grouped")
+            for r in self.store.notification_states(name, incident_id)
+        )
+
+    def _send(self, row: Row, name: str, notifier: Any, secrets: list[str]) -> str:
+        """Deliver one row; returns its outcome: ``sent``, ``retry`` or ``failed``."""
+        now = self.now()
+        attempts = int(row["attempts"]) + 1
+        try:
+            notifier.send(payload_to_message(row["payload"]))
+        except DeliveryError as exc:
+            error = redact(str(exc), secrets)
+            if not exc.recoverable or attempts >= self.max_attempts:
                 self.store.update_notification(
-                    int(row["id"]),
-                    {"attempts": attempts, "last_error": error, "next_attempt_at": now + backoff_delay(attempts)},
+                    int(row["id"]), {"state": "failed", "attempts": attempts, "last_error": error}
                 )
-                log.error("notifier raised", notifier=name, error=error)
-                self._result(name, "retry")
-                blocked.add(name)
-                continue
+                log.error(
+                    "notification failed for good", notifier=name, kind=row["event"], reason=exc.reason, error=error
+                )
+                self._result(name, "failed")
+                return "failed"
+            delay = max(exc.retry_after or 0.0, backoff_delay(attempts, cap=self.max_backoff))
+            self.store.update_notification(
+                int(row["id"]), {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay}
+            )
+            log.warning(
+                "notification will be retried",
+                notifier=name,
+                kind=row["event"],
+                attempt=attempts,
+                retry_in=round(delay, 2),
+                reason=exc.reason,
+                error=error,
+            )
+            self._result(name, "retry")
+            return "retry"
+        except Exception as exc:  # a notifier bug: retry later, never drop, never crash the loop
+            error = redact(f"{exc.__class__.__name__}: {exc}", secrets)
             self.store.update_notification(
                 int(row["id"]),
-                {"state": "sent", "attempts": int(row["attempts"]) + 1, "sent_at": now, "last_error": None},
+                {
+                    "attempts": attempts,
+                    "last_error": error,
+                    "next_attempt_at": now + backoff_delay(attempts, cap=self.max_backoff),
+                },
             )
-            self._result(name, "sent")
-            sent += 1
-        return sent
+            log.error("notifier raised", notifier=name, error=error)
+            self._result(name, "retry")
+            return "retry"
+        self.store.update_notification(
+            int(row["id"]), {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
+        )
+        self._last_sent[name] = now
+        self._result(name, "sent")
+        try:
+            self._log_sent(row, name, notifier, now)
+        except Exception as exc:
+            log.error("notification log update failed", notifier=name, error=repr(exc))
+        return "sent"
+
+    def _finish(self, row: Row, state: str, reason: str) -> None:
+        self.store.update_notification(int(row["id"]), {"state": state, "last_error": reason})
+
+    # -- repeats -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _repeat_timing(row: Row, notifier: Any) -> tuple[float, float, float]:
+        """(interval, backoff, cap) from the row's route, else the notifier's own resend interval
+        (Alertmanager needs re-posting while firing), else no repeats."""
+        route: Mapping[str, Any] = row.get("route") or {}
+        base = float(route.get("repeat_interval") or 0.0)
+        if base > 0:
+            return base, float(route.get("repeat_backoff", 2.0)), float(route.get("max_repeat_interval", 86400.0))
+        own = float(getattr(notifier, "resend_interval", 0.0) or 0.0)
+        return own, 1.0, max(own, 1.0)
+
+    def _log_sent(self, row: Row, name: str, notifier: Any, now: float) -> None:
+        payload = row["payload"]
+        event = str(row["event"])
+        incident_ids = [int(row["incident_id"])] if row["incident_id"] is not None else []
+        if event == "group":
+            members = payload.get("details", {}).get("group", [])
+            for m in members:
+                self._log_one(m["event"], int(m["incident"]["id"]), str(m["dedup_key"]), row, name, notifier, now)
+            return
+        for incident_id in incident_ids:
+            self._log_one(event, incident_id, str(row["dedup_key"]), row, name, notifier, now)
+
+    def _log_one(
+        self, event: str, incident_id: int, dedup_key: str, row: Row, name: str, notifier: Any, now: float
+    ) -> None:
+        if event == "resolved":
+            self.store.forget_notify_log(incident_id, name)
+            return
+        if event not in REPEATED_EVENTS:
+            return
+        base, backoff, cap = self._repeat_timing(row, notifier)
+        repeat = int((row["payload"].get("details") or {}).get("repeat") or 0)
+        nxt = now + repeat_interval(base, backoff, cap, repeat) if base > 0 else None
+        self.store.log_notification(name, incident_id, dedup_key, now, nxt, repeat=repeat > 0)
+
+    def _queue_repeats(self, runtime: Runtime) -> None:
+        now = self.now()
+        for entry in self.store.due_repeats(now):
+            incident = self.store.get_incident(int(entry["incident_id"]))
+            name = str(entry["notifier"])
+            if incident is None or incident["state"] == "resolved" or name not in runtime.notifiers:
+                self.store.forget_notify_log(int(entry["incident_id"]), name)
+                continue
+            original = self.store.notification_by_key(name, str(entry["dedup_key"]))
+            if original is None:
+                self.store.forget_notify_log(int(entry["incident_id"]), name)
+                continue
+            base, _backoff, _cap = self._repeat_timing(original, runtime.notifiers[name])
+            if str(incident["state"]) not in REPEAT_STATES:  # acknowledged or silenced: look again later
+                self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": now + max(base, 60.0)})
+                continue
+            n = int(entry["repeats"]) + 1
+            payload = self._repeat_payload(original, incident, entry, n)
+            self.store.enqueue_notification(
+                {
+                    "notifier": name,
+                    "dedup_key": payload["dedup_key"],
+                    "incident_id": incident["id"],
+                    "event": original["event"] if original["event"] != "group" else "firing",
+                    "payload": payload,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "group_key": None,
+                    "route": original.get("route"),
+                }
+            )
+            # next_repeat_at stays empty until this repeat is sent: a receiver that is down gets one queued
+            # repeat, not one per interval.
+            self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": None, "repeats": n})
+
+    @staticmethod
+    def _repeat_payload(original: Row, incident: Row, entry: Row, n: int) -> dict[str, Any]:
+        payload = dict(original["payload"])
+        if payload.get("event") == "group":  # repeat only this incident's own message
+            for member in payload.get("details", {}).get("group", []):
+                if int(member["incident"]["id"]) == int(incident["id"]):
+                    payload = dict(member)
+        view = incident_view(incident)
+        inc = dict(payload["incident"])
+        inc.update(state=str(view.state), summary=view.summary, attempts=view.attempts, rung=view.rung)
+        details = dict(payload.get("details") or {})
+        details["repeat"] = n
+        base_key = str(entry["dedup_key"]).split(":repeat-")[0]
+        title = re.sub(r"^\[REPEAT \d+\] ", "", str(payload["title"]))
+        payload.update(
+            incident=json_safe(inc), details=details, title=f"[REPEAT {n}] {title}", dedup_key=f"{base_key}:repeat-{n}"
+        )
+        return payload
+
+    # -- grouping ----------------------------------------------------------------------------------------
+
+    def _flush_groups(self, rows: list[Row]) -> bool:
+        """Flush the groups that are due; True when any row changed."""
+        now = self.now()
+        changed = False
+        groups: dict[tuple[str, str], list[Row]] = {}
+        for row in rows:
+            if row.get("group_key"):
+                groups.setdefault((str(row["notifier"]), str(row["group_key"])), []).append(row)
+        for (name, key), members in groups.items():
+            first = members[0]
+            route: Mapping[str, Any] = first.get("route") or {}
+            if now < float(first["created_at"]) + float(route.get("group_wait", 0.0)):
+                continue
+            flushed = self.store.group_flushed_at(name, key)
+            if flushed is not None and now < flushed + float(route.get("group_interval", 0.0)):
+                continue
+            changed = True
+            if len(members) == 1:
+                self.store.flush_group(int(first["id"]), [], {}, name, key, now)
+                continue
+            payloads = [self.store.get_notification(int(m["id"])) for m in members]
+            payload = group_payload([m["payload"] for m in payloads if m is not None], key)
+            if self.store.flush_group(
+                int(first["id"]),
+                [int(m["id"]) for m in members[1:]],
+                {"payload": payload, "event": "group"},
+                name,
+                key,
+                now,
+            ):
+                log.info("notifications grouped", notifier=name, group=key, members=len(members))
+        return changed
+
+    # -- flapping ----------------------------------------------------------------------------------------
+
+    def _close_flaps(self, runtime: Runtime) -> None:
+        cfg = getattr(runtime.config.settings, "flapping", None)
+        if cfg is None or not cfg.enabled:
+            return
+        now = self.now()
+        for flap in flapping.quiet_episodes(self.store, cfg, now):
+            payload = flap_closed_payload(flap, now)
+            for receiver in flap["receivers"]:
+                self.store.enqueue_notification(
+                    {
+                        "notifier": receiver,
+                        "dedup_key": payload["dedup_key"],
+                        "incident_id": payload["incident"]["id"],
+                        "event": "resolved",
+                        "payload": payload,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
+            self.store.save_flap(str(flap["fingerprint"]), {"ended_at": now})
+            log.info("flapping ended", fingerprint=flap["fingerprint"], check=flap["check_name"])
 
     def _result(self, notifier: str, outcome: str) -> None:
         if self.on_result is not None:
             self.on_result(notifier, outcome)
+
+
+def group_payload(members: list[Mapping[str, Any]], key: str) -> dict[str, Any]:
+    """One message for a group: the first member's incident, a title counting firing/resolved, one line
+    per member in the text, and every member's own payload under ``details.group`` (so Alertmanager and
+    PagerDuty can still send one alert per incident under its own dedup key)."""
+    firing = [m for m in members if m["event"] != "resolved"]
+    resolved = [m for m in members if m["event"] == "resolved"]
+    first = members[0]
+    counts = []
+    if firing:
+        counts.append(f"FIRING:{len(firing)}")
+    if resolved:
+        counts.append(f"RESOLVED:{len(resolved)}")
+    label_part = key.split(":", 1)[-1]
+    lines = [f"- {m['title']}" for m in members]
+    details = {"group": [json_safe(dict(m)) for m in members], "group_key": key}
+    return {
+        **json_safe(dict(first)),
+        "event": "group",
+        "title": f"[{' '.join(counts)}] {label_part}",
+        "text": "\n".join(lines),
+        "dedup_key": f"group:{first['dedup_key']}",
+        "details": details,
+    }

@@ -58,3 +58,17 @@ class ApiBackend(Protocol):
     def paused(self) -> bool:
         """Whether the global kill switch is on."""
         ...
+
+
+@runtime_checkable
+class IngestBackend(Protocol):
+    """The push endpoints' view of the daemon (``POST /api/v1/ingest`` and ``/api/v1/alertmanager``).
+
+    A separate Protocol so that a backend without a store (a test fake of :class:`ApiBackend`) still serves
+    every other route; the server answers 501 for the push endpoints then.
+    """
+
+    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Durably store validated rows (see :mod:`aiops.sources.ingest`) in one transaction, then return a
+        summary such as ``{"accepted": n, "first_id": ..., "last_id": ...}``."""
+        ...

@@ -8,6 +8,9 @@ Security model: reads are open (bind to 127.0.0.1, the default, or put a proxy i
 endpoints are off (403 saying how to enable them), except ``POST /-/reload`` on a loopback listener,
 which is what ``curl -X POST localhost:9464/-/reload`` from the same host expects. Every write is
 attributed to the actor ``"api"`` in the audit trail.
+
+Push endpoints (``POST /api/v1/ingest``, ``POST /api/v1/alertmanager``) use the same token; their body is
+validated by :mod:`aiops.sources.ingest` (400 naming the field) and stored durably before the 202.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from prometheus_client.exposition import choose_encoder
 import aiops
 from aiops.durations import parse_duration
 from aiops.errors import AiopsError
-from aiops.http.backend import ApiBackend
+from aiops.http.backend import ApiBackend, IngestBackend
 from aiops.logs import add_secrets
+from aiops.sources.ingest import parse_alertmanager, parse_ingest
 from aiops.types import json_safe
 
 MAX_BODY: Final = 1024 * 1024  # 1 MiB: the API takes small JSON objects, nothing else
@@ -89,6 +93,7 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+_Row = dict[str, Any]
 _Handler = Callable[["_RequestHandler", dict[str, str], dict[str, list[str]], dict[str, Any]], None]
 
 
@@ -428,6 +433,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def status(self, _p: dict[str, str], _q: dict[str, list[str]], _b: dict[str, Any]) -> None:
         self._send_json(200, {"paused": self.server.api.backend.paused(), "version": aiops.__version__})
 
+    def ingest(self, _p: dict[str, str], _q: dict[str, list[str]], b: dict[str, Any]) -> None:
+        self._store_pushed(b, parse_ingest)
+
+    def alertmanager(self, _p: dict[str, str], _q: dict[str, list[str]], b: dict[str, Any]) -> None:
+        self._store_pushed(b, parse_alertmanager)
+
+    def _store_pushed(self, body: dict[str, Any], parse: Callable[[dict[str, Any], float], list[_Row]]) -> None:
+        """Validate (400 naming the field), store durably, then answer 202: a 2xx means it is in the store."""
+        backend = self.server.api.backend
+        if not isinstance(backend, IngestBackend):
+            raise HttpError(501, "this server has no store to ingest into")
+        if not body:
+            raise HttpError(400, "empty body: send a JSON object")
+        try:
+            rows = parse(body, time.time())
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        self._send_json(202, backend.append_events(rows))
+
 
 def _route(method: str, pattern: str, handler: _Handler) -> tuple[str, re.Pattern[str], _Handler]:
     return method, re.compile(pattern), handler
@@ -449,6 +473,8 @@ _ROUTES: Final = (
     _route("POST", r"/api/v1/pause", _RequestHandler.pause),
     _route("POST", r"/api/v1/resume", _RequestHandler.resume),
     _route("GET", r"/api/v1/status", _RequestHandler.status),
+    _route("POST", r"/api/v1/ingest", _RequestHandler.ingest),
+    _route("POST", r"/api/v1/alertmanager", _RequestHandler.alertmanager),
 )
 
 

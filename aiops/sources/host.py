@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aiops.types import Finding, Frame, Series
 
 HOST_METRICS = ("host_cpu_percent", "host_memory_percent", "host_disk_percent")
-PROCESS_METRICS = ("process_up", "process_rss_bytes", "process_cpu_percent", "process_count")
+PROCESS_METRICS = (
+    "process_up",
+    "process_rss_bytes",
+    "process_cpu_percent",
+    "process_count",
+    "process_restarts",  # processes that appeared since the previous tick, after the first tick (a restart)
+    "process_open_files",  # open file descriptors (files, sockets, pipes): a leak shows here first
+)
 ALL_METRICS = HOST_METRICS + PROCESS_METRICS
 
 
@@ -86,6 +93,7 @@ class HostSource:
         self.params = HostParams.model_validate(raw)
         self._last_cpu_times: Any = None
         self._procs: dict[tuple[int, float], psutil.Process] = {}
+        self._known: dict[str, set[tuple[int, float]]] = {}  # per spec: processes seen last tick (restarts)
 
     def collect(self, since: float | None, until: float) -> Frame:
         wanted = set(self.params.metrics)
@@ -141,21 +149,26 @@ class HostSource:
         matched_keys: set[tuple[int, float]] = set()
         for spec in specs:
             procs = self._pidfile_process(spec, problems) if spec.pidfile else self._match(spec, table)
-            rss = cpu = 0.0
+            rss = cpu = fds = 0.0
             count = 0
+            current: set[tuple[int, float]] = set()
             for proc in procs:
                 try:
                     with proc.oneshot():
                         rss += proc.memory_info().rss
                         cpu += proc.cpu_percent(interval=None)
+                        if "process_open_files" in wanted:
+                            fds += _open_files(proc)
                     count += 1
                     matched_keys.add((proc.pid, proc.create_time()))
+                    current.add((proc.pid, proc.create_time()))
                 except psutil.NoSuchProcess:
                     _note(problems, "process_vanished", f"{spec.name}: pid {proc.pid} exited while inspected")
                 except psutil.AccessDenied:
                     _note(problems, "access_denied", f"{spec.name}: pid {proc.pid} not readable")
                     count += 1  # it exists, we just cannot measure it
                     matched_keys.add((proc.pid, _safe_create_time(proc)))
+                    current.add((proc.pid, _safe_create_time(proc)))
                 except psutil.Error as exc:
                     _note(problems, "process_error", f"{spec.name}: pid {proc.pid}: {type(exc).__name__}")
             labels = {"process": spec.name}
@@ -167,6 +180,13 @@ class HostSource:
                 point("process_rss_bytes", rss, labels)
             if "process_cpu_percent" in wanted:
                 point("process_cpu_percent", cpu, labels)
+            known = self._known.get(spec.name)
+            if "process_restarts" in wanted:
+                # The first tick only learns what runs; afterwards every new (pid, start time) is a (re)start.
+                point("process_restarts", float(len(current - known)) if known is not None else 0.0, labels)
+            self._known[spec.name] = current
+            if "process_open_files" in wanted:
+                point("process_open_files", fds, labels)
         # Forget processes no longer matched, so the cache does not grow with every restart.
         self._procs = {k: p for k, p in self._procs.items() if k in matched_keys}
 
@@ -223,6 +243,14 @@ class HostSource:
             _note(problems, "access_denied", f"{spec.name}: pid {pid} not readable")
             return []
         return [proc]
+
+
+def _open_files(proc: psutil.Process) -> float:
+    """Open file descriptors where the OS counts them cheaply (Unix), else open regular files."""
+    num_fds = getattr(proc, "num_fds", None)
+    if callable(num_fds):
+        return float(num_fds())
+    return float(len(proc.open_files()))
 
 
 def _safe_create_time(proc: psutil.Process) -> float:

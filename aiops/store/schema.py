@@ -121,10 +121,121 @@ check_state = sa.Table(
 )
 
 
+# Pushed telemetry (``POST /api/v1/ingest``, ``POST /api/v1/alertmanager``): one row per metric point or event,
+# appended durably before the HTTP answer, read incrementally by the ``push``/``alertmanager`` sources by id.
+events = sa.Table(
+    "aiops_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stream", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # point | event
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Index("ix_aiops_events_stream_id", "stream", "id"),
+    sa.Index("ix_aiops_events_received_at", "received_at"),
+)
+
+
+# -- notification pipeline (issue 7): grouping, repeats, silences, flap control --------------------------------
+# The outbox gains a group key (rows waiting for their group's flush), the route's timing (so a reload cannot
+# change how an already queued row is grouped or repeated) and the id of the grouped row a member went into.
+_OUTBOX_V4_COLUMNS = (
+    sa.Column("group_key", sa.String(300), index=True),
+    sa.Column("route", sa.JSON),
+    sa.Column("parent_id", sa.Integer),
+)
+for _column in _OUTBOX_V4_COLUMNS:
+    outbox.append_column(_column)
+
+silences = sa.Table(
+    "aiops_silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("matchers", sa.JSON, nullable=False),  # ["check=latency", "severity=~warn.*"]
+    sa.Column("starts_at", sa.Float, nullable=False),
+    sa.Column("ends_at", sa.Float, nullable=False, index=True),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Notification log: per (notifier, incident) the last firing-type message sent and when to repeat it.
+notify_log = sa.Table(
+    "aiops_notify_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notifier", sa.String(100), nullable=False),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("dedup_key", sa.String(200), nullable=False),  # of the message being repeated
+    sa.Column("repeats", sa.Integer, nullable=False, default=0),
+    sa.Column("last_sent_at", sa.Float, nullable=False),
+    sa.Column("next_repeat_at", sa.Float, index=True),  # None while a repeat is queued
+    sa.UniqueConstraint("notifier", "incident_id", name="uq_notify_log_notifier_incident"),
+)
+
+# When each (notifier, group) was last flushed, for group_interval.
+notify_groups = sa.Table(
+    "aiops_notify_groups",
+    metadata,
+    sa.Column("notifier", sa.String(100), primary_key=True),
+    sa.Column("group_key", sa.String(300), primary_key=True),
+    sa.Column("last_flush_at", sa.Float, nullable=False),
+)
+
+# Flap episodes: a fingerprint that opened too often is held as flapping with one message.
+flaps = sa.Table(
+    "aiops_flaps",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("check_name", sa.String(100), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("opens", sa.Integer, nullable=False, default=0),
+    sa.Column("receivers", sa.JSON, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),  # the announcement, to derive the closing message
+)
+
+
+def _v4(conn: sa.Connection) -> None:
+    have = {c["name"] for c in sa.inspect(conn).get_columns("aiops_outbox")}
+    for column in _OUTBOX_V4_COLUMNS:
+        if column.name not in have:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE aiops_outbox ADD COLUMN {column.name} {kind}"))
+    metadata.create_all(conn, tables=[silences, notify_log, notify_groups, flaps])
+
+
+# Circuit breakers per action type (issue 6): durable, so a restart does not forget that an action keeps failing.
+breakers = sa.Table(
+    "aiops_breakers",
+    metadata,
+    sa.Column("action_type", sa.String(100), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),  # closed | open | half_open
+    sa.Column("failures", sa.Integer, nullable=False, default=0),  # consecutive, incl. "ran but did not heal"
+    sa.Column("opened_at", sa.Float),
+    sa.Column("trial_action_id", sa.Integer),  # the one action let through while half-open
+    sa.Column("last_reason", sa.Text),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+def _v3(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[breakers])
+
+
 def _v1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[incidents, transitions, actions, outbox, check_state])
 
 
+def _v2(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[events])
+
+
 #: (version, step). Append new steps; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -399,6 +399,305 @@ class Store:
             if not updated:
                 conn.execute(sa.insert(t.check_state).values(check_name=check, **values))
 
+    # -- pushed telemetry (issue 3) ---------------------------------------------------------------------
+
+    def append_events(self, rows: Sequence[Mapping[str, Any]], now: float) -> list[int]:
+        """Append pushed points/events in one transaction; returns their ids (ascending).
+
+        Each row has ``stream``, ``kind`` (point|event), ``name``, ``ts`` and optionally ``value``,
+        ``labels``, ``data``. One transaction: a request is stored whole or not at all, before it is answered.
+        """
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(
+                {
+                    "stream": str(row["stream"]),
+                    "kind": str(row.get("kind", "event")),
+                    "name": str(row.get("name", "")),
+                    "ts": float(row["ts"]),
+                    "value": row.get("value"),
+                    "labels": json_safe(dict(row.get("labels") or {})),
+                    "data": json_safe(dict(row.get("data") or {})),
+                    "received_at": now,
+                }
+            )
+        if not batch:
+            return []
+        insert = sa.insert(t.events).returning(t.events.c.id, sort_by_parameter_order=True)
+        with self.tx() as conn:
+            return [int(r[0]) for r in conn.execute(insert, batch)]
+
+    def read_events(self, stream: str, after_id: int = 0, limit: int = 10_000, since: float | None = None) -> list[Row]:
+        """Rows of ``stream`` with an id above ``after_id`` (oldest first, at most ``limit``).
+
+        ``since`` (epoch seconds) additionally skips rows received at or before it: used on a first read
+        without a cursor, so a new check does not replay a stream's whole history.
+        """
+        query = sa.select(t.events).where(t.events.c.stream == stream, t.events.c.id > after_id)
+        if since is not None:
+            query = query.where(t.events.c.received_at > since)
+        with self.tx() as conn:
+            result = conn.execute(query.order_by(t.events.c.id).limit(limit))
+            return [dict(r._mapping) for r in result]
+
+    def last_event_id(self, stream: str) -> int:
+        """The newest id of a stream (0 when empty)."""
+        with self.tx() as conn:
+            value = conn.execute(sa.select(sa.func.max(t.events.c.id)).where(t.events.c.stream == stream)).scalar()
+        return int(value or 0)
+
+    def prune_events(self, received_before: float) -> int:
+        """Delete pushed rows received before a time (retention); returns how many were deleted."""
+        with self.tx() as conn:
+            return int(conn.execute(sa.delete(t.events).where(t.events.c.received_at < received_before)).rowcount)
+
+    # -- notification pipeline: grouping, repeats, silences, flaps (issue 7) -------------------------------
+
+    def pending_notifications(self, limit: int = 1000) -> list[Row]:
+        """Every pending outbox row, due or not, oldest first, without its payload (see
+        :meth:`get_notification`): the dispatcher keeps per-receiver order by never sending a row while an
+        older one of the same receiver is still waiting, so it must see them all, cheaply, every tick."""
+        light = [c for c in t.outbox.c if c.name != "payload"]  # the payload is read only for rows being sent
+        query = sa.select(*light).where(t.outbox.c.state == "pending").order_by(t.outbox.c.id).limit(limit)
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def get_notification(self, notification_id: int) -> Row | None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(t.outbox).where(t.outbox.c.id == notification_id)).first()
+        return dict(row._mapping) if row else None
+
+    def notification_states(self, notifier: str, incident_id: int) -> list[Row]:
+        """(event, state) of every row of one receiver for one incident, oldest first."""
+        query = (
+            sa.select(t.outbox.c.id, t.outbox.c.event, t.outbox.c.state, t.outbox.c.parent_id)
+            .where(t.outbox.c.notifier == notifier, t.outbox.c.incident_id == incident_id)
+            .order_by(t.outbox.c.id)
+        )
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def flush_group(
+        self,
+        carrier_id: int,
+        member_ids: Sequence[int],
+        carrier_values: Mapping[str, Any],
+        notifier: str,
+        group_key: str,
+        now: float,
+    ) -> bool:
+        """Turn pending group members into one message, atomically. The oldest member (the carrier) takes the
+        combined payload, so the group keeps the queue position of its first message (per-incident order);
+        the others become ``grouped`` and point at it; the group's flush time is recorded. False when
+        another dispatcher got there first."""
+        ids = [carrier_id, *member_ids]
+        try:
+            with self.tx() as conn:
+                claimed = conn.execute(
+                    sa.update(t.outbox)
+                    .where(t.outbox.c.id.in_(ids), t.outbox.c.state == "pending", t.outbox.c.group_key == group_key)
+                    .values(group_key=None)
+                ).rowcount
+                if claimed != len(ids):
+                    raise _Conflict()
+                conn.execute(
+                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**json_safe(dict(carrier_values)))
+                )
+                if member_ids:
+                    conn.execute(
+                        sa.update(t.outbox)
+                        .where(t.outbox.c.id.in_(list(member_ids)))
+                        .values(state="grouped", parent_id=carrier_id)
+                    )
+                self._touch_group(conn, notifier, group_key, now)
+        except _Conflict:
+            return False
+        return True
+
+    def notification_by_key(self, notifier: str, dedup_key: str) -> Row | None:
+        with self.tx() as conn:
+            row = conn.execute(
+                sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    @staticmethod
+    def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
+        g = t.notify_groups
+        updated = conn.execute(
+            sa.update(g).where(g.c.notifier == notifier, g.c.group_key == group_key).values(last_flush_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(sa.insert(g).values(notifier=notifier, group_key=group_key, last_flush_at=now))
+
+    def group_flushed_at(self, notifier: str, group_key: str) -> float | None:
+        g = t.notify_groups
+        with self.tx() as conn:
+            value = conn.execute(
+                sa.select(g.c.last_flush_at).where(g.c.notifier == notifier, g.c.group_key == group_key)
+            ).scalar()
+        return float(value) if value is not None else None
+
+    def log_notification(
+        self, notifier: str, incident_id: int, dedup_key: str, now: float, next_repeat_at: float | None, *, repeat: bool
+    ) -> None:
+        """Record a firing-type message as sent (repeat=False starts a new series of repeats)."""
+        log = t.notify_log
+        with self.tx() as conn:
+            row = conn.execute(
+                sa.select(log).where(log.c.notifier == notifier, log.c.incident_id == incident_id)
+            ).first()
+            if row is None:
+                conn.execute(
+                    sa.insert(log).values(
+                        notifier=notifier,
+                        incident_id=incident_id,
+                        dedup_key=dedup_key,
+                        repeats=0,
+                        last_sent_at=now,
+                        next_repeat_at=next_repeat_at,
+                    )
+                )
+                return
+            values: dict[str, Any] = {"last_sent_at": now, "next_repeat_at": next_repeat_at}
+            if not repeat:
+                values.update(dedup_key=dedup_key, repeats=0)
+            conn.execute(sa.update(log).where(log.c.id == row.id).values(**values))
+
+    def due_repeats(self, now: float, limit: int = 500) -> list[Row]:
+        log = t.notify_log
+        query = (
+            sa.select(log)
+            .where(log.c.next_repeat_at.is_not(None), log.c.next_repeat_at <= now)
+            .order_by(log.c.next_repeat_at)
+            .limit(limit)
+        )
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def update_notify_log(self, log_id: int, values: Mapping[str, Any]) -> None:
+        with self.tx() as conn:
+            conn.execute(sa.update(t.notify_log).where(t.notify_log.c.id == log_id).values(**dict(values)))
+
+    def forget_notify_log(self, incident_id: int, notifier: str | None = None) -> None:
+        query = sa.delete(t.notify_log).where(t.notify_log.c.incident_id == incident_id)
+        if notifier is not None:
+            query = query.where(t.notify_log.c.notifier == notifier)
+        with self.tx() as conn:
+            conn.execute(query)
+
+    def add_silence(self, values: Mapping[str, Any]) -> Row:
+        with self.tx() as conn:
+            new_id = _inserted_id(conn.execute(sa.insert(t.silences).values(**json_safe(dict(values)))))
+            row = conn.execute(sa.select(t.silences).where(t.silences.c.id == new_id)).first()
+        assert row is not None
+        return dict(row._mapping)
+
+    def list_silences(self, *, active_at: float | None = None) -> list[Row]:
+        query = sa.select(t.silences).order_by(t.silences.c.id)
+        if active_at is not None:
+            query = query.where(t.silences.c.starts_at <= active_at, t.silences.c.ends_at > active_at)
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def expire_silence(self, silence_id: int, now: float) -> bool:
+        with self.tx() as conn:
+            return bool(
+                conn.execute(
+                    sa.update(t.silences)
+                    .where(t.silences.c.id == silence_id, t.silences.c.ends_at > now)
+                    .values(ends_at=now)
+                ).rowcount
+            )
+
+    def count_opened(self, fingerprint: str, since: float) -> int:
+        """How many incidents of a fingerprint opened at or after ``since`` (flap detection)."""
+        inc = t.incidents
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(inc.c.fingerprint == fingerprint, inc.c.opened_at >= since)
+                ).scalar()
+                or 0
+            )
+
+    def get_flap(self, fingerprint: str) -> Row | None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint)).first()
+        return dict(row._mapping) if row else None
+
+    def save_flap(self, fingerprint: str, values: Mapping[str, Any]) -> None:
+        data = json_safe(dict(values))
+        with self.tx() as conn:
+            updated = conn.execute(
+                sa.update(t.flaps).where(t.flaps.c.fingerprint == fingerprint).values(**data)
+            ).rowcount
+            if not updated:
+                conn.execute(sa.insert(t.flaps).values(fingerprint=fingerprint, **data))
+
+    def active_flaps(self) -> list[Row]:
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None)))]
+
+    # -- safety guards: budgets from the ledger, circuit breakers (issue 6) ------------------------------
+
+    def count_actions_since(
+        self,
+        since: float,
+        states: Sequence[str],
+        *,
+        action_type: str | None = None,
+        check: str | None = None,
+        target: str | None = None,
+        incident_id: int | None = None,
+    ) -> int:
+        """Actions in ``states`` started (or, never started, created) at or after ``since``."""
+        when = sa.func.coalesce(t.actions.c.started_at, t.actions.c.created_at)
+        query = sa.select(sa.func.count()).where(t.actions.c.state.in_(list(states)), when >= since)
+        if action_type is not None:
+            query = query.where(t.actions.c.action_type == action_type)
+        if check is not None:
+            query = query.where(t.actions.c.check_name == check)
+        if target is not None:
+            query = query.where(t.actions.c.target == target)
+        if incident_id is not None:
+            query = query.where(t.actions.c.incident_id == incident_id)
+        with self.tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def targets_since(self, since: float, states: Sequence[str]) -> set[str]:
+        """Distinct targets acted on since ``since``: what the blast-radius budget counts."""
+        when = sa.func.coalesce(t.actions.c.started_at, t.actions.c.created_at)
+        query = sa.select(t.actions.c.target).where(t.actions.c.state.in_(list(states)), when >= since).distinct()
+        with self.tx() as conn:
+            return {str(r[0]) for r in conn.execute(query)}
+
+    def get_breaker(self, action_type: str) -> Row | None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).first()
+        return dict(row._mapping) if row else None
+
+    def put_breaker(self, action_type: str, values: Mapping[str, Any], now: float) -> Row:
+        """Upsert a breaker's state (one transaction)."""
+        data = json_safe(dict(values))
+        data["updated_at"] = now
+        with self.tx() as conn:
+            updated = conn.execute(
+                sa.update(t.breakers).where(t.breakers.c.action_type == action_type).values(**data)
+            ).rowcount
+            if not updated:
+                conn.execute(sa.insert(t.breakers).values(action_type=action_type, **{"state": "closed", **data}))
+            row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).one()
+        return dict(row._mapping)
+
+    def list_breakers(self) -> list[Row]:
+        with self.tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(t.breakers).order_by(t.breakers.c.action_type))]
+
+
+class _Conflict(Exception):
+    """Internal: a conditional update lost a race; the transaction is rolled back."""
+
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key

@@ -43,11 +43,12 @@ class RobustZScoreScorer:
         self._values: deque[float] = deque()
         self._sorted: list[float] = []
         self._last: dict[str, float] = {}
+        self._mad = 0.0
 
     def _scale(self, median: float) -> float:
         arr = np.asarray(self._sorted)
-        mad = float(np.median(np.abs(arr - median))) * MAD_TO_SIGMA
-        return max(mad, self.min_scale, self.relative_min_scale * abs(median))
+        self._mad = float(np.median(np.abs(arr - median)))
+        return max(self._mad * MAD_TO_SIGMA, self.min_scale, self.relative_min_scale * abs(median))
 
     def update(self, timestamp: float, value: float) -> float:
         if not math.isfinite(value):
@@ -59,7 +60,7 @@ class RobustZScoreScorer:
             scale = self._scale(median)
             z = (value - median) / scale
             score = abs(z) / (abs(z) + self.z_threshold)
-            self._last = {"median": median, "scale": scale, "z": z}
+            self._last = {"median": median, "mad": self._mad, "scale": scale, "z": z}
         self._values.append(value)
         bisect.insort(self._sorted, value)
         if len(self._values) > self.window:
@@ -73,6 +74,8 @@ class RobustZScoreScorer:
         m, s = self._last["median"], self._last["scale"]
         return {
             "expected": m,
+            "median": m,
+            "mad": self._last["mad"],
             "z": self._last["z"],
             "lower": m - self.z_threshold * s,
             "upper": m + self.z_threshold * s,

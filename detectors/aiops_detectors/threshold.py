@@ -34,6 +34,7 @@ class ThresholdScorer:
     def update(self, timestamp: float, value: float) -> float:
         if not math.isfinite(value):
             return 0.0
+        self._last = value  # which limit a finding names; not state: it is re-learnt from the next point
         if self.above is not None and value > self.above:
             return 1.0
         if self.below is not None and value < self.below:
@@ -41,7 +42,8 @@ class ThresholdScorer:
         return 0.0
 
     def expected(self) -> dict[str, Any]:
-        return {"lower": self.below, "upper": self.above}
+        below = self.below is not None and getattr(self, "_last", math.inf) < self.below
+        return {"lower": self.below, "upper": self.above, "limit": self.below if below else self.above}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -1,0 +1,1 @@
+"""Command-line subcommands of aiops, each a click command registered by aiops.cli."""

@@ -1,0 +1,40 @@
+"""Optional verification probes: a PromQL expression that must return nothing, or a command that must exit 0.
+
+Why in addition to (not instead of) the check's own healthy evaluations: the detector tells whether the
+symptom is gone; a probe tells whether the thing the action was meant to fix is fixed (the error-rate
+alert expression is quiet, the model endpoint answers a canary). An action heals only when both agree, so
+"ran without error" is never mistaken for "healed".
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import requests
+
+from aiops.config.models import VerifyConfig
+from aiops.redact import redact_url
+
+
+def probe_failure(cfg: VerifyConfig) -> str | None:
+    """None when every configured probe passes (or none is configured), else why not, in one line."""
+    if cfg.promql and cfg.prometheus_url:
+        url = cfg.prometheus_url.rstrip("/") + "/api/v1/query"
+        try:
+            resp = requests.get(url, params={"query": cfg.promql}, timeout=cfg.probe_timeout)
+            body = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            return f"PromQL probe: {redact_url(cfg.prometheus_url)} unusable ({exc.__class__.__name__})"
+        if resp.status_code != 200 or body.get("status") != "success":
+            return f"PromQL probe: query failed ({resp.status_code}: {str(body.get('error', ''))[:120]})"
+        result = body.get("data", {}).get("result") or []
+        if result:
+            return f"PromQL probe: {cfg.promql!r} still returns {len(result)} series"
+    if cfg.command:
+        try:
+            done = subprocess.run(cfg.command, capture_output=True, timeout=cfg.probe_timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"verify command: {exc.__class__.__name__}"
+        if done.returncode != 0:
+            return f"verify command exited {done.returncode}"
+    return None

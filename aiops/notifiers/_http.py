@@ -1,0 +1,199 @@
+"""What every HTTP notifier shares: one POST, one classification of the answer, secrets kept out of errors.
+
+Why one place: whether an answer is final (400/403/404/410: retrying sends the same wrong request) or worth
+retrying (429 with its Retry-After, 408, 5xx, timeouts, refused connections) is the same question for every
+provider, and the redaction of webhook URLs (whose path *is* the credential for Slack, Discord, Teams) must
+never be forgotten by one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aiops import __version__
+from aiops.durations import parse_duration
+from aiops.errors import DeliveryError
+from aiops.notifiers.webhook import _excerpt, _root_cause, parse_retry_after, validate_http_url
+from aiops.redact import redact, url_origin, url_secrets
+from aiops.types import Delivery, Message
+
+
+class HttpParams(BaseModel):
+    """Parameters every webhook-style notifier takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="webhook URL; a secret (its path is the credential): use ${ENV}")
+    timeout: float = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
+    min_interval: float = Field(0.0, ge=0, description="rate limit: at least this long between two messages")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return validate_http_url(value)
+
+    @field_validator("timeout", "min_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class HttpNotifier:
+    """Base of the webhook-style notifiers: subclasses implement :meth:`render` (the provider's format)."""
+
+    Params: ClassVar[type[BaseModel]] = HttpParams
+    kind = "http"
+    #: Answers the provider documents as success besides 2xx (none by default).
+    extra_ok: frozenset[int] = frozenset()
+
+    def __init__(self, **params: Any) -> None:
+        validated: Any = self.Params.model_validate(params)
+        self.params: Any = validated
+        self.min_interval = float(getattr(self.params, "min_interval", 0.0))
+        self.receiver = f"{self.kind} {url_origin(self.params.url)}"
+
+    # -- for subclasses ----------------------------------------------------------------------------------
+
+    def render(self, message: Message) -> Any:
+        raise NotImplementedError
+
+    def secrets(self) -> list[str]:
+        """Every configured value that must never appear in an error message or a log line."""
+        return url_secrets(self.params.url)
+
+    def send(self, message: Message) -> Delivery:
+        return self.post_json(self.params.url, self.render(message), dedup_key=message.dedup_key)
+
+    # -- the shared POST ---------------------------------------------------------------------------------
+
+    def fail(self, text: str, **kwargs: Any) -> DeliveryError:
+        return DeliveryError(redact(f"{self.receiver}: {text}", self.secrets()), **kwargs)
+
+    def post_json(
+        self,
+        url: str,
+        document: Any,
+        *,
+        dedup_key: str = "",
+        headers: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        retry_after_from_body: Callable[[Any], float | None] | None = None,
+    ) -> Delivery:
+        """POST ``document`` as JSON (or as multipart with ``payload_json`` when ``files`` are given)."""
+        body = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        hdrs = {"User-Agent": f"aiops/{__version__}", **dict(headers or {})}
+        if dedup_key:
+            hdrs["X-Aiops-Dedup-Key"] = dedup_key
+        kwargs: dict[str, Any]
+        if files:
+            kwargs = {"data": {"payload_json": body}, "files": dict(files)}
+        else:
+            hdrs["Content-Type"] = "application/json"
+            kwargs = {"data": body.encode()}
+        try:
+            response = requests.post(url, headers=hdrs, timeout=self.params.timeout, allow_redirects=False, **kwargs)
+        except requests.Timeout:
+            raise self.fail(f"timed out after {self.params.timeout:g}s", recoverable=True, reason="timeout") from None
+        except requests.ConnectionError as exc:
+            raise self.fail(f"connection failed: {_root_cause(exc)}", recoverable=True, reason="connection") from None
+        except requests.RequestException as exc:
+            raise self.fail(f"request failed: {type(exc).__name__}", recoverable=False, reason="request") from None
+        with response:
+            status = response.status_code
+            excerpt = _excerpt(response)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and retry_after_from_body is not None and status == 429:
+                try:
+                    retry_after = retry_after_from_body(response.json())
+                except ValueError:
+                    retry_after = None
+        return self.classify(status, excerpt, retry_after)
+
+    def classify(self, status: int, excerpt: str, retry_after: float | None) -> Delivery:
+        """2xx is delivered; 429/408/5xx retry (honouring Retry-After); 3xx and other 4xx are final."""
+        if 200 <= status < 300 or status in self.extra_ok:
+            return Delivery(receiver=self.receiver, status=status, detail=redact(excerpt, self.secrets()))
+        said = f": {excerpt}" if excerpt else ""
+        reason = f"http_{status}"
+        if status in (408, 429) or status >= 500:
+            raise self.fail(
+                f"HTTP {status}, will retry{said}", recoverable=True, reason=reason, retry_after=retry_after
+            )
+        if 300 <= status < 400:
+            raise self.fail(f"HTTP {status} redirect; configure the final URL{said}", recoverable=False, reason=reason)
+        raise self.fail(f"HTTP {status}{said}", recoverable=False, reason=reason)
+
+
+# -- rendering helpers shared by the chat notifiers -------------------------------------------------------------
+
+SEVERITY_COLOR = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
+RESOLVED_COLOR = "#2ca02c"
+SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+
+
+def color_of(message: Message) -> str:
+    if message.event == "resolved":
+        return RESOLVED_COLOR
+    return SEVERITY_COLOR.get(str(message.incident.severity), "#7f7f7f")
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marking the cut.
+
+    >>> truncate("abcdef", 4), truncate("abc", 4)
+    ('abc…', 'abc')
+    """
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def facts(message: Message) -> list[tuple[str, str]]:
+    """(name, value) pairs every channel shows: check, severity, state, labels, evidence, drift, plan."""
+    inc = message.incident
+    out = [
+        ("Check", inc.check),
+        ("Severity", str(inc.severity)),
+        ("State", str(inc.state)),
+        ("Incident", f"#{inc.id}"),
+    ]
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(inc.labels.items()))
+    if labels:
+        out.append(("Labels", labels))
+    evidence = message.details.get("evidence") or []
+    if evidence:
+        out.append(("Evidence", "\n".join(str(x) for x in evidence)))
+    features = message.details.get("top_features") or []
+    if features:
+        out.append(
+            (
+                "Top drifted features",
+                "\n".join(
+                    f"{f['name']}: {f.get('test') or 'stat'}={_num(f.get('statistic'))}, p={_num(f.get('p_value'))}"
+                    for f in features
+                ),
+            )
+        )
+    doing = message.details.get("doing")
+    if doing:
+        out.append(("aiops", str(doing)))
+    return out
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else "n/a"
+
+
+def link_list(message: Message) -> list[tuple[str, str]]:
+    """(label, url) of the message's links, in a stable order: incident first, then approve, deny."""
+    order = {"incident": 0, "approve": 1, "deny": 2}
+    names = {"incident": "Open incident", "approve": "Approve", "deny": "Deny"}
+    return [(names.get(k, k.title()), v) for k, v in sorted(message.links.items(), key=lambda kv: order.get(kv[0], 9))]
+
+
+def group_lines(message: Message) -> list[str]:
+    """One line per member of a grouped message (empty for a single message)."""
+    return [str(m.get("title", "")) for m in message.details.get("group") or []]

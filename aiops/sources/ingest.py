@@ -1,0 +1,287 @@
+"""Pushed telemetry: the JSON schemas of ``POST /api/v1/ingest`` and of Alertmanager's webhook (version 4), and
+how either becomes rows of the store's ``aiops_events`` table.
+
+Why a push path at all: short-lived batch jobs and model servers behind a firewall cannot be scraped, and
+teams already have Prometheus alert rules whose notifications should be able to start an aiops policy. The
+HTTP server validates a request here (a clear 400 naming the field), stores it in one transaction, and only
+then answers; the ``push`` and ``alertmanager`` sources read the rows back incrementally by id.
+
+>>> rows = parse_ingest({"stream": "jobs", "points": [{"name": "rows", "value": 3, "timestamp": 10}]}, now=99.0)
+>>> [(r["stream"], r["kind"], r["name"], r["ts"], r["value"]) for r in rows]
+[('jobs', 'point', 'rows', 10.0, 3.0)]
+>>> parse_ingest({"stream": "jobs", "points": [{"value": 3}]}, now=0.0)
+Traceback (most recent call last):
+...
+ValueError: points.0.name: Field required
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aiops.errors import SourceError
+
+MAX_ITEMS: Final = 10_000  # points + events per request; bigger batches are split by the sender
+STREAM_PATTERN: Final = r"^[A-Za-z0-9_.:\-]{1,100}$"
+ALERTMANAGER_STREAM: Final = "alertmanager"
+_ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # Alertmanager's "no endsAt"
+
+
+def parse_time(value: Any) -> float:
+    """Epoch seconds from a number or an ISO 8601 string (naive = UTC); raises ValueError otherwise.
+
+    >>> parse_time(5), parse_time("1970-01-01T00:00:10Z"), parse_time("1970-01-01 00:00:10.5")
+    (5.0, 10.0, 10.5)
+    """
+    if isinstance(value, bool):
+        raise ValueError("a time must be epoch seconds or an ISO 8601 string, not a boolean")
+    if isinstance(value, int | float):
+        out = float(value)
+        if not math.isfinite(out):
+            raise ValueError("a time must be finite")
+        return out
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an epoch number or ISO 8601 time: {value[:40]!r}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    raise ValueError(f"a time must be epoch seconds or an ISO 8601 string, not {type(value).__name__}")
+
+
+def _labels(value: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, label in value.items():
+        if not isinstance(label, str | int | float) or isinstance(label, bool):
+            raise ValueError(f"label {key!r} must be a string or a number")
+        out[str(key)] = str(label)
+    return out
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestPoint(_Strict):
+    """One metric point: a name, a value (null marks a gap) and optionally a time and labels."""
+
+    name: str = Field(min_length=1, max_length=200, description="metric name")
+    value: float | None = Field(description="the value; null reports a gap")
+    timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
+    labels: dict[str, Any] = Field(default_factory=dict, description="string labels of the series")
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _labels(value)
+
+
+class IngestEvent(_Strict):
+    """One event (a job finished, a model was deployed): a type, free JSON data, optional time and labels."""
+
+    type: str = Field(min_length=1, max_length=200, description="what happened, e.g. job_finished")
+    timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
+    labels: dict[str, Any] = Field(default_factory=dict, description="string labels")
+    data: dict[str, Any] = Field(default_factory=dict, description="any JSON object")
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _labels(value)
+
+
+class IngestRequest(_Strict):
+    """Body of ``POST /api/v1/ingest``."""
+
+    stream: str = Field("default", pattern=STREAM_PATTERN, description="stream a `push` source reads")
+    points: list[IngestPoint] = Field(default_factory=list)
+    events: list[IngestEvent] = Field(default_factory=list)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}{more}"
+
+
+def parse_ingest(body: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
+    """Validate an ingest body and turn it into store rows; raises ValueError with a message for a 400."""
+    if "stream" in body and body["stream"] == ALERTMANAGER_STREAM:
+        raise ValueError(f"stream: {ALERTMANAGER_STREAM!r} is reserved for POST /api/v1/alertmanager")
+    try:
+        request = IngestRequest.model_validate(dict(body))
+    except ValidationError as exc:
+        raise ValueError(_first_error(exc)) from None
+    total = len(request.points) + len(request.events)
+    if total == 0:
+        raise ValueError('body: nothing to ingest; send "points" and/or "events"')
+    if total > MAX_ITEMS:
+        raise ValueError(f"body: {total} items in one request (limit {MAX_ITEMS}); split the batch")
+    rows: list[dict[str, Any]] = []
+    for i, point in enumerate(request.points):
+        ts = _item_time(point.timestamp, now, f"points.{i}.timestamp")
+        value = point.value
+        rows.append(
+            {
+                "stream": request.stream,
+                "kind": "point",
+                "name": point.name,
+                "ts": ts,
+                # NaN/inf arrive only through lenient JSON encoders; they are kept as a gap (null) so the
+                # source reports them as a data-quality problem instead of poisoning a detector.
+                "value": value if value is not None and math.isfinite(value) else None,
+                "labels": point.labels,
+                "data": {} if value is None or math.isfinite(value) else {"non_finite": str(value)},
+            }
+        )
+    for i, event in enumerate(request.events):
+        rows.append(
+            {
+                "stream": request.stream,
+                "kind": "event",
+                "name": event.type,
+                "ts": _item_time(event.timestamp, now, f"events.{i}.timestamp"),
+                "value": None,
+                "labels": event.labels,
+                "data": event.data,
+            }
+        )
+    return rows
+
+
+def _item_time(value: float | str | None, now: float, where: str) -> float:
+    if value is None:
+        return now
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of an Alertmanager webhook (unknown keys tolerated: Alertmanager adds fields over time)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: str = Field(pattern=r"^(firing|resolved)$")
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str
+    endsAt: str = _ZERO_TIME
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class AlertmanagerWebhook(BaseModel):
+    """Alertmanager's webhook payload, version 4."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str
+    groupKey: str = ""
+    status: str = ""
+    receiver: str = ""
+    externalURL: str = ""
+    alerts: list[AlertmanagerAlert]
+
+
+def parse_alertmanager(body: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
+    """Validate an Alertmanager webhook body (version 4) and turn each alert into an event row.
+
+    >>> body = {"version": "4", "receiver": "aiops", "alerts": [{"status": "firing",
+    ...     "labels": {"alertname": "HighLatency"}, "startsAt": "2024-01-01T00:00:00Z", "fingerprint": "ab"}]}
+    >>> row = parse_alertmanager(body, now=1.0)[0]
+    >>> row["name"], row["data"]["status"], row["data"]["ends_at"], row["ts"]
+    ('HighLatency', 'firing', None, 1704067200.0)
+    """
+    try:
+        hook = AlertmanagerWebhook.model_validate(dict(body))
+    except ValidationError as exc:
+        raise ValueError(_first_error(exc)) from None
+    if hook.version != "4":
+        raise ValueError(f"version: only Alertmanager webhook version 4 is understood, not {hook.version!r}")
+    if len(hook.alerts) > MAX_ITEMS:
+        raise ValueError(f"alerts: {len(hook.alerts)} alerts in one request (limit {MAX_ITEMS})")
+    rows = []
+    for i, alert in enumerate(hook.alerts):
+        try:
+            starts = parse_time(alert.startsAt)
+            ends = None if alert.endsAt.startswith("0001-") else parse_time(alert.endsAt)
+        except ValueError as exc:
+            raise ValueError(f"alerts.{i}: {exc}") from None
+        rows.append(
+            {
+                "stream": ALERTMANAGER_STREAM,
+                "kind": "event",
+                "name": alert.labels.get("alertname", ""),
+                "ts": starts,
+                "value": None,
+                "labels": dict(alert.labels),
+                "data": {
+                    "status": alert.status,
+                    "starts_at": starts,
+                    "ends_at": ends,
+                    "fingerprint": alert.fingerprint,
+                    "annotations": dict(alert.annotations),
+                    "generator_url": alert.generatorURL,
+                    "receiver": hook.receiver,
+                    "group_key": hook.groupKey,
+                    "external_url": hook.externalURL,
+                },
+            }
+        )
+    return rows
+
+
+# -- which store the push sources read -----------------------------------------------------------------------
+
+_bound: dict[str, Any] = {}
+_bound_lock = threading.Lock()
+
+
+def bind_store(store: Any) -> None:
+    """Called by the daemon: ``push``/``alertmanager`` sources without ``store_url`` read this store.
+
+    Why a process-wide binding instead of a parameter: the sources are plugins built from their config block
+    alone, and the store they must read is the daemon's own; repeating its URL in every check would be a
+    second place to keep in sync.
+    """
+    with _bound_lock:
+        _bound["store"] = store
+
+
+def resolve_store(store_url: str | None) -> Any:
+    """The store a push source reads: its own URL if given, else the daemon's (or ``AIOPS_STORE_URL``)."""
+    import os
+
+    from aiops.store.store import Store
+
+    with _bound_lock:
+        if store_url:
+            key = f"url:{store_url}"
+            if key not in _bound:
+                store = Store(store_url)
+                store.migrate()
+                _bound[key] = store
+            return _bound[key]
+        if "store" in _bound:
+            return _bound["store"]
+        url = os.environ.get("AIOPS_STORE_URL")
+    if url:
+        return resolve_store(url)
+    raise SourceError(
+        "no store to read pushed telemetry from: run inside the daemon, or set store_url", recoverable=False
+    )

@@ -1,0 +1,263 @@
+"""Sources over pushed telemetry: ``push`` (points/events of ``POST /api/v1/ingest``) and ``alertmanager``
+(alerts of ``POST /api/v1/alertmanager``), both read incrementally from the store by row id.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aiops.errors import SourceError, StoreError
+from aiops.sources._common import Problems
+from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
+from aiops.types import Frame, Series, series_key
+
+MAX_TRACKED_SERIES = 10_000  # per-series watermarks kept in state; beyond this the oldest are forgotten
+
+
+class PushParams(BaseModel):
+    """Parameters of the push source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream: str = Field("default", pattern=STREAM_PATTERN, description="the stream named in POST /api/v1/ingest")
+    store_url: str | None = Field(None, description="store to read (default: the daemon's own store)")
+    max_rows_per_tick: int = Field(50_000, ge=1, description="pushed rows read per collection at most")
+
+
+class PushSource:
+    """Metric points and events pushed to ``POST /api/v1/ingest``, read from the store by row id.
+
+    Why: a batch job that runs for two minutes or a model server behind a firewall cannot be scraped, but it
+    can POST what it measured. Rows are durable before the POST is answered, and this source keeps the id of
+    the last row it delivered (``state_dict``), so a daemon restart neither loses nor repeats a point. Points
+    become one series per (name, labels); events become table rows (``timestamp``, ``type``, labels and
+    data fields flattened). Null values, duplicate and out-of-order timestamps are reported as
+    ``data_quality`` problems, never raised.
+    """
+
+    Params: ClassVar[type[BaseModel]] = PushParams
+
+    def __init__(self, *, stream: str = "default", store_url: str | None = None, max_rows_per_tick: int = 50_000):
+        self.params = PushParams(stream=stream, store_url=store_url, max_rows_per_tick=max_rows_per_tick)
+        self.cursor_: int | None = None
+        self.last_ts_: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor_, "last_ts": dict(self.last_ts_)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        cursor = state.get("cursor")
+        self.cursor_ = int(cursor) if isinstance(cursor, int) and cursor >= 0 else None
+        last = state.get("last_ts")
+        self.last_ts_ = (
+            {str(k): float(v) for k, v in last.items() if isinstance(v, int | float)} if isinstance(last, dict) else {}
+        )
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        rows = _read(self.params.store_url, self.params.stream, self.cursor_, since, self.params.max_rows_per_tick)
+        problems = Problems("push", until)
+        points: dict[str, tuple[str, dict[str, str], list[tuple[float, float]]]] = {}
+        events: list[dict[str, Any]] = []
+        for row in rows:
+            labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
+            if row["kind"] == "point":
+                if row["value"] is None:
+                    problems.add("null_value", f"{series_key(row['name'], labels)} at {row['ts']}")
+                    continue
+                key = series_key(row["name"], labels)
+                points.setdefault(key, (row["name"], labels, []))[2].append((float(row["ts"]), float(row["value"])))
+            else:
+                events.append({"timestamp": row["ts"], "type": row["name"], **labels, **dict(row["data"] or {})})
+        if rows:
+            self.cursor_ = int(rows[-1]["id"])
+        series = []
+        for key, (name, labels, pts) in points.items():
+            pts.sort(key=lambda p: p[0])
+            last = self.last_ts_.get(key, -math.inf)
+            ts: list[float] = []
+            vs: list[float] = []
+            for t, v in pts:
+                if ts and t == ts[-1]:
+                    problems.add("duplicate_timestamp", f"{key} at {t}")
+                elif t <= last:
+                    problems.add("out_of_order", f"{key} at {t} (already read up to {last})")
+                else:
+                    ts.append(t)
+                    vs.append(v)
+            if ts:
+                self.last_ts_[key] = ts[-1]
+                series.append(Series(name=name, timestamps=tuple(ts), values=tuple(vs), labels=labels))
+        if len(self.last_ts_) > MAX_TRACKED_SERIES:
+            newest = sorted(self.last_ts_.items(), key=lambda kv: kv[1])[-MAX_TRACKED_SERIES:]
+            self.last_ts_ = dict(newest)
+        columns: dict[str, None] = {}
+        for event in events:
+            columns.update(dict.fromkeys(event))
+        return Frame(
+            source="push",
+            collected_at=until,
+            series=tuple(series),
+            rows=tuple(events),
+            columns=tuple(columns),
+            problems=problems.findings(),
+        )
+
+
+def _read(store_url: str | None, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:
+    store = resolve_store(store_url)
+    try:
+        if cursor is None:
+            return list(store.read_events(stream, 0, limit, since=since))
+        return list(store.read_events(stream, cursor, limit))
+    except StoreError as exc:
+        raise SourceError(f"{stream} stream: store unreachable: {exc}", recoverable=True) from None
+
+
+# -- alertmanager -------------------------------------------------------------------------------------------
+
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """A Prometheus/Alertmanager label matcher: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``.
+
+    >>> Matcher.parse('severity=~"crit.*"').matches({"severity": "critical"})
+    True
+    >>> Matcher.parse("team!=ml").matches({"team": "ml"})
+    False
+    """
+
+    name: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Matcher:
+        m = _MATCHER.match(text)
+        if m is None:
+            raise ValueError(f'not a label matcher: {text!r} (expected name="value", !=, =~ or !~)')
+        value = m.group(3) if m.group(3) is not None else (m.group(4) or "")
+        value = value.replace('\\"', '"')
+        if m.group(2) in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression in {text!r}: {exc}") from None
+        return cls(m.group(1), m.group(2), value)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        hit = re.fullmatch(self.value, actual) is not None
+        return hit if self.op == "=~" else not hit
+
+
+class AlertmanagerParams(BaseModel):
+    """Parameters of the alertmanager source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: list[str] = Field(
+        default_factory=list, description='label matchers an alert must all satisfy, e.g. [alertname="HighLatency"]'
+    )
+    store_url: str | None = Field(None, description="store to read (default: the daemon's own store)")
+    expire_after: float | None = Field(
+        None, gt=0, description="seconds after which a firing alert not re-sent by Alertmanager counts as resolved"
+    )
+
+    @field_validator("matchers")
+    @classmethod
+    def _parse(cls, value: list[str]) -> list[str]:
+        for text in value:
+            Matcher.parse(text)
+        return value
+
+
+class AlertmanagerSource:
+    """Alerts that Alertmanager sent to ``POST /api/v1/alertmanager``: the currently firing ones, as rows.
+
+    Why: teams already encode "the model server is slow" as Prometheus alert rules; with this source (and
+    the ``alert`` detector) such an alert opens an aiops incident and runs a policy. The source keeps the
+    set of firing alerts in its state (keyed by Alertmanager's fingerprint), because Alertmanager sends an
+    alert once and then only every ``repeat_interval``: each tick returns every alert still firing plus
+    those resolved since the last tick (status ``resolved``), and a series ``alerts_firing`` with their
+    count, so a tick with no firing alert is evaluated (and heals the incident) rather than skipped.
+    """
+
+    Params: ClassVar[type[BaseModel]] = AlertmanagerParams
+
+    def __init__(
+        self, *, matchers: list[str] | None = None, store_url: str | None = None, expire_after: float | None = None
+    ) -> None:
+        self.params = AlertmanagerParams(matchers=list(matchers or []), store_url=store_url, expire_after=expire_after)
+        self._matchers = [Matcher.parse(m) for m in self.params.matchers]
+        self.cursor_: int | None = None
+        self.active_: dict[str, dict[str, Any]] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor_, "active": dict(self.active_)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        cursor = state.get("cursor")
+        self.cursor_ = int(cursor) if isinstance(cursor, int) and cursor >= 0 else None
+        active = state.get("active")
+        self.active_ = (
+            {str(k): dict(v) for k, v in active.items() if isinstance(v, dict)} if isinstance(active, dict) else {}
+        )
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        changed: dict[str, dict[str, Any]] = {}
+        while True:  # catch up completely: the firing set must be current, not a page behind
+            rows = _read(self.params.store_url, ALERTMANAGER_STREAM, self.cursor_ or 0, None, 5_000)
+            for row in rows:
+                labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
+                if not all(m.matches(labels) for m in self._matchers):
+                    continue
+                data = dict(row["data"] or {})
+                key = str(data.get("fingerprint") or series_key("alert", labels))
+                alert = {
+                    "alertname": labels.get("alertname", ""),
+                    "status": str(data.get("status", "firing")),
+                    "fingerprint": key,
+                    "labels": labels,
+                    "annotations": dict(data.get("annotations") or {}),
+                    "starts_at": data.get("starts_at"),
+                    "ends_at": data.get("ends_at"),
+                    "generator_url": data.get("generator_url", ""),
+                    "received_at": row["received_at"],
+                }
+                changed[key] = alert
+                if alert["status"] == "firing":
+                    self.active_[key] = alert
+                else:
+                    self.active_.pop(key, None)
+            if rows:
+                self.cursor_ = int(rows[-1]["id"])
+            if len(rows) < 5_000:
+                break
+        if self.params.expire_after is not None:
+            for key, alert in list(self.active_.items()):
+                received = alert.get("received_at")
+                if isinstance(received, int | float) and until - received > self.params.expire_after:
+                    changed[key] = {**alert, "status": "resolved", "expired": True}
+                    del self.active_[key]
+        out = [a for k, a in changed.items() if a["status"] == "resolved" and k not in self.active_]
+        out.extend(self.active_.values())
+        columns = ("alertname", "status", "fingerprint", "labels", "annotations", "starts_at", "ends_at")
+        return Frame(
+            source="alertmanager",
+            collected_at=until,
+            series=(Series("alerts_firing", (until,), (float(len(self.active_)),)),),
+            rows=tuple(out),
+            columns=columns,
+        )

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Drift-detection benchmark: quality on the shared drift cases and speed on 100 000 rows x 50 columns.
+
+Quality: for every aiops drift detector and every peer that runs here, the false-alarm rate (flagged windows
+before the onset and on no-drift streams), the detection rate (drifting cases with a flagged window after the
+onset), the mean delay in rows, per shift kind, and the CPU time, all scored by the shared
+``drift_eval.py`` (windows of 500 rows) in one run. Peers: drift_eval's built-in naive KS, KS + Bonferroni
+and PSI > 0.2; alibi-detect's TabularDrift in-process when importable, else through ``--alibi-python``
+(``.alibi-venv/bin/python`` by default, created by scripts/alibi-env.sh); Evidently through
+``--evidently-python`` when given (its own venv: it pins other versions of our dependencies).
+
+Label-free performance: CBPE's estimated accuracy vs the realised one for a real classifier (digits) under
+covariate shift.
+
+Speed: the same 100 000 x 50 table (reference and current, one column shifted by 0.1 sd) through aiops
+``drift`` (default sample caps, and uncapped), a scipy ``ks_2samp`` loop over the columns (the baseline, same
+process) and Evidently's DataDriftPreset when available; printed as ratios to the baseline.
+
+    .venv/bin/python benchmarks/drift.py                      # everything that runs here
+    .venv/bin/python benchmarks/drift.py --data ../shared/data/drift --json benchmarks/out/drift.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "drift"
+AIOPS_DETECTORS = {"drift": {}, "ks": {}, "psi": {}, "mmd": {}, "classifier": {"max_iter": 50}}
+PEERS = ["ks_naive", "ks_bonferroni", "psi"]
+
+
+def load_drift_eval(data: Path) -> Any:
+    tools = data.resolve().parents[1] / "tools"
+    sys.path.insert(0, str(tools))
+    import drift_eval
+
+    return drift_eval
+
+
+def aiops_decider(name: str, params: dict[str, Any]) -> Callable[[pd.DataFrame, pd.DataFrame], bool]:
+    """A drift_eval ``decide`` that fits the reference once per case (drift_eval passes the same frame)."""
+    from aiops import plugins
+
+    cache: dict[int, Any] = {}
+
+    def decide(ref: pd.DataFrame, window: pd.DataFrame) -> bool:
+        key = id(ref)
+        if key not in cache:
+            cache.clear()
+            cache[key] = plugins.build(plugins.DETECTORS, name, params).fit(ref)
+        return bool(cache[key].test(window).drift)
+
+    return decide
+
+
+def run_external(python: str, data: Path, peer: str) -> dict[str, Any] | None:
+    script = data.resolve().parents[1] / "tools" / "drift_eval.py"
+    proc = subprocess.run([python, str(script), str(data), "--peer", peer], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"  {peer} via {python} failed: {proc.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+def quality(
+    data: Path,
+    detectors: list[str],
+    peers: list[str],
+    alibi_python: str | None,
+    evidently_python: str | None,
+    evidently_cases: bool,
+) -> dict[str, dict[str, Any]]:
+    de = load_drift_eval(data)
+    results: dict[str, dict[str, Any]] = {}
+    for name in detectors:
+        print(f"running aiops {name} ...", file=sys.stderr, flush=True)
+        results[f"aiops {name}"] = de.evaluate(str(data), aiops_decider(name, AIOPS_DETECTORS.get(name, {})))
+    for peer in peers:
+        print(f"running peer {peer} ...", file=sys.stderr, flush=True)
+        results[f"peer {peer}"] = de.evaluate(str(data), de.PEERS[peer])
+    if importlib.util.find_spec("alibi_detect") is not None:
+        print("running peer alibi_tabular (in process) ...", file=sys.stderr, flush=True)
+        results["peer alibi_tabular"] = de.evaluate(str(data), de.PEERS["alibi_tabular"])
+    elif alibi_python and Path(alibi_python).exists():
+        print(f"running peer alibi_tabular via {alibi_python} ...", file=sys.stderr, flush=True)
+        rep = run_external(alibi_python, data, "alibi_tabular")
+        if rep is not None:
+            results["peer alibi_tabular"] = rep
+    else:
+        print("alibi-detect not available (run scripts/alibi-env.sh): skipping its peer", file=sys.stderr)
+    if evidently_python and evidently_cases:
+        for peer in ("evidently_dataset", "evidently_any"):
+            print(f"running peer {peer} via {evidently_python} (slow) ...", file=sys.stderr, flush=True)
+            rep = run_external(evidently_python, data, peer)
+            if rep is not None:
+                results[f"peer {peer}"] = rep
+    return results
+
+
+_EVIDENTLY_CHILD = r"""
+import json, sys, time
+import numpy as np, pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+ref = np.load(sys.argv[1]); cur = np.load(sys.argv[2]); cols = [f"c{i}" for i in range(ref.shape[1])]
+r, c = pd.DataFrame(ref, columns=cols), pd.DataFrame(cur, columns=cols)
+t0 = time.process_time(); w0 = time.time()
+d = Report([DataDriftPreset()]).run(current_data=c, reference_data=r).dict()
+cpu = time.process_time() - t0; wall = time.time() - w0
+print(json.dumps({"cpu_seconds": cpu, "wall_seconds": wall, "share": d["metrics"][0]["value"]["share"],
+                  "count": d["metrics"][0]["value"]["count"]}))
+"""
+
+
+def speed(rows: int, cols: int, evidently_python: str | None) -> dict[str, Any]:
+    from scipy.stats import ks_2samp
+
+    from aiops import plugins
+
+    warm = pd.DataFrame({"a": np.arange(200.0), "b": np.arange(200.0) % 7})
+    plugins.build(plugins.DETECTORS, "drift", {}).fit(warm).test(warm)  # imports outside the timed region
+    ks_2samp(warm["a"], warm["b"])
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(cols, cols)) / np.sqrt(cols)
+    ref = rng.normal(size=(rows, cols)) @ mix + rng.normal(size=(rows, cols))
+    cur = rng.normal(size=(rows, cols)) @ mix + rng.normal(size=(rows, cols))
+    cur[:, 7] += 0.1 * ref[:, 7].std()  # one column moves by 0.1 sd: both decisions should name c7
+    names = [f"c{i}" for i in range(cols)]
+    ref_df, cur_df = pd.DataFrame(ref, columns=names), pd.DataFrame(cur, columns=names)
+    out: dict[str, Any] = {"rows": rows, "columns": cols}
+
+    t0 = time.process_time()
+    ks_flags = [n for j, n in enumerate(names) if ks_2samp(ref[:, j], cur[:, j]).pvalue < 0.05 / cols]
+    out["scipy_ks_loop"] = {"cpu_seconds": time.process_time() - t0, "flagged": ks_flags}
+
+    for label, params in (
+        ("aiops_drift", {}),
+        ("aiops_drift_uncapped", {"max_reference_rows": rows, "max_current_rows": rows}),
+    ):
+        t0 = time.process_time()
+        det = plugins.build(plugins.DETECTORS, "drift", params).fit(ref_df)
+        fit_cpu = time.process_time() - t0
+        res = det.test(cur_df)
+        total = time.process_time() - t0
+        mv = res.details.get("multivariate", {})
+        out[label] = {
+            "cpu_seconds": total,
+            "fit_cpu_seconds": fit_cpu,
+            "test_cpu_seconds": total - fit_cpu,
+            "flagged": res.drifted_columns,
+            "multivariate_drift": mv.get("drift"),
+        }
+
+    if evidently_python and Path(evidently_python).exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(os.path.join(tmp, "ref.npy"), ref)
+            np.save(os.path.join(tmp, "cur.npy"), cur)
+            script = os.path.join(tmp, "ev.py")
+            Path(script).write_text(_EVIDENTLY_CHILD)
+            argv = [evidently_python, script, os.path.join(tmp, "ref.npy"), os.path.join(tmp, "cur.npy")]
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode == 0:
+                out["evidently"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            else:
+                out["evidently_error"] = proc.stderr.strip()[-300:]
+    base = out["scipy_ks_loop"]["cpu_seconds"]
+    for key in ("aiops_drift", "aiops_drift_uncapped", "evidently"):
+        if key in out:
+            out[key]["speedup_vs_ks_loop"] = base / max(out[key]["cpu_seconds"], 1e-9)
+    if "evidently" in out:
+        for key in ("aiops_drift", "aiops_drift_uncapped"):
+            out[key]["speedup_vs_evidently"] = out["evidently"]["cpu_seconds"] / max(out[key]["cpu_seconds"], 1e-9)
+    return out
+
+
+def cbpe_experiment(seeds: int = 20, window: int = 300) -> dict[str, Any]:
+    """Label-free accuracy (CBPE) vs realised accuracy, real classifier under covariate shift.
+
+    scikit-learn's bundled digits (1 797 real 8x8 scans), task "digit >= 5", a logistic regression trained on
+    700 rows; 500 labelled rows are the reference; windows of ``window`` rows are drawn without replacement
+    from the remaining rows with probability proportional to exp(k * z(ink)), k in {-2, 0, 1, 2}: the shift
+    is in the inputs (how much ink), the concept is unchanged.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from aiops import plugins
+
+    x, y = load_digits(return_X_y=True)
+    y = (y >= 5).astype(int)
+    ink = x.sum(axis=1)
+    z = (ink - ink.mean()) / ink.std()
+    out: dict[str, Any] = {}
+    for k in (0.0, 1.0, 2.0, -2.0):
+        errors, drops = [], []
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            idx = rng.permutation(len(y))
+            train, ref, pool = idx[:700], idx[700:1200], idx[1200:]
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.05)).fit(x[train], y[train])
+            s = model.predict_proba(x)[:, 1]
+            det = plugins.build(plugins.DETECTORS, "cbpe", {}).fit(pd.DataFrame({"score": s[ref], "label": y[ref]}))
+            w = np.exp(k * z[pool])
+            cur = rng.choice(pool, window, replace=False, p=w / w.sum())
+            est = det.test(pd.DataFrame({"score": s[cur]})).details["estimated_accuracy"]
+            real = float(np.mean((s[cur] >= 0.5) == (y[cur] == 1)))
+            errors.append(est - real)
+            drops.append(det.reference_accuracy_ - real)
+        e = np.abs(errors)
+        out[f"k={k:+g}"] = {
+            "mean_abs_error": float(e.mean()),
+            "max_abs_error": float(e.max()),
+            "within_3_points": float(np.mean(e <= 0.03)),
+            "bias": float(np.mean(errors)),
+            "mean_realised_drop": float(np.mean(drops)),
+        }
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def render(results: dict[str, dict[str, Any]], spd: dict[str, Any] | None, cbpe: dict[str, Any] | None = None) -> str:
+    lines = ["| detector | false alarms | detected | mean delay (rows) | CPU s |", "| --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        delay = r.get("mean_delay_rows")
+        cpu = r.get("cpu_seconds")
+        lines.append(
+            f"| {name} | {_pct(r['false_alarm_rate'])} | {_pct(r['detection_rate'])} | "
+            f"{'-' if delay is None else f'{delay:.0f}'} | {'-' if cpu is None else f'{cpu:.1f}'} |"
+        )
+    kinds = sorted({k for r in results.values() for k in r["by_kind"]})
+    lines += [
+        "",
+        "Per shift kind: detected/cases, false-alarm windows/clean windows, mean delay.",
+        "",
+        "| detector | " + " | ".join(kinds) + " |",
+        "| --- |" + " --- |" * len(kinds),
+    ]
+    for name, r in results.items():
+        cells = []
+        for k in kinds:
+            d = r["by_kind"].get(k)
+            if d is None:
+                cells.append("-")
+                continue
+            delay = "" if d.get("mean_delay") is None else f", {d['mean_delay']:.0f}"
+            det = f"{d['detected']}/{d['cases']}" if k != "none" else "-"
+            cells.append(f"{det}; {d['false_alarm_windows']}/{d['clean_windows']}{delay}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if cbpe:
+        lines += [
+            "",
+            "Label-free accuracy (CBPE) vs realised accuracy, digits >= 5, logistic regression, "
+            "windows of 300 rows under covariate shift exp(k z(ink)), 20 seeds:",
+            "",
+            "| shift | mean abs error | max abs error | within 3 points | bias | realised drop |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for key, r in cbpe.items():
+            lines.append(
+                f"| {key} | {100 * r['mean_abs_error']:.1f} pts | {100 * r['max_abs_error']:.1f} pts | "
+                f"{100 * r['within_3_points']:.0f} % | {100 * r['bias']:+.1f} pts | "
+                f"{100 * r['mean_realised_drop']:+.1f} pts |"
+            )
+    if spd:
+        head = f"Speed, {spd['rows']} rows x {spd['columns']} columns (reference and current), CPU seconds:"
+        lines += [
+            "",
+            head,
+            "",
+            "| run | CPU s | vs scipy KS loop | vs Evidently | columns flagged |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for key in ("scipy_ks_loop", "aiops_drift", "aiops_drift_uncapped", "evidently"):
+            if key not in spd:
+                continue
+            r = spd[key]
+            ratio = r.get("speedup_vs_ks_loop")
+            ev = r.get("speedup_vs_evidently")
+            flagged = ", ".join(r.get("flagged", [])[:6]) or "-"
+            if key == "evidently":
+                flagged = f"{r.get('count', 0):g} column(s) (dataset drift share {r.get('share', 0):.2f})"
+            lines.append(
+                f"| {key} | {r['cpu_seconds']:.2f} | {'1' if ratio is None else f'{ratio:.2f}x'} | "
+                f"{'-' if ev is None else f'{ev:.0f}x'} | {flagged} |"
+            )
+        if "evidently_error" in spd:
+            lines.append(f"\nEvidently failed: {spd['evidently_error']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--detectors", default=",".join(AIOPS_DETECTORS))
+    ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--alibi-python", default=str(ROOT / ".alibi-venv" / "bin" / "python"))
+    ap.add_argument("--evidently-python", default=None, help="python of a venv with evidently installed")
+    ap.add_argument("--evidently-cases", action="store_true", help="also run Evidently on the cases (~10 CPU min)")
+    ap.add_argument("--speed-rows", type=int, default=100_000)
+    ap.add_argument("--speed-cols", type=int, default=50)
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-cbpe", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    args = ap.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"no drift cases at {args.data} (use --data)")
+    detectors = [d for d in args.detectors.split(",") if d]
+    peers = [p for p in args.peers.split(",") if p]
+    results = quality(args.data, detectors, peers, args.alibi_python, args.evidently_python, args.evidently_cases)
+    spd = None if args.skip_speed else speed(args.speed_rows, args.speed_cols, args.evidently_python)
+    cbpe = None if args.skip_cbpe else cbpe_experiment()
+    print(render(results, spd, cbpe))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"quality": results, "speed": spd, "cbpe": cbpe}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Two-sample statistics that work from a *stored* reference profile.
+
+Every function takes what :meth:`fit` kept about the reference (sorted values, distinct values and their
+counts, tie sums) plus the raw current window, so that a check never re-reads or re-sorts the reference. They
+return plain floats; NaN never reaches them (callers split missing values off first: missingness is a signal
+of its own).
+
+The p-values are either exact permutation distributions (hypergeometric: missingness, novelty) or the usual
+large-sample approximations that are conservative under ties (Kolmogorov-Smirnov) or tie-corrected
+(rank-sum), so that the family-wise error the detectors promise holds on rounded and resampled data too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import special, stats
+
+_TINY = 1e-300
+
+
+def tie_sum(counts: np.ndarray) -> float:
+    """sum(t^3 - t) over tie groups: the rank-sum variance correction."""
+    t = counts.astype(float)
+    return float(np.sum(t**3 - t))
+
+
+def ks_from_sorted(
+    ref_sorted: np.ndarray, ref_unique: np.ndarray, cur: np.ndarray, presorted: bool = False
+) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov (statistic, p-value) against a pre-sorted reference.
+
+    The p-value is the asymptotic one scipy's ``ks_2samp(method="asymp")`` uses; with ties it is
+    conservative, which is the safe side for a false-alarm budget. Binary searches run with sorted keys,
+    which is several times faster than with keys in arbitrary order.
+    """
+    n, m = len(ref_sorted), len(cur)
+    if n == 0 or m == 0:
+        return 0.0, 1.0
+    cur_sorted = cur if presorted else np.sort(cur)
+    # the ECDF difference peaks at a data point: check every distinct reference and current value
+    d_ref = np.abs(
+        np.searchsorted(ref_sorted, ref_unique, side="right") / n
+        - np.searchsorted(cur_sorted, ref_unique, side="right") / m
+    )
+    cur_unique, cur_counts = np.unique(cur_sorted, return_counts=True)
+    d_cur = np.abs(np.searchsorted(ref_sorted, cur_unique, side="right") / n - np.cumsum(cur_counts) / m)
+    d = float(max(np.max(d_ref), np.max(d_cur)))
+    en = round(n * m / (n + m))
+    p = float(stats.kstwo.sf(d, max(en, 1)))
+    return d, min(max(p, 0.0), 1.0)
+
+
+def rank_sum_from_sorted(ref_sorted: np.ndarray, ref_ties: float, cur: np.ndarray) -> tuple[float, float]:
+    """Mann-Whitney rank-sum test of ``cur`` vs the reference: (AUC, two-sided p), tie-corrected.
+
+    AUC = P(current > reference) + P(tie)/2; 0.5 when nothing moved. Computed with two binary searches per
+    current value instead of a pooled sort.
+    """
+    n, m = len(ref_sorted), len(cur)
+    if n == 0 or m == 0:
+        return 0.5, 1.0
+    uv, cc = np.unique(cur, return_counts=True)  # sorted keys: the binary searches below run several times faster
+    lo = np.searchsorted(ref_sorted, uv, side="left")
+    hi = np.searchsorted(ref_sorted, uv, side="right")
+    u = float(np.sum(cc * (lo + 0.5 * (hi - lo))))
+    r = (hi - lo).astype(float)
+    t = r + cc
+    ties = ref_ties + float(np.sum(t**3 - t) - np.sum(r**3 - r))
+    big_n = n + m
+    var = n * m / 12.0 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
+    auc = u / (n * m)
+    if var <= 0:
+        return auc, 1.0
+    z = (abs(u - n * m / 2.0) - 0.5) / math.sqrt(var)
+    p = float(2.0 * special.ndtr(-max(z, 0.0)))
+    return auc, min(p, 1.0)
+
+
+def one_sided_rank_sum(calib: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """One-sided rank-sum test that ``cur`` is stochastically larger than ``calib``: (AUC, p)."""
+    calib_sorted = np.sort(calib)
+    _, counts = np.unique(calib_sorted, return_counts=True)
+    auc, p_two = rank_sum_from_sorted(calib_sorted, tie_sum(counts), cur)
+    p = p_two / 2.0 if auc >= 0.5 else 1.0 - p_two / 2.0
+    return auc, min(max(p, 0.0), 1.0)
+
+
+def locate(
+    ref_unique: np.ndarray, ref_counts: np.ndarray, ref_cum0: np.ndarray, keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted distinct ``keys``: how many reference values are below each key, and how many equal it.
+
+    One binary search into the reference's distinct values (``ref_cum0`` = 0 followed by the cumulative
+    counts) serves the rank-sum, Kolmogorov-Smirnov and novelty tests at once.
+    """
+    idx = np.searchsorted(ref_unique, keys, side="left")
+    below = ref_cum0[idx]
+    if len(ref_unique) == 0:
+        return below, np.zeros(len(keys))
+    safe = np.minimum(idx, len(ref_unique) - 1)
+    equal = np.where((idx < len(ref_unique)) & (ref_unique[safe] == keys), ref_counts[safe], 0)
+    return below, equal
+
+
+def ks_located(
+    n: int, ref_unique: np.ndarray, ref_cum0: np.ndarray, cur_sorted: np.ndarray, cur_counts: np.ndarray,
+    below: np.ndarray, equal: np.ndarray,
+) -> tuple[float, float]:
+    """Kolmogorov-Smirnov from :func:`locate`'s output (same statistic and p-value as :func:`ks_from_sorted`)."""
+    m = len(cur_sorted)
+    if n == 0 or m == 0:
+        return 0.0, 1.0
+    d_cur = np.abs((below + equal) / n - np.cumsum(cur_counts) / m)
+    d_ref = np.abs(ref_cum0[1:] / n - np.searchsorted(cur_sorted, ref_unique, side="right") / m)
+    d = float(max(np.max(d_cur), np.max(d_ref) if len(d_ref) else 0.0))
+    p = float(stats.kstwo.sf(d, max(round(n * m / (n + m)), 1)))
+    return d, min(max(p, 0.0), 1.0)
+
+
+def rank_sum_located(
+    n: int, ref_ties: float, cur_counts: np.ndarray, below: np.ndarray, equal: np.ndarray
+) -> tuple[float, float]:
+    """Tie-corrected Mann-Whitney (AUC, two-sided p) from :func:`locate`'s output."""
+    m = float(np.sum(cur_counts))
+    if n == 0 or m == 0:
+        return 0.5, 1.0
+    u = float(np.sum(cur_counts * (below + 0.5 * equal)))
+    r = equal.astype(float)
+    t = r + cur_counts
+    ties = ref_ties + float(np.sum(t**3 - t) - np.sum(r**3 - r))
+    big_n = n + m
+    var = n * m / 12.0 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
+    auc = u / (n * m)
+    if var <= 0:
+        return auc, 1.0
+    z = (abs(u - n * m / 2.0) - 0.5) / math.sqrt(var)
+    return auc, min(float(2.0 * special.ndtr(-max(z, 0.0))), 1.0)
+
+
+def wasserstein_quantiles(ref_sorted: np.ndarray, cur_sorted: np.ndarray, grid: int = 4096) -> float:
+    """Wasserstein-1 distance as the mean gap between the two quantile functions (midpoint rule).
+
+    Exact up to the grid (min(n + m, ``grid``) points), with no pooled sort: W1 is only an effect size here.
+    """
+    n, m = len(ref_sorted), len(cur_sorted)
+    if n == 0 or m == 0:
+        return 0.0
+    g = min(n + m, grid)
+    u = (np.arange(g) + 0.5) / g
+    qr = ref_sorted[np.minimum((u * n).astype(np.int64), n - 1)]
+    qc = cur_sorted[np.minimum((u * m).astype(np.int64), m - 1)]
+    return float(np.mean(np.abs(qr - qc)))
+
+
+def wasserstein_from_sorted(
+    ref_sorted: np.ndarray, ref_unique: np.ndarray, cur: np.ndarray, presorted: bool = False
+) -> float:
+    """Wasserstein-1 distance between the reference and current empirical distributions."""
+    n, m = len(ref_sorted), len(cur)
+    if n == 0 or m == 0:
+        return 0.0
+    cur_sorted = cur if presorted else np.sort(cur)
+    pts = np.union1d(ref_unique, cur_sorted)
+    if len(pts) < 2:
+        return 0.0
+    f_ref = np.searchsorted(ref_sorted, pts[:-1], side="right") / n
+    f_cur = np.searchsorted(cur_sorted, pts[:-1], side="right") / m
+    return float(np.sum(np.abs(f_ref - f_cur) * np.diff(pts)))
+
+
+def psi(ref_props: np.ndarray, cur_props: np.ndarray, floor: float = 1e-4) -> float:
+    """Population stability index over matching bins (proportions clipped at ``floor``)."""
+    a = np.clip(ref_props, floor, None)
+    b = np.clip(cur_props, floor, None)
+    return float(np.sum((b - a) * np.log(b / a)))
+
+
+def js_distance(ref_props: np.ndarray, cur_props: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two discrete distributions."""
+    p = ref_props / max(float(ref_props.sum()), _TINY)
+    q = cur_props / max(float(cur_props.sum()), _TINY)
+    mid = 0.5 * (p + q)
+
+    def _kl(a: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / mid[mask])))
+
+    return math.sqrt(max(0.5 * _kl(p) + 0.5 * _kl(q), 0.0))
+
+
+def chi2_two_sample(ref_counts: np.ndarray, cur_counts: np.ndarray, min_expected: float = 5.0) -> tuple[float, float]:
+    """Chi-square test of homogeneity on a 2 x K table: (statistic, p-value).
+
+    Categories whose expected count in the smaller sample is below ``min_expected`` are pooled, so the
+    chi-square approximation holds (Cochran's rule) and a rare category cannot on its own raise an alarm.
+    """
+    ref_counts = ref_counts.astype(float)
+    cur_counts = cur_counts.astype(float)
+    n, m = ref_counts.sum(), cur_counts.sum()
+    if n == 0 or m == 0:
+        return 0.0, 1.0
+    pooled = ref_counts + cur_counts
+    expected_small = pooled * min(n, m) / (n + m)
+    rare = expected_small < min_expected
+    if rare.any():
+        ref_counts = np.append(ref_counts[~rare], ref_counts[rare].sum())
+        cur_counts = np.append(cur_counts[~rare], cur_counts[rare].sum())
+        pooled = ref_counts + cur_counts
+        keep = pooled > 0
+        ref_counts, cur_counts, pooled = ref_counts[keep], cur_counts[keep], pooled[keep]
+    k = len(pooled)
+    if k < 2:
+        return 0.0, 1.0
+    big = n + m
+    e_ref = pooled * n / big
+    e_cur = pooled * m / big
+    chi2 = float(np.sum((ref_counts - e_ref) ** 2 / e_ref) + np.sum((cur_counts - e_cur) ** 2 / e_cur))
+    return chi2, float(special.chdtrc(k - 1, chi2))
+
+
+def fisher_two_sided(k_cur: int, m: int, k_ref: int, n: int) -> float:
+    """Exact two-sided p of ``k_cur`` events in ``m`` current rows given ``k_ref`` in ``n`` reference rows.
+
+    The permutation (hypergeometric) null: under no drift, the pooled events fall into the current window
+    like a random draw of ``m`` rows from ``n + m``.
+    """
+    total = k_cur + k_ref
+    if total == 0 or m == 0 or n == 0:
+        return 1.0
+    big = n + m
+    lo, hi = max(0, total - n), min(total, m)
+    ks = np.arange(lo, hi + 1)
+    pmf = stats.hypergeom.pmf(ks, big, total, m)
+    p_obs = stats.hypergeom.pmf(k_cur, big, total, m)
+    return float(min(1.0, np.sum(pmf[pmf <= p_obs * (1 + 1e-7)])))
+
+
+def fisher_min_p(m: int, total: int, n: int) -> float:
+    """Smallest two-sided p the missingness test can reach given the pooled count (for Tarone's rule)."""
+    if total == 0 or m == 0 or n == 0:
+        return 1.0
+    lo, hi = max(0, total - n), min(total, m)
+    return min(fisher_two_sided(lo, m, total - lo, n), fisher_two_sided(hi, m, total - hi, n))
+
+
+def hypergeom_upper(k: int, population: int, successes: int, draws: int) -> float:
+    """P(X >= k) for X ~ Hypergeometric(population, successes, draws)."""
+    if k <= 0:
+        return 1.0
+    return float(min(1.0, max(stats.hypergeom.sf(k - 1, population, successes, draws), 0.0)))
+
+
+def cauchy_combine(pvalues: Sequence[float]) -> float:
+    """Cauchy combination (Liu & Xie 2020) of possibly dependent p-values into one valid p-value.
+
+    Its tail is insensitive to the dependence between the inputs, so several tests of one column (location,
+    shape, spread) cost one test in the family-wise correction, not three.
+    """
+    ps = np.clip(np.asarray([p for p in pvalues if p is not None and math.isfinite(p)], dtype=float), 1e-300, 1.0)
+    if len(ps) == 0:
+        return 1.0
+    if len(ps) == 1:
+        return float(ps[0])
+    small = ps < 1e-15
+    terms = np.where(small, 1.0 / (ps * math.pi), np.tan((0.5 - ps) * math.pi))
+    t = float(np.mean(terms))
+    if t > 1.0:  # atan(1/t)/pi keeps full relative precision in the far tail
+        return float(math.atan(1.0 / t) / math.pi)
+    return float(min(1.0, max(0.5 - math.atan(t) / math.pi, 0.0)))
+
+
+def tarone_bonferroni(pvalues: Sequence[float], min_pvalues: Sequence[float], alpha: float) -> int:
+    """Number of tests to correct for under Tarone's (1990) rule for discrete tests.
+
+    A test whose smallest *achievable* p-value is above alpha / K can never reject and so need not be
+    counted: a column with no missing value anywhere, or a continuous column for the novelty test, costs
+    nothing. Returns the smallest K with #{tests whose min p <= alpha / K} <= K.
+    """
+    mins = np.asarray(min_pvalues, dtype=float)
+    total = len(mins)
+    for k in range(1, total + 1):
+        if int(np.sum(mins <= alpha / k)) <= k:
+            return k
+    return max(total, 1)

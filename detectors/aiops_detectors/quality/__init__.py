@@ -1,0 +1,1 @@
+"""Data-quality detectors: schema, null rate, value range, categories, duplicate keys, freshness, volume."""

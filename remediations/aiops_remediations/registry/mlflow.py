@@ -1,0 +1,250 @@
+"""MLflow adapter: the same registry calls, on MLflow registered models and their *aliases*.
+
+MLflow stages are deprecated; aliases (``champion``, ``previous``) are what serving code resolves with
+``models:/NAME@champion``. MLflow has no multi-alias transaction, so each operation is made safe by order
+and by an op record kept as a registered-model tag:
+
+- promote: ``previous`` is set to the old champion *before* ``champion`` moves, so a crash in between
+  leaves champion untouched (both aliases on the old version); repeating the op finishes it.
+- rollback: an intent tag naming the target is written first; a repeat after a crash continues to the same
+  target instead of rolling back one version further.
+- register: the idempotency key is a model-version tag; a repeat finds the version instead of adding one.
+
+Needs the ``mlflow`` extra (``pip install 'aiops[mlflow]'``, which installs ``mlflow-skinny``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiops.errors import RemediationError
+from aiops_remediations import faults
+from aiops_remediations.registry.fs import sha256_file
+
+_KEY_TAG = "aiops.idempotency_key"
+_META_TAG = "aiops.meta"
+_SHA_TAG = "aiops.sha256"
+_BAD_TAG = "aiops.bad"
+
+
+def _op_tag(key: str) -> str:
+    return "aiops.op." + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+class MlflowRegistry:
+    """Registry calls on an MLflow tracking/registry store (file, SQLite or server URI)."""
+
+    def __init__(self, tracking_uri: str, *, experiment: str = "aiops-retrain") -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                from mlflow import MlflowClient
+            except ImportError as exc:
+                raise RemediationError(
+                    "the MLflow registry needs the mlflow extra: pip install 'aiops[mlflow]'",
+                    recoverable=False,
+                    reason="dependency",
+                ) from exc
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def _versions(self, name: str) -> list[Any]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            return []
+        return sorted(found, key=lambda v: int(v.version))
+
+    def versions(self, name: str) -> list[str]:
+        return [str(v.version) for v in self._versions(name)]
+
+    def _model(self, name: str) -> Any | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_registered_model(name)
+        except MlflowException:
+            return None
+
+    def alias(self, name: str, alias: str) -> str | None:
+        model = self._model(name)
+        if model is None:
+            return None
+        value = (model.aliases or {}).get(alias)
+        return str(value) if value is not None else None
+
+    def metadata(self, name: str, version: str) -> dict[str, Any]:
+        mv = self.client.get_model_version(name, version)
+        meta = json.loads(mv.tags.get(_META_TAG, "{}"))
+        meta.update({"sha256": mv.tags.get(_SHA_TAG), "idempotency_key": mv.tags.get(_KEY_TAG), "source": mv.source})
+        return dict(meta)
+
+    def load(self, name: str, version: str | None = None, *, alias: str = "champion") -> Any:
+        import mlflow.sklearn
+
+        if version is None:
+            version = self.alias(name, alias)
+            if version is None:
+                raise RemediationError(f"model {name} has no {alias!r} alias", recoverable=False, reason="registry")
+        mv = self.client.get_model_version(name, version)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(self.client.download_artifacts(mv.run_id, "model", tmp))
+            if sha256_file(local / "model.pkl") != mv.tags.get(_SHA_TAG):
+                raise RemediationError(f"model {name} version {version}: artefact hash mismatch", reason="registry")
+            return mlflow.sklearn.load_model(str(local))
+
+    def find_by_key(self, name: str, key: str) -> str | None:
+        for mv in reversed(self._versions(name)):
+            if mv.tags.get(_KEY_TAG) == key:
+                return str(mv.version)
+        return None
+
+    def op_result(self, name: str, key: str) -> dict[str, Any] | None:
+        model = self._model(name)
+        raw = (model.tags or {}).get(_op_tag(key)) if model is not None else None
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return dict(data) if isinstance(data, dict) and data.get("state") == "done" else None
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def register(self, name: str, model: Any, metadata: dict[str, Any], *, key: str) -> str:
+        """Log the model in MLflow's sklearn flavour (so ``mlflow.pyfunc.load_model("models:/NAME@champion")``
+        works on the serving side) and register it as a new version; idempotent under ``key``."""
+        import mlflow.sklearn
+        from mlflow.exceptions import MlflowException
+
+        existing = self.find_by_key(name, key)
+        if existing is not None:
+            return existing
+        if self._model(name) is None:
+            with contextlib.suppress(MlflowException):  # created concurrently
+                self.client.create_registered_model(name)
+        exp = self.client.get_experiment_by_name(self.experiment)
+        exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(self.experiment)
+        run = self.client.create_run(exp_id, tags={_KEY_TAG: key})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model"
+            # pip_requirements given: no slow dependency inference; cloudpickle: what the flavour loads back
+            mlflow.sklearn.save_model(
+                model, str(path), serialization_format="cloudpickle", pip_requirements=["scikit-learn"]
+            )
+            digest = sha256_file(path / "model.pkl")
+            self.client.log_artifacts(run.info.run_id, str(path), "model")
+        self.client.set_terminated(run.info.run_id)
+        faults.point("register:artefact-written")
+        tags = {_KEY_TAG: key, _SHA_TAG: digest, _META_TAG: json.dumps(metadata, default=str)[:4900]}
+        mv = self.client.create_model_version(
+            name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags
+        )
+        faults.point("register:committed")
+        return str(mv.version)
+
+    def _record(self, name: str, key: str, data: dict[str, Any]) -> None:
+        self.client.set_registered_model_tag(name, _op_tag(key), json.dumps(data, default=str))
+
+    def _intent(self, name: str, key: str) -> dict[str, Any] | None:
+        model = self._model(name)
+        raw = (model.tags or {}).get(_op_tag(key)) if model is not None else None
+        return dict(json.loads(raw)) if raw else None
+
+    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> dict[str, Any]:
+        faults.point("promote:start")
+        done = self.op_result(name, key)
+        if done is not None:
+            return done
+        if version not in self.versions(name):
+            raise RemediationError(f"model {name}: version {version} does not exist", reason="registry")
+        before = {a: self.alias(name, a) for a in ("champion", "previous")}
+        old = before["champion"]
+        if old is not None and old != version:
+            self.client.set_registered_model_alias(name, "previous", old)
+        faults.point("promote:tmp-written")
+        self.client.set_registered_model_alias(name, "champion", version)
+        faults.point("promote:replaced")
+        result = self._result(name, "promote", before, reason)
+        self._record(name, key, {**result, "state": "done"})
+        return result
+
+    def rollback(self, name: str, *, key: str, reason: str = "") -> dict[str, Any]:
+        faults.point("rollback:start")
+        intent = self._intent(name, key)
+        if intent is not None and intent.get("state") == "done":
+            return intent
+        if intent is not None:
+            target, before = str(intent["target"]), dict(intent["before"])
+        else:
+            before = {a: self.alias(name, a) for a in ("champion", "previous")}
+            if before["previous"] is None:
+                raise RemediationError(f"model {name}: no 'previous' version to roll back to", reason="registry")
+            target = str(before["previous"])
+            self._record(name, key, {"state": "started", "target": target, "before": before})
+        self.client.set_registered_model_alias(name, "champion", target)  # first, so champion is never bad
+        faults.point("rollback:tmp-written")
+        old = before["champion"]
+        if old is not None and old != target:
+            self.client.set_model_version_tag(name, old, _BAD_TAG, "true")
+        older = [
+            str(v.version)
+            for v in self._versions(name)
+            if int(v.version) < int(target) and v.tags.get(_BAD_TAG) != "true"
+        ]
+        if older:
+            self.client.set_registered_model_alias(name, "previous", older[-1])
+        elif self.alias(name, "previous") is not None:
+            self.client.delete_registered_model_alias(name, "previous")
+        faults.point("rollback:replaced")
+        result = self._result(name, "rollback", before, reason)
+        self._record(name, key, {**result, "state": "done"})
+        return result
+
+    def _result(self, name: str, op: str, before: dict[str, Any], reason: str) -> dict[str, Any]:
+        after = {a: self.alias(name, a) for a in ("champion", "previous")}
+        return {
+            "op": op,
+            "before": before,
+            "after": after,
+            "champion": after["champion"],
+            "at": time.time(),
+            "reason": reason,
+        }
+
+    def fsck(self, name: str) -> list[str]:
+        problems = []
+        versions = {str(v.version): v for v in self._versions(name)}
+        model = self._model(name)
+        for alias, version in ((model.aliases or {}) if model is not None else {}).items():
+            if str(version) not in versions:
+                problems.append(f"alias {alias} -> {version}: no such version")
+            elif versions[str(version)].tags.get(_SHA_TAG) is None:
+                problems.append(f"alias {alias} -> {version}: version has no artefact hash")
+        champion = (model.aliases or {}).get("champion") if model is not None else None
+        if (
+            champion is not None
+            and versions.get(str(champion)) is not None
+            and (versions[str(champion)].tags.get(_BAD_TAG) == "true")
+        ):
+            problems.append(f"champion {champion} is marked bad")
+        return problems
+
+
+def allow_file_store() -> None:
+    """MLflow 3 keeps its file store in maintenance mode behind this switch; aiops's tests use it."""
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -1,0 +1,234 @@
+"""Data-drift detectors: right on clean data, right on shifted data, and never a crash on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from aiops_detectors.drift import _stats as st
+from aiops_detectors.drift._io import read_table, reservoir_sample
+from aiops_detectors.drift.multivariate import ClassifierDrift, MMDDrift
+from aiops_detectors.drift.tabular import TabularDrift
+from aiops_detectors.drift.univariate import KSDrift, PSIDrift
+
+from aiops import plugins
+from aiops.errors import DetectorError
+from aiops.testing import check_detector
+from aiops.types import Frame
+
+N_REF, N_CUR = 2000, 500
+
+
+def _table(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
+    """Correlated numeric columns, a rounded column, a binary and a categorical one."""
+    base = rng.normal(size=n)
+    return pd.DataFrame(
+        {
+            "a": base + shift,
+            "b": 0.8 * base + 0.6 * rng.normal(size=n),
+            "rounded": np.round(rng.gamma(3.0, 2.0, size=n), 1),
+            "flag": (rng.random(n) < 0.3).astype(int),
+            "colour": rng.choice(["red", "green", "blue"], size=n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted() -> TabularDrift:
+    return TabularDrift().fit(_table(np.random.default_rng(0), N_REF))
+
+
+def test_clean_windows_do_not_alarm(fitted: TabularDrift) -> None:
+    rng = np.random.default_rng(1)
+    flags = [fitted.test(_table(rng, N_CUR)).drift for _ in range(20)]
+    assert sum(flags) == 0
+
+
+def test_shifted_column_is_detected_and_named(fitted: TabularDrift) -> None:
+    res = fitted.test(_table(np.random.default_rng(2), N_CUR, shift=0.5))
+    assert res.drift
+    assert "a" in res.drifted_columns
+    col = res.columns["a"]
+    assert col.p_value is not None and col.p_value < 1e-6
+    assert col.effect is not None and col.effect > 0.3
+    assert "a (" in res.summary
+
+
+def test_missing_values_are_a_signal(fitted: TabularDrift) -> None:
+    cur = _table(np.random.default_rng(3), N_CUR)
+    cur.loc[cur.index[:25], "b"] = np.nan  # 5 % of one column goes empty, the rest unchanged
+    res = fitted.test(cur)
+    assert res.drifted_columns == ["b"]
+    assert res.columns["b"].details["reasons"] == ["missingness"]
+
+
+def test_added_noise_on_rounded_values_is_novelty(fitted: TabularDrift) -> None:
+    cur = _table(np.random.default_rng(4), N_CUR)
+    cur["rounded"] = cur["rounded"] + np.random.default_rng(5).normal(0, 0.05, N_CUR)
+    res = fitted.test(cur)
+    assert "novelty" in res.columns["rounded"].details["reasons"]
+
+
+def test_binary_and_categorical_shifts(fitted: TabularDrift) -> None:
+    rng = np.random.default_rng(6)
+    cur = _table(rng, N_CUR)
+    cur["flag"] = (rng.random(N_CUR) < 0.45).astype(int)
+    cur["colour"] = rng.choice(["red", "green", "blue"], size=N_CUR, p=[0.3, 0.3, 0.4])
+    res = fitted.test(cur)
+    assert set(res.drifted_columns) == {"flag", "colour"}
+    assert res.columns["colour"].test == "chi-square"
+
+
+def test_multivariate_sees_broken_correlation(fitted: TabularDrift) -> None:
+    rng = np.random.default_rng(7)
+    cur = _table(rng, N_CUR)
+    cur["b"] = rng.permutation(cur["b"].to_numpy())  # same marginal, correlation with "a" gone
+    res = fitted.test(cur)
+    assert res.drift
+    assert res.details["multivariate"]["drift"]
+
+
+def test_effect_floor_silences_trivial_differences_on_large_samples() -> None:
+    rng = np.random.default_rng(8)
+    ref = pd.DataFrame({"x": rng.normal(size=50_000)})
+    cur = pd.DataFrame({"x": rng.normal(0.03, 1.0, size=50_000)})
+    assert TabularDrift(min_shift=0.0).fit(ref).test(cur).drift
+    assert not TabularDrift().fit(ref).test(cur).drift
+
+
+def test_nan_empty_and_wrong_types_give_clear_results(fitted: TabularDrift) -> None:
+    rng = np.random.default_rng(9)
+    empty = fitted.test(_table(rng, N_CUR).iloc[:0])
+    assert not empty.drift and "empty" in empty.summary
+    all_nan = _table(rng, N_CUR)
+    all_nan["a"] = np.nan
+    res = fitted.test(all_nan)
+    assert res.columns["a"].drift and res.columns["a"].details["reasons"] == ["missingness"]
+    garbage = _table(rng, N_CUR)
+    garbage["a"] = "not a number"
+    res = fitted.test(garbage)
+    assert res.columns["a"].drift
+    assert res.columns["a"].details["signals"]["missingness"]["unparseable"] == N_CUR
+    absent = fitted.test(_table(rng, N_CUR).drop(columns=["b"]))
+    assert absent.columns["b"].test == "schema" and absent.drift
+    json.dumps(res.to_dict())  # evidence is JSON-safe
+    with pytest.raises(DetectorError):
+        fitted.test("not a frame")  # type: ignore[arg-type]
+    with pytest.raises(DetectorError):
+        TabularDrift().test(_table(rng, 10))  # not fitted
+    with pytest.raises(DetectorError):
+        TabularDrift().fit(_table(rng, 0))
+    with pytest.raises(DetectorError, match="alpha"):
+        TabularDrift(alpha=2.0)
+
+
+def test_all_nan_reference_column_and_constant_column() -> None:
+    rng = np.random.default_rng(10)
+    ref = pd.DataFrame({"x": rng.normal(size=500), "const": 1.0, "void": np.nan})
+    det = TabularDrift().fit(ref)
+    res = det.test(pd.DataFrame({"x": rng.normal(size=200), "const": 1.0, "void": np.nan}))
+    assert not res.drift
+    res = det.test(pd.DataFrame({"x": rng.normal(size=200), "const": 2.0, "void": 3.0}))
+    assert set(res.drifted_columns) == {"const", "void"}
+
+
+def test_sample_caps_bound_the_work() -> None:
+    rng = np.random.default_rng(11)
+    det = TabularDrift(max_reference_rows=1000, max_current_rows=300).fit(pd.DataFrame({"x": rng.normal(size=5000)}))
+    assert det.n_reference_ == 1000
+    res = det.test(pd.DataFrame({"x": rng.normal(size=5000)}))
+    assert res.details["n_current"] == 300
+
+
+@pytest.mark.parametrize("cls", [KSDrift, PSIDrift, MMDDrift])
+def test_baselines_clean_and_shifted(cls: type) -> None:
+    rng = np.random.default_rng(12)
+    det = cls().fit(_table(rng, N_REF).drop(columns=["colour"]))
+    assert not det.test(_table(rng, N_CUR).drop(columns=["colour"])).drift
+    assert det.test(_table(rng, N_CUR, shift=1.0).drop(columns=["colour"])).drift
+
+
+def test_classifier_detects_shift() -> None:
+    rng = np.random.default_rng(13)
+    det = ClassifierDrift(max_iter=20, max_test_reference_rows=600).fit(_table(rng, 1000))
+    assert not det.test(_table(rng, 300)).drift
+    res = det.test(_table(rng, 300, shift=1.0))
+    assert res.drift and res.details["auc"] > 0.6
+
+
+def test_evaluate_loads_reference_lazily_and_reports_a_finding(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    path = tmp_path / "ref.parquet"
+    _table(rng, N_REF).to_parquet(path)
+    det = TabularDrift(reference=str(path))
+    clean = _table(rng, N_CUR)
+    frame = Frame(source="t", collected_at=5.0, rows=tuple(clean.to_dict("records")), columns=tuple(clean.columns))
+    assert det.evaluate(frame) == []
+    moved = _table(rng, N_CUR, shift=1.0)
+    frame = Frame(source="t", collected_at=6.0, rows=tuple(moved.to_dict("records")), columns=tuple(moved.columns))
+    (finding,) = det.evaluate(frame)
+    assert finding.kind == "drift" and finding.labels == {"check_part": "data_drift"}
+    assert finding.evidence["columns"]["a"]["drift"] is True
+    json.dumps(finding.to_dict())
+    with pytest.raises(DetectorError, match="reference"):
+        TabularDrift().evaluate(frame)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "drift",
+        "ks",
+        "psi",
+        "mmd",
+        "classifier",
+        "alibi_ks",
+        "alibi_tabular",
+        "alibi_cvm",
+        "alibi_chisquare",
+        "alibi_mmd",
+    ],
+)
+def test_entry_points_honour_the_detector_contract(name: str) -> None:
+    cls = plugins.load(plugins.DETECTORS, name)
+    check_detector(cls)
+    assert callable(cls.fit) and callable(cls.test)
+
+
+def test_read_table_formats_and_reservoir(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(1000), "s": ["a", "b"] * 500})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_json(tmp_path / "t.jsonl", orient="records", lines=True)
+    for name in ("t.csv", "t.jsonl"):
+        assert len(read_table(tmp_path / name)) == 1000
+        sample = read_table(tmp_path / name, max_rows=100)
+        assert len(sample) == 100 and sample["x"].is_unique
+    with pytest.raises(DetectorError):
+        read_table(tmp_path / "missing.csv")
+    # reservoir sampling is uniform: every position is equally likely to be kept
+    hits = np.zeros(60)
+    for seed in range(100):
+        chunks = (pd.DataFrame({"i": np.arange(s, s + 20)}) for s in range(0, 60, 20))
+        hits[reservoir_sample(chunks, 20, seed=seed)["i"].to_numpy()] += 1
+    assert hits.sum() == 2000
+    assert hits.min() > 15 and hits.max() < 55  # expectation 33 each: early and late rows alike
+
+
+def test_exact_tests_are_calibrated() -> None:
+    """Under no drift, the hypergeometric novelty and Fisher missingness p-values are not anti-conservative."""
+    rng = np.random.default_rng(15)
+    pvals = []
+    for _ in range(300):
+        ref = rng.integers(0, 400, size=1000)
+        cur = rng.integers(0, 400, size=200)
+        det = TabularDrift(multivariate=False).fit(pd.DataFrame({"v": ref.astype(float)}))
+        signals = det.test(pd.DataFrame({"v": cur.astype(float)})).columns["v"].details["signals"]
+        pvals.append(signals["novelty"]["p_value"])
+    assert np.mean(np.array(pvals) < 0.05) <= 0.08
+    assert st.fisher_two_sided(0, 500, 0, 2000) == 1.0
+    assert st.fisher_two_sided(10, 500, 0, 2000) < 1e-6
+    assert st.cauchy_combine([1e-20, 0.5]) < 1e-19
+    assert st.tarone_bonferroni([0.5, 0.5], [1.0, 1e-9], 0.01) == 1

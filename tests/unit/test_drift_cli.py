@@ -1,0 +1,106 @@
+"""``aiops drift``: exit status like diff (0 same, 1 drift, 2 error), JSON shape, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from aiops.commands.drift import drift
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("drift")
+    rng = np.random.default_rng(0)
+
+    def table(n: int, shift: float = 0.0) -> pd.DataFrame:
+        return pd.DataFrame({"x": rng.normal(shift, 1.0, n), "y": rng.normal(size=n), "c": rng.choice(["p", "q"], n)})
+
+    table(2000).to_csv(d / "ref.csv", index=False)
+    table(1000).to_csv(d / "clean.csv", index=False)
+    stream = pd.concat([table(500), table(500, shift=1.0)], ignore_index=True)
+    stream.to_json(d / "stream.jsonl", orient="records", lines=True)
+    table(600, shift=1.0).to_parquet(d / "moved.parquet")
+    (d / "broken.csv").write_text('x,y\n1,"2\n')
+    return {
+        k: str(d / f)
+        for k, f in [
+            ("ref", "ref.csv"),
+            ("clean", "clean.csv"),
+            ("stream", "stream.jsonl"),
+            ("moved", "moved.parquet"),
+            ("broken", "broken.csv"),
+            ("dir", ""),
+        ]
+    }
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(drift, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_no_drift_exits_0_with_a_readable_table(tables: dict[str, str]) -> None:
+    code, out, _ = run("--reference", tables["ref"], "--current", tables["clean"])
+    assert code == 0
+    assert "no drift" in out and "column" in out and "x" in out
+
+
+def test_drift_exits_1_and_names_the_column(tables: dict[str, str]) -> None:
+    code, out, _ = run("--reference", tables["ref"], "--current", tables["moved"])
+    assert code == 1
+    assert "DRIFT" in out and "x" in out
+
+
+def test_windows_json_shape(tables: dict[str, str]) -> None:
+    code, out, _ = run("--reference", tables["ref"], "--current", tables["stream"], "--window", "500", "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert [(w["start"], w["end"], w["drift"]) for w in doc["windows"]] == [(0, 500, False), (500, 1000, True)]
+    assert set(doc["windows"][1]["columns"]) == {"x", "y", "c"}
+    assert doc["windows"][1]["columns"]["x"]["drift"] is True
+
+
+@pytest.mark.parametrize("name", ["ks", "psi", "mmd"])
+def test_other_detectors_and_params(tables: dict[str, str], name: str) -> None:
+    code, out, _ = run(
+        "--reference", tables["ref"], "--current", tables["moved"], "--detector", name, "--json", "--param", "seed=3"
+    )
+    assert code == 1
+    assert json.loads(out)["detector"] == name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--current", "{clean}", "--reference", "/nonexistent.csv"], "no such file"),
+        (["--current", "{broken}", "--reference", "{ref}"], "cannot read"),
+        (["--current", "{clean}", "--reference", "{ref}", "--detector", "nope"], "unknown detector 'nope'"),
+        (["--current", "{clean}", "--reference", "{ref}", "--param", "alpha=7"], "alpha"),
+        (["--current", "{clean}", "--reference", "{ref}", "--param", "bogus=1"], "bogus"),
+        (["--current", "{clean}", "--reference", "{ref}", "--param", "novalue"], "KEY=VALUE"),
+        (["--current", "{clean}", "--reference", "{ref}", "--detector", "threshold"], "not a drift detector"),
+    ],
+)
+def test_errors_exit_2_with_one_line(tables: dict[str, str], args: list[str], message: str) -> None:
+    code, _, err = run(*[a.format(**tables) for a in args])
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(tables: dict[str, str]) -> None:
+    code, _, _ = run("--current", tables["clean"])
+    assert code == 2
+
+
+def test_plot_writes_one_png_per_drifted_column(tables: dict[str, str], tmp_path: Path) -> None:
+    code, out, _ = run("--reference", tables["ref"], "--current", tables["moved"], "--plot", str(tmp_path / "p"))
+    assert code == 1
+    assert (tmp_path / "p" / "x.png").exists()
+    assert "plot:" in out

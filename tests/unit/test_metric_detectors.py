@@ -1,0 +1,271 @@
+"""Contract of the streaming metric detectors: causal, deterministic, resumable, batch == streaming, robust
+to NaN/gaps/duplicates, quiet on constant series; plus ``aiops detect`` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from aiops import plugins
+from aiops.detection import SeriesDetector, batch_score
+from aiops.errors import AiopsError
+from aiops.types import Frame, Series
+
+# name -> parameters small enough to make the tests fast while exercising every code path
+DETECTORS: dict[str, dict[str, Any]] = {
+    "threshold": {"above": 12.0, "below": 2.0},
+    "robust_zscore": {"window": 100, "min_points": 20},
+    "ewma": {"min_points": 20},
+    "holt_winters": {"min_points": 20, "max_period": 300},
+    "cusum": {"min_points": 20},
+    "knn": {"memory": 100, "history": 300, "warmup": 30, "rest": 20},
+    "default": {"memory": 100, "history": 300, "warmup": 30, "rest": 20, "seasonal": True},
+}
+NAMES = sorted(DETECTORS)
+
+
+def make_detector(name: str) -> SeriesDetector:
+    cls = plugins.load(plugins.DETECTORS, name)
+    det = cls(**DETECTORS[name])
+    assert isinstance(det, SeriesDetector)
+    return det
+
+
+def series(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly-ish seasonal series (period 24 points) with noise, a spike and a level shift."""
+    rng = np.random.default_rng(seed)
+    t = 3600.0 * np.arange(n) + 1_400_000_000.0
+    v = 6.0 + 2.0 * np.sin(2 * np.pi * np.arange(n) / 24) + rng.normal(0, 0.2, n)
+    v[n // 2] += 15.0
+    v[int(n * 0.8) :] += 3.0
+    return t, v
+
+
+def stream(scorer: Any, t: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.array([scorer.update(float(a), float(b)) for a, b in zip(t, v, strict=True)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic_and_in_unit_interval(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    a, b = stream(det.new_scorer(), t, v), stream(det.new_scorer(), t, v)
+    assert np.array_equal(a, b)
+    assert np.all((a >= 0.0) & (a <= 1.0))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_causal(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    cut = 350
+    other = v.copy()
+    other[cut:] = np.random.default_rng(7).normal(50, 10, len(v) - cut)
+    a, b = stream(det.new_scorer(), t, v), stream(det.new_scorer(), t, other)
+    assert np.array_equal(a[:cut], b[:cut])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_restore_mid_stream_is_identical(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    whole = stream(det.new_scorer(), t, v)
+    first = det.new_scorer()
+    head = stream(first, t[:333], v[:333])
+    state = json.loads(json.dumps(first.state_dict(), allow_nan=False))
+    resumed = det.new_scorer()
+    resumed.load_state_dict(state)
+    tail = stream(resumed, t[333:], v[333:])
+    assert np.array_equal(whole, np.concatenate([head, tail]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_equals_streaming(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    assert np.array_equal(batch_score(det.new_scorer(), t, v), stream(det.new_scorer(), t, v))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_does_not_crash_or_poison_state(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    clean = stream(det.new_scorer(), t, v)
+    scorer = det.new_scorer()
+    out = []
+    for i, (a, b) in enumerate(zip(t, v, strict=True)):
+        if i % 50 == 25:
+            s = scorer.update(float(a) - 1.0, math.nan)
+            assert 0.0 <= s <= 1.0
+            assert scorer.update(float(a) - 0.5, math.inf) >= 0.0
+        out.append(scorer.update(float(a), float(b)))
+    assert np.array_equal(np.array(out), clean)
+    json.dumps(scorer.state_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "threshold"])
+@pytest.mark.parametrize("level", [0.0, 5.0, 1e9])
+def test_constant_series_never_alerts(name: str, level: float) -> None:
+    det = make_detector(name)
+    scorer = det.new_scorer()
+    n = 800
+    noise = np.where(np.arange(n) % 7 == 3, level * 1e-13 + 1e-15, 0.0)  # float-noise wiggles
+    scores = stream(scorer, 60.0 * np.arange(n), level + noise)
+    assert scores.max() < 0.5
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "threshold"])
+def test_anomaly_after_quiet_period_is_found(name: str) -> None:
+    det = make_detector(name)
+    t, v = series()
+    scores = stream(det.new_scorer(), t, v)
+    if name == "cusum":  # made for sustained shifts, not single spikes
+        shift = int(len(v) * 0.8)
+        assert scores[shift : shift + 30].max() >= 0.5
+    else:
+        spike = len(v) // 2
+        assert scores[spike : spike + 5].max() >= 0.5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_adapter_skips_nan_gaps_and_duplicates(name: str) -> None:
+    det = make_detector(name)
+    t, v = series(300)
+    v = v.copy()
+    v[10] = math.nan
+    t = t.copy()
+    t[20] = t[19]  # duplicate timestamp
+    first = Series(name="m", timestamps=list(t[:200]), values=list(v[:200]))
+    again = Series(name="m", timestamps=list(t[150:]), values=list(v[150:]))  # re-delivered overlap
+    for s in (first, again):
+        for finding in det.evaluate(Frame(source="test", collected_at=float(s.timestamps[-1]), series=(s,))):
+            assert finding.detector == name
+            assert 0.0 <= finding.score <= 1.0
+            json.dumps(finding.to_dict(), allow_nan=False)
+    state = det.state_dict()
+    json.dumps(state, allow_nan=False)
+    assert state["last_ts"]["m"] == float(t[-1])
+
+
+def test_threshold_needs_a_limit() -> None:
+    cls = plugins.load(plugins.DETECTORS, "threshold")
+    with pytest.raises(ValueError, match="'above', 'below'"):
+        cls()
+    det = cls(above=3.0)
+    scorer = det.new_scorer()
+    assert scorer.update(0.0, 4.0) == 1.0
+    assert det.explain(scorer, 4.0, 1.0)["limit"] == 3.0
+    low = cls(above=3.0, below=1.0)
+    scorer = low.new_scorer()
+    assert scorer.update(0.0, 0.5) == 1.0
+    assert low.explain(scorer, 0.5, 1.0)["limit"] == 1.0
+
+
+def test_robust_zscore_score_is_one_half_at_the_threshold() -> None:
+    det = make_detector("robust_zscore")
+    scorer = det.new_scorer()
+    for i in range(50):
+        scorer.update(float(i), 10.0 + (1.0 if i % 2 else -1.0))
+    # the window is 25 x 9.0 and 25 x 11.0: median 10, MAD 1
+    assert scorer.update(50.0, 10.0 + 5.0 * 1.4826) == pytest.approx(0.5)
+    ev = scorer.expected()
+    assert (ev["median"], ev["mad"]) == (10.0, 1.0)
+    assert ev["upper"] == pytest.approx(10.0 + 5.0 * 1.4826)
+    assert {"median", "mad", "z", "lower", "upper"} <= set(ev)
+
+
+def test_default_evidence_names_the_detectors_that_fired() -> None:
+    det = make_detector("default")
+    t, v = series()
+    scorer = det.new_scorer()
+    spike = len(v) // 2
+    stream(scorer, t[: spike + 1], v[: spike + 1])
+    ev = det.explain(scorer, float(v[spike]), 1.0)
+    assert {"expected", "lower", "upper", "raw_scores", "detectors"} <= set(ev)
+    assert ev["detectors"]
+
+
+# --- aiops detect -------------------------------------------------------------------------------------------
+
+
+def _write_csv(path: Path, n: int, seed: int, iso: bool = True) -> None:
+    t, v = series(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamps = [np.datetime_as_string(np.datetime64(int(x), "s")).replace("T", " ") if iso else str(x) for x in t]
+    lines = ["timestamp,value", *(f"{a},{b!r}" for a, b in zip(stamps, v.tolist(), strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_detect_cli_mirrors_a_directory(tmp_path: Path) -> None:
+    from aiops.commands.detect import detect
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_csv(src / "a" / "one.csv", 300, 1)
+    _write_csv(src / "b" / "c" / "two.csv", 250, 2, iso=False)
+    result = CliRunner().invoke(
+        detect, [str(src), "-o", str(out), "--detector", "robust_zscore", "--param", "window=50", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    for rel, n in (("a/one.csv", 300), ("b/c/two.csv", 250)):
+        df = pd.read_csv(out / rel)
+        assert list(df.columns) == ["timestamp", "value", "anomaly_score"]
+        assert len(df) == n
+        assert df["anomaly_score"].between(0, 1).all()
+        assert df["anomaly_score"].max() > 0.5  # the spike
+
+
+def test_detect_cli_single_file_with_plot_and_jobs(tmp_path: Path) -> None:
+    from aiops.commands.detect import detect
+
+    _write_csv(tmp_path / "s.csv", 400, 3)
+    png = tmp_path / "plot.png"
+    result = CliRunner().invoke(
+        detect, [str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv"), "--plot", str(png), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert png.stat().st_size > 1000
+    assert (tmp_path / "o.csv").exists()
+    _write_csv(tmp_path / "d" / "x.csv", 200, 4)
+    _write_csv(tmp_path / "d" / "y.csv", 200, 5)
+    result = CliRunner().invoke(
+        detect, [str(tmp_path / "d"), "-o", str(tmp_path / "od"), "--jobs", "2", "--detector", "ewma", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "od" / "x.csv").exists() and (tmp_path / "od" / "y.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--detector", "nope"], "unknown detector 'nope'"),
+        (["--param", "window=-3", "--detector", "robust_zscore"], "invalid parameters: window"),
+        (["--param", "bogus=1", "--detector", "robust_zscore"], "bogus"),
+        (["--param", "noequals"], "expected KEY=VALUE"),
+    ],
+)
+def test_detect_cli_errors_are_aiops_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    from aiops.commands.detect import detect
+
+    _write_csv(tmp_path / "s.csv", 50, 0)
+    result = CliRunner().invoke(detect, [str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv"), *args])
+    assert isinstance(result.exception, AiopsError)
+    assert message in str(result.exception)
+
+
+def test_detect_cli_missing_input_and_bad_columns(tmp_path: Path) -> None:
+    from aiops.commands.detect import detect
+
+    result = CliRunner().invoke(detect, [str(tmp_path / "missing"), "-o", str(tmp_path / "o")])
+    assert isinstance(result.exception, AiopsError)
+    (tmp_path / "bad.csv").write_text("time,v\n1,2\n")
+    result = CliRunner().invoke(detect, [str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o.csv")])
+    assert isinstance(result.exception, AiopsError)
+    assert "missing column" in str(result.exception)
