@@ -156,6 +156,14 @@ def _cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Path, str]]
     out: list[tuple[Path, str]] = []
     notifiers = data.get("notifiers") if isinstance(data.get("notifiers"), dict) else {}
     assert isinstance(notifiers, dict)
+    known = ", ".join(sorted(notifiers)) or "none defined under 'notifiers'"
+    routes = data.get("routes")
+    if isinstance(routes, list):
+        for r, route in enumerate(routes):
+            receivers = route.get("receivers") if isinstance(route, dict) else None
+            for k, ref in enumerate(receivers if isinstance(receivers, list) else []):
+                if isinstance(ref, str) and ref not in notifiers:
+                    out.append((("routes", r, "receivers", k), f"unknown notifier {ref!r}; known: {known}"))
     checks = data.get("checks")
     if not isinstance(checks, list):
         return out

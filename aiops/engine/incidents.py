@@ -427,7 +427,12 @@ class IncidentManager:
     def acknowledge(self, incident_id: int, actor: str, comment: str) -> Row:
         with self.lock:
             row = self._require_open(incident_id)
-            return self._move(row, S.ACKNOWLEDGED, actor, comment or "acknowledged", {}, {"acknowledged_by": actor})
+            row = self._move(row, S.ACKNOWLEDGED, actor, comment or "acknowledged", {}, {"acknowledged_by": actor})
+            check = self.runtime_ref().checks.get(str(row["check_name"]))
+            if check is not None and row["notified_firing"]:
+                # on-call tools (PagerDuty) stop paging once someone has it
+                self._notify(check.config, row, "acknowledged", f"acknowledged by {actor}: {comment}", self.now())
+            return row
 
     def silence(self, incident_id: int, actor: str, seconds: float, comment: str) -> Row:
         with self.lock:

@@ -30,6 +30,7 @@ _TITLES = {
     "escalated": "[ESCALATED] {check}: needs a person — {summary}",
     "approval": "[APPROVAL NEEDED] {check}: {summary}",
     "action": "[ACTION] {check}: {summary}",
+    "acknowledged": "[ACKNOWLEDGED] {check}: {summary}",
 }
 
 

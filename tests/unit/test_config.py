@@ -68,6 +68,11 @@ def test_unknown_notifier_reference_and_duplicate_names() -> None:
     assert any("checks[1].name: duplicate check name" in p for p in found), found
 
 
+def test_unknown_route_receiver_is_a_config_error() -> None:
+    found = problems("notifiers:\n  a: {type: webhook, url: 'http://127.0.0.1:1/'}\nroutes:\n  - receivers: [a, b]\n")
+    assert any(p.startswith("bad.yaml:4: routes[0].receivers[1]: unknown notifier 'b'; known: a") for p in found), found
+
+
 def test_schedule_needs_exactly_one_of_every_and_cron() -> None:
     base = "checks:\n  - {name: a, %s source: {type: host}, detectors: [{type: threshold, above: 1}]}\n"
     assert any("exactly one of 'every'" in p for p in problems(base % ""))

@@ -265,9 +265,10 @@ def test_outbox_retries_until_the_receiver_recovers(tmp_path: Path) -> None:
 
 
 def test_acknowledge_stops_automation_and_resolves_when_healthy(tmp_path: Path) -> None:
-    h = Harness(tmp_path, policy("actions: [{type: recording, mode: approve}]"))
+    h = Harness(tmp_path, policy("notify: [capture]\nactions: [{type: recording, mode: approve}]"))
     h.tick(500)
     h.incidents.acknowledge(int(h.incident()["id"]), "alice", "looking")
     assert h.incident()["state"] == "acknowledged"
+    assert "acknowledged" in h.messages()  # on-call tools stop paging
     h.tick(50)
     assert h.incident()["state"] == "resolved"
