@@ -355,6 +355,7 @@ def _register_optional(module: str, name: str) -> None:
 
 _register_optional("aiops.commands.detect", "detect")
 _register_optional("aiops.commands.drift", "drift")
+_register_optional("aiops.commands.demo", "demo")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
@@ -24,6 +23,38 @@ class RobustZScoreParams(SeriesDetectorParams):
     relative_min_scale: float = Field(
         1e-3, ge=0, description="scale floor relative to |median|, so float noise on a constant is not an anomaly"
     )
+
+
+def sorted_mad(values: list[float], median: float) -> float:
+    """``np.median(np.abs(values - median))`` of a sorted list in O(log n), bit for bit.
+
+    The distances below the median (read right to left) and above it (left to right) are two sorted
+    sequences; their k-th smallest element is found by binary search on how many come from the first.
+    """
+    n = len(values)
+    split = bisect.bisect_left(values, median)
+    n_low, n_high = split, n - split
+
+    def low(j: int) -> float:
+        return median - values[split - 1 - j]
+
+    def high(j: int) -> float:
+        return values[split + j] - median
+
+    def kth(k: int) -> float:
+        lo, hi = max(0, k + 1 - n_high), min(k + 1, n_low)
+        while lo < hi:
+            a = (lo + hi) // 2
+            if low(a) < high(k - a):  # taking a+1 from the low side keeps the partition valid
+                lo = a + 1
+            else:
+                hi = a
+        a, b = lo, k + 1 - lo
+        return max(low(a - 1) if a > 0 else -math.inf, high(b - 1) if b > 0 else -math.inf)
+
+    if n % 2:
+        return kth(n // 2)
+    return (kth(n // 2 - 1) + kth(n // 2)) / 2.0
 
 
 class RobustZScoreScorer:
@@ -46,8 +77,7 @@ class RobustZScoreScorer:
         self._mad = 0.0
 
     def _scale(self, median: float) -> float:
-        arr = np.asarray(self._sorted)
-        self._mad = float(np.median(np.abs(arr - median)))
+        self._mad = sorted_mad(self._sorted, median)
         return max(self._mad * MAD_TO_SIGMA, self.min_scale, self.relative_min_scale * abs(median))
 
     def update(self, timestamp: float, value: float) -> float:

@@ -232,3 +232,15 @@ def test_exact_tests_are_calibrated() -> None:
     assert st.fisher_two_sided(10, 500, 0, 2000) < 1e-6
     assert st.cauchy_combine([1e-20, 0.5]) < 1e-19
     assert st.tarone_bonferroni([0.5, 0.5], [1.0, 1e-9], 0.01) == 1
+
+
+def test_timestamp_columns_are_not_tested_unless_named() -> None:
+    rng = np.random.default_rng(16)
+
+    def table(n: int, start: str) -> pd.DataFrame:
+        return pd.DataFrame({"when": pd.date_range(start, periods=n, freq="h"), "x": rng.normal(size=n)})
+
+    res = TabularDrift().fit(table(1000, "2024-01-01")).test(table(300, "2025-06-01"))
+    assert not res.drift and list(res.columns) == ["x"]
+    named = TabularDrift(columns=["when", "x"]).fit(table(1000, "2024-01-01")).test(table(300, "2025-06-01"))
+    assert named.drifted_columns == ["when"]

@@ -269,3 +269,20 @@ def test_detect_cli_missing_input_and_bad_columns(tmp_path: Path) -> None:
     result = CliRunner().invoke(detect, [str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o.csv")])
     assert isinstance(result.exception, AiopsError)
     assert "missing column" in str(result.exception)
+
+
+def test_sorted_mad_equals_numpy_bit_for_bit() -> None:
+    from aiops_detectors.robust_zscore import sorted_mad
+
+    rng = np.random.default_rng(3)
+    for trial in range(3000):
+        n = int(rng.integers(1, 40))
+        if trial % 3 == 0:
+            v = rng.normal(size=n)
+        elif trial % 3 == 1:
+            v = rng.integers(0, 4, size=n).astype(float)  # many ties, values equal to the median
+        else:
+            v = np.round(rng.exponential(size=n), 1)
+        s = sorted(v.tolist())
+        m = (s[(n - 1) // 2] + s[n // 2]) / 2.0
+        assert sorted_mad(s, m) == float(np.median(np.abs(np.asarray(s) - m)))

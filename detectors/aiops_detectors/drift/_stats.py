@@ -21,6 +21,13 @@ from scipy import special, stats
 _TINY = 1e-300
 
 
+def sorted_abs_dev(sorted_values: np.ndarray, center: float) -> np.ndarray:
+    """|x - center| sorted, from sorted x: two monotone runs merged by a stable (run-aware) sort, O(n)."""
+    k = int(np.searchsorted(sorted_values, center))
+    runs = np.concatenate([center - sorted_values[:k][::-1], sorted_values[k:] - center])
+    return np.sort(runs, kind="stable")
+
+
 def tie_sum(counts: np.ndarray) -> float:
     """sum(t^3 - t) over tie groups: the rank-sum variance correction."""
     t = counts.astype(float)
@@ -106,8 +113,13 @@ def locate(
 
 
 def ks_located(
-    n: int, ref_unique: np.ndarray, ref_cum0: np.ndarray, cur_sorted: np.ndarray, cur_counts: np.ndarray,
-    below: np.ndarray, equal: np.ndarray,
+    n: int,
+    ref_unique: np.ndarray,
+    ref_cum0: np.ndarray,
+    cur_sorted: np.ndarray,
+    cur_counts: np.ndarray,
+    below: np.ndarray,
+    equal: np.ndarray,
 ) -> tuple[float, float]:
     """Kolmogorov-Smirnov from :func:`locate`'s output (same statistic and p-value as :func:`ks_from_sorted`)."""
     m = len(cur_sorted)

@@ -154,6 +154,15 @@ class DriftDetector:
             if missing:
                 raise DetectorError(f"{type(self).__name__}: {what} lacks column(s) {', '.join(missing)}")
             frame = frame[list(wanted)]
+        else:
+            # timestamps always "drift" (time moves on): they are not tested unless named in ``columns``
+            clock = [
+                c
+                for c in frame.columns
+                if pd.api.types.is_datetime64_any_dtype(frame[c]) or pd.api.types.is_timedelta64_dtype(frame[c])
+            ]
+            if clock:
+                frame = frame.drop(columns=clock)
         if frame.shape[1] == 0:
             raise DetectorError(f"{type(self).__name__}: the {what} has no columns")
         return frame

@@ -182,8 +182,13 @@ class ClassifierDrift(DriftDetector):
         p: Any = self.params
         x_cur = self._encode(current)
         if len(x_cur) < 20:
-            return DriftResult(False, f"window of {len(x_cur)} rows is too small for a classifier test", {}, None,
-                               {"n_current": len(x_cur)})
+            return DriftResult(
+                False,
+                f"window of {len(x_cur)} rows is too small for a classifier test",
+                {},
+                None,
+                {"n_current": len(x_cur)},
+            )
         rng = np.random.default_rng(self._seed())
         # one random half of each sample trains, the other half is scored: conditional on the training half,
         # the held-out labels are a random permutation under no drift, so the rank-sum p-value is exact

@@ -154,9 +154,9 @@ class TabularDrift(DriftDetector):
         srt = np.sort(v)
         uniq, counts = np.unique(srt, return_counts=True)
         med = float(np.median(srt)) if len(srt) else 0.0
-        absdev = np.sort(np.abs(srt - med))
+        absdev = st.sorted_abs_dev(srt, med)
         ad_unique, ad_counts = np.unique(absdev, return_counts=True)
-        edges = np.unique(np.quantile(srt, np.linspace(0, 1, 11)[1:-1])) if len(srt) else np.array([])
+        edges = np.unique(srt[(np.arange(1, 10) * (len(srt) - 1)) // 10]) if len(srt) else np.array([])
         props = np.bincount(np.searchsorted(edges, srt, side="right"), minlength=len(edges) + 1) / max(len(srt), 1)
         return _Numeric(
             sorted=srt,
@@ -321,7 +321,7 @@ class TabularDrift(DriftDetector):
         below, equal = st.locate(prof.unique, prof.counts, prof.cum0, uv)
         d, p_ks = st.ks_located(n, prof.unique, prof.cum0, x, cc, below, equal)
         auc, p_mw = st.rank_sum_located(n, prof.ties, cc, below, equal)
-        dev = np.sort(np.abs(x - prof.median))
+        dev = st.sorted_abs_dev(x, prof.median)
         dv, dc = np.unique(dev, return_counts=True)
         d_below, d_equal = st.locate(prof.absdev_unique, prof.absdev_counts, prof.absdev_cum0, dv)
         sauc, p_sp = st.rank_sum_located(n, prof.absdev_ties, dc, d_below, d_equal)
@@ -349,9 +349,7 @@ class TabularDrift(DriftDetector):
                     "p_spread": p_sp,
                     "wasserstein": w1,
                     "psi": st.psi(prof.psi_props, cur_props),
-                    "mean_shift_sd": (float(np.mean(x)) - prof.mean) / prof.std
-                    if prof.std > 0
-                    else 0.0,
+                    "mean_shift_sd": (float(np.mean(x)) - prof.mean) / prof.std if prof.std > 0 else 0.0,
                 },
             )
         )

@@ -1,0 +1,186 @@
+"""Several metrics of one service as one vector: a correlated failure is one finding, not one per metric."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from aiops.detection import SeriesDetector
+from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
+from aiops_detectors.anomaly._base import Debounce
+from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
+
+_DEBOUNCE_KEYS = ("rest", "alert_level", "cooldown", "cooldown_level")
+
+
+class MultivariateParams(DefaultParams):
+    group_by: str | None = Field(
+        None, description="label whose value groups series into one vector (None: a frame is one vector)"
+    )
+
+
+class MultivariateScorer:
+    """One ``default`` pipeline per metric (likelihood-normalised, so metrics are comparable), their
+    surprises combined by ``max`` at each timestamp, then one shared debounce for the vector.
+
+    ``update(timestamp, {metric: value})`` takes the metrics observed at that timestamp; a metric missing
+    or non-finite at a timestamp is simply not updated.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self.params = {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS}
+        self.debounce = Debounce(
+            int(params.get("rest", 100)),
+            float(params.get("alert_level", 0.6)),
+            int(params.get("cooldown", 500)),
+            float(params.get("cooldown_level", 0.8)),
+        )
+        self.metrics: dict[str, DefaultScorer] = {}
+        self.surprise: dict[str, float] = {}
+
+    def _metric(self, name: str) -> DefaultScorer:
+        scorer = self.metrics.get(name)
+        if scorer is None:  # per-metric debouncing off: the vector is debounced as a whole
+            scorer = DefaultScorer(**self.params, rest=0, cooldown=0)
+            self.metrics[name] = scorer
+        return scorer
+
+    def update(self, timestamp: float, values: Mapping[str, float]) -> float:
+        best = 0.0
+        for name, value in values.items():
+            v = float(value)
+            if not math.isfinite(v):
+                continue
+            s = self._metric(name).update(timestamp, v)
+            self.surprise[name] = s
+            best = max(best, s)
+        return self.debounce(best)
+
+    def expected(self) -> dict[str, Any]:
+        level = self.debounce.level
+        fired = sorted(n for n, s in self.surprise.items() if s >= level)
+        return {
+            "surprise": dict(self.surprise),
+            "metrics": fired,
+            "expected": {n: self.metrics[n].expected()["expected"] for n in fired},
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {n: s.state_dict() for n, s in self.metrics.items()},
+            "debounce": self.debounce.state_dict(),
+            "surprise": dict(self.surprise),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.metrics = {}
+        for name, sub in dict(state["metrics"]).items():
+            self._metric(name).load_state_dict(sub)
+        self.debounce = Debounce.from_state(state["debounce"])
+        self.surprise = {k: float(v) for k, v in dict(state["surprise"]).items()}
+
+
+class MultivariateDetector(SeriesDetector):
+    """When a database slows down, latency, error rate and queue depth of the service all jump at once;
+    five pages for one cause teach people to ignore pages. Series sharing the ``group_by`` label are scored
+    as one vector (each metric judged against its own past, the most surprised one decides) and raise one
+    finding that lists every metric that moved.
+
+    >>> import math
+    >>> from aiops.types import Frame, Series
+    >>> det = MultivariateDetector(group_by="service")
+    >>> ts = [60.0 * i for i in range(1200)]
+    >>> def metric(name, base, jump):
+    ...     vals = [base + math.sin(i / 9) + (jump if i >= 1190 else 0.0) for i in range(1200)]
+    ...     return Series(name, ts, vals, {"service": "api"})
+    >>> frame = Frame("t", ts[-1], series=(metric("latency", 10, 8), metric("errors", 1, 5), metric("qps", 50, 0)))
+    >>> [(f.labels["service"], f.evidence["metrics"]) for f in det.evaluate(frame)]
+    [('api', ['errors', 'latency'])]
+    """
+
+    Params = MultivariateParams
+    name = "multivariate"
+    params: MultivariateParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._groups: dict[str, MultivariateScorer] = {}
+        self._group_ts: dict[str, float] = {}
+
+    def new_scorer(self) -> DefaultScorer:
+        """A single series is a vector of one: the ``default`` pipeline (used by ``aiops detect``)."""
+        p = self.params.model_dump(exclude={"group_by", "threshold", "severity"})
+        return DefaultScorer(**p)
+
+    def _scorer_params(self) -> dict[str, Any]:
+        return self.params.model_dump(exclude={"group_by", "threshold", "severity", "seasonal"})
+
+    def _group_key(self, series: Series) -> str:
+        if self.params.group_by is None:
+            return ""
+        return str(series.labels.get(self.params.group_by, ""))
+
+    def evaluate(self, frame: Frame) -> list[Finding]:
+        groups: dict[str, list[Series]] = {}
+        for series in frame.series:
+            groups.setdefault(self._group_key(series), []).append(series)
+        findings = []
+        for key, members in sorted(groups.items()):
+            finding = self._evaluate_group(key, members)
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    def _evaluate_group(self, key: str, members: list[Series]) -> Finding | None:
+        scorer = self._groups.get(key)
+        if scorer is None:
+            scorer = self._groups[key] = MultivariateScorer(**self._scorer_params())
+        points: dict[float, dict[str, float]] = {}
+        for series in members:
+            rest = {k: v for k, v in series.labels.items() if k != self.params.group_by}
+            metric = series_key(series.name, rest)  # the group's own label is implied
+            for t, v in zip(series.timestamps, series.values, strict=True):
+                points.setdefault(float(t), {})[metric] = float(v)
+        last = self._group_ts.get(key, -math.inf)
+        threshold = float(self.params.threshold)
+        worst: tuple[float, float, dict[str, Any]] | None = None
+        for t in sorted(points):
+            if t <= last or not math.isfinite(t):
+                continue
+            score = float(scorer.update(t, points[t]))
+            last = t
+            if score >= threshold and (worst is None or score > worst[1]):
+                worst = (t, score, scorer.expected())
+        self._group_ts[key] = last
+        if worst is None:
+            return None
+        t, score, evidence = worst
+        labels = {self.params.group_by: key} if self.params.group_by else {"group": "all"}
+        moved = ", ".join(evidence["metrics"]) or "?"
+        return Finding(
+            kind=self.kind,
+            detector=self.name,
+            summary=f"{len(evidence['metrics'])} metric(s) anomalous together: {moved} (score {score:.2f})",
+            severity=Severity(self.params.severity),
+            score=score,
+            labels=labels,
+            evidence=json_safe({**evidence, "score": score, "timestamp": t}),
+            observed_at=t,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "groups": {k: s.state_dict() for k, s in self._groups.items()},
+            "group_ts": dict(self._group_ts),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._groups = {}
+        for key, sub in dict(state.get("groups", {})).items():
+            scorer = MultivariateScorer(**self._scorer_params())
+            scorer.load_state_dict(sub)
+            self._groups[key] = scorer
+        self._group_ts = {k: float(v) for k, v in dict(state.get("group_ts", {})).items()}
