@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
-from aiops.config.loader import Config, load_config
+from aiops.config.loader import Config, api_token, load_config
 from aiops.engine.checks import CheckRunner
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
@@ -346,16 +346,7 @@ def _store_url(config: Config) -> str:
 
 
 def _token(config: Config) -> str | None:
-    server = config.settings.server
-    if server.token:
-        return server.token
-    if server.token_file:
-        try:
-            return Path(server.token_file).read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            raise AiopsError(f"server.token_file: cannot read {server.token_file}: {exc.strerror}") from exc
-    env = os.environ.get("AIOPS_API_TOKEN")
-    return env or None
+    return api_token(config.settings)
 
 
 def _now_dt() -> Any:

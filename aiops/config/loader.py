@@ -198,6 +198,19 @@ def _render(fname: str, loaded: LoadedYaml, problems: list[tuple[Path, str]]) ->
     return [f"{fname}:{line}: {where}: {msg}" for line, where, msg in lines]
 
 
+def api_token(settings: Settings) -> str | None:
+    """The API bearer token: ``server.token``, else ``server.token_file``, else ``$AIOPS_API_TOKEN``."""
+    server = settings.server
+    if server.token:
+        return server.token
+    if server.token_file:
+        try:
+            return FsPath(server.token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise AiopsError(f"server.token_file: cannot read {server.token_file}: {exc.strerror}") from exc
+    return os.environ.get("AIOPS_API_TOKEN") or None
+
+
 _SECRET_KEYS = ("token", "secret", "password", "api_key", "apikey", "authorization", "routing_key", "url")
 
 

@@ -500,14 +500,30 @@ class IncidentManager:
             return
         runtime = self.runtime_ref()
         dedup = f"{row['fingerprint']}:{row['id']}:{event}" + (f":{suffix}" if suffix else "")
+        settings = runtime.config.settings
         message = build_message(
-            event, row, text, dedup_key=dedup, details=details, external_url=runtime.config.settings.server.external_url
+            event,
+            row,
+            text,
+            dedup_key=dedup,
+            details=details,
+            external_url=settings.server.external_url,
+            link_token=_link_token(settings) if event == "approval" else None,
         )
         payload = message_to_payload(message)
         # routes, flap control and grouping live in aiops/engine/routing.py (issue 7)
         from aiops.engine.routing import enqueue_message
 
         enqueue_message(self.store, runtime.config.settings, cfg.policy.notify, row, message, payload, now)
+
+
+def _link_token(settings: Any) -> str | None:
+    from aiops.config.loader import api_token
+
+    try:
+        return api_token(settings)
+    except AiopsError:
+        return None
 
 
 _META_KINDS = frozenset({"check_timeout", "source_unavailable", "check_error", "detector_error", "data_quality"})

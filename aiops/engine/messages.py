@@ -42,6 +42,7 @@ def build_message(
     dedup_key: str,
     details: Mapping[str, Any] | None = None,
     external_url: str | None = None,
+    link_token: str | None = None,
 ) -> Message:
     """A channel-neutral message with what a person needs to act: the evidence in numbers, the top drifted
     features, what aiops did or wants to do, and links (the incident; approve/deny when approval is needed).
@@ -69,9 +70,12 @@ def build_message(
         base = external_url.rstrip("/")
         links["incident"] = f"{base}/api/v1/incidents/{view.id}"
         action_id = extra.get("action_id")
-        if event == "approval" and action_id is not None:
-            links["approve"] = f"{base}/api/v1/actions/{action_id}/approve"
-            links["deny"] = f"{base}/api/v1/actions/{action_id}/deny"
+        if event == "approval" and action_id is not None and link_token:
+            # signed, expiring links that open a confirmation page: decidable from the alert itself
+            from aiops.approval_links import signed_path
+
+            links["approve"] = base + signed_path(link_token, int(action_id), "approve")
+            links["deny"] = base + signed_path(link_token, int(action_id), "deny")
     return Message(
         event=event,
         incident=view,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hmac
+import html
 import ipaddress
 import json
 import re
@@ -216,7 +217,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()  # first, so that every answer leaves the connection reusable
             handler, params = self._match(method, path)
-            if method == "POST":
+            if method == "POST" and not path.startswith("/decide/"):  # signed links carry their own proof
                 self._authorize(path)
             data = self._parse_json(body) if method == "POST" else {}
             handler(self, params, parse_qs(parsed.query), data)
@@ -453,6 +454,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send_json(202, backend.append_events(rows))
 
 
+    # -- signed approval links (aiops/approval_links.py) ------------------------------------------------------
+    def _checked_link(self, p: dict[str, str], q: dict[str, list[str]]) -> tuple[int, str]:
+        from aiops.approval_links import verify
+
+        token = self.server.api.token
+        if token is None:
+            raise HttpError(403, "approval links need server.token (or token_file / AIOPS_API_TOKEN)")
+        action_id = int(p["id"])
+        decision = (q.get("decision") or [""])[0]
+        why = verify(token, action_id, decision, (q.get("expires") or [""])[0], (q.get("sig") or [""])[0])
+        if why is not None:
+            raise HttpError(403, f"invalid approval link: {why}")
+        return action_id, decision
+
+    def decide_page(self, p: dict[str, str], q: dict[str, list[str]], _b: dict[str, Any]) -> None:
+        """GET shows a confirmation page only: link previews and prefetchers must never decide anything."""
+        action_id, decision = self._checked_link(p, q)
+        verb = "Approve" if decision == "approve" else "Deny"
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>aiops: "
+            f"{verb.lower()} action {action_id}</title></head><body style='font-family:sans-serif'>"
+            f"<h1>{verb} action {action_id}?</h1><p>This decides the remediation waiting for approval.</p>"
+            f"<form method='post'><button type='submit'>{verb} action {action_id}</button></form></body></html>"
+        )
+        self._send(200, page.encode(), "text/html; charset=utf-8")
+
+    def decide(self, p: dict[str, str], q: dict[str, list[str]], _b: dict[str, Any]) -> None:
+        action_id, decision = self._checked_link(p, q)
+        result = self.server.api.backend.approve(action_id, "approval-link", decision == "approve")
+        state = html.escape(str(result.get("state", "")))
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>aiops</title></head>"
+            f"<body style='font-family:sans-serif'><h1>Action {action_id}: {state}</h1></body></html>"
+        )
+        self._send(200, page.encode(), "text/html; charset=utf-8")
+
+
 def _route(method: str, pattern: str, handler: _Handler) -> tuple[str, re.Pattern[str], _Handler]:
     return method, re.compile(pattern), handler
 
@@ -474,6 +512,8 @@ _ROUTES: Final = (
     _route("POST", r"/api/v1/resume", _RequestHandler.resume),
     _route("GET", r"/api/v1/status", _RequestHandler.status),
     _route("POST", r"/api/v1/ingest", _RequestHandler.ingest),
+    _route("GET", rf"/decide/{_ID}", _RequestHandler.decide_page),
+    _route("POST", rf"/decide/{_ID}", _RequestHandler.decide),
     _route("POST", r"/api/v1/alertmanager", _RequestHandler.alertmanager),
 )
 
