@@ -361,7 +361,8 @@ _register_optional("aiops.commands.demo", "demo")
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: one line per error, exit 1 (2 for usage errors), tracebacks only with --debug."""
     try:
-        cli.main(args=argv, prog_name="aiops", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="aiops", standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)  # click 8.2+ returns ctx.exit(n)'s code here
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -68,8 +68,8 @@ def test_alibi_detector_clean_and_drifted(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["alibi_ks", "alibi_tabular"])
-@pytest.mark.skipif(not CASES.exists(), reason="shared drift cases not present next to the repository")
 def test_alibi_on_a_shared_case(name: str) -> None:
+    assert CASES.exists(), f"the shared drift cases must sit next to the repository: {CASES}"
     ref = pd.read_csv(CASES / "wine__reference.csv")
     stream = pd.read_csv(CASES / "wine__mean_shift_1sd.csv")
     det = plugins.build(plugins.DETECTORS, name, {}).fit(ref)

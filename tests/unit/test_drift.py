@@ -244,3 +244,20 @@ def test_timestamp_columns_are_not_tested_unless_named() -> None:
     assert not res.drift and list(res.columns) == ["x"]
     named = TabularDrift(columns=["when", "x"]).fit(table(1000, "2024-01-01")).test(table(300, "2025-06-01"))
     assert named.drifted_columns == ["when"]
+
+
+def test_warmup_reference_from_the_stream_survives_a_restart() -> None:
+    rng = np.random.default_rng(17)
+
+    def frame(df: pd.DataFrame, t: float) -> Frame:
+        return Frame(source="t", collected_at=t, rows=tuple(df.to_dict("records")), columns=tuple(df.columns))
+
+    det = TabularDrift(warmup_rows=1500)
+    assert det.evaluate(frame(_table(rng, 1000), 1.0)) == []  # still warming up
+    state = json.loads(json.dumps(det.state_dict()))
+    again = TabularDrift(warmup_rows=1500)
+    again.load_state_dict(state)
+    assert again.evaluate(frame(_table(rng, 1000), 2.0)) == []  # completes the reference, tests the rest
+    assert again.n_reference_ == 1500
+    (finding,) = again.evaluate(frame(_table(rng, 500, shift=1.0), 3.0))
+    assert finding.kind == "drift"

@@ -30,6 +30,8 @@ def sorted_abs_dev(sorted_values: np.ndarray, center: float) -> np.ndarray:
 
 def tie_sum(counts: np.ndarray) -> float:
     """sum(t^3 - t) over tie groups: the rank-sum variance correction."""
+    if len(counts) == 0 or int(np.max(counts)) == 1:
+        return 0.0  # continuous data: no ties
     t = counts.astype(float)
     return float(np.sum(t**3 - t))
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.detection import DriftResult
 from aiops.errors import DetectorError
-from aiops.types import Finding, Frame, Severity
+from aiops.types import Finding, Frame, Severity, json_safe
 
 from ._io import read_table, rows_to_frame
 
@@ -38,6 +38,9 @@ class DriftParams(BaseModel):
     max_reference_rows: int = Field(50_000, ge=10, description="reference rows kept (uniform random sample)")
     max_current_rows: int = Field(50_000, ge=10, description="current rows tested (uniform random sample)")
     seed: int = Field(0, description="seed of every sampling step, so that decisions are reproducible")
+    warmup_rows: int = Field(
+        0, ge=0, description="without a reference file: the first N rows seen become the reference (0: off)"
+    )
     severity: Severity = Severity.WARNING
 
 
@@ -69,6 +72,7 @@ class DriftDetector:
             )
             raise DetectorError(f"{type(self).__name__}: invalid parameters: {problems}") from exc
         self._fitted = False
+        self._warmup: list[dict[str, Any]] = []
 
     # ---- scikit-learn shaped API -------------------------------------------------------------------------
     def fit(self, reference: pd.DataFrame) -> DriftDetector:
@@ -89,7 +93,7 @@ class DriftDetector:
         """Test one window of current rows against the fitted reference."""
         if not self._fitted:
             raise DetectorError(f"{type(self).__name__}: call fit(reference) before test(current)")
-        frame = to_frame(current)
+        frame = to_frame(current).copy(deep=False)  # never rename the caller's columns in place
         frame.columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
             return DriftResult(drift=False, summary="empty window: nothing to test", details={"n_current": 0})
@@ -110,14 +114,28 @@ class DriftDetector:
         """Findings for a frame of table rows: one ``drift`` finding when the window drifted, else none."""
         if not frame.rows:
             return []
+        rows = frame.rows
         if not self._fitted:
             path = getattr(self.params, "reference", None)
-            if not path:
-                raise DetectorError(f"{type(self).__name__}: set the 'reference' parameter to a table path")
-            self.fit(
-                read_table(path, max_rows=int(getattr(self.params, "max_reference_rows", 50_000)), seed=self._seed())
-            )
-        result = self.test(rows_to_frame(frame.rows, frame.columns))
+            warmup = int(getattr(self.params, "warmup_rows", 0))
+            if path:
+                cap = int(getattr(self.params, "max_reference_rows", 50_000))
+                self.fit(read_table(path, max_rows=cap, seed=self._seed()))
+            elif warmup > 0:
+                # the first rows seen are the reference; no finding until it is complete
+                take = warmup - len(self._warmup)
+                self._warmup.extend(dict(r) for r in rows[:take])
+                rows = rows[take:]
+                if len(self._warmup) < warmup:
+                    return []
+                self.fit(rows_to_frame(self._warmup))
+                if not rows:
+                    return []
+            else:
+                raise DetectorError(
+                    f"{type(self).__name__}: set the 'reference' parameter to a table path (or 'warmup_rows')"
+                )
+        result = self.test(rows_to_frame(rows, frame.columns))
         if not result.drift:
             return []
         score = 1.0 if result.p_value is None else float(min(1.0, max(0.0, 1.0 - result.p_value)))
@@ -135,18 +153,28 @@ class DriftDetector:
         ]
 
     def state_dict(self) -> dict[str, Any]:
-        """Nothing to persist: the reference profile is rebuilt from the reference file after a restart."""
-        return {}
+        """The warm-up rows when the reference is learned from the stream (so a restart does not relearn it).
+
+        With a reference file nothing is persisted: the profile is rebuilt from the file after a restart.
+        """
+        if getattr(self.params, "reference", None) or not int(getattr(self.params, "warmup_rows", 0)):
+            return {}
+        return {"warmup_rows": json_safe(self._warmup)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        return None
+        rows = state.get("warmup_rows")
+        if not rows:
+            return
+        self._warmup = [dict(r) for r in rows]
+        if len(self._warmup) >= int(getattr(self.params, "warmup_rows", 0)) > 0:
+            self.fit(rows_to_frame(self._warmup))
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _seed(self) -> int:
         return int(getattr(self.params, "seed", 0))
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         wanted = getattr(self.params, "columns", None)
         if wanted:

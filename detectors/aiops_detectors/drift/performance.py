@@ -62,7 +62,7 @@ class PredictionDrift(TabularDrift):
         col = str(getattr(self.params, "column", "prediction"))
         if col not in [str(c) for c in frame.columns]:
             raise DetectorError(f"PredictionDrift: the {what} has no column {col!r}")
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         return frame[[col]]
 
@@ -135,7 +135,7 @@ class PerformanceDrift(DriftDetector):
         return y[ok], pred[ok]
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         return frame
 
@@ -221,7 +221,7 @@ class CBPE(DriftDetector):
     check_part: ClassVar[str] = "estimated_performance"
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         return frame
 
@@ -320,7 +320,7 @@ class SegmentGap(DriftDetector):
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
         p: Any = self.params
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         need = [p.segment, p.prediction] + ([p.label] if p.label else [])
         missing = [c for c in need if c not in frame.columns]

@@ -55,12 +55,13 @@ class TabularDriftParams(DriftParams):
 
 @dataclass
 class _Numeric:
+    """What ``fit`` keeps of a numeric column: everything the tests need, so the reference is never re-read."""
+
     sorted: np.ndarray
     unique: np.ndarray
     counts: np.ndarray
     ties: float
     median: float
-    absdev: np.ndarray
     absdev_ties: float
     std: float
     n_missing: int
@@ -77,6 +78,8 @@ class _Numeric:
 
 @dataclass
 class _Categorical:
+    """What ``fit`` keeps of a categorical (or binary) column: category counts and the missing count."""
+
     categories: list[str]
     counts: np.ndarray
     n_missing: int
@@ -87,6 +90,8 @@ class _Categorical:
 
 @dataclass
 class _Signal:
+    """One test of one column (or of all columns, ``column="*"``) before and after the correction."""
+
     column: str
     signal: str
     test: str
@@ -153,7 +158,8 @@ class TabularDrift(DriftDetector):
     def _profile_numeric(v: np.ndarray, n_rows: int) -> _Numeric:
         srt = np.sort(v)
         uniq, counts = np.unique(srt, return_counts=True)
-        med = float(np.median(srt)) if len(srt) else 0.0
+        n = len(srt)
+        med = float(0.5 * (srt[(n - 1) // 2] + srt[n // 2])) if n else 0.0  # median of sorted values
         absdev = st.sorted_abs_dev(srt, med)
         ad_unique, ad_counts = np.unique(absdev, return_counts=True)
         edges = np.unique(srt[(np.arange(1, 10) * (len(srt) - 1)) // 10]) if len(srt) else np.array([])
@@ -164,7 +170,6 @@ class TabularDrift(DriftDetector):
             counts=counts,
             ties=st.tie_sum(counts),
             median=med,
-            absdev=absdev,
             absdev_ties=st.tie_sum(ad_counts),
             std=float(np.std(srt)) if len(srt) else 0.0,
             n_missing=n_rows - len(srt),
