@@ -286,3 +286,86 @@ def test_sorted_mad_equals_numpy_bit_for_bit() -> None:
         s = sorted(v.tolist())
         m = (s[(n - 1) // 2] + s[n // 2]) / 2.0
         assert sorted_mad(s, m) == float(np.median(np.abs(np.asarray(s) - m)))
+
+
+# --- value novelty (a component of `default`) ------------------------------------------------------------------
+
+
+def _value_scorer(memory: int = 200) -> Any:
+    from aiops_detectors.anomaly.value import ValueNoveltyScorer
+
+    return ValueNoveltyScorer(memory=memory)
+
+
+def test_value_novelty_deterministic_causal_and_in_unit_interval() -> None:
+    t, v = series()
+    a, b = stream(_value_scorer(), t, v), stream(_value_scorer(), t, v)
+    assert np.array_equal(a, b)
+    assert np.all((a >= 0.0) & (a < 1.0))
+    cut = 350
+    other = v.copy()
+    other[cut:] = np.random.default_rng(7).normal(50, 10, len(v) - cut)
+    assert np.array_equal(a[:cut], stream(_value_scorer(), t, other)[:cut])
+
+
+def test_value_novelty_save_restore_and_batch_equal_streaming() -> None:
+    t, v = series()
+    whole = stream(_value_scorer(), t, v)
+    assert np.array_equal(batch_score(_value_scorer(), t, v), whole)
+    for cut in (0, 1, 5, 333):  # before scoring starts, mid-warm-up, and once the memory is full
+        first = _value_scorer()
+        head = stream(first, t[:cut], v[:cut])
+        resumed = _value_scorer()
+        resumed.load_state_dict(json.loads(json.dumps(first.state_dict(), allow_nan=False)))
+        assert np.array_equal(whole, np.concatenate([head, stream(resumed, t[cut:], v[cut:])]))
+
+
+def test_value_novelty_equals_a_brute_force_search() -> None:
+    from aiops_detectors.anomaly.value import ValueNovelty
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(0, 1, 700).cumsum(), 1)  # ties and a wandering level
+    nov = ValueNovelty(memory=50, step_alpha=0.01)
+    step = 0.0
+    for i, xi in enumerate(x.tolist()):
+        raw = nov.update(xi)
+        if i > 0:
+            step += max(0.01, 1.0 / i) * (abs(xi - x[i - 1]) - step)
+        past = x[max(0, i - 51) : max(0, i - 1)]  # the 50 values before the previous one
+        if len(past) < 10:
+            assert raw == 0.0
+        else:
+            unit = max(step, 1e-9 * float(np.abs(x[: i + 1]).max()), 1e-12)
+            assert raw == pytest.approx(math.log1p(float(np.abs(past - xi).min()) / unit), rel=1e-12, abs=1e-12)
+
+
+def test_value_novelty_nan_and_constant_series() -> None:
+    t, v = series()
+    clean = stream(_value_scorer(), t, v)
+    scorer = _value_scorer()
+    out = []
+    for i, (a, b) in enumerate(zip(t, v, strict=True)):
+        if i % 50 == 25:
+            assert scorer.update(float(a) - 1.0, math.nan) == 0.0
+        out.append(scorer.update(float(a), float(b)))
+    assert np.array_equal(np.array(out), clean)
+    for level in (0.0, 5.0, 1e9):
+        n = 800
+        noise = np.where(np.arange(n) % 7 == 3, level * 1e-13 + 1e-15, 0.0)
+        assert stream(_value_scorer(), 60.0 * np.arange(n), level + noise).max() < 0.5
+
+
+def test_default_value_component_fires_on_a_new_level_only() -> None:
+    """A slow move to a level never visited before is a value novelty; the routine before it is not."""
+    det = plugins.load(plugins.DETECTORS, "default")()
+    n = 3000
+    rng = np.random.default_rng(11)
+    v = 10 + np.sin(np.arange(n) / 20) + rng.normal(0, 0.05, n)
+    v[2500:] += np.linspace(0, 6, 500)  # a slow ramp to a new plateau
+    scorer = det.new_scorer()
+    surprise = []
+    for i, x in enumerate(v.tolist()):
+        scorer.update(60.0 * i, x)
+        surprise.append(scorer.expected()["surprise"]["value"])
+    assert max(surprise[:2500]) < 0.5
+    assert max(surprise[2500:]) >= 0.6

@@ -1,4 +1,5 @@
-"""The ``default`` metric detector: multi-scale shape novelty, likelihood-normalised, debounced."""
+"""The ``default`` metric detector: multi-scale shape novelty and value novelty, likelihood-normalised,
+debounced."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiops_detectors.anomaly._base import Debounce, Likelihood, ScorerBase
 from aiops_detectors.anomaly.ewma import EwmaScorer
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 from aiops_detectors.anomaly.knn import KnnShape
+from aiops_detectors.anomaly.value import ValueNovelty
 
 
 class DefaultParams(SeriesDetectorParams):
@@ -22,6 +24,8 @@ class DefaultParams(SeriesDetectorParams):
     long_lags: int = Field(32, ge=0, le=1024, description="points in the long shape (0: off)")
     memory: int = Field(1000, ge=10, le=100_000, description="past shapes kept per scale")
     step_alpha: float = Field(0.003, gt=0.0, lt=1.0, description="memory of the typical step size")
+    value_memory: int = Field(4000, ge=0, le=1_000_000, description="past values for value novelty (0: off)")
+    value_min_std: float = Field(0.4, ge=0.0, description="floor of the value novelty's deviation in its likelihood")
     seasonal: bool = Field(False, description="also score Holt-Winters residuals")
     history: int = Field(5000, ge=50, description="raw scores behind each likelihood")
     min_std: float = Field(0.2, ge=0.0, description="floor of a raw score's deviation in the likelihood")
@@ -30,12 +34,13 @@ class DefaultParams(SeriesDetectorParams):
     rest: int = Field(100, ge=0, description="points muted after an alert")
     alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
     cooldown: int = Field(500, ge=0, description="points after an alert during which cooldown_level applies")
-    cooldown_level: float = Field(0.8, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
 
 
 class DefaultScorer(ScorerBase):
-    """Each component's raw score goes through its own anomaly likelihood; the most surprised one wins;
-    the result is debounced. An EWMA runs alongside for the expected value and band of the evidence."""
+    """Each component's raw score (shape novelty at ``lags`` and ``long_lags``, value novelty over
+    ``value_memory`` values) goes through its own anomaly likelihood; the most surprised one wins; the
+    result is debounced. An EWMA runs alongside for the expected value and band of the evidence."""
 
     def __init__(
         self,
@@ -51,17 +56,29 @@ class DefaultScorer(ScorerBase):
         rest: int = 100,
         alert_level: float = 0.6,
         cooldown: int = 500,
-        cooldown_level: float = 0.8,
+        cooldown_level: float = 0.9,
+        value_memory: int = 4000,
+        value_min_std: float = 0.4,
     ) -> None:
         self.shapes = [KnnShape(lags, memory, 1, 1, "step", step_alpha)]
         if long_lags:
             self.shapes.append(KnnShape(long_lags, memory, 1, 1, "step", step_alpha))
         self.names = [f"knn{s.lags}" for s in self.shapes]
+        self.value = ValueNovelty(value_memory, step_alpha) if value_memory else None
+        if self.value is not None:
+            self.names.append("value")
         self.seasonal = HoltWintersScorer() if seasonal else None
         if self.seasonal is not None:
             self.names.append("holt_winters")
         self.likelihoods = [
-            Likelihood(short=1, history=history, warmup=warmup, min_std=min_std, learn=learn) for _ in self.names
+            Likelihood(
+                short=1,
+                history=history,
+                warmup=warmup,
+                min_std=value_min_std if name == "value" else min_std,
+                learn=learn,
+            )
+            for name in self.names
         ]
         self.debounce = Debounce(rest, alert_level, cooldown, cooldown_level)
         self.band = EwmaScorer()
@@ -70,6 +87,8 @@ class DefaultScorer(ScorerBase):
 
     def _update(self, t: float, x: float) -> float:
         raw = [shape.update(x) for shape in self.shapes]
+        if self.value is not None:
+            raw.append(self.value.update(x))
         if self.seasonal is not None:
             self.seasonal.update(t, x)
             raw.append(abs(self.seasonal.z))
@@ -93,6 +112,7 @@ class DefaultScorer(ScorerBase):
     def state_dict(self) -> dict[str, Any]:
         return {
             "shapes": [s.state_dict() for s in self.shapes],
+            "value": None if self.value is None else self.value.state_dict(),
             "seasonal": None if self.seasonal is None else self.seasonal.state_dict(),
             "likelihoods": [lik.state_dict() for lik in self.likelihoods],
             "debounce": self.debounce.state_dict(),
@@ -103,7 +123,11 @@ class DefaultScorer(ScorerBase):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.shapes = [KnnShape.from_state(s) for s in state["shapes"]]
+        # states saved before the value component existed restore without it
+        self.value = None if state.get("value") is None else ValueNovelty.from_state(state["value"])
+        self.names = [f"knn{s.lags}" for s in self.shapes] + (["value"] if self.value is not None else [])
         if state["seasonal"] is not None:
+            self.names.append("holt_winters")
             self.seasonal = HoltWintersScorer()
             self.seasonal.load_state_dict(state["seasonal"])
         self.likelihoods = [Likelihood.from_state(s) for s in state["likelihoods"]]
@@ -115,9 +139,10 @@ class DefaultScorer(ScorerBase):
 
 class DefaultDetector(SeriesDetector):
     """One configuration for every metric, because nobody tunes a detector per series: what is novel is
-    judged against the series' own past at two time scales (a spike or a stall, a changed rhythm), each
-    judgement is turned into "how surprising is this, given how surprising this series usually is" (HTM's
-    anomaly likelihood), and one event pages once (debounce). NAB public part: 65.4 standard.
+    judged against the series' own past at two time scales of shape (a spike or a stall, a changed rhythm)
+    and by value (a level the series has not visited in its last 4000 points), each judgement is turned
+    into "how surprising is this, given how surprising this series usually is" (HTM's anomaly likelihood),
+    and one event pages once (debounce). NAB public part: 70.5 standard, 60.5 low-FP, 75.6 low-FN.
 
     >>> import math
     >>> s = DefaultDetector().new_scorer()
@@ -146,4 +171,6 @@ class DefaultDetector(SeriesDetector):
             p.alert_level,
             p.cooldown,
             p.cooldown_level,
+            p.value_memory,
+            p.value_min_std,
         )

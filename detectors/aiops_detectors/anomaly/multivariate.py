@@ -36,7 +36,7 @@ class MultivariateScorer:
             int(params.get("rest", 100)),
             float(params.get("alert_level", 0.6)),
             int(params.get("cooldown", 500)),
-            float(params.get("cooldown_level", 0.8)),
+            float(params.get("cooldown_level", 0.9)),
         )
         self.metrics: dict[str, DefaultScorer] = {}
         self.surprise: dict[str, float] = {}
