@@ -82,7 +82,11 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
 
         demo = DemoScenario.prepare()
         path = str(demo.config_path)
-        click.echo(f"aiops: no config given; running the built-in demo ({path}). Stop with Ctrl-C.", err=True)
+        click.echo(
+            f"aiops: no config given; running the built-in demo ({path}). Stop with Ctrl-C. "
+            "For the full scenario (drift, bad deploy, killed pipeline, flapping) run `aiops demo`.",
+            err=True,
+        )
     config = _load(path)
     settings = config.settings
     level = "debug" if _debug_enabled() else (log_level or settings.log.level)

@@ -107,10 +107,19 @@ class Frame:
     rows: tuple[Mapping[str, Any], ...] = ()
     columns: tuple[str, ...] = ()
     problems: tuple[Finding, ...] = ()
+    # None: "new data" means a non-empty frame. A source that always emits bookkeeping series (the table
+    # source's row count, so freshness/volume detectors run on quiet ticks) says False on a quiet tick, so
+    # that verification never mistakes "nothing arrived" for "healthy".
+    has_new_data: bool | None = None
 
     @property
     def empty(self) -> bool:
         return not self.rows and not any(len(s) for s in self.series)
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this frame carries newly arrived data (what a healthy evaluation requires)."""
+        return (not self.empty) if self.has_new_data is None else self.has_new_data
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ done
 # -- systemd-analyze (verifies deploy/systemd/aiops.service) -----------------------------------------------
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 
+# -- headless Chromium (tests/e2e/test_demo.py opens the demo's HTML report) ---------------------------------
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+
 # -- PostgreSQL server binaries (initdb, pg_ctl) ------------------------------------------------------------
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || [ ! -x /usr/lib/postgresql/15/bin/pg_ctl ]; then
   apt_install postgresql-15 || apt_install postgresql  # a release without 15: the fixture takes the newest

@@ -5,6 +5,9 @@ Every 40 s (``AIOPS_DEMO_FAULT_EVERY``) the "service" degrades (latency jumps); 
 robust z-score detector, runs a real ``command`` remediation (``python -m aiops.demo.heal``, which flips the
 service back), verifies that latency is normal again and resolves the incident. Everything is real: file
 source, detector state in SQLite, the action ledger, the supervisor process. Only the service is simulated.
+
+The full, finite scenario of ``aiops demo`` (a served scikit-learn model, a feature pipeline, four faults,
+an HTML report) lives in the modules next to this one: :mod:`aiops.demo.scenario` orchestrates it.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class CheckRunner:
             outcome="ok",
             findings=findings,
             problems=[*frame.problems, *detector_errors],
-            healthy_data=not frame.empty,
+            healthy_data=frame.fresh,
             duration=duration,
         )
 

@@ -130,6 +130,7 @@ class TableSource:
             rows=tuple(rows),
             columns=tuple(columns),
             problems=problems.findings(),
+            has_new_data=bool(rows),
         )
 
     # ------------------------------------------------------------------ shared

@@ -272,3 +272,11 @@ def test_acknowledge_stops_automation_and_resolves_when_healthy(tmp_path: Path) 
     assert "acknowledged" in h.messages()  # on-call tools stop paging
     h.tick(50)
     assert h.incident()["state"] == "resolved"
+
+
+def test_a_quiet_tick_of_bookkeeping_series_verifies_nothing() -> None:
+    from aiops.types import Frame, Series
+
+    quiet = Frame("table", 0.0, series=(Series("table_rows_read", [1.0], [0.0]),), has_new_data=False)
+    assert not quiet.empty and not quiet.fresh
+    assert Frame("file", 0.0, series=(Series("x", [1.0], [2.0]),)).fresh

@@ -329,6 +329,7 @@ def message(event: str = "firing", text: str = "p95 latency is high", **over: An
         dedup_key=f"fp:42:{event}",
         details=details,
         external_url="https://aiops.example.com",
+        link_token="link-token",
     )
 
 
@@ -380,8 +381,9 @@ def test_payload_matches_the_providers_schema_and_arrives(kind: str, event: str,
     if kind != "pagerduty" or event != "resolved":
         assert "model-latency" in body
     if event == "approval" and kind != "pagerduty":
-        assert "https://aiops.example.com/api/v1/actions/7/approve" in body
-        assert "https://aiops.example.com/api/v1/actions/7/deny" in body
+        # signed approve/deny links (aiops/approval_links.py), escaped as each format needs
+        assert "https://aiops.example.com/decide/7?decision=approve" in body.replace("\\u0026", "&")
+        assert "decision=deny" in body
 
 
 def test_slack_blocks_escape_markup_and_respect_limits() -> None:

@@ -1,0 +1,408 @@
+"""The demo's self-contained HTML report: summary, incident timeline, and per scenario the evidence.
+
+Why inline SVG and no plotting library: the report must open anywhere (a CI artefact, a laptop without
+matplotlib), render identically in every browser, carry no script and fetch nothing. Every plot marks
+the fault, the detection, the action and the verification on the same demo-seconds axis.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiops.demo.common import DRIFT_COLUMNS, FEATURES, TABLE
+
+Series = tuple[str, Sequence[float], Sequence[float], str]
+Marker = tuple[float, str, str]
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:980px;color:#1d232b}
+h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #dde3ea;padding-bottom:.2em}
+table{border-collapse:collapse;width:100%;margin:.6em 0 1.2em} th,td{text-align:left;padding:4px 8px;
+border-bottom:1px solid #e6eaef;vertical-align:top} th{background:#f4f6f9;font-weight:600}
+.ok{color:#137333;font-weight:600} .bad{color:#b3261e;font-weight:600} .muted{color:#5f6b7a}
+.card{border:1px solid #dde3ea;border-radius:8px;padding:1em 1.2em;margin:1em 0;background:#fff}
+code{background:#f4f6f9;padding:0 4px;border-radius:4px} svg{display:block;margin:.4em 0}
+.legend span{margin-right:1.2em} .swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
+"""
+_COLORS = {"fault": "#b3261e", "detected": "#e37400", "action": "#1a73e8", "healed": "#137333", "escalated": "#7b1fa2"}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round axis ticks between lo and hi."""
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
+
+
+def line_chart(
+    series: Sequence[Series],
+    markers: Sequence[Marker] = (),
+    *,
+    hline: tuple[float, str] | None = None,
+    xlabel: str = "demo seconds",
+    ylabel: str = "",
+    width: int = 900,
+    height: int = 230,
+) -> str:
+    """An SVG line chart: series as (name, xs, ys, colour), vertical markers as (x, label, colour)."""
+    left, right, top, bottom = 60, 20, 18, 38
+    xs_all = [x for _, xs, _, _ in series for x in xs] + [m[0] for m in markers]
+    ys_all = [y for _, _, ys, _ in series for y in ys if math.isfinite(y)] + ([hline[0]] if hline else [])
+    if not xs_all or not ys_all:
+        return "<p class='muted'>(no data to plot)</p>"
+    x0, x1 = min(xs_all), max(xs_all)
+    y0, y1 = min(0.0, min(ys_all)), max(ys_all) * 1.1 or 1.0
+    x1 = x1 if x1 > x0 else x0 + 1
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{_e(ylabel)}">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfcfd" stroke="#dde3ea"/>',
+    ]
+    for t in _ticks(y0, y1):
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#eef1f4"/>'
+            f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" font-size="11" text-anchor="end" fill="#5f6b7a">'
+            f"{_fmt(t)}</text>"
+        )
+    for t in _ticks(x0, x1, 8):
+        out.append(
+            f'<text x="{sx(t):.1f}" y="{top + ph + 15}" font-size="11" text-anchor="middle" '
+            f'fill="#5f6b7a">{_fmt(t)}</text>'
+        )
+    out.append(
+        f'<text x="{left + pw / 2}" y="{height - 4}" font-size="11" text-anchor="middle" fill="#5f6b7a">'
+        f"{_e(xlabel)}</text>"
+    )
+    out.append(
+        f'<text x="12" y="{top + ph / 2}" font-size="11" text-anchor="middle" fill="#5f6b7a" '
+        f'transform="rotate(-90 12 {top + ph / 2})">{_e(ylabel)}</text>'
+    )
+    if hline is not None:
+        y = sy(hline[0])
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#b3261e" '
+            f'stroke-dasharray="5 4"/><text x="{left + pw - 4}" y="{y - 4:.1f}" font-size="11" '
+            f'text-anchor="end" fill="#b3261e">{_e(hline[1])}</text>'
+        )
+    for _name, xs, ys, color in series:
+        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=False) if math.isfinite(y))
+        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{points}"/>')
+    for i, (x, label, color) in enumerate(markers):
+        px = sx(x)
+        out.append(
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + ph}" stroke="{color}" '
+            f'stroke-width="1.5"/><text x="{px + 3:.1f}" y="{top + 12 + 12 * (i % 4)}" font-size="11" '
+            f'fill="{color}">{_e(label)}</text>'
+        )
+    out.append("</svg>")
+    legend = "".join(f'<span><i class="swatch" style="background:{c}"></i>{_e(n)}</span>' for n, _, _, c in series)
+    return "".join(out) + f'<div class="legend muted">{legend}</div>'
+
+
+def histogram(
+    reference: Sequence[float], current: Sequence[float], title: str, width: int = 440, height: int = 200
+) -> str:
+    """Two overlaid histograms (share of rows per bin): the reference and the drifted window."""
+    values = [v for v in [*reference, *current] if math.isfinite(v)]
+    if not reference or not current or not values:
+        return "<p class='muted'>(no data)</p>"
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1
+    bins = 24
+    left, top, bottom = 40, 22, 30
+    pw, ph = width - left - 10, height - top - bottom
+
+    def shares(data: Sequence[float]) -> list[float]:
+        counts = [0] * bins
+        for v in data:
+            counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
+        return [c / len(data) for c in counts]
+
+    ref, cur = shares(reference), shares(current)
+    top_share = max(max(ref), max(cur)) * 1.1
+    bw = pw / bins
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{_e(title)}"><text x="{left}" y="14" font-size="12" font-weight="600">{_e(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfcfd" stroke="#dde3ea"/>',
+    ]
+    for shares_, color in ((ref, "#1a73e8"), (cur, "#e37400")):
+        for i, s in enumerate(shares_):
+            h = s / top_share * ph
+            out.append(
+                f'<rect x="{left + i * bw:.1f}" y="{top + ph - h:.1f}" width="{bw - 1:.1f}" height="{h:.1f}" '
+                f'fill="{color}" fill-opacity="0.45"/>'
+            )
+    for t in _ticks(lo, hi, 4):
+        x = left + (t - lo) / (hi - lo) * pw
+        out.append(
+            f'<text x="{x:.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle" fill="#5f6b7a">{_fmt(t)}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _rows(db: Path, start: float, end: float, limit: int = 600) -> list[dict[str, Any]]:
+    try:
+        conn = sqlite3.connect(db, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            cur = conn.execute(
+                f"SELECT * FROM {TABLE} WHERE ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?", (start, end, limit)
+            )
+            return [dict(r) for r in cur]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def _state_time(incident: dict[str, Any], state: str) -> float | None:
+    for t in incident.get("transitions", []):
+        if t["to_state"] == state:
+            return float(t["at"])
+    return None
+
+
+def _markers(run: Any, result: Any) -> list[Marker]:
+    d = run.demo_seconds
+    t0 = run.started_at
+    out: list[Marker] = [(d(result.fault_at - t0), "fault", _COLORS["fault"])]
+    for inc in result.incidents[:6]:
+        out.append((d(float(inc["opened_at"]) - t0), f"#{inc['id']} detected", _COLORS["detected"]))
+        for a in inc["actions"]:
+            if a["state"] in ("succeeded", "failed"):
+                done = float(a["finished_at"] or a["created_at"])
+                out.append((d(done - t0), f"{a['label']} done", _COLORS["action"]))
+        for state, key in (("escalated", "escalated"), ("resolved", "healed")):
+            at = _state_time(inc, state)
+            if at is not None and (state == "escalated" or result.outcome == "healed"):
+                out.append((d(at - t0), "verified: healed" if key == "healed" else "escalated", _COLORS[key]))
+                break
+    return out
+
+
+def _window(run: Any, result: Any) -> tuple[float, float]:
+    end = result.finished_at or time.time()
+    return result.fault_at - 6 * run.tick(), end + 2 * run.tick()
+
+
+def _sampled(run: Any, result: Any, key: str) -> tuple[list[float], list[float]]:
+    start, end = _window(run, result)
+    xs, ys = [], []
+    for s in run.sampler.samples if run.sampler is not None else []:
+        if start <= s["t"] <= end and s.get(key) is not None:
+            xs.append(run.demo_seconds(s["t"] - run.started_at))
+            ys.append(float(s[key]))
+    return xs, ys
+
+
+def _plots(run: Any, result: Any) -> str:
+    markers = _markers(run, result)
+    if result.name == "bad-deploy":
+        xs, ys = _sampled(run, result, "p95_latency_ms")
+        return line_chart(
+            [("p95 latency (ms), model service /stats", xs, ys, "#1a73e8")],
+            markers,
+            hline=(80, "threshold 80 ms"),
+            ylabel="ms",
+        )
+    if result.name == "pipeline-kill":
+        xs, ys = _sampled(run, result, "newest_age")
+        demo_ys = [run.demo_seconds(y) for y in ys]
+        from aiops.demo.config import FRESH_MAX_AGE
+
+        return line_chart(
+            [("age of the newest prediction-log row (demo s)", xs, demo_ys, "#1a73e8")],
+            markers,
+            hline=(FRESH_MAX_AGE, f"freshness limit {FRESH_MAX_AGE:g} s"),
+            ylabel="demo s",
+        )
+    if result.name == "flapping":
+        xs, ys = _sampled(run, result, "error_rate")
+        return line_chart(
+            [("error rate, model service /stats", xs, ys, "#1a73e8")],
+            markers,
+            hline=(0.2, "threshold 0.2"),
+            ylabel="share of requests",
+        )
+    # drift: the feature distributions before and after the fault, and a drifted feature over time
+    firing = next((_state_time(i, "firing") for i in result.incidents), None) or result.fault_at + 8 * run.tick()
+    before = _rows(run.layout.db, result.fault_at - 600, result.fault_at)
+    after = _rows(run.layout.db, result.fault_at, firing)
+    drifted = _drifted_columns(result) or DRIFT_COLUMNS
+    hists = "".join(
+        histogram(
+            [float(r[c]) for r in before], [float(r[c]) for r in after], f"{c}: reference (blue) vs window (orange)"
+        )
+        for c in drifted[:4]
+    )
+    start, end = _window(run, result)
+    rows = list(reversed(_rows(run.layout.db, start, end, 5000)))
+    col = drifted[0]
+    buckets: dict[int, list[float]] = {}
+    for r in rows:
+        buckets.setdefault(int((r["ts"] - run.started_at) * run.speed // 10), []).append(float(r[col]))
+    xs = [k * 10.0 + 5 for k in sorted(buckets)]
+    ys = [sum(v) / len(v) for _, v in sorted(buckets.items())]
+    chart = line_chart([(f"mean of {col} per 10 demo-s", xs, ys, "#1a73e8")], markers, ylabel=col)
+    return f'<div style="display:flex;flex-wrap:wrap;gap:8px">{hists}</div>{chart}'
+
+
+def _drifted_columns(result: Any) -> list[str]:
+    for inc in result.incidents:
+        for finding in (inc.get("evidence") or {}).get("findings", []):
+            columns = (finding.get("evidence") or {}).get("columns") or {}
+            found = [c for c, v in columns.items() if isinstance(v, dict) and v.get("drift")]
+            if found:
+                return [c for c in FEATURES if c in found]
+    return []
+
+
+def _incident_tables(run: Any, result: Any) -> str:
+    parts = []
+
+    def rel(at: Any) -> str:
+        return f"+{run.demo_seconds(float(at) - result.fault_at):.0f}s"
+
+    for inc in result.incidents:
+        rows = "".join(
+            f"<tr><td>{rel(t['at'])}</td><td>{_e(t['to_state'])}</td><td>{_e(t['actor'])}</td>"
+            f"<td>{_e(t['reason'][:220])}</td></tr>"
+            for t in inc["transitions"]
+        )
+        acts = "".join(
+            f"<tr><td>{_e(a['label'])}</td><td>{_e(a['plan'][:160])}</td><td>{_e(a['guard'] or '')}</td>"
+            f"<td>{_e(a['state'])}</td><td>{_e(a['outcome'][:200])}</td></tr>"
+            for a in inc["actions"]
+        )
+        notes = ", ".join(f"{n['event']} ({n['state']})" for n in inc["notifications"]) or "none"
+        held = "; ".join(inc.get("guard_notes") or [])
+        held_html = f"<br><span class='muted'>held back by the guards: <b>{_e(held)}</b></span>" if held else ""
+        parts.append(
+            f"<div class='card'><b>Incident #{inc['id']}</b> — {_e(inc['summary'][:200])}<br>"
+            f"<span class='muted'>final state <b>{_e(inc['state'])}</b>; notifications: {_e(notes)}</span>{held_html}"
+            f"<table><tr><th>when (after fault)</th><th>state</th><th>by</th><th>why</th></tr>{rows}</table>"
+            + (
+                f"<table><tr><th>action</th><th>plan</th><th>guard decision</th><th>state</th><th>outcome</th></tr>"
+                f"{acts}</table>"
+                if acts
+                else "<p class='muted'>no action executed for this incident</p>"
+            )
+            + "</div>"
+        )
+    return "".join(parts) or "<p class='bad'>no incident was opened</p>"
+
+
+def _timeline(run: Any) -> str:
+    """One chart of the whole run: each scenario's fault and outcomes on one axis."""
+    markers: list[Marker] = []
+    for r in run.results:
+        markers.extend(m if m[1] != "fault" else (m[0], f"{r.name}: fault", m[2]) for m in _markers(run, r)[:4])
+    xs, ys = [], []
+    for s in run.sampler.samples if run.sampler is not None else []:
+        if s.get("rows_per_s") is not None:
+            xs.append(run.demo_seconds(s["t"] - run.started_at))
+            ys.append(float(s["rows_per_s"]) / run.speed)
+    return line_chart(
+        [("prediction-log rows per demo second", xs, ys, "#5f6b7a")], markers, ylabel="rows/s", height=260
+    )
+
+
+def render(run: Any, summary: dict[str, Any]) -> str:
+    """The whole report as one HTML string (no external resources, no script)."""
+    rows = []
+    for name, s in summary["scenarios"].items():
+        heal = s["time_to_heal"] if s["time_to_heal"] is not None else s.get("time_to_escalate")
+        ttd = "-" if s["time_to_detect"] is None else f"{s['time_to_detect']:.0f} s"
+        tth = "-" if heal is None else f"{heal:.0f} s"
+        rows.append(
+            f"<tr><td><a href='#{_e(name)}'>{_e(name)}</a></td><td>{_e(s['description'])}</td>"
+            f"<td>{'yes' if s['detected'] else 'no'}</td><td>{_e(s['action'] or '-')}</td>"
+            f"<td>{_e(s['outcome'])}</td><td>{ttd}</td><td>{tth}</td>"
+            f"<td class='{'ok' if s['ok'] else 'bad'}'>{'as intended' if s['ok'] else 'NOT as intended'}</td></tr>"
+        )
+    sections = []
+    for r in run.results:
+        s = summary["scenarios"][r.name]
+        extra = ""
+        if r.name == "flapping":
+            extra = (
+                f"<p>{s['openings']} openings; {s['actions_executed']} action executed, then held by the guards "
+                f"({_e('; '.join(s['actions_held']) or '-')}); flapping announced once: "
+                f"{'yes' if s['flapping_notified'] else 'no'}; {s['notifications_held']} messages held; "
+                f"escalations: {s['escalations']}.</p>"
+            )
+        verdict = "verified healed" if s["verified"] else s["outcome"]
+        sections.append(
+            f"<h2 id='{_e(r.name)}'>{_e(r.name)} — {_e(r.description)}</h2>"
+            f"<p>Expected: <b>{_e(r.expected)}</b>. Result: <b class='{'ok' if s['ok'] else 'bad'}'>{_e(verdict)}"
+            f"</b>. Time to detect {s['time_to_detect']} demo s; time to "
+            f"{'heal' if s['time_to_heal'] is not None else 'escalate'} "
+            f"{s['time_to_heal'] if s['time_to_heal'] is not None else s.get('time_to_escalate')} demo s.</p>"
+            f"{extra}{_plots(run, r)}{_incident_tables(run, r)}"
+        )
+    notes = "".join(
+        f"<tr><td>+{run.demo_seconds(m['received_at'] - run.started_at):.0f}s</td><td>{_e(m['event'])}</td>"
+        f"<td>{_e(m['title'][:160])}</td><td>{'valid' if m['signature_ok'] else 'INVALID'}</td></tr>"
+        for m in run.receiver.messages
+    )
+    ok = summary["all_ok"]
+    verdict = "Every scenario ended as intended." if ok else "Some scenario did not end as intended."
+    try:
+        config_text = run.layout.config.read_text(encoding="utf-8")
+    except OSError:
+        config_text = "(not written)"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>aiops demo report</title><style>{_CSS}</style></head><body>
+<h1>aiops demo report</h1>
+<p class="muted">Speed {summary["speed"]:g}: {summary["wall_seconds"]} wall seconds = {summary["demo_seconds"]:.0f} demo
+seconds. Champion trained on scikit-learn's breast-cancer data (held-out accuracy
+{summary["champion_accuracy"]:.3f}). Files: <code>{_e(summary["directory"])}</code>.</p>
+<p class="{"ok" if ok else "bad"}">{verdict}</p>
+<p class="muted">All times are demo seconds (wall seconds x speed), except inside the daemon's own words in the
+"why" column of the transition tables, which are wall seconds of this compressed run.</p>
+<table><tr><th>scenario</th><th>fault</th><th>detected</th><th>action</th><th>outcome</th><th>time to detect</th>
+<th>time to heal / escalate</th><th></th></tr>{"".join(rows)}</table>
+<h2>Timeline</h2>{_timeline(run)}
+{"".join(sections)}
+<h2>The config the daemon ran</h2>
+<details><summary>{_e(run.layout.config)} (also printed by <code>aiops demo --print-config</code>)</summary>
+<pre style="overflow-x:auto;background:#f4f6f9;padding:1em;border-radius:6px">{_e(config_text)}</pre></details>
+<h2>Notifications received by the local webhook</h2>
+<p class="muted">Signed with HMAC-SHA256 (<code>X-Aiops-Signature</code>), checked by the receiver.</p>
+<table><tr><th>when</th><th>event</th><th>title</th><th>signature</th></tr>{notes}</table>
+</body></html>
+"""
+
+
+def write_report(run: Any, summary: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(run, summary), encoding="utf-8")
