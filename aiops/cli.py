@@ -53,15 +53,51 @@ def _resolve_config(config_path: str | None) -> str | None:
     return None
 
 
+DEMO_RUN_DIR = "aiops-data/demo-run"
+
+
 def _load(config_path: str | None) -> Any:
     from aiops.config.loader import load_config
 
     path = _resolve_config(config_path)
     if path is None:
-        from aiops.demo import demo_config_path
+        demo_run = Path(DEMO_RUN_DIR) / "aiops.yaml"  # what `aiops run` / `aiops demo` with no config wrote
+        if demo_run.exists():
+            path = str(demo_run)
+        else:
+            from aiops.demo import demo_config_path
 
-        path = str(demo_config_path())
+            path = str(demo_config_path())
     return load_config(path)
+
+
+def _run_builtin_demo(listen: str | None) -> None:
+    """`aiops run` with no config: the full demo (a real model served and monitored, faults injected, healed
+    and verified, a report written), then everything keeps running until SIGTERM like any daemon.
+    AIOPS_DEMO_SPEED and AIOPS_DEMO_SCENARIOS (comma-separated) tune it."""
+    from aiops.commands.demo import demo
+
+    scenarios = tuple(s for s in os.environ.get("AIOPS_DEMO_SCENARIOS", "all").split(",") if s)
+    click.echo(
+        "aiops: no config given; running the built-in demo (aiops demo --keep-running). "
+        f"Its config: {DEMO_RUN_DIR}/aiops.yaml. Stop with Ctrl-C.",
+        err=True,
+    )
+    click.get_current_context().invoke(
+        demo,
+        scenarios=scenarios,
+        speed=float(os.environ.get("AIOPS_DEMO_SPEED", "10")),
+        directory=DEMO_RUN_DIR,
+        json_summary=None,
+        report=None,
+        print_config=False,
+        live=None,
+        keep_running=True,
+        listen=listen or "127.0.0.1:9464",
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # as `run` does: never wait at exit for worker threads whose leases were released
 
 
 # -- run ---------------------------------------------------------------------------------------------------
@@ -77,16 +113,14 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
 
     path = _resolve_config(config_path)
     demo = None
-    if path is None:
+    if path is None and os.environ.get("AIOPS_MINI_DEMO") == "1":  # the small latency demo, for quick poking
         from aiops.demo import DemoScenario
 
         demo = DemoScenario.prepare()
         path = str(demo.config_path)
-        click.echo(
-            f"aiops: no config given; running the built-in demo ({path}). Stop with Ctrl-C. "
-            "For the full scenario (drift, bad deploy, killed pipeline, flapping) run `aiops demo`.",
-            err=True,
-        )
+    elif path is None:
+        _run_builtin_demo(listen)
+        return
     config = _load(path)
     settings = config.settings
     level = "debug" if _debug_enabled() else (log_level or settings.log.level)

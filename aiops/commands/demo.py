@@ -47,6 +47,13 @@ from aiops.errors import AiopsError
 @click.option("--report", type=click.Path(dir_okay=False), help="HTML report path (default: DIR/report.html).")
 @click.option("--print-config", is_flag=True, help="Print the generated aiops config and exit.")
 @click.option("--live/--plain", default=None, help="Live terminal view (default: when stdout is a terminal).")
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="After the timeline and the report, keep the service, pipeline and daemon running until SIGTERM/Ctrl-C "
+    "(what `aiops run` does with no config).",
+)
+@click.option("--listen", help="HOST:PORT for the demo daemon's /metrics and API (default: a free port).")
 def demo(
     scenarios: tuple[str, ...],
     speed: float,
@@ -55,12 +62,18 @@ def demo(
     report: str | None,
     print_config: bool,
     live: bool | None,
+    keep_running: bool = False,
+    listen: str | None = None,
 ) -> None:
     """Run the built-in end-to-end demo: detect, remediate, verify, report."""
+    import dataclasses
+
     from aiops.demo.scenario import SCENARIOS, DemoRun
 
     names = list(SCENARIOS) if "all" in scenarios else [s for s in SCENARIOS if s in scenarios]
     run = DemoRun(Path(directory), speed)
+    if listen:
+        run.endpoints = dataclasses.replace(run.endpoints, daemon_listen=listen)
     if print_config:
         click.echo(run.config_text(), nl=False)
         return
@@ -75,6 +88,7 @@ def demo(
         started = time.time()
         run.emit = lambda line: click.echo(f"[{time.time() - started:6.1f}s] {line}")
     report_path = Path(report) if report else Path(directory) / "report.html"
+    summary: dict[str, object] | None = None
     try:
         if view is not None:
             view.start()
@@ -84,15 +98,36 @@ def demo(
             for name in names:
                 run.run_scenario(name)
             run.collect_all()
+            if keep_running:
+                if view is not None:
+                    view.stop()
+                    view = None
+                summary = _finish(run, report_path, json_summary)
+                click.echo(
+                    f"timeline done; the model service, pipeline and daemon keep running (daemon: "
+                    f"http://{run.endpoints.daemon_listen}, config: {run.layout.root / 'aiops.yaml'}). "
+                    "Stop with Ctrl-C or SIGTERM."
+                )
+                _wait_for_stop()
         finally:
             run.teardown()
             if view is not None:
                 view.stop()
     except RuntimeError as exc:
         raise AiopsError(f"demo failed: {exc} (logs in {directory})") from exc
-    summary = run.summary()
-    from aiops.demo.report import write_report
+    if summary is None:
+        summary = _finish(run, report_path, json_summary)
+    if not summary["all_ok"]:
+        raise AiopsError("not every scenario ended as intended; see the report")
 
+
+def _finish(run: object, report_path: Path, json_summary: str | None) -> dict[str, object]:
+    """Write the report and the summary, print the closing table; returns the summary."""
+    from aiops.demo.report import write_report
+    from aiops.demo.scenario import DemoRun
+
+    assert isinstance(run, DemoRun)
+    summary: dict[str, object] = run.summary()
     write_report(run, summary, report_path)
     summary["report"] = str(report_path)
     text = json.dumps(summary, indent=2)
@@ -101,8 +136,19 @@ def demo(
         Path(json_summary).write_text(text, encoding="utf-8")
     click.echo(_table(summary))
     click.echo(f"report: {report_path}" + (f"   summary: {json_summary}" if json_summary else ""))
-    if not summary["all_ok"]:
-        raise AiopsError("not every scenario ended as intended; see the report")
+    return summary
+
+
+def _wait_for_stop() -> None:
+    """Block until SIGTERM or SIGINT, like the daemon does."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
 
 
 def _table(summary: dict[str, object]) -> str:

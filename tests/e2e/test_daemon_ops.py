@@ -95,28 +95,33 @@ def test_invalid_config_exits_1_with_one_line_per_problem(tmp_path: Path) -> Non
     assert f"{config}:5: checks[0].detectors:" in out.stderr
 
 
-def test_run_without_config_heals_the_builtin_demo(tmp_path: Path) -> None:
+def test_run_without_config_runs_the_full_demo_then_keeps_serving(tmp_path: Path) -> None:
+    """`aiops run` with no config: a real model served and monitored, a fault injected, healed and verified,
+    the report written, and then the daemon keeps serving until SIGTERM."""
     port = free_port()
-    env = {**os.environ, "AIOPS_DEMO_FAULT_EVERY": "10"}
-    log = (tmp_path / "demo.log").open("wb")
+    env = {**os.environ, "AIOPS_DEMO_SPEED": "40", "AIOPS_DEMO_SCENARIOS": "bad-deploy"}
+    out_path = tmp_path / "run.log"
+    log = out_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "aiops", "run", "--listen", f"127.0.0.1:{port}"], cwd=tmp_path,
                             env=env, stdout=log, stderr=log, start_new_session=True)
-    demo_config = tmp_path / "aiops-data" / "demo" / "aiops.yaml"
     try:
-        def resolved() -> bool:
-            if not demo_config.exists():
-                return False
-            out = subprocess.run([sys.executable, "-m", "aiops", "incidents", "--state", "resolved", "--config",
-                                  str(demo_config)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
-            return out.returncode == 0 and "demo-latency" in out.stdout
+        def timeline_done() -> bool:
+            assert proc.poll() is None, out_path.read_text(errors="replace")[-4000:]
+            return "timeline done" in out_path.read_text(errors="replace")
 
-        wait_for(resolved, 60, "the demo's first incident to be healed and verified",
-                 lambda: (tmp_path / "demo.log").read_text(errors="replace")[-4000:])
+        wait_for(timeline_done, 150, "the demo timeline", lambda: out_path.read_text(errors="replace")[-4000:])
+        assert (tmp_path / "aiops-data" / "demo-run" / "report.html").exists()
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        listed = subprocess.run([sys.executable, "-m", "aiops", "incidents", "--state", "resolved"],
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert listed.returncode == 0 and "resolved" in listed.stdout, listed.stdout + listed.stderr
+        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - started < 20
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 EXAMPLES = sorted((ROOT / "deploy" / "examples").glob("*.yaml"))
