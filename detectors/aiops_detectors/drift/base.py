@@ -3,26 +3,29 @@
 A drift detector is used two ways. Offline (``aiops drift``, notebooks, the benchmark) it is scikit-learn
 shaped: ``fit(reference)`` learns a profile of the reference once, ``test(current)`` returns a
 :class:`aiops.detection.DriftResult` per window. Inside the daemon it is a check detector: ``evaluate(frame)``
-loads the reference named by the ``reference`` parameter on first use (CSV, JSONL or Parquet, sampled down to
-``max_reference_rows``), tests the frame's rows and turns a drift decision into one :class:`Finding` whose
-evidence is the full per-column result, so a person can see which columns moved, by how much, and how sure.
+loads the reference named by the ``reference`` parameter on first use (CSV, JSONL or Parquet, sampled down
+to ``max_reference_rows``; or a SQL query, ``reference_sql``; or the champion model's training data,
+``reference_registry``, refitted when the alias moves; or a rolling window of the stream), tests the frame's
+rows and turns a drift decision into one :class:`Finding` whose evidence is the full per-column result, so
+a person can see which columns moved, by how much, and how sure.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aiops.detection import DriftResult
 from aiops.errors import DetectorError
 from aiops.types import Finding, Frame, Severity, json_safe
 
 from ._io import read_table, rows_to_frame
+from ._reference import ReferenceRegistry, ReferenceSQL, read_registry_reference, read_sql, registry_version
 
 
 class DriftParams(BaseModel):
@@ -41,7 +44,33 @@ class DriftParams(BaseModel):
     warmup_rows: int = Field(
         0, ge=0, description="without a reference file: the first N rows seen become the reference (0: off)"
     )
+    reference_sql: ReferenceSQL | None = Field(
+        None, description="instead of `reference`: {url, query}, the rows of a SELECT (read once, on first evaluate)"
+    )
+    reference_registry: ReferenceRegistry | None = Field(
+        None,
+        description="instead of `reference`: {path, model, alias: champion, url, query, time_column}, the "
+        "training data of the aliased model version; refitted when the alias moves",
+    )
+    reference_mode: Literal["fixed", "rolling"] = Field(
+        "fixed", description="rolling: the reference is the `reference_rows` rows seen before each window"
+    )
+    reference_rows: int = Field(
+        5_000, ge=10, le=200_000, description="size of the rolling reference (kept in state_dict)"
+    )
     severity: Severity = Severity.WARNING
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> DriftParams:
+        given = [k for k in ("reference", "reference_sql", "reference_registry") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of {', '.join(given)}")
+        if self.reference_mode == "rolling" and (given or self.warmup_rows):
+            raise ValueError(
+                "reference_mode rolling learns its reference from the stream: drop "
+                + ", ".join(given + (["warmup_rows"] if self.warmup_rows else []))
+            )
+        return self
 
 
 def to_frame(data: Any) -> pd.DataFrame:
@@ -73,6 +102,8 @@ class DriftDetector:
             raise DetectorError(f"{type(self).__name__}: invalid parameters: {problems}") from exc
         self._fitted = False
         self._warmup: list[dict[str, Any]] = []
+        self._rolling: list[dict[str, Any]] = []
+        self.reference_version_: str | None = None
 
     # ---- scikit-learn shaped API -------------------------------------------------------------------------
     def fit(self, reference: pd.DataFrame) -> DriftDetector:
@@ -115,12 +146,30 @@ class DriftDetector:
         if not frame.rows:
             return []
         rows = frame.rows
+        if getattr(self.params, "reference_mode", "fixed") == "rolling":
+            return self._evaluate_rolling(frame)
+        cap = int(getattr(self.params, "max_reference_rows", 50_000))
+        registry: ReferenceRegistry | None = getattr(self.params, "reference_registry", None)
+        if registry is not None:
+            version = registry_version(registry)  # cheap: one small JSON file per tick
+            if version != self.reference_version_:  # first use, or a retrain moved the alias: refit
+                ref = read_registry_reference(
+                    registry,
+                    max_rows=cap,
+                    seed=self._seed(),
+                    version=version,
+                    features=getattr(self.params, "columns", None) is None,
+                )
+                self.fit(ref.frame)
+                self.reference_version_ = ref.version
         if not self._fitted:
             path = getattr(self.params, "reference", None)
+            sql: ReferenceSQL | None = getattr(self.params, "reference_sql", None)
             warmup = int(getattr(self.params, "warmup_rows", 0))
             if path:
-                cap = int(getattr(self.params, "max_reference_rows", 50_000))
                 self.fit(read_table(path, max_rows=cap, seed=self._seed()))
+            elif sql is not None:
+                self.fit(read_sql(sql.url, sql.query, max_rows=cap, seed=self._seed()))
             elif warmup > 0:
                 # the first rows seen are the reference; no finding until it is complete
                 take = warmup - len(self._warmup)
@@ -133,9 +182,32 @@ class DriftDetector:
                     return []
             else:
                 raise DetectorError(
-                    f"{type(self).__name__}: set the 'reference' parameter to a table path (or 'warmup_rows')"
+                    f"{type(self).__name__}: set the 'reference' parameter to a table path (or "
+                    "'reference_sql', 'reference_registry', 'warmup_rows' or reference_mode 'rolling')"
                 )
-        result = self.test(rows_to_frame(rows, frame.columns))
+        return self._findings(self.test(rows_to_frame(rows, frame.columns)), frame)
+
+    def _evaluate_rolling(self, frame: Frame) -> list[Finding]:
+        """Test the window against the ``reference_rows`` rows seen just before it, then slide.
+
+        The buffer holds JSON-safe rows (what ``state_dict`` persists), so a restarted detector tests exactly
+        as the one that saved it. No finding until the buffer is full.
+        """
+        n = int(getattr(self.params, "reference_rows", 5_000))
+        current = rows_to_frame(frame.rows, frame.columns)
+        findings: list[Finding] = []
+        if len(self._rolling) >= n:
+            reference = rows_to_frame(self._rolling)
+            for c in current.columns:  # JSON turned timestamps into text: give them their type back
+                if c in reference.columns and pd.api.types.is_datetime64_any_dtype(current[c]):
+                    reference[c] = pd.to_datetime(reference[c], errors="coerce")
+            self.fit(reference)
+            findings = self._findings(self.test(current), frame)
+        self._rolling.extend(json_safe([dict(r) for r in frame.rows]))
+        del self._rolling[:-n]
+        return findings
+
+    def _findings(self, result: DriftResult, frame: Frame) -> list[Finding]:
         if not result.drift:
             return []
         score = 1.0 if result.p_value is None else float(min(1.0, max(0.0, 1.0 - result.p_value)))
@@ -155,13 +227,21 @@ class DriftDetector:
     def state_dict(self) -> dict[str, Any]:
         """The warm-up rows when the reference is learned from the stream (so a restart does not relearn it).
 
-        With a reference file nothing is persisted: the profile is rebuilt from the file after a restart.
+        With a rolling reference: its last ``reference_rows`` rows. With a reference file, query or registry
+        nothing is persisted: the profile is rebuilt from it after a restart.
         """
-        if getattr(self.params, "reference", None) or not int(getattr(self.params, "warmup_rows", 0)):
+        if getattr(self.params, "reference_mode", "fixed") == "rolling":
+            return {"rolling_rows": list(self._rolling)}
+        given = any(getattr(self.params, k, None) for k in ("reference", "reference_sql", "reference_registry"))
+        if given or not int(getattr(self.params, "warmup_rows", 0)):
             return {}
         return {"warmup_rows": json_safe(self._warmup)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        rolling = state.get("rolling_rows")
+        if rolling and getattr(self.params, "reference_mode", "fixed") == "rolling":
+            n = int(getattr(self.params, "reference_rows", 5_000))
+            self._rolling = [dict(r) for r in rolling][-n:]
         rows = state.get("warmup_rows")
         if not rows:
             return
