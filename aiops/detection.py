@@ -94,9 +94,7 @@ class SeriesDetector:
 
     def _evaluate_series(self, series: Series, threshold: float, severity: Severity) -> Finding | None:
         key = series.key
-        scorer = self._scorers.get(key)
-        if scorer is None:
-            scorer = self._scorers[key] = self.new_scorer()
+        scorer = self._scorer_for(key)
         last = self._last_ts.get(key, -math.inf)
         worst: tuple[float, float, float, dict[str, Any]] | None = None
         latest_score: float | None = None
@@ -114,6 +112,18 @@ class SeriesDetector:
         # batch that crossed the threshold still count, since a spike between two ticks is a real event.
         if worst is None or latest_score is None:
             return None
+        return self._finding(series, worst, threshold, severity)
+
+    def _scorer_for(self, key: str) -> StreamingScorer:
+        """The scorer of one series, created on its first point (subclasses may place it elsewhere)."""
+        scorer = self._scorers.get(key)
+        if scorer is None:
+            scorer = self._scorers[key] = self.new_scorer()
+        return scorer
+
+    def _finding(
+        self, series: Series, worst: tuple[float, float, float, dict[str, Any]], threshold: float, severity: Severity
+    ) -> Finding:
         t, score, v, evidence = worst
         labels = {"series": series.name, **dict(series.labels)}
         return Finding(

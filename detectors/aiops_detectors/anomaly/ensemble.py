@@ -3,17 +3,18 @@ debounced."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import Debounce, Likelihood, ScorerBase
-from aiops_detectors.anomaly.ewma import EwmaScorer
+from aiops.detection import SeriesDetector, SeriesDetectorParams, StreamingScorer
+from aiops.types import Finding, Frame, Series, Severity
+from aiops_detectors.anomaly import _default_kernel as kernel
+from aiops_detectors.anomaly._base import ScorerBase
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
-from aiops_detectors.anomaly.knn import KnnShape
-from aiops_detectors.anomaly.value import ValueNovelty
 
 
 class DefaultParams(SeriesDetectorParams):
@@ -40,7 +41,11 @@ class DefaultParams(SeriesDetectorParams):
 class DefaultScorer(ScorerBase):
     """Each component's raw score (shape novelty at ``lags`` and ``long_lags``, value novelty over
     ``value_memory`` values) goes through its own anomaly likelihood; the most surprised one wins; the
-    result is debounced. An EWMA runs alongside for the expected value and band of the evidence."""
+    result is debounced. An EWMA runs alongside for the expected value and band of the evidence.
+
+    The arithmetic runs in one compiled kernel over a flat state array (``_default_kernel``); the optional
+    Holt-Winters component stays in Python and hands its residual to the kernel.
+    """
 
     def __init__(
         self,
@@ -60,81 +65,137 @@ class DefaultScorer(ScorerBase):
         value_memory: int = 4000,
         value_min_std: float = 0.4,
     ) -> None:
-        self.shapes = [KnnShape(lags, memory, 1, 1, "step", step_alpha)]
-        if long_lags:
-            self.shapes.append(KnnShape(long_lags, memory, 1, 1, "step", step_alpha))
-        self.names = [f"knn{s.lags}" for s in self.shapes]
-        self.value = ValueNovelty(value_memory, step_alpha) if value_memory else None
-        if self.value is not None:
-            self.names.append("value")
+        self.p = kernel.make_params(
+            lags,
+            long_lags,
+            memory,
+            step_alpha,
+            value_memory,
+            history,
+            warmup,
+            min_std,
+            value_min_std,
+            learn,
+            rest,
+            alert_level,
+            cooldown,
+            cooldown_level,
+            seasonal,
+        )
+        self.st = kernel.new_state(self.p)
         self.seasonal = HoltWintersScorer() if seasonal else None
-        if self.seasonal is not None:
-            self.names.append("holt_winters")
-        self.likelihoods = [
-            Likelihood(
-                short=1,
-                history=history,
-                warmup=warmup,
-                min_std=value_min_std if name == "value" else min_std,
-                learn=learn,
-            )
-            for name in self.names
-        ]
-        self.debounce = Debounce(rest, alert_level, cooldown, cooldown_level)
-        self.band = EwmaScorer()
-        self.raw = [0.0] * len(self.names)
-        self.surprise = [0.0] * len(self.names)
+        self.names = self._names()
+        self.row: int | None = None  # row in a detector's StateBank, when banked
 
-    def _update(self, t: float, x: float) -> float:
-        raw = [shape.update(x) for shape in self.shapes]
-        if self.value is not None:
-            raw.append(self.value.update(x))
+    def _names(self) -> list[str]:
+        p = self.p
+        names = [f"knn{int(p[kernel.P_LAGS])}"]
+        if p[kernel.P_LONG] > 0:
+            names.append(f"knn{int(p[kernel.P_LONG])}")
+        if p[kernel.P_VMEM] > 0:
+            names.append("value")
+        if p[kernel.P_EXT] > 0:
+            names.append("holt_winters")
+        return names
+
+    def update(self, timestamp: float, value: float) -> float:
+        t, x = float(timestamp), float(value)
+        if not (math.isfinite(x) and math.isfinite(t)):
+            return 0.0
+        ext = math.nan
         if self.seasonal is not None:
             self.seasonal.update(t, x)
-            raw.append(abs(self.seasonal.z))
-        self.raw = raw
-        self.surprise = [lik.update(r) for lik, r in zip(self.likelihoods, raw, strict=True)]
-        self.band.update(t, x)
-        return self.debounce(max(self.surprise))
+            ext = abs(self.seasonal.z)
+        return float(kernel.step(self.st, self.p, x, ext))
+
+    def _update(self, t: float, x: float) -> float:
+        return self.update(t, x)
+
+    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+        """The whole series inside the kernel (the same ``_step`` as :meth:`update`, so the same scores)."""
+        if self.seasonal is not None:
+            return super().score(timestamps, values)
+        xs = np.array(values, dtype=float)
+        xs[~np.isfinite(np.asarray(timestamps, dtype=float))] = math.nan
+        out = np.empty(len(xs))
+        kernel.run(self.st, self.p, xs, out)
+        return out
+
+    def _component(self, field: int) -> list[float]:
+        base = kernel.COMP0 + field
+        return [float(self.st[base + c * kernel.COMP_FIELDS]) for c in range(len(self.names))]
+
+    @property
+    def raw(self) -> list[float]:
+        return self._component(kernel.C_RAW)
+
+    @property
+    def surprise(self) -> list[float]:
+        return self._component(kernel.C_SUR)
 
     def expected(self) -> dict[str, Any]:
-        band = self.band.expected()
-        level = self.debounce.level
+        st = self.st
+        mean, dev = float(st[kernel.S_BMEAN]), float(st[kernel.S_BDEV])
+        band = 5.0 * max(1.2533 * dev, 1e-6 * abs(mean), 1e-9)
+        level = float(self.p[kernel.P_LEVEL])
+        surprise = self.surprise
         return {
-            "expected": band["expected"],
-            "lower": band["lower"],
-            "upper": band["upper"],
+            "expected": mean,
+            "lower": mean - band,
+            "upper": mean + band,
             "raw_scores": dict(zip(self.names, self.raw, strict=True)),
-            "surprise": dict(zip(self.names, self.surprise, strict=True)),
-            "detectors": [n for n, s in zip(self.names, self.surprise, strict=True) if s >= level],
+            "surprise": dict(zip(self.names, surprise, strict=True)),
+            "detectors": [n for n, s in zip(self.names, surprise, strict=True) if s >= level],
         }
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "shapes": [s.state_dict() for s in self.shapes],
-            "value": None if self.value is None else self.value.state_dict(),
+            "version": 2,
+            "params": self.p.tolist(),
+            "state": [v if math.isfinite(v) else None for v in self.st.tolist()],
             "seasonal": None if self.seasonal is None else self.seasonal.state_dict(),
-            "likelihoods": [lik.state_dict() for lik in self.likelihoods],
-            "debounce": self.debounce.state_dict(),
-            "band": self.band.state_dict(),
-            "raw": list(self.raw),
-            "surprise": list(self.surprise),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.shapes = [KnnShape.from_state(s) for s in state["shapes"]]
-        # states saved before the value component existed restore without it
-        self.value = None if state.get("value") is None else ValueNovelty.from_state(state["value"])
-        self.names = [f"knn{s.lags}" for s in self.shapes] + (["value"] if self.value is not None else [])
-        if state["seasonal"] is not None:
-            self.names.append("holt_winters")
+        if state.get("version") != 2:
+            raise ValueError("state saved by an earlier layout of the default detector (it starts afresh)")
+        p = np.asarray(state["params"], dtype=float)
+        st = np.asarray([math.nan if v is None else v for v in state["state"]], dtype=float)
+        if len(p) != kernel.N_PARAMS or len(st) != kernel.state_len(p):
+            raise ValueError("default detector state does not match its parameters")
+        self.p, self.st, self.row = p, st, None
+        self.seasonal = None
+        if state.get("seasonal") is not None:
             self.seasonal = HoltWintersScorer()
             self.seasonal.load_state_dict(state["seasonal"])
-        self.likelihoods = [Likelihood.from_state(s) for s in state["likelihoods"]]
-        self.debounce = Debounce.from_state(state["debounce"])
-        self.band.load_state_dict(state["band"])
-        self.raw = [float(v) for v in state["raw"]]
-        self.surprise = [float(v) for v in state["surprise"]]
+        self.names = self._names()
+
+
+class StateBank:
+    """The states of many scorers as the rows of one 2-D array, so that a daemon tick over thousands of
+    series is one kernel call rather than thousands of Python calls (each scorer's ``st`` is a view of its
+    row, so streaming, batch and tick all update the same numbers)."""
+
+    def __init__(self, params: np.ndarray) -> None:
+        self.params = params
+        self.array = np.zeros((0, kernel.state_len(params)))
+        self.owners: list[DefaultScorer] = []
+
+    def adopt(self, scorer: DefaultScorer) -> bool:
+        """Move a scorer's state into the bank; False (left alone) if its layout differs."""
+        if scorer.seasonal is not None or not np.array_equal(scorer.p, self.params):
+            return False
+        n = len(self.owners)
+        if n == len(self.array):
+            grown = np.zeros((max(4, 2 * n), self.array.shape[1]))  # untouched rows cost no memory
+            grown[:n] = self.array
+            self.array = grown
+            for row, owner in enumerate(self.owners):
+                owner.st = grown[row]
+        self.array[n] = scorer.st
+        scorer.st, scorer.row = self.array[n], n
+        self.owners.append(scorer)
+        return True
 
 
 class DefaultDetector(SeriesDetector):
@@ -154,6 +215,55 @@ class DefaultDetector(SeriesDetector):
     Params = DefaultParams
     name = "default"
     params: DefaultParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._bank = StateBank(self.new_scorer().p)
+
+    def _scorer_for(self, key: str) -> StreamingScorer:
+        scorer = self._scorers.get(key)
+        if scorer is None:
+            fresh = self.new_scorer()
+            self._bank.adopt(fresh)
+            scorer = self._scorers[key] = fresh
+        return scorer
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._bank = StateBank(self._bank.params)
+        for scorer in self._scorers.values():
+            if isinstance(scorer, DefaultScorer):
+                self._bank.adopt(scorer)
+
+    def evaluate(self, frame: Frame) -> list[Finding]:
+        """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
+        the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
+        threshold, severity = float(self.params.threshold), Severity(self.params.severity)
+        found: list[tuple[int, Finding]] = []
+        ticked: list[tuple[int, Series, DefaultScorer, float, float]] = []
+        last_ts, isfinite = self._last_ts, math.isfinite
+        for index, series in enumerate(frame.series):
+            key = series.key
+            scorer = self._scorer_for(key)
+            if scorer.__class__ is DefaultScorer and scorer.row is not None and len(series.timestamps) == 1:
+                t, v = float(series.timestamps[0]), float(series.values[0])
+                if isfinite(t) and isfinite(v) and t > last_ts.get(key, -math.inf):
+                    ticked.append((index, series, scorer, t, v))
+                    continue
+            finding = self._evaluate_series(series, threshold, severity)
+            if finding is not None:
+                found.append((index, finding))
+        if ticked:
+            rows = np.fromiter((item[2].row for item in ticked), dtype=np.int64, count=len(ticked))
+            xs = np.fromiter((item[4] for item in ticked), dtype=float, count=len(ticked))
+            scores = np.empty(len(ticked))
+            kernel.step_rows(self._bank.array, self._bank.params, rows, xs, scores)
+            for (index, series, scorer, t, v), score in zip(ticked, scores.tolist(), strict=True):
+                last_ts[series.key] = t
+                if score >= threshold:
+                    worst = (t, score, v, self.explain(scorer, v, score))
+                    found.append((index, self._finding(series, worst, threshold, severity)))
+        return [finding for _, finding in sorted(found, key=lambda item: item[0])]
 
     def new_scorer(self) -> DefaultScorer:
         p = self.params

@@ -1,0 +1,374 @@
+"""The ``default`` detector's per-point update as one compiled function over one flat state array.
+
+Why a kernel: in Python, each point of ``default`` cost ~120 µs, mostly interpreter overhead around two
+small k-NN searches (deques, lists, a numpy call per scale) and four likelihood updates. Compiled with numba
+the same arithmetic costs a few µs, so a daemon tick over 10 000 series fits in ~100 ms and the batch path
+(``score``) runs the whole series inside the kernel. Streaming and batch call the same compiled ``_step``,
+so their scores are identical by construction, not by tolerance.
+
+Why one flat ``float64`` array: a numba call pays a type check per argument, so the whole state (scalars,
+the value history the shape windows are cut from, the sorted value memory, every likelihood's ring) lives
+in one array with a fixed layout computed from the parameters; saving and restoring a scorer is one
+``tolist()`` and one ``np.asarray``.
+
+Memory layout. The shape banks of the Python version (``memory x lags`` copies of windows per scale) are
+not stored: every past shape is a window of the series itself, so one history of the last
+``memory + 2 * max(lags) + 1`` values serves both scales (written twice, ``H`` apart, so that every window is
+contiguous). That cuts a series' state from ~0.5 MB to ~0.2 MB, most of it the likelihood histories.
+
+The arithmetic follows the Python classes it replaces (``KnnShape``, ``ValueNovelty``, ``Likelihood``,
+``Debounce``, ``EwmaScorer``) operation by operation; only the order of the additions inside one squared
+distance differs, so scores agree with them to ~1e-12 (checked in the tests).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit as _numba_njit
+
+
+def cache_writable(module_file: str = __file__) -> bool:
+    """Whether numba can keep compiled code on disk: in ``NUMBA_CACHE_DIR`` or next to this module.
+
+    Compiling the kernel takes ~10 s, so it is cached; but under a read-only install (a container running
+    as another user, systemd's ``ProtectSystem=strict``) numba would refuse to import a ``cache=True``
+    function at all. Then it compiles in memory at each start instead (deploy/ sets NUMBA_CACHE_DIR).
+    """
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    place = Path(configured) if configured else Path(module_file).parent / "__pycache__"
+    probe = place if place.exists() else place.parent
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
+_CACHE = cache_writable()
+
+
+def njit(fn: Callable[..., Any]) -> Any:
+    return _numba_njit(cache=_CACHE)(fn)
+
+
+# parameters (one float64 vector, built by :func:`make_params`)
+P_LAGS, P_LONG, P_MEM, P_ALPHA, P_VMEM, P_HIST, P_WARMUP, P_MINSTD, P_VMINSTD, P_LEARN = range(10)
+P_REST, P_LEVEL, P_COOLDOWN, P_COOLLEVEL, P_EXT, P_DECADES = range(10, 16)
+N_PARAMS = 16
+
+# scalar state
+S_N, S_STEP, S_PREV, S_LO, S_HI, S_VPEND, S_VCOUNT, S_VPOS, S_SINCE = range(9)
+S_BMEAN, S_BDEV, S_BN, S_BZ, S_NCOMP = range(9, 14)
+COMP0 = 16  # first component block
+C_RAW, C_SUR, C_SEEN, C_S1, C_S2, C_SSUM, C_HN, C_HPOS = range(8)
+COMP_FIELDS = 8
+MAX_COMP = 4
+HEADER = COMP0 + MAX_COMP * COMP_FIELDS
+
+_SQRT2 = math.sqrt(2.0)
+_PERIOD = 64  # points between exact recomputations of the sliding distances
+_NEVER = float(1 << 30)
+_BAND_ALPHA, _BAND_BETA, _BAND_Z, _BAND_MIN_POINTS, _MEANAD_TO_SIGMA = 0.05, 0.02, 5.0, 30, 1.2533
+
+
+def make_params(
+    lags: int,
+    long_lags: int,
+    memory: int,
+    step_alpha: float,
+    value_memory: int,
+    history: int,
+    warmup: int,
+    min_std: float,
+    value_min_std: float,
+    learn: int,
+    rest: int,
+    alert_level: float,
+    cooldown: int,
+    cooldown_level: float,
+    external: bool,
+) -> np.ndarray:
+    p = np.zeros(N_PARAMS)
+    p[P_LAGS], p[P_LONG], p[P_MEM], p[P_ALPHA] = lags, long_lags, memory, step_alpha
+    p[P_VMEM], p[P_HIST], p[P_WARMUP], p[P_MINSTD] = value_memory, history, warmup, min_std
+    p[P_VMINSTD], p[P_LEARN], p[P_REST], p[P_LEVEL] = value_min_std, learn, rest, alert_level
+    p[P_COOLDOWN], p[P_COOLLEVEL], p[P_EXT], p[P_DECADES] = cooldown, cooldown_level, float(external), 6.0
+    return p
+
+
+def history_len(p: np.ndarray) -> int:
+    """Values kept for the shape windows: the oldest candidate window of the longest scale starts there."""
+    return int(p[P_MEM]) + 2 * max(int(p[P_LAGS]), int(p[P_LONG])) + 1
+
+
+def n_components(p: np.ndarray) -> int:
+    return 1 + int(p[P_LONG] > 0) + int(p[P_VMEM] > 0) + int(p[P_EXT] > 0)
+
+
+def state_len(p: np.ndarray) -> int:
+    n_scales = 1 + int(p[P_LONG] > 0)
+    return (
+        HEADER + 2 * history_len(p) + n_scales * int(p[P_MEM]) + 2 * int(p[P_VMEM]) + n_components(p) * int(p[P_HIST])
+    )
+
+
+def new_state(p: np.ndarray) -> np.ndarray:
+    st = np.zeros(state_len(p))
+    st[S_SINCE] = _NEVER
+    st[S_NCOMP] = n_components(p)
+    return st
+
+
+@njit
+def _likelihood(st: np.ndarray, c: int, hist_off: int, p: np.ndarray, min_std: float, raw: float) -> float:
+    """HTM-style anomaly likelihood with a short average of one point (``Likelihood(short=1)``)."""
+    b = COMP0 + c * COMP_FIELDS
+    history = int(p[P_HIST])
+    seen = st[b + C_SEEN]
+    learn = p[P_LEARN]
+    if seen < learn:
+        st[b + C_SEEN] = seen + 1.0
+        return 0.0
+    # the one-point short ring, with the running-sum arithmetic of the Python ring
+    old = st[b + C_RAW] if seen > learn else 0.0
+    st[b + C_SSUM] += raw - old
+    avg = st[b + C_SSUM]
+    score = 0.0
+    n = st[b + C_HN]
+    if seen >= learn + p[P_WARMUP] and n > 1:
+        mean = st[b + C_S1] / n
+        var = max(st[b + C_S2] / n - mean * mean, 0.0)
+        std = max(math.sqrt(var) + 1e-4 * abs(mean), min_std) + 1e-12
+        tail = 0.5 * math.erfc(((avg - mean) / std) / _SQRT2)
+        if tail < 1.0:
+            score = min(1.0, -math.log10(tail + 1e-300) / p[P_DECADES])
+    hpos = int(st[b + C_HPOS])
+    full = n == history
+    ev = st[hist_off + hpos]
+    st[hist_off + hpos] = avg
+    st[b + C_HPOS] = (hpos + 1) % history
+    if not full:
+        st[b + C_HN] = n + 1.0
+    st[b + C_S1] += avg
+    st[b + C_S2] += avg * avg
+    if full:
+        st[b + C_S1] -= ev
+        st[b + C_S2] -= ev * ev
+    st[b + C_SEEN] = seen + 1.0
+    return score
+
+
+@njit
+def _shape_raw(st: np.ndarray, xb: int, big_h: int, i: int, lags: int, memory: int, unit: float, doff: int) -> float:
+    """log1p of the distance from the newest window to the nearest non-overlapping past window.
+
+    ``st[doff : doff + memory]`` holds the squared distance to every candidate window, indexed by the
+    candidate's end ``i - lags - memory + r``. A point later each distance changes by one term in and one
+    out (the sliding sum along a diagonal of the matrix profile, as in STOMP): O(memory) a point instead
+    of O(memory * lags). The sums of differences never cancel catastrophically (no ``a*a + b*b - 2ab``),
+    and they are recomputed exactly every ``_PERIOD`` points so rounding cannot accumulate.
+    """
+    if i + 1 < lags:
+        return 0.0
+    r0 = max(0, 2 * lags + memory - i - 1)  # candidates before r0 do not exist yet
+    if memory - r0 < 10:  # a near-empty memory says nothing yet
+        return 0.0
+    top = xb + (i % big_h) + big_h  # position of index i; index t sits at top - (i - t)
+    pa = top - lags - memory  # position of the end of candidate r = 0
+    if i >= 2 * lags + memory and i % max(_PERIOD, lags) != 0:
+        h = st[pa - lags : pa + memory]  # h[r + lags] is candidate r's end, h[r] lags earlier
+        xi, xo = st[top], st[top - lags]
+        dist = st[doff : doff + memory]
+        for r in range(memory):
+            a = xi - h[r + lags]
+            b = xo - h[r]
+            dist[r] = dist[r] + a * a - b * b
+    else:
+        q = st[top - lags + 1 : top + 1].copy()
+        h = st[pa - lags + 1 + r0 : pa + memory].copy()  # h[r - r0 + k]: element k of candidate r
+        m = memory - r0
+        dist = np.zeros(memory)
+        for k in range(lags):
+            qk = q[k]
+            for r in range(m):
+                d = h[r + k] - qk
+                dist[r0 + r] += d * d
+        st[doff : doff + memory] = dist
+    best = dist[r0]
+    for r in range(r0 + 1, memory):
+        if dist[r] < best:
+            best = dist[r]
+    return math.log1p(math.sqrt(max(best, 0.0)) / (unit * math.sqrt(lags)))
+
+
+@njit
+def _value_raw(st: np.ndarray, vs: int, x: float, unit: float) -> float:
+    cnt = int(st[S_VCOUNT])
+    if cnt < 10:
+        return 0.0
+    i = np.searchsorted(st[vs : vs + cnt], x)
+    dist = math.inf
+    if i < cnt:
+        dist = abs(x - st[vs + i])
+    if i > 0:
+        dist = min(dist, abs(x - st[vs + i - 1]))
+    return math.log1p(dist / unit)
+
+
+@njit
+def _remember_value(st: np.ndarray, vr: int, vs: int, vmem: int, v: float) -> None:
+    """Add ``v`` to the value memory; once full, the oldest value leaves. The sorted copy is updated by one
+    shift of the values between the leaving and the arriving position (what ``del`` at ``bisect_left`` of
+    the old value followed by ``insort`` of the new one produce, in a third of the moves)."""
+    cnt = int(st[S_VCOUNT])
+    if cnt < vmem:
+        st[vr + cnt] = v
+        j = np.searchsorted(st[vs : vs + cnt], v, side="right")
+        for k in range(vs + cnt, vs + j, -1):
+            st[k] = st[k - 1]
+        st[vs + j] = v
+        st[S_VCOUNT] = cnt + 1
+        return
+    vpos = int(st[S_VPOS])
+    old = st[vr + vpos]
+    st[vr + vpos] = v
+    st[S_VPOS] = (vpos + 1) % vmem
+    d = np.searchsorted(st[vs : vs + cnt], old)  # the copy of ``old`` that leaves
+    j = np.searchsorted(st[vs : vs + cnt], v, side="right")  # where ``v`` goes, counted with ``old`` present
+    if j > d:  # close the gap left of v's place
+        for k in range(vs + d, vs + j - 1):
+            st[k] = st[k + 1]
+        st[vs + j - 1] = v
+    else:
+        for k in range(vs + d, vs + j, -1):
+            st[k] = st[k - 1]
+        st[vs + j] = v
+
+
+@njit
+def _band(st: np.ndarray, x: float) -> None:
+    """The EWMA band of the evidence (``EwmaScorer`` with its defaults)."""
+    bn = st[S_BN]
+    if bn == 0:
+        st[S_BMEAN] = x
+        st[S_BN] = 1.0
+        return
+    mean, dev = st[S_BMEAN], st[S_BDEV]
+    r = x - mean
+    if bn >= _BAND_MIN_POINTS:
+        scale = max(_MEANAD_TO_SIGMA * dev, 1e-6 * abs(mean), 1e-9)
+        st[S_BZ] = r / scale
+        lim = _BAND_Z * scale
+        r = max(-lim, min(lim, r))
+    st[S_BMEAN] = mean + _BAND_ALPHA * r
+    if bn > 1:
+        st[S_BDEV] = dev + _BAND_BETA * (abs(r) - dev)
+    else:
+        st[S_BDEV] = dev + abs(r)
+    st[S_BN] = bn + 1.0
+
+
+@njit
+def _debounce(st: np.ndarray, p: np.ndarray, score: float) -> float:
+    since = st[S_SINCE]
+    level = p[P_LEVEL]
+    resting = since < p[P_REST]
+    if resting:
+        out = 0.0
+    elif since >= p[P_COOLDOWN] or score >= p[P_COOLLEVEL]:
+        out = score
+    else:
+        out = min(score, 0.99 * level)
+    if out >= level or (resting and score >= level):
+        st[S_SINCE] = 0.0
+    elif since < _NEVER:
+        st[S_SINCE] = since + 1.0
+    return out
+
+
+@njit
+def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
+    lags, long_lags, memory = int(p[P_LAGS]), int(p[P_LONG]), int(p[P_MEM])
+    vmem, history = int(p[P_VMEM]), int(p[P_HIST])
+    big_h = memory + 2 * max(lags, long_lags) + 1  # = history_len(p)
+    xb = HEADER
+    d0 = xb + 2 * big_h  # sliding distances of the short scale, then of the long one
+    vr = d0 + memory * (1 + int(long_lags > 0))
+    vs = vr + vmem
+    hist0 = vs + vmem
+    # shared running statistics: range, typical step
+    n = st[S_N] + 1.0
+    st[S_N] = n
+    if n == 1.0:
+        st[S_LO] = x
+        st[S_HI] = x
+    else:
+        st[S_LO] = min(st[S_LO], x)
+        st[S_HI] = max(st[S_HI], x)
+        st[S_STEP] += max(p[P_ALPHA], 1.0 / (n - 1.0)) * (abs(x - st[S_PREV]) - st[S_STEP])
+    st[S_PREV] = x
+    i = int(n) - 1
+    pos = i % big_h
+    st[xb + pos] = x
+    st[xb + pos + big_h] = x
+    lo, hi = st[S_LO], st[S_HI]
+    unit = max(st[S_STEP], 1e-9 * max(abs(lo), abs(hi)), 1e-12)
+    c = 0
+    best = 0.0
+    # short scale, long scale, value, external (Holt-Winters residual), each through its likelihood
+    raw = _shape_raw(st, xb, big_h, i, lags, memory, unit, d0)
+    sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], raw)
+    st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
+    st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
+    best = sur
+    c += 1
+    if long_lags > 0:
+        raw = _shape_raw(st, xb, big_h, i, long_lags, memory, unit, d0 + memory)
+        sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], raw)
+        st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
+        st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
+        best = max(best, sur)
+        c += 1
+    if vmem > 0:
+        raw = _value_raw(st, vs, x, unit)
+        if n > 1.0:
+            _remember_value(st, vr, vs, vmem, st[S_VPEND])
+        st[S_VPEND] = x
+        sur = _likelihood(st, c, hist0 + c * history, p, p[P_VMINSTD], raw)
+        st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
+        st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
+        best = max(best, sur)
+        c += 1
+    if p[P_EXT] > 0:
+        sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], ext_raw)
+        st[COMP0 + c * COMP_FIELDS + C_RAW] = ext_raw
+        st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
+        best = max(best, sur)
+    _band(st, x)
+    return _debounce(st, p, best)
+
+
+@njit
+def step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
+    """One point (finite by contract: the caller drops NaN/inf without touching the state)."""
+    return _step(st, p, x, ext_raw)
+
+
+@njit
+def run(st: np.ndarray, p: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+    """A whole series through ``_step``; non-finite values score 0 and are skipped, as in streaming."""
+    for k in range(len(xs)):
+        x = xs[k]
+        if math.isfinite(x):
+            out[k] = _step(st, p, x, math.nan)
+        else:
+            out[k] = 0.0
+
+
+@njit
+def step_rows(bank: np.ndarray, p: np.ndarray, rows: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+    """One finite point for each of many series whose states are rows of ``bank`` (a daemon tick)."""
+    for k in range(len(rows)):
+        out[k] = _step(bank[rows[k]], p, xs[k], math.nan)

@@ -1,0 +1,144 @@
+"""The compiled ``default`` scorer against a plain-Python reference, and its banked tick path."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiops_detectors.anomaly._base import Debounce, Likelihood
+from aiops_detectors.anomaly.ensemble import DefaultDetector, DefaultScorer
+from aiops_detectors.anomaly.ewma import EwmaScorer
+from aiops_detectors.anomaly.knn import KnnShape
+from aiops_detectors.anomaly.value import ValueNovelty
+
+from aiops.detection import SeriesDetector
+from aiops.types import Frame, Series
+
+SMALL: dict[str, Any] = {"memory": 120, "history": 400, "value_memory": 300, "learn": 40, "warmup": 20, "rest": 20}
+
+
+class ReferenceDefault:
+    """The ``default`` pipeline written with the readable Python building blocks (as it was before the
+    kernel): the kernel must reproduce it up to the order of additions inside a squared distance."""
+
+    def __init__(self, memory: int, history: int, value_memory: int, learn: int, warmup: int, rest: int) -> None:
+        self.shapes = [KnnShape(8, memory, 1, 1, "step", 0.003), KnnShape(32, memory, 1, 1, "step", 0.003)]
+        self.value = ValueNovelty(value_memory, 0.003)
+        self.liks = [
+            Likelihood(short=1, history=history, warmup=warmup, min_std=m, learn=learn) for m in (0.2, 0.2, 0.4)
+        ]
+        self.debounce = Debounce(rest, 0.6, 500, 0.9)
+        self.band = EwmaScorer()
+
+    def update(self, t: float, x: float) -> tuple[float, list[float]]:
+        raw = [s.update(x) for s in self.shapes] + [self.value.update(x)]
+        surprise = [lik.update(r) for lik, r in zip(self.liks, raw, strict=True)]
+        self.band.update(t, x)
+        return self.debounce(max(surprise)), raw
+
+
+def hard_series(n: int = 3000, seed: int = 3) -> np.ndarray:
+    """Noise on a daily-ish wave, a spike, a level shift, a flat stretch after a huge spike, a slow ramp."""
+    rng = np.random.default_rng(seed)
+    v = 50 + 5 * np.sin(np.arange(n) / 15) + rng.normal(0, 0.5, n)
+    v[700] += 40
+    v[1200:1500] += 12
+    v[1800] = 1e7  # the sliding distances must not keep a residue of this once it leaves the windows
+    v[1801:2300] = 42.0
+    v[2500:] += np.linspace(0, 30, max(n - 2500, 0))
+    return v
+
+
+def test_kernel_matches_the_python_reference() -> None:
+    v = hard_series()
+    ref = ReferenceDefault(**SMALL)
+    fast = DefaultScorer(**SMALL)
+    for i, x in enumerate(v.tolist()):
+        want, want_raw = ref.update(60.0 * i, x)
+        got = fast.update(60.0 * i, x)
+        assert got == pytest.approx(want, abs=1e-9), i
+        # the sliding distances carry a rounding residue of the 1e7 spike for <= 64 points: ~1e-9 here
+        assert fast.raw == pytest.approx(want_raw, rel=1e-6, abs=1e-6), i
+    band = ref.band.expected()
+    evidence = fast.expected()
+    assert evidence["expected"] == pytest.approx(band["expected"])
+    assert evidence["upper"] == pytest.approx(band["upper"])
+
+
+def test_flat_stretch_after_a_huge_spike_is_quiet() -> None:
+    scores = DefaultScorer(**SMALL).score(60.0 * np.arange(3000), hard_series())
+    assert scores[1900:2300].max() < 0.5  # 42.0 repeated: no residue of the 1e7 spike in the distances
+
+
+def test_stream_batch_and_restore_are_identical_with_gaps() -> None:
+    v = hard_series(2000)
+    v[[100, 900, 901]] = np.nan
+    t = 60.0 * np.arange(2000)
+    t[500] = np.inf
+    streamed = DefaultScorer(**SMALL)
+    a = np.array([streamed.update(ti, vi) for ti, vi in zip(t.tolist(), v.tolist(), strict=True)])
+    b = DefaultScorer(**SMALL).score(t, v)
+    assert np.array_equal(a, b)
+    first = DefaultScorer(**SMALL)
+    head = first.score(t[:1100], v[:1100])
+    second = DefaultScorer(**SMALL)
+    second.load_state_dict(first.state_dict())
+    assert np.array_equal(np.concatenate([head, second.score(t[1100:], v[1100:])]), a)
+
+
+def test_state_of_an_earlier_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="earlier layout"):
+        DefaultScorer().load_state_dict({"shapes": [], "value": None})
+
+
+def _frames(n_series: int, ticks: int, seed: int = 0) -> list[Frame]:
+    rng = np.random.default_rng(seed)
+    base = 10 + rng.normal(0, 1, (ticks, n_series)).cumsum(axis=0) * 0.05
+    base[ticks // 2 :, 3] += 25  # one series shifts
+    frames = []
+    for i in range(ticks):
+        series = []
+        for s in range(n_series):
+            value = float(base[i, s])
+            if s == 5 and i % 97 == 0:
+                value = math.nan
+            if s == 6 and i % 50 == 0:  # a backfill: two points at once, through the point-by-point path
+                series.append(Series("m", (60.0 * i - 30, 60.0 * i), (value, value), {"id": str(s)}))
+                continue
+            series.append(Series("m", (60.0 * i,), (value,), {"id": str(s)}))
+        frames.append(Frame(source="t", collected_at=60.0 * i, series=tuple(series)))
+    return frames
+
+
+def test_banked_tick_equals_the_point_by_point_path() -> None:
+    frames = _frames(n_series=9, ticks=900)
+    banked = DefaultDetector(**SMALL)
+    plain = DefaultDetector(**SMALL)
+    for k, frame in enumerate(frames):
+        got = banked.evaluate(frame)
+        want = SeriesDetector.evaluate(plain, frame)
+        assert [f.to_dict() if hasattr(f, "to_dict") else f for f in got] == [
+            f.to_dict() if hasattr(f, "to_dict") else f for f in want
+        ], k
+        if k == 450:  # restore mid-stream: the bank is rebuilt from the saved states
+            restored = DefaultDetector(**SMALL)
+            restored.load_state_dict(banked.state_dict())
+            banked = restored
+    assert banked.state_dict() == plain.state_dict()
+    assert len(banked._bank.owners) == 9 and banked._bank.array.shape[0] >= 9
+
+
+def test_compiled_code_is_cached_only_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiops_detectors.anomaly._default_kernel import cache_writable
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert cache_writable()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/nonexistent-aiops-dir/numba-cache")
+    assert not cache_writable()  # numba would refuse to import a cache=True function: compile in memory
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert cache_writable(str(tmp_path / "pkg" / "module.py")) is False
+    (tmp_path / "pkg").mkdir()
+    assert cache_writable(str(tmp_path / "pkg" / "module.py"))
