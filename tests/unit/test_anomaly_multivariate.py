@@ -59,3 +59,23 @@ def test_single_series_falls_back_to_default_pipeline() -> None:
     det = plugins.load(plugins.DETECTORS, "multivariate")()
     scorer = det.new_scorer()
     assert 0.0 <= scorer.update(0.0, 1.0) <= 1.0
+
+
+def test_joint_component_finds_moderate_shifts_of_every_metric_at_once() -> None:
+    from aiops_detectors.anomaly.multivariate import MultivariateScorer
+
+    small = {"memory": 300, "history": 1500, "value_memory": 1000}
+    found = {False: 0, True: 0}
+    for seed in range(3):
+        noise = np.random.default_rng(seed).normal(0, 1, (3, 3000))
+        noise[:, 2600:2640] += 2.0  # two sd on each metric: each alone stays under the alert level
+        for joint in (False, True):
+            scorer = MultivariateScorer(joint=joint, **small)
+            scores = np.array(
+                [scorer.update(60.0 * i, dict(zip("abc", noise[:, i].tolist(), strict=True))) for i in range(3000)]
+            )
+            assert scores[1000:2600].max() < 0.5  # quiet before: correlation of noise is no alarm
+            found[joint] += bool(scores[2600:2660].max() >= 0.6)
+    assert found[True] > found[False]
+    evidence = scorer.expected()
+    assert "joint_surprise" in evidence

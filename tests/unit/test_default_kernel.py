@@ -132,7 +132,7 @@ def test_banked_tick_equals_the_point_by_point_path() -> None:
 
 
 def test_compiled_code_is_cached_only_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiops_detectors.anomaly._default_kernel import cache_writable
+    from aiops_detectors.anomaly._jit import cache_writable
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert cache_writable()
@@ -142,3 +142,20 @@ def test_compiled_code_is_cached_only_where_it_can_be_written(tmp_path: Path, mo
     assert cache_writable(str(tmp_path / "pkg" / "module.py")) is False
     (tmp_path / "pkg").mkdir()
     assert cache_writable(str(tmp_path / "pkg" / "module.py"))
+
+
+@pytest.mark.parametrize("name", ["ewma", "cusum", "default"])
+def test_compiled_batch_then_streaming_equals_streaming_throughout(name: str) -> None:
+    from aiops.commands.detect import build_detector
+
+    v = hard_series(2600)
+    v[[10, 700, 701]] = np.nan
+    t = 60.0 * np.arange(len(v))
+    det = build_detector(name, SMALL if name == "default" else {})
+    whole = det.new_scorer()
+    want = [whole.update(a, b) for a, b in zip(t.tolist(), v.tolist(), strict=True)]
+    mixed = det.new_scorer()
+    head = list(mixed.score(t[:1300], v[:1300]))  # type: ignore[attr-defined]
+    tail = [mixed.update(a, b) for a, b in zip(t[1300:].tolist(), v[1300:].tolist(), strict=True)]
+    assert head + tail == want
+    assert mixed.state_dict() == whole.state_dict()

@@ -24,34 +24,10 @@ distance differs, so scores agree with them to ~1e-12 (checked in the tests).
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-from numba import njit as _numba_njit
 
-
-def cache_writable(module_file: str = __file__) -> bool:
-    """Whether numba can keep compiled code on disk: in ``NUMBA_CACHE_DIR`` or next to this module.
-
-    Compiling the kernel takes ~10 s, so it is cached; but under a read-only install (a container running
-    as another user, systemd's ``ProtectSystem=strict``) numba would refuse to import a ``cache=True``
-    function at all. Then it compiles in memory at each start instead (deploy/ sets NUMBA_CACHE_DIR).
-    """
-    configured = os.environ.get("NUMBA_CACHE_DIR")
-    place = Path(configured) if configured else Path(module_file).parent / "__pycache__"
-    probe = place if place.exists() else place.parent
-    return os.access(probe, os.W_OK | os.X_OK)
-
-
-_CACHE = cache_writable()
-
-
-def njit(fn: Callable[..., Any]) -> Any:
-    return _numba_njit(cache=_CACHE)(fn)
-
+from aiops_detectors.anomaly._jit import njit
 
 # parameters (one float64 vector, built by :func:`make_params`)
 P_LAGS, P_LONG, P_MEM, P_ALPHA, P_VMEM, P_HIST, P_WARMUP, P_MINSTD, P_VMINSTD, P_LEARN = range(10)

@@ -10,16 +10,21 @@ from pydantic import Field
 
 from aiops.detection import SeriesDetector
 from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
-from aiops_detectors.anomaly._base import Debounce
+from aiops_detectors.anomaly._base import Debounce, Likelihood
 from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
 
 _DEBOUNCE_KEYS = ("rest", "alert_level", "cooldown", "cooldown_level")
+_JOINT_KEYS = ("joint", "joint_short")
 
 
 class MultivariateParams(DefaultParams):
     group_by: str | None = Field(
         None, description="label whose value groups series into one vector (None: a frame is one vector)"
     )
+    joint: bool = Field(
+        True, description="also score the metrics' summed surprise: moderate shifts of several metrics at once"
+    )
+    joint_short: int = Field(10, ge=1, le=1000, description="points the joint surprise is averaged over")
 
 
 class MultivariateScorer:
@@ -28,18 +33,34 @@ class MultivariateScorer:
 
     ``update(timestamp, {metric: value})`` takes the metrics observed at that timestamp; a metric missing
     or non-finite at a timestamp is simply not updated.
+
+    The joint component (``joint``) catches what no single metric shows: latency, errors and CPU each a
+    little surprised at the same time. The sum of the metrics' surprises (Fisher's combination of their
+    tail probabilities, up to a constant, since a surprise is a scaled ``-log10`` tail), averaged over
+    ``joint_short`` points, goes through its own anomaly likelihood; metrics that move together in normal
+    operation raise the sum's usual level, which that likelihood learns, so correlation alone is no alarm.
     """
 
     def __init__(self, **params: Any) -> None:
-        self.params = {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS}
+        self.params = {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS + _JOINT_KEYS}
         self.debounce = Debounce(
             int(params.get("rest", 100)),
             float(params.get("alert_level", 0.6)),
             int(params.get("cooldown", 500)),
             float(params.get("cooldown_level", 0.9)),
         )
+        self.joint: Likelihood | None = None
+        if params.get("joint", True):
+            self.joint = Likelihood(
+                short=int(params.get("joint_short", 10)),
+                history=int(params.get("history", 5000)),
+                warmup=int(params.get("warmup", 30)),
+                min_std=float(params.get("min_std", 0.2)),
+                learn=int(params.get("learn", 150)),
+            )
         self.metrics: dict[str, DefaultScorer] = {}
         self.surprise: dict[str, float] = {}
+        self.joint_surprise = 0.0
 
     def _metric(self, name: str) -> DefaultScorer:
         scorer = self.metrics.get(name)
@@ -50,6 +71,8 @@ class MultivariateScorer:
 
     def update(self, timestamp: float, values: Mapping[str, float]) -> float:
         best = 0.0
+        total = 0.0
+        seen = 0
         for name, value in values.items():
             v = float(value)
             if not math.isfinite(v):
@@ -57,13 +80,21 @@ class MultivariateScorer:
             s = self._metric(name).update(timestamp, v)
             self.surprise[name] = s
             best = max(best, s)
+            total += s
+            seen += 1
+        if self.joint is not None and seen:
+            self.joint_surprise = self.joint.update(total) if len(self.metrics) > 1 else 0.0
+            best = max(best, self.joint_surprise)
         return self.debounce(best)
 
     def expected(self) -> dict[str, Any]:
         level = self.debounce.level
         fired = sorted(n for n, s in self.surprise.items() if s >= level)
+        if not fired and self.joint_surprise >= level:  # together, not alone: name the metrics that moved
+            fired = sorted(n for n, s in self.surprise.items() if s >= 0.5 * level)
         return {
             "surprise": dict(self.surprise),
+            "joint_surprise": self.joint_surprise,
             "metrics": fired,
             "expected": {n: self.metrics[n].expected()["expected"] for n in fired},
         }
@@ -73,6 +104,8 @@ class MultivariateScorer:
             "metrics": {n: s.state_dict() for n, s in self.metrics.items()},
             "debounce": self.debounce.state_dict(),
             "surprise": dict(self.surprise),
+            "joint": None if self.joint is None else self.joint.state_dict(),
+            "joint_surprise": self.joint_surprise,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -81,6 +114,9 @@ class MultivariateScorer:
             self._metric(name).load_state_dict(sub)
         self.debounce = Debounce.from_state(state["debounce"])
         self.surprise = {k: float(v) for k, v in dict(state["surprise"]).items()}
+        if self.joint is not None and state.get("joint") is not None:  # older states: the joint part relearns
+            self.joint = Likelihood.from_state(state["joint"])
+        self.joint_surprise = float(state.get("joint_surprise", 0.0))
 
 
 class MultivariateDetector(SeriesDetector):
@@ -112,7 +148,7 @@ class MultivariateDetector(SeriesDetector):
 
     def new_scorer(self) -> DefaultScorer:
         """A single series is a vector of one: the ``default`` pipeline (used by ``aiops detect``)."""
-        p = self.params.model_dump(exclude={"group_by", "threshold", "severity"})
+        p = self.params.model_dump(exclude={"group_by", "threshold", "severity", *_JOINT_KEYS})
         return DefaultScorer(**p)
 
     def _scorer_params(self) -> dict[str, Any]:
