@@ -12,6 +12,7 @@ from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
 from aiops_detectors.anomaly._base import Debounce, Likelihood, ScorerBase
+from aiops_detectors.anomaly.ensemble import DefaultScorer
 
 
 class KnnParams(SeriesDetectorParams):
@@ -188,6 +189,14 @@ class KnnScorer(ScorerBase):
         self.last_raw = float(state["last_raw"])
 
 
+class KnnKernelScorer(DefaultScorer):
+    """``KnnScorer`` with ``k = 1``, compiled: ``default``'s kernel with one shape scale and no value
+    component computes exactly the same pipeline (shape novelty -> likelihood -> debounce), ~10x faster."""
+
+    def expected(self) -> dict[str, Any]:
+        return {"raw_score": self.raw[0], "detectors": ["knn"]}
+
+
 class KnnDetector(SeriesDetector):
     """Novel shapes rather than extreme values: most incidents are a series doing something it has
     not done before (a stall, a new rhythm) while staying inside its usual range, which value-based bands
@@ -205,8 +214,23 @@ class KnnDetector(SeriesDetector):
     name = "knn"
     params: KnnParams
 
-    def new_scorer(self) -> KnnScorer:
+    def new_scorer(self) -> KnnScorer | KnnKernelScorer:
         p = self.params
+        if p.k == 1:  # the nearest neighbour alone: the compiled pipeline of ``default``, one scale, no value
+            return KnnKernelScorer(
+                lags=p.lags,
+                long_lags=0,
+                memory=p.memory,
+                value_memory=0,
+                history=p.history,
+                min_std=p.min_std,
+                learn=p.learn,
+                warmup=p.warmup,
+                rest=p.rest,
+                alert_level=p.alert_level,
+                cooldown=p.cooldown,
+                cooldown_level=p.cooldown_level,
+            )
         return KnnScorer(
             p.lags,
             p.memory,
