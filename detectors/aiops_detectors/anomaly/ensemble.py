@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams, StreamingScorer
-from aiops.types import Finding, Frame, Series, Severity
+from aiops.types import Finding, Frame, Severity
 from aiops_detectors.anomaly import _default_kernel as kernel
 from aiops_detectors.anomaly._base import ScorerBase
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
@@ -240,29 +240,41 @@ class DefaultDetector(SeriesDetector):
         the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
         threshold, severity = float(self.params.threshold), Severity(self.params.severity)
         found: list[tuple[int, Finding]] = []
-        ticked: list[tuple[int, Series, DefaultScorer, float, float]] = []
-        last_ts, isfinite = self._last_ts, math.isfinite
+        # the tick's series, as parallel lists: frame index, key, bank row, time, value
+        index_of: list[int] = []
+        keys: list[str] = []
+        rows: list[int] = []
+        times: list[float] = []
+        values: list[float] = []
+        scorers, last_ts, isfinite, never = self._scorers, self._last_ts, math.isfinite, -math.inf
         for index, series in enumerate(frame.series):
             key = series.key
-            scorer = self._scorer_for(key)
-            if scorer.__class__ is DefaultScorer and scorer.row is not None and len(series.timestamps) == 1:
-                t, v = float(series.timestamps[0]), float(series.values[0])
-                if isfinite(t) and isfinite(v) and t > last_ts.get(key, -math.inf):
-                    ticked.append((index, series, scorer, t, v))
+            scorer = scorers.get(key)
+            if scorer is None:
+                scorer = self._scorer_for(key)
+            row = getattr(scorer, "row", None)
+            stamps = series.timestamps
+            if row is not None and len(stamps) == 1:
+                t, v = float(stamps[0]), float(series.values[0])
+                if t > last_ts.get(key, never) and isfinite(t) and isfinite(v):
+                    index_of.append(index)
+                    keys.append(key)
+                    rows.append(row)
+                    times.append(t)
+                    values.append(v)
                     continue
             finding = self._evaluate_series(series, threshold, severity)
             if finding is not None:
                 found.append((index, finding))
-        if ticked:
-            rows = np.fromiter((item[2].row for item in ticked), dtype=np.int64, count=len(ticked))
-            xs = np.fromiter((item[4] for item in ticked), dtype=float, count=len(ticked))
-            scores = np.empty(len(ticked))
-            kernel.step_rows(self._bank.array, self._bank.params, rows, xs, scores)
-            for (index, series, scorer, t, v), score in zip(ticked, scores.tolist(), strict=True):
-                last_ts[series.key] = t
-                if score >= threshold:
-                    worst = (t, score, v, self.explain(scorer, v, score))
-                    found.append((index, self._finding(series, worst, threshold, severity)))
+        if rows:
+            scores = np.empty(len(rows))
+            kernel.step_rows(self._bank.array, self._bank.params, np.array(rows), np.array(values), scores)
+            last_ts.update(zip(keys, times, strict=True))
+            for k in np.flatnonzero(scores >= threshold).tolist():
+                index, score, t, v = index_of[k], float(scores[k]), times[k], values[k]
+                series, scorer = frame.series[index], scorers[keys[k]]
+                worst = (t, score, v, self.explain(scorer, v, score))
+                found.append((index, self._finding(series, worst, threshold, severity)))
         return [finding for _, finding in sorted(found, key=lambda item: item[0])]
 
     def new_scorer(self) -> DefaultScorer:
