@@ -25,7 +25,7 @@ from aiops.commands.detect import build_detector, score_series
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "nab"
-METRIC_DETECTORS = ["default", "knn", "robust_zscore", "ewma", "holt_winters", "cusum"]
+METRIC_DETECTORS = ["default", "knn", "robust_zscore", "ewma", "holt_winters", "cusum", "bocpd"]
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 

@@ -24,7 +24,7 @@ from aiops.commands.detect import build_detector
 from aiops.detection import batch_score
 from aiops.types import Frame, Series
 
-DETECTORS = ["threshold", "robust_zscore", "ewma", "holt_winters", "cusum", "knn", "default"]
+DETECTORS = ["threshold", "robust_zscore", "ewma", "holt_winters", "cusum", "bocpd", "knn", "default"]
 PARAMS: dict[str, dict[str, Any]] = {"threshold": {"above": 3.0}}
 HEAVY: dict[str, int] = {}  # detector -> series ticked instead of --series (extrapolated, marked ~)
 

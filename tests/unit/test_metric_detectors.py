@@ -24,6 +24,7 @@ DETECTORS: dict[str, dict[str, Any]] = {
     "ewma": {"min_points": 20},
     "holt_winters": {"min_points": 20, "max_period": 300},
     "cusum": {"min_points": 20},
+    "bocpd": {"max_run": 100, "history": 300, "learn": 50, "warmup": 30, "rest": 20},
     "knn": {"memory": 100, "history": 300, "warmup": 30, "rest": 20},
     "default": {"memory": 100, "history": 300, "warmup": 30, "rest": 20, "seasonal": True},
 }
@@ -369,3 +370,89 @@ def test_default_value_component_fires_on_a_new_level_only() -> None:
         surprise.append(scorer.expected()["surprise"]["value"])
     assert max(surprise[:2500]) < 0.5
     assert max(surprise[2500:]) >= 0.6
+
+
+# --- bocpd (Bayesian online changepoint detection) -------------------------------------------------------------
+
+
+def _bocpd_stream(x: np.ndarray, **params: Any) -> np.ndarray:
+    scorer = plugins.load(plugins.DETECTORS, "bocpd")(**params).new_scorer()
+    return stream(scorer, 60.0 * np.arange(len(x)), x)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("change", ["mean", "variance"])
+def test_bocpd_finds_a_mean_or_variance_change_within_a_few_points(seed: int, change: str) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10.0, 1.0, 1500)
+    if change == "mean":
+        x[1000:] += 3.0  # a 3-sigma shift
+    else:
+        x[1000:] = 10.0 + 4.0 * (x[1000:] - 10.0)  # the deviation quadruples, the mean stays
+    scores = _bocpd_stream(x)  # the shipped configuration
+    found = scores[1000:1010].max()
+    assert found >= 0.6  # the shipped threshold, within 10 points
+    assert found > scores[:1000].max()  # and above anything iid noise scored before
+
+
+def test_bocpd_run_length_recursion_equals_the_closed_form_posterior() -> None:
+    """With a negligible hazard the long run carries all the mass: its predictive must be the Normal-Gamma
+    posterior predictive of every point so far (Student-t), computed in closed form."""
+    from aiops_detectors.anomaly.bocpd import RunLength
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(3.0, 2.0, 60)
+    k0, a0 = 1.0, 3.0
+    runs = RunLength(hazard_lambda=1e15, max_run=100, kappa0=k0, alpha0=a0, max_surprise=1e9)
+    runs.update(float(x[0]))
+    mu0, b0 = float(x[0]), a0 * (1e-6 * abs(float(x[0]))) ** 2  # the prior at t = 0: level x0, floor scale
+    for n in range(1, len(x)):
+        past = x[:n]
+        kn, an = k0 + n, a0 + n / 2
+        mun = (k0 * mu0 + past.sum()) / kn
+        bn = b0 + 0.5 * ((past - past.mean()) ** 2).sum() + k0 * n * (past.mean() - mu0) ** 2 / (2 * kn)
+        pred = stats.t(df=2 * an, loc=mun, scale=math.sqrt(bn * (kn + 1) / (an * kn)))
+        expected = -pred.logpdf(x[n]) - math.log(runs.scale())
+        surprise, prob = runs.update(float(x[n]))
+        assert surprise == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        assert prob.sum() == pytest.approx(1.0)
+        assert len(prob) == n + 2
+
+
+def test_bocpd_truncation_keeps_the_cost_bounded_and_the_mass() -> None:
+    from aiops_detectors.anomaly.bocpd import RunLength
+
+    runs = RunLength(max_run=50)
+    rng = np.random.default_rng(5)
+    for v in rng.normal(0.0, 1.0, 300).tolist():
+        _, prob = runs.update(v)
+        assert len(prob) <= 50
+        assert prob.sum() == pytest.approx(1.0)
+    assert runs.map_run() == 49  # one long segment: the mass sits on the merged "49 or more" hypothesis
+
+
+def test_bocpd_does_not_depend_on_the_units_of_the_series() -> None:
+    _, v = series(1500)
+    a = _bocpd_stream(v, learn=50, warmup=30)
+    b = _bocpd_stream(1e6 * v - 3e7, learn=50, warmup=30)
+    assert np.allclose(a, b, atol=1e-6)
+    assert a.max() >= 0.6
+
+
+def test_bocpd_evidence_and_resume_before_the_run_length_is_truncated() -> None:
+    det = plugins.load(plugins.DETECTORS, "bocpd")(max_run=400)
+    t, v = series()
+    whole = stream(det.new_scorer(), t, v)
+    for cut in (0, 1, 7, 200):
+        first = det.new_scorer()
+        head = stream(first, t[:cut], v[:cut])
+        resumed = det.new_scorer()
+        resumed.load_state_dict(json.loads(json.dumps(first.state_dict(), allow_nan=False)))
+        assert np.array_equal(whole, np.concatenate([head, stream(resumed, t[cut:], v[cut:])]))
+    scorer = det.new_scorer()
+    stream(scorer, t[:400], v[:400])
+    ev = det.explain(scorer, float(v[399]), 0.0)
+    assert {"expected", "lower", "upper", "run_length", "changepoint_probability", "raw_score"} <= set(ev)
+    assert ev["lower"] < ev["expected"] < ev["upper"]
+    assert ev["detectors"] == ["bocpd"]
