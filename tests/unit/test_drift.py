@@ -261,3 +261,84 @@ def test_warmup_reference_from_the_stream_survives_a_restart() -> None:
     assert again.n_reference_ == 1500
     (finding,) = again.evaluate(frame(_table(rng, 500, shift=1.0), 3.0))
     assert finding.kind == "drift"
+
+
+# ---- the fast paths of `drift` (issue 5): equal to scipy / to the tie-corrected path ---------------------------
+def test_ks_pvalue_and_smirnov_equal_scipy() -> None:
+    from scipy import special, stats
+
+    for en in (50, 141, 490, 2_500, 25_000, 100_000):
+        for nxsq in (0.05, 0.5, 1.5, 2.2, 3.0, 9.0, 50.0, 200.0, 369.0, 400.0):
+            d = float(np.sqrt(nxsq / en))
+            if d >= 1.0:
+                continue
+            assert st.ks_pvalue(d, en) == pytest.approx(float(stats.kstwo.sf(d, en)), rel=1e-9, abs=1e-300)
+            if en > 140 and nxsq >= 2.2:
+                assert st.smirnov_sf(en, d) == pytest.approx(float(special.smirnov(en, d)), rel=1e-9, abs=1e-300)
+    assert st.ks_pvalue(0.0, 1000) == 1.0
+    assert st.ks_pvalue(0.7, 300) == pytest.approx(float(stats.kstwo.sf(0.7, 300)), rel=1e-9)
+
+
+def test_merged_ranks_equal_scipy_ks_and_mann_whitney() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(20)
+    for n, m, shift in ((5_000, 800, 0.0), (3_000, 3_000, 0.1), (400, 7_000, -0.3), (1, 50, 0.0)):
+        ref, cur = np.sort(rng.normal(size=n)), np.sort(rng.normal(shift, 1.0, size=m))
+        le = st.tie_free_ranks(ref, cur)
+        assert le is not None
+        assert np.array_equal(le, np.searchsorted(ref, cur))
+        d, p = st.ks_merged(n, le)
+        ks = stats.ks_2samp(ref, cur, method="asymp")
+        assert d == float(ks.statistic)  # the same differences, the same arithmetic: bit for bit
+        assert p == pytest.approx(float(ks.pvalue), rel=1e-9, abs=1e-300)
+        auc, p_mw = st.rank_sum_u(n, float(m), float(np.sum(le)), 0.0)
+        mw = stats.mannwhitneyu(cur, ref, method="asymptotic", use_continuity=True)
+        assert auc == pytest.approx(float(mw.statistic) / (n * m), rel=1e-12)
+        assert p_mw == pytest.approx(float(mw.pvalue), rel=1e-9)
+    # a reference with ties of its own is fine; a current value that is tied is not (tie-corrected path)
+    ref = np.sort(np.repeat(rng.normal(size=500), 3))
+    cur = np.sort(rng.normal(size=200))
+    assert np.array_equal(st.tie_free_ranks(ref, cur), np.searchsorted(ref, cur))  # type: ignore[arg-type]
+    assert st.tie_free_ranks(ref, np.sort(np.append(cur, ref[7]))) is None
+    assert st.tie_free_ranks(ref, np.sort(np.append(cur, cur[3]))) is None
+
+
+def test_sorted_helpers_equal_numpy() -> None:
+    rng = np.random.default_rng(21)
+    for v in (np.round(rng.normal(size=3_000), 1), rng.normal(size=500), np.zeros(5), np.array([])):
+        srt = np.sort(v)
+        u, c = st.sorted_unique(srt)
+        u0, c0 = np.unique(srt, return_counts=True)
+        assert np.array_equal(u, u0) and np.array_equal(c, c0)
+        edges = np.unique(srt[(np.arange(1, 10) * (len(srt) - 1)) // 10]) if len(srt) else np.array([])
+        expected = np.bincount(np.searchsorted(edges, srt, side="right"), minlength=len(edges) + 1)
+        assert np.array_equal(st.bin_counts(edges, srt), expected)
+        assert st.tie_sum(c) == float(np.sum(c.astype(float) ** 3 - c))
+
+
+def test_sample_rows_is_pandas_sample() -> None:
+    from aiops_detectors.drift.base import sample_rows
+
+    rng = np.random.default_rng(22)
+    floats = pd.DataFrame(rng.normal(size=(1_000, 4)), columns=list("abcd"))
+    mixed = floats.assign(s=rng.choice(["x", "y"], 1_000), i=rng.integers(0, 9, 1_000))
+    shuffled = floats.set_axis(rng.permutation(1_000) + 5, axis=0)
+    for frame in (floats, mixed, shuffled, floats.iloc[100:900]):
+        for seed in (0, 7):
+            expected = frame.sample(n=300, random_state=seed).sort_index()
+            pd.testing.assert_frame_equal(sample_rows(frame, 300, seed), expected)
+
+
+def test_fast_paths_decide_exactly_as_the_tie_corrected_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Continuous columns take the merge path, other frames the per-column path: the same result to the bit."""
+    rng = np.random.default_rng(23)
+    ref = pd.DataFrame(rng.normal(size=(4_000, 3)), columns=["a", "b", "c"])
+    cur = pd.DataFrame(rng.normal(size=(900, 3)), columns=["a", "b", "c"])
+    cur["a"] += 0.3
+    fast = TabularDrift().fit(ref).test(cur)
+    assert fast.drifted_columns == ["a"]
+    # object columns are parsed by pandas, one column at a time, and no merge is allowed
+    monkeypatch.setattr(st, "tie_free_ranks", lambda ref_sorted, cur_sorted: None)
+    slow = TabularDrift().fit(ref.astype(object)).test(cur.astype(object))
+    assert fast.to_dict() == slow.to_dict()

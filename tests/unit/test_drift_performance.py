@@ -104,3 +104,75 @@ def test_page_hinkley_detector_on_an_error_series() -> None:
     second = Frame(source="t", collected_at=599.0, series=(Series("errors", ts, errors),))
     (finding,) = again.evaluate(second)
     assert finding.kind == "performance" and finding.score == 1.0
+
+
+def test_cbpe_estimate_within_tolerance_on_a_shifted_holdout() -> None:
+    """A fitted model (not the true probabilities) on a held-out sample moved towards its decision boundary."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(9000, 2))
+    y = (rng.random(9000) < 1 / (1 + np.exp(-(3 * x[:, 0] - x[:, 1])))).astype(int)
+    model = LogisticRegression(C=0.01).fit(x[:3000], y[:3000])  # strongly regularised: under-confident scores
+    s = model.predict_proba(x)[:, 1]
+    det = CBPE().fit(pd.DataFrame({"score": s[3000:5000], "label": y[3000:5000]}))
+    assert abs(det.reference_estimate_ - det.reference_accuracy_) < 0.02  # cross-fitted, on the reference
+    held = np.arange(5000, 9000)
+    w = np.exp(-2 * np.abs(x[held, 0]))  # covariate shift: rows near the boundary are drawn more often
+    cur = rng.choice(held, 1500, replace=False, p=w / w.sum())
+    res = det.test(pd.DataFrame({"score": s[cur]}))
+    realised = float(np.mean((s[cur] >= 0.5) == (y[cur] == 1)))
+    raw = float(np.mean(np.maximum(s[cur], 1 - s[cur])))  # the uncalibrated confidence is far off
+    assert abs(raw - realised) > 0.05
+    assert abs(res.details["estimated_accuracy"] - realised) < 0.025
+    assert res.details["accuracy_lower"] <= realised <= res.details["accuracy_upper"]
+    assert det.reference_accuracy_ - realised > 0.05 and res.drift
+
+
+def test_cbpe_interval_coverage_with_known_probabilities() -> None:
+    """The realised accuracy falls inside the stated 95 % interval in about 95 % of windows."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=60_000)
+    p_true = 1 / (1 + np.exp(-2.5 * x))  # the score is the true probability: a calibrated model
+    y = (rng.random(60_000) < p_true).astype(int)
+    det = CBPE(n_bootstrap=60).fit(pd.DataFrame({"score": p_true[:4000], "label": y[:4000]}))
+    pool = np.arange(4000, 60_000)
+    inside, errors, widths = [], [], []
+    for i in range(200):
+        k = (-1.5, 0.0, 1.0, 2.0)[i % 4]  # covariate shifts of different directions and strengths
+        w = np.exp(k * x[pool] - 0.5 * x[pool] ** 2 * (i % 2))
+        cur = rng.choice(pool, 300, replace=False, p=w / w.sum())
+        d = det.test(pd.DataFrame({"score": p_true[cur]})).details
+        realised = float(np.mean((p_true[cur] >= 0.5) == (y[cur] == 1)))
+        inside.append(d["accuracy_lower"] <= realised <= d["accuracy_upper"])
+        errors.append(d["estimated_accuracy"] - realised)
+        widths.append(d["accuracy_upper"] - d["accuracy_lower"])
+    assert 0.9 <= np.mean(inside) <= 0.99
+    assert abs(np.mean(errors)) < 0.005  # unbiased
+    assert np.mean(widths) < 0.1
+
+
+def test_cbpe_multiclass_and_other_threshold() -> None:
+    rng = np.random.default_rng(13)
+    n = 6000
+    logits = rng.normal(size=(n, 3)) * 1.5
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(3, p=row) for row in probs])
+    frame = pd.DataFrame(probs, columns=["cat", "dog", "fox"])
+    frame["label"] = np.array(["cat", "dog", "fox"])[labels]
+    det = CBPE(scores=["cat", "dog", "fox"]).fit(frame.iloc[:3000])
+    cur = frame.iloc[3000:]
+    res = det.test(cur[["cat", "dog", "fox"]])
+    realised = float(np.mean(np.array(["cat", "dog", "fox"])[probs[3000:].argmax(axis=1)] == cur["label"]))
+    assert abs(res.details["estimated_accuracy"] - realised) < 0.03
+    as_positions = frame.assign(label=labels)  # labels may also be the class's position
+    by_position = CBPE(scores=["cat", "dog", "fox"]).fit(as_positions.iloc[:3000])
+    assert by_position.reference_accuracy_ == det.reference_accuracy_
+    with pytest.raises(DetectorError, match="fox"):
+        det.test(cur[["cat", "dog"]])
+    # a binary model used at another threshold: one calibrator per predicted class
+    s = probs[:, 0] / (probs[:, 0] + probs[:, 1])
+    y = (labels == 0).astype(int)
+    binary = CBPE(threshold=0.3).fit(pd.DataFrame({"score": s[:3000], "label": y[:3000]}))
+    est = binary.test(pd.DataFrame({"score": s[3000:]})).details["estimated_accuracy"]
+    assert abs(est - float(np.mean((s[3000:] >= 0.3) == (y[3000:] == 1)))) < 0.03

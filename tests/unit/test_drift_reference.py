@@ -302,3 +302,165 @@ def test_registry_reference_after_a_real_promoted_retrain(tmp_path: Path) -> Non
     assert det.evaluate(_frame(current, 2.0)) == []  # verified against the new model's training data
     assert det.reference_version_ == "2" and det.n_reference_ == window["rows"] == 700
     assert det.columns_ == FEATURES
+
+
+# ---- 4. the registry's time window is filtered in SQL, not in memory -----------------------------------------
+
+
+def _window_table(rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, object]]:
+    """A labelled table whose training window (800 rows, 600 of them training) sits among 1500 other rows."""
+    inside = _labelled(rng, 800, start=1_700_000_000.0)
+    before = _labelled(rng, 700, start=1_600_000_000.0, shift=-3.0)
+    after = _labelled(rng, 800, start=1_800_000_000.0, shift=3.0)
+    table = pd.concat([after, inside, before]).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    table.loc[::97, "ts"] = np.nan  # rows without a time are never in a bounded window
+    times = inside["ts"]
+    window = {"source": "train labels", "from": str(times.iloc[0]), "to": str(times.iloc[-1]), "rows": 600}
+    return table.rename(columns={"ts": "event time"}), window
+
+
+def _read_both_ways(
+    tmp_path: Path, url: str, window: dict[str, object], monkeypatch: pytest.MonkeyPatch, max_rows: int = 50_000
+) -> tuple[pd.DataFrame, pd.DataFrame, list[int], list[int], str]:
+    """The registry reference read with the window in SQL and (``_window_select`` off) in memory."""
+    from aiops_detectors.drift import _reference
+    from aiops_detectors.drift._reference import ReferenceRegistry, read_registry_reference
+
+    reg = FilesystemRegistry(tmp_path / f"registry-{uuid.uuid4().hex[:6]}")
+    reg.promote("churn", reg.register("churn", {}, {"training_window": window}, key="k"), key="p")
+    spec = ReferenceRegistry(path=str(reg.root), model="churn", url=url, time_column="event time")
+    fetched: list[int] = []
+    real = pd.read_sql_query
+
+    def counting(*args: object, **kwargs: object) -> object:
+        out = real(*args, **kwargs)  # type: ignore[call-overload]
+        fetched.extend([len(out)] if isinstance(out, pd.DataFrame) else [])
+        return out
+
+    monkeypatch.setattr(pd, "read_sql_query", counting)
+    pushed = read_registry_reference(spec, max_rows=max_rows, seed=3)
+    in_sql = list(fetched)
+    fetched.clear()
+    monkeypatch.setattr(_reference, "_window_select", lambda *a, **k: None)
+    in_memory = read_registry_reference(spec, max_rows=max_rows, seed=3)
+    monkeypatch.undo()
+    return pushed.frame, in_memory.frame, in_sql, list(fetched), pushed.description
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {},  # from, to and rows
+        {"rows": None},  # the whole window
+        {"from": None, "to": None},  # only the first rows (NULL times last, as in memory)
+        {"to": None},  # from a time on
+    ],
+)
+def test_registry_window_in_sql_reads_the_rows_filtering_in_memory_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bounds: dict[str, object]
+) -> None:
+    table, window = _window_table(np.random.default_rng(20))
+    url = _sqlite(tmp_path / "labels.db", table, table="train labels")
+    window = {**window, **bounds}
+    pushed, in_memory, in_sql, everything, description = _read_both_ways(tmp_path, url, window, monkeypatch)
+    pd.testing.assert_frame_equal(pushed, in_memory)
+    assert description.endswith("(filtered in SQL)")
+    assert everything == [len(table)] and in_sql == [len(pushed)]
+    if window["rows"]:
+        assert len(pushed) == 600
+    if window["from"] is not None:  # only the window's rows were fetched: 800 of 2300, 600 with its rows
+        assert len(pushed) <= 800 and pushed["event time"].min() >= 1_700_000_000.0
+        assert pushed["a"].abs().max() < 6  # no row of the shifted regimes around it
+
+
+def test_registry_window_in_sql_binds_values_and_quotes_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy as sa
+
+    table, window = _window_table(np.random.default_rng(21))
+    url = _sqlite(tmp_path / "labels.db", table, table="train labels")
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object, *rest: object) -> None:
+        seen.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", capture)
+    try:
+        pushed, in_memory, in_sql, _, _ = _read_both_ways(tmp_path, url, window, monkeypatch, max_rows=250)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", capture)
+    pd.testing.assert_frame_equal(pushed, in_memory)  # sampled down to max_reference_rows: the same sample
+    assert len(pushed) == 250 and in_sql == [600]
+    (statement, parameters) = next((s, p) for s, p in seen if "WHERE" in s)
+    assert '"train labels"' in statement and '"event time" >= ?' in statement and '"event time" <= ?' in statement
+    assert "ORDER BY" in statement and "LIMIT" in statement
+    assert str(window["from"])[:6] not in statement  # values are bound, never written into the SQL
+    lo, hi, limit = list(parameters)[:3]  # type: ignore[call-overload]  # (SQLite adds OFFSET 0)
+    assert lo == float(str(window["from"])) - 1e-6 and hi == float(str(window["to"])) + 1e-6 and limit == 600
+
+
+def test_registry_window_on_sqlite_timestamps_is_filtered_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite keeps timestamps as text of any format: comparing them in SQL could drop rows, so it is not done."""
+    table, window = _window_table(np.random.default_rng(22))
+    table["event time"] = pd.to_datetime(table["event time"], unit="s", utc=True)
+    window = {**window, "from": str(pd.Timestamp(float(str(window["from"])), unit="s", tz="UTC")), "to": None}
+    url = _sqlite(tmp_path / "labels.db", table, table="train labels")
+    pushed, in_memory, in_sql, _, description = _read_both_ways(tmp_path, url, window, monkeypatch)
+    assert "filtered in SQL" not in description and in_sql == [len(table)]
+    pd.testing.assert_frame_equal(pushed, in_memory)
+    assert len(pushed) == 600 and pushed["a"].abs().max() < 6
+
+
+@pytest.mark.parametrize("zone", ["TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITHOUT TIME ZONE"])
+def test_registry_window_in_sql_on_postgresql_timestamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, zone: str
+) -> None:
+    import sqlalchemy as sa
+
+    table, window = _window_table(np.random.default_rng(23))
+    stamps = pd.to_datetime(table["event time"], unit="s", utc=True)
+    table["event time"] = stamps if "WITH TIME" in zone else stamps.dt.tz_localize(None)
+    lo, hi = (pd.Timestamp(float(str(window[k])), unit="s", tz="UTC") for k in ("from", "to"))
+    window = {**window, "from": str(lo), "to": str(hi)}
+    name = f"train labels {uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            table.to_sql(name, conn, index=False, dtype={"event time": sa.DateTime(timezone="WITH TIME" in zone)})
+        pushed, in_memory, in_sql, everything, description = _read_both_ways(
+            tmp_path, postgres_url, {**window, "source": name}, monkeypatch
+        )
+        assert description.endswith("(filtered in SQL)")
+        assert in_sql == [600] and everything == [len(table)]
+        pd.testing.assert_frame_equal(pushed, in_memory)
+        assert pushed["a"].abs().max() < 6
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
+        engine.dispose()
+
+
+# ---- 5. MLflow as the registry: configuration (the store itself: tests/integration/test_mlflow_reference.py) ----
+
+
+def test_registry_backend_parameters_are_checked() -> None:
+    with pytest.raises(DetectorError, match="backend fs needs 'path'"):
+        TabularDrift(reference_registry={"model": "churn"})
+    with pytest.raises(DetectorError, match="tracking_uri, artifact_path: only with backend mlflow"):
+        TabularDrift(reference_registry={"path": "/r", "model": "m", "tracking_uri": "x", "artifact_path": "a"})
+    with pytest.raises(DetectorError, match="backend mlflow needs 'tracking_uri'"):
+        TabularDrift(reference_registry={"backend": "mlflow", "model": "churn"})
+    with pytest.raises(DetectorError, match="give 'tracking_uri'"):
+        TabularDrift(reference_registry={"backend": "mlflow", "model": "m", "tracking_uri": "x", "path": "/r"})
+    with pytest.raises(DetectorError, match="backend"):
+        TabularDrift(reference_registry={"backend": "sagemaker", "model": "m"})
+
+
+def test_mlflow_reference_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if mlflow-skinny were not installed
+    det = TabularDrift(reference_registry={"backend": "mlflow", "tracking_uri": "file:///nowhere", "model": "m"})
+    with pytest.raises(DetectorError, match=r"mlflow extra: pip install 'aiops\[mlflow\]'"):
+        det.evaluate(_frame(_table(np.random.default_rng(0), 20)))

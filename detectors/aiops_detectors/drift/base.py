@@ -5,9 +5,9 @@ shaped: ``fit(reference)`` learns a profile of the reference once, ``test(curren
 :class:`aiops.detection.DriftResult` per window. Inside the daemon it is a check detector: ``evaluate(frame)``
 loads the reference named by the ``reference`` parameter on first use (CSV, JSONL or Parquet, sampled down
 to ``max_reference_rows``; or a SQL query, ``reference_sql``; or the champion model's training data,
-``reference_registry``, refitted when the alias moves; or a rolling window of the stream), tests the frame's
-rows and turns a drift decision into one :class:`Finding` whose evidence is the full per-column result, so
-a person can see which columns moved, by how much, and how sure.
+``reference_registry``, the filesystem registry or MLflow, refitted when the alias moves; or a rolling window
+of the stream), tests the frame's rows and turns a drift decision into one :class:`Finding` whose evidence is
+the full per-column result, so a person can see which columns moved, by how much, and how sure.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class DriftParams(BaseModel):
     )
     reference_registry: ReferenceRegistry | None = Field(
         None,
-        description="instead of `reference`: {path, model, alias: champion, url, query, time_column}, the "
-        "training data of the aliased model version; refitted when the alias moves",
+        description="instead of `reference`: {path, model, alias: champion, url, query, time_column} (or "
+        "{backend: mlflow, tracking_uri, model, alias, artifact_path, dataset, ...}), the training data of the "
+        "aliased model version; refitted when the alias moves",
     )
     reference_mode: Literal["fixed", "rolling"] = Field(
         "fixed", description="rolling: the reference is the `reference_rows` rows seen before each window"
@@ -113,7 +114,7 @@ class DriftDetector:
             raise DetectorError(f"{type(self).__name__}: the reference has no rows")
         cap = int(getattr(self.params, "max_reference_rows", 50_000))
         if len(frame) > cap:
-            frame = frame.sample(n=cap, random_state=self._seed()).sort_index()
+            frame = sample_rows(frame, cap, self._seed())
         self.columns_: list[str] = [str(c) for c in frame.columns]
         self.n_reference_: int = len(frame)
         self._fit(frame.reset_index(drop=True))
@@ -130,7 +131,7 @@ class DriftDetector:
             return DriftResult(drift=False, summary="empty window: nothing to test", details={"n_current": 0})
         cap = int(getattr(self.params, "max_current_rows", 50_000))
         if len(frame) > cap:
-            frame = frame.sample(n=cap, random_state=self._seed()).sort_index()
+            frame = sample_rows(frame, cap, self._seed())
         return self._test(frame.reset_index(drop=True))
 
     # ---- subclass hooks ----------------------------------------------------------------------------------
@@ -274,6 +275,27 @@ class DriftDetector:
         if frame.shape[1] == 0:
             raise DetectorError(f"{type(self).__name__}: the {what} has no columns")
         return frame
+
+
+def sample_rows(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``frame.sample(n=n, random_state=seed).sort_index()``, the same rows, without pandas' slow row take.
+
+    pandas draws ``RandomState(seed).permutation(len(frame))[:n]``; on an increasing, unique index sorting
+    by label is sorting by position, and an all-float64 frame is gathered as one NumPy array (a tenth of
+    the time of ``DataFrame.take`` on 100 000 x 50).
+    """
+    pos = np.random.RandomState(seed).permutation(len(frame))[:n]
+    index = frame.index
+    if not (index.is_monotonic_increasing and index.is_unique):
+        return frame.take(pos).sort_index()
+    pos.sort()
+    if frame.shape[1] and all(dt == np.float64 for dt in frame.dtypes):
+        values = frame.to_numpy()
+        # pandas keeps columns contiguous: gather within each column, which keeps that layout
+        columnar = values.T.flags.c_contiguous
+        taken = np.take(values.T, pos, axis=1).T if columnar else np.take(values, pos, axis=0)
+        return pd.DataFrame(taken, index=index[pos], columns=frame.columns, copy=False)
+    return frame.iloc[pos]
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

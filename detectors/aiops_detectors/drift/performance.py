@@ -4,9 +4,10 @@
   behaves differently, available before any label.
 * :class:`PerformanceDrift` — when labels arrive: accuracy / F1 / AUC / RMSE / MAE of the window against the
   reference, with a bootstrap confidence interval of the drop, so a noisy small window does not alert.
-* :class:`CBPE` — label-free accuracy estimate for probabilistic binary classifiers (in the spirit of
-  NannyML's confidence-based performance estimation): calibrate scores on the labelled reference (isotonic),
-  then the expected accuracy of a window is the mean probability that each prediction is right.
+* :class:`CBPE` — label-free accuracy estimate for probabilistic classifiers, binary or multiclass (in the
+  spirit of NannyML's confidence-based performance estimation): calibrate the model's confidence to the
+  probability of being right on the labelled reference (isotonic), then the expected accuracy of a window is
+  the mean of those probabilities, with an interval for the accuracy the window's labels will show.
 * :class:`SegmentGap` — performance or positive rate per value of a sensitive or business column; alerts when
   the gap between the best and worst segment widens beyond the reference gap.
 * :class:`PageHinkley` — a streaming change detector for a per-event error or loss series (O(1) per point,
@@ -193,19 +194,60 @@ class PerformanceDrift(DriftDetector):
 class CBPEParams(DriftParams):
     """Parameters of :class:`CBPE`."""
 
-    score: str = Field("score", description="predicted probability of the positive class")
+    score: str = Field("score", description="predicted probability of the positive class (binary classifier)")
+    scores: list[str] | None = Field(
+        None,
+        description="multiclass: one predicted-probability column per class (the label is the class's column "
+        "name or position); the prediction is the most probable class; replaces `score` and `threshold`",
+    )
     label: str = Field("label", description="true label, needed in the reference only")
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="decision threshold of the classifier")
     min_drop: float = Field(0.03, ge=0.0, le=1.0, description="estimated accuracy drop worth an alert")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="level of the interval of the estimated accuracy")
+    n_bootstrap: int = Field(
+        100, ge=0, le=2_000, description="reference resamples measuring the calibration's own uncertainty (0: off)"
+    )
+
+
+_Calibrator = tuple[np.ndarray, np.ndarray]  # isotonic step function: x and y thresholds, for np.interp
+
+
+def _isotonic(x: np.ndarray, y: np.ndarray) -> _Calibrator:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+    return np.asarray(iso.X_thresholds_, dtype=float), np.asarray(iso.y_thresholds_, dtype=float)
+
+
+def _label_keys(values: pd.Series) -> np.ndarray:
+    """Labels as strings, integral numbers without a decimal part (so 2, 2.0 and "2" are the same class)."""
+    keys: np.ndarray = values.astype(str).to_numpy(dtype=object)
+    num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    whole = np.isfinite(num) & (num == np.round(num))
+    keys[whole] = [str(int(v)) for v in num[whole]]
+    keys[values.isna().to_numpy()] = None
+    return keys
 
 
 class CBPE(DriftDetector):
-    """Label-free accuracy estimate of a probabilistic binary classifier (confidence-based).
+    """Label-free accuracy estimate of a probabilistic classifier (confidence-based), with an interval.
 
-    The reference (with labels) calibrates the scores by isotonic regression; in a window without labels,
-    each prediction is right with its calibrated probability, so the expected accuracy is their mean. Valid
-    under covariate shift (the score-to-probability map stays right when only the inputs move), not under
-    concept drift: that needs labels (:class:`PerformanceDrift`).
+    The labelled reference calibrates the model's *confidence* (the probability of the predicted class) to
+    the probability that the prediction is right, by isotonic regression of "correct" (0/1) on the confidence:
+    one calibrator for both predicted classes of a binary model at threshold 0.5 (and for all classes of a
+    multiclass model, ``scores``), one per predicted class at another threshold. In a window without labels,
+    prediction *i* is right with its calibrated probability q_i, so the expected accuracy is mean(q_i).
+
+    The interval (``accuracy_lower`` .. ``accuracy_upper`` at ``confidence``) is where the accuracy realised
+    on the window's rows should fall: the Poisson-binomial sampling sd sqrt(sum q_i (1 - q_i)) / n plus the
+    calibration's own uncertainty (the spread of the estimate over ``n_bootstrap`` calibrators refitted on
+    resamples of the reference), added in quadrature. ``reference_estimate`` is the cross-fitted (5-fold)
+    estimate on the reference rows, to compare with their realised accuracy.
+
+    Valid under covariate shift when the confidence-to-correctness map stays right (the model's confidence
+    means the same thing in the shifted region), not under concept drift: that needs labels
+    (:class:`PerformanceDrift`). The drop alert compares the estimate with the reference's realised accuracy,
+    significant against the sampling sd.
 
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(2)
@@ -214,55 +256,136 @@ class CBPE(DriftDetector):
     >>> res = det.test(pd.DataFrame({"score": s[2000:]}))
     >>> bool(abs(res.details["estimated_accuracy"] - np.mean((s[2000:] >= 0.5) == y[2000:])) < 0.03)
     True
+    >>> bool(res.details["accuracy_lower"] < res.details["estimated_accuracy"] < res.details["accuracy_upper"])
+    True
     """
 
     Params = CBPEParams
     name: ClassVar[str] = "cbpe"
     check_part: ClassVar[str] = "estimated_performance"
+    _FOLDS: ClassVar[int] = 5
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
         frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
         return frame
 
-    def _scores(self, frame: pd.DataFrame, what: str) -> np.ndarray:
-        col = str(getattr(self.params, "score", "score"))
-        if col not in frame.columns:
-            raise DetectorError(f"CBPE: the {what} has no column {col!r}")
-        s = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return np.asarray(s[np.isfinite(s)], dtype=float)
+    def _pooled(self) -> bool:
+        p: Any = self.params
+        return bool(p.scores) or p.threshold == 0.5
+
+    def _confidence(self, frame: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: confidence, calibration group (0 pooled; else the predicted class), predicted class."""
+        p: Any = self.params
+        missing = [c for c in (p.scores or [p.score]) if c not in frame.columns]
+        if missing:
+            raise DetectorError(f"CBPE: the {what} has no column(s) {', '.join(map(repr, missing))}")
+        if p.scores:
+            cols = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in p.scores]
+            probs = np.column_stack(cols)
+            ok = np.all(np.isfinite(probs), axis=1)
+            pred = np.full(len(frame), -1)
+            pred[ok] = np.argmax(probs[ok], axis=1)
+            conf = np.where(ok, np.max(np.where(np.isfinite(probs), probs, -np.inf), axis=1), np.nan)
+            return conf, np.zeros(len(frame), dtype=int), pred
+        s = pd.to_numeric(frame[p.score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        pred = (s >= p.threshold).astype(int)
+        conf = np.where(pred == 1, s, 1.0 - s)
+        group = np.zeros(len(s), dtype=int) if self._pooled() else pred
+        return conf, group, pred
+
+    def _correct(self, frame: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
+        """1.0 where the prediction matches the label, 0.0 where not, NaN without a label."""
+        p: Any = self.params
+        if p.scores:
+            keys = _label_keys(frame[p.label])
+            hit = np.array(
+                [k is not None and k in (str(j), p.scores[j]) for k, j in zip(keys, pred, strict=True)], dtype=float
+            )
+            return np.where(pd.isna(keys), np.nan, hit)
+        y = pd.to_numeric(frame[p.label], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return np.where(np.isfinite(y), (pred == 1) == (y == 1), np.nan)
+
+    @staticmethod
+    def _fit_groups(conf: np.ndarray, group: np.ndarray, correct: np.ndarray) -> dict[int, _Calibrator]:
+        fitted = {-1: _isotonic(conf, correct)}  # -1: every row, for a group too small to calibrate alone
+        for g in np.unique(group):
+            rows = group == g
+            if rows.all():
+                fitted[int(g)] = fitted[-1]
+            elif rows.sum() >= 10 and len(np.unique(correct[rows])) > 1:
+                fitted[int(g)] = _isotonic(conf[rows], correct[rows])
+            elif rows.sum() >= 10:
+                fitted[int(g)] = (np.array([0.0, 1.0]), np.full(2, float(correct[rows][0])))
+        return fitted
+
+    @staticmethod
+    def _apply(cal: dict[int, _Calibrator], conf: np.ndarray, group: np.ndarray) -> np.ndarray:
+        q = np.empty(len(conf))
+        for g in np.unique(group):
+            rows = group == g
+            xs, ys = cal.get(int(g), cal[-1])
+            q[rows] = np.interp(conf[rows], xs, ys)
+        return q
 
     def _fit(self, reference: pd.DataFrame) -> None:
-        from sklearn.isotonic import IsotonicRegression
-
         p: Any = self.params
         if p.label not in reference.columns:
             raise DetectorError(f"CBPE: the reference needs the label column {p.label!r}")
-        s = pd.to_numeric(reference[p.score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        y = pd.to_numeric(reference[p.label], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        ok = np.isfinite(s) & np.isfinite(y)
+        conf, group, pred = self._confidence(reference, "reference")
+        correct = self._correct(reference, pred)
+        ok = np.isfinite(conf) & np.isfinite(correct)
         if ok.sum() < 10:
             raise DetectorError("CBPE: the reference needs at least 10 rows with a score and a label")
-        self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s[ok], y[ok])
-        self.reference_accuracy_ = float(np.mean((s[ok] >= p.threshold) == (y[ok] == 1)))
-        self.reference_estimate_ = self._estimate(s[ok])[0]
+        conf, group, correct = conf[ok], group[ok], correct[ok]
+        self.calibrators_ = self._fit_groups(conf, group, correct)
+        self.reference_accuracy_ = float(np.mean(correct))
+        rng = np.random.default_rng(self._seed())
+        n = len(conf)
+        # cross-fitted estimate on the reference: every row calibrated by a fit that never saw it
+        folds = rng.permutation(n) % self._FOLDS
+        held = np.empty(n)
+        for f in range(self._FOLDS):
+            out = folds == f
+            held[out] = self._apply(self._fit_groups(conf[~out], group[~out], correct[~out]), conf[out], group[out])
+        self.reference_estimate_ = float(np.mean(held))
+        self.bootstrap_calibrators_ = []
+        for _ in range(p.n_bootstrap):
+            i = rng.integers(0, n, n)
+            self.bootstrap_calibrators_.append(self._fit_groups(conf[i], group[i], correct[i]))
 
-    def _estimate(self, s: np.ndarray) -> tuple[float, float]:
-        p: Any = self.params
-        prob = np.asarray(self.calibrator_.predict(s), dtype=float)
-        right = np.where(s >= p.threshold, prob, 1.0 - prob)
-        return float(np.mean(right)), float(math.sqrt(np.sum(right * (1 - right))) / len(right))
+    def _estimate(self, conf: np.ndarray, group: np.ndarray) -> tuple[float, float, float]:
+        """Estimated accuracy, its sampling sd (Poisson-binomial) and the calibration's sd."""
+        q = self._apply(self.calibrators_, conf, group)
+        sampling = float(math.sqrt(np.sum(q * (1 - q))) / len(q))
+        boot = [float(np.mean(self._apply(c, conf, group))) for c in self.bootstrap_calibrators_]
+        calibration = float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0
+        return float(np.mean(q)), sampling, calibration
 
     def _test(self, current: pd.DataFrame) -> DriftResult:
         p: Any = self.params
-        s = self._scores(current, "current")
-        if len(s) == 0:
+        conf, group, _ = self._confidence(current, "current")
+        ok = np.isfinite(conf)
+        if not ok.any():
             return DriftResult(False, "no scores in the window: nothing to estimate", {}, None, {"n_current": 0})
-        est, se = self._estimate(s)
+        est, sampling, calibration = self._estimate(conf[ok], group[ok])
+        se = math.sqrt(sampling**2 + calibration**2)
+        half = float(special.ndtri(0.5 + p.confidence / 2)) * se
+        lower, upper = max(0.0, est - half), min(1.0, est + half)
         drop = self.reference_accuracy_ - est
-        z = drop / se if se > 0 else (math.inf if drop > 0 else 0.0)
+        z = drop / sampling if sampling > 0 else (math.inf if drop > 0 else 0.0)
         p_value = float(special.ndtr(-z)) if math.isfinite(z) else 0.0
         drift = bool(drop >= p.min_drop and p_value < p.alpha)
+        stats = {
+            "estimated_accuracy": est,
+            "accuracy_lower": lower,
+            "accuracy_upper": upper,
+            "confidence": p.confidence,
+            "standard_error": se,
+            "sampling_standard_error": sampling,
+            "calibration_standard_error": calibration,
+            "n_current": int(ok.sum()),
+        }
         col = ColumnDrift(
             "accuracy",
             "cbpe",
@@ -270,19 +393,18 @@ class CBPE(DriftDetector):
             p_value,
             drop,
             drift,
-            {"reference_accuracy": self.reference_accuracy_, "standard_error": se},
+            {
+                "reference_accuracy": self.reference_accuracy_,
+                "reference_estimate": self.reference_estimate_,
+                **stats,
+            },
         )
         summary = (
             f"{'estimated accuracy drop' if drift else 'no estimated drop'}: accuracy ~{est:.3f} "
-            f"(+/-{1.96 * se:.3f}) vs reference {self.reference_accuracy_:.3f}, without labels"
+            f"({round(p.confidence * 100)}% interval {lower:.3f}-{upper:.3f}) vs reference "
+            f"{self.reference_accuracy_:.3f}, without labels"
         )
-        return DriftResult(
-            drift,
-            summary,
-            {"accuracy": col},
-            p_value,
-            {"estimated_accuracy": est, "standard_error": se, "n_current": len(s)},
-        )
+        return DriftResult(drift, summary, {"accuracy": col}, p_value, stats)
 
 
 # ---- segment / fairness gap -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ Why each piece is there:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,11 +56,15 @@ class TabularDriftParams(DriftParams):
 
 @dataclass
 class _Numeric:
-    """What ``fit`` keeps of a numeric column: everything the tests need, so the reference is never re-read."""
+    """What ``fit`` keeps of a numeric column: everything the tests need, so the reference is never re-read.
+
+    The sorted values and sorted absolute deviations from the median serve the tie-free (continuous) path
+    directly; distinct values, their counts and cumulative counts, which only the tie-corrected path needs,
+    are derived from them on first use.
+    """
 
     sorted: np.ndarray
-    unique: np.ndarray
-    counts: np.ndarray
+    absdev: np.ndarray  # |x - median|, sorted
     ties: float
     median: float
     absdev_ties: float
@@ -69,11 +74,39 @@ class _Numeric:
     singletons: int
     psi_edges: np.ndarray
     psi_props: np.ndarray
-    cum0: np.ndarray
-    absdev_unique: np.ndarray
-    absdev_counts: np.ndarray
-    absdev_cum0: np.ndarray
     mean: float
+
+    @cached_property
+    def _values(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _unique_counts(self.sorted)
+
+    @cached_property
+    def _absdevs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _unique_counts(self.absdev)
+
+    @property
+    def unique(self) -> np.ndarray:
+        return self._values[0]
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._values[1]
+
+    @property
+    def cum0(self) -> np.ndarray:
+        return self._values[2]
+
+    @property
+    def absdev_unique(self) -> np.ndarray:
+        return self._absdevs[0]
+
+    @property
+    def absdev_counts(self) -> np.ndarray:
+        return self._absdevs[1]
+
+    @property
+    def absdev_cum0(self) -> np.ndarray:
+        return self._absdevs[2]
 
 
 @dataclass
@@ -106,6 +139,75 @@ class _Signal:
 
 
 _MV_HALF_CAP = 5_000
+_MV_CHUNK = 2_048  # rows per Mahalanobis block: its temporaries stay in cache
+_MV_GROUP = 24  # columns per block of the reference's mean and standard deviation
+
+
+def _plain_numeric(s: pd.Series) -> bool:
+    """Integer or float dtype (not bool): pd.to_numeric would return it unchanged, so it can skip pandas."""
+    return s.dtype.kind in "iuf" and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+@dataclass
+class _Block:
+    """The plain numeric columns of a frame as one float matrix, and each column sorted, in one pass.
+
+    ``rows`` is (rows, columns) with non-finite values as NaN (a read-only view of the frame when it is
+    all float64); ``sorted`` is (columns, rows), each row ascending with the NaN last, so that the finite
+    values of column j are ``sorted[j, :n_finite[j]]``. One 2-D sort replaces a sort per column, and the
+    multivariate test reuses ``rows`` instead of converting the frame again.
+    """
+
+    index: dict[str, int]
+    rows: np.ndarray
+    sorted: np.ndarray
+    n_finite: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, columns: list[str]) -> _Block | None:
+        cols = [c for c in columns if c in frame.columns and _plain_numeric(frame[c])]
+        if not cols:
+            return None
+        if cols == [str(c) for c in frame.columns] and all(dt == np.float64 for dt in frame.dtypes):
+            x = frame.to_numpy()  # one float64 block: a view, no copy
+        else:
+            x = np.empty((len(frame), len(cols)), order="F")
+            for j, c in enumerate(cols):
+                x[:, j] = frame[c].to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(x)
+        if finite.all():
+            n_finite = np.full(len(cols), len(frame))
+        else:
+            x = np.where(finite, x, np.nan)
+            n_finite = finite.sum(axis=0)
+        srt = np.array(x.T, order="C")  # a copy: the caller's frame is never sorted in place
+        srt.sort(axis=1)
+        return cls({c: j for j, c in enumerate(cols)}, x, srt, n_finite)
+
+    def finite_sorted(self, c: str) -> np.ndarray:
+        j = self.index[c]
+        return self.sorted[j, : int(self.n_finite[j])]
+
+    def rows_of(self, columns: list[str]) -> tuple[np.ndarray, list[int] | None] | None:
+        """``rows`` and the positions of ``columns`` in it (None: all, in order); None if one is not here."""
+        if any(c not in self.index for c in columns):
+            return None
+        idx = [self.index[c] for c in columns]
+        return self.rows, None if idx == list(range(self.rows.shape[1])) else idx
+
+
+def _unique_counts(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array, their counts, and 0 followed by the cumulative counts."""
+    uniq, counts = st.sorted_unique(srt)
+    return uniq, counts, np.concatenate([[0], np.cumsum(counts)])
+
+
+def _tie_stats(srt: np.ndarray) -> tuple[float, int]:
+    """(sum of t^3 - t over tie groups, values occurring once) of a sorted array; O(n), no copy if distinct."""
+    if st.is_distinct(srt):
+        return 0.0, len(srt)
+    counts = st.sorted_unique(srt)[1]
+    return st.tie_sum(counts), int(np.sum(counts == 1))
 
 
 def _key(v: Any) -> str:
@@ -137,51 +239,67 @@ class TabularDrift(DriftDetector):
         p: TabularDriftParams = self.params  # type: ignore[assignment]
         self.numeric_: dict[str, _Numeric] = {}
         self.categorical_: dict[str, _Categorical] = {}
-        for c in reference.columns:
-            s = reference[c]
-            num = pd.to_numeric(s, errors="coerce") if s.dtype != bool else None
-            non_null = int(s.notna().sum())
-            parsed = 0 if num is None else int(num.notna().sum())
-            if num is not None and non_null > 0 and parsed >= 0.99 * non_null:
-                v = num.to_numpy(dtype=float, na_value=np.nan)
-                v = v[np.isfinite(v)]
-                if len(np.unique(v)) > p.max_categories:
-                    self.numeric_[c] = self._profile_numeric(v, len(s))
+        block = self._block = _Block.of(reference, [str(c) for c in reference.columns])
+        try:
+            for c in reference.columns:
+                if block is not None and c in block.index and self._fit_plain(c, block, len(reference), p):
                     continue
-                self.categorical_[c] = self._profile_categorical([_key(x) for x in v], len(s), numeric=True)
-            else:
-                vals = [_key(x) for x in s[s.notna()].tolist()]
-                self.categorical_[c] = self._profile_categorical(vals, len(s), numeric=False)
-        self._fit_multivariate(reference)
+                self._fit_column(c, reference[c], p)
+            self._fit_multivariate(reference)
+        finally:
+            self._block = None
+
+    def _fit_plain(self, c: str, block: _Block, n_rows: int, p: TabularDriftParams) -> bool:
+        """Profile a plain numeric column from the block (False: leave it to :meth:`_fit_column`)."""
+        srt = block.finite_sorted(c)
+        if len(srt) == 0:
+            return False
+        n_distinct = 1 + int(np.count_nonzero(srt[1:] != srt[:-1]))
+        if n_distinct > p.max_categories:
+            self.numeric_[c] = self._profile_numeric(srt, n_rows, presorted=True)
+        else:
+            v = block.rows[:, block.index[c]]
+            v = v[np.isfinite(v)]
+            self.categorical_[c] = self._profile_categorical([_key(x) for x in v], n_rows, numeric=True)
+        return True
+
+    def _fit_column(self, c: str, s: pd.Series, p: TabularDriftParams) -> None:
+        """Profile any other column: parse it as numbers if 99 % of its values are, else as categories."""
+        num = pd.to_numeric(s, errors="coerce") if s.dtype != bool else None
+        non_null = int(s.notna().sum())
+        parsed = 0 if num is None else int(num.notna().sum())
+        if num is not None and non_null > 0 and parsed >= 0.99 * non_null:
+            v = num.to_numpy(dtype=float, na_value=np.nan)
+            v = v[np.isfinite(v)]
+            if len(np.unique(v)) > p.max_categories:
+                self.numeric_[c] = self._profile_numeric(v, len(s))
+                return
+            self.categorical_[c] = self._profile_categorical([_key(x) for x in v], len(s), numeric=True)
+        else:
+            vals = [_key(x) for x in s[s.notna()].tolist()]
+            self.categorical_[c] = self._profile_categorical(vals, len(s), numeric=False)
 
     @staticmethod
-    def _profile_numeric(v: np.ndarray, n_rows: int) -> _Numeric:
-        srt = np.sort(v)
-        uniq, counts = np.unique(srt, return_counts=True)
+    def _profile_numeric(v: np.ndarray, n_rows: int, presorted: bool = False) -> _Numeric:
+        srt = v if presorted else np.sort(v)
         n = len(srt)
+        ties, singletons = _tie_stats(srt)
         med = float(0.5 * (srt[(n - 1) // 2] + srt[n // 2])) if n else 0.0  # median of sorted values
         absdev = st.sorted_abs_dev(srt, med)
-        ad_unique, ad_counts = np.unique(absdev, return_counts=True)
-        edges = np.unique(srt[(np.arange(1, 10) * (len(srt) - 1)) // 10]) if len(srt) else np.array([])
-        props = np.bincount(np.searchsorted(edges, srt, side="right"), minlength=len(edges) + 1) / max(len(srt), 1)
+        edges = np.unique(srt[(np.arange(1, 10) * (n - 1)) // 10]) if n else np.array([])
         return _Numeric(
             sorted=srt,
-            unique=uniq,
-            counts=counts,
-            ties=st.tie_sum(counts),
+            absdev=absdev,
+            ties=ties,
             median=med,
-            absdev_ties=st.tie_sum(ad_counts),
-            std=float(np.std(srt)) if len(srt) else 0.0,
-            n_missing=n_rows - len(srt),
+            absdev_ties=_tie_stats(absdev)[0],
+            std=float(np.std(srt)) if n else 0.0,
+            n_missing=n_rows - n,
             n_rows=n_rows,
-            singletons=int(np.sum(counts == 1)),
+            singletons=singletons,
             psi_edges=edges,
-            psi_props=props,
-            cum0=np.concatenate([[0], np.cumsum(counts)]),
-            absdev_unique=ad_unique,
-            absdev_counts=ad_counts,
-            absdev_cum0=np.concatenate([[0], np.cumsum(ad_counts)]),
-            mean=float(np.mean(srt)) if len(srt) else 0.0,
+            psi_props=st.bin_counts(edges, srt) / max(n, 1),
+            mean=float(np.mean(srt)) if n else 0.0,
         )
 
     @staticmethod
@@ -206,17 +324,41 @@ class TabularDrift(DriftDetector):
             return
         from sklearn.covariance import ledoit_wolf  # heavy import only when used
 
-        x = numeric_matrix(reference, cols)
-        self.mv_fill_ = np.nanmedian(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0)
-        self.mv_fill_ = np.where(np.isfinite(self.mv_fill_), self.mv_fill_, 0.0)
-        x = np.where(np.isnan(x), self.mv_fill_, x)
-        self.mv_mean_ = x.mean(axis=0)
-        scale = x.std(axis=0)
+        block: _Block | None = getattr(self, "_block", None)
+        src = block.rows_of(cols) if block is not None else None
+        rows, idx = (numeric_matrix(reference, cols), None) if src is None else src
+        pos = list(range(len(cols))) if idx is None else idx
+        fill, mean, scale = np.zeros(len(cols)), np.empty(len(cols)), np.empty(len(cols))
+        # column groups of >= 2, each copied C-ordered: the same sums as over the whole imputed matrix, bit
+        # for bit, without materialising it (or its temporaries)
+        starts = list(range(0, len(cols), _MV_GROUP))
+        if len(cols) - starts[-1] < 2 and len(starts) > 1:
+            starts.pop()
+        for a, b in zip(starts, [*starts[1:], len(cols)], strict=True):
+            x = np.ascontiguousarray(rows[:, a:b] if idx is None else rows[:, pos[a:b]])
+            missing = np.isnan(x)
+            # the median imputing missing values: a numeric column's is in its profile already
+            rest = [j for j in range(b - a) if cols[a + j] not in self.numeric_]
+            if rest:
+                sub = x[:, rest]
+                fill[[a + j for j in rest]] = np.nanmedian(np.where(missing[:, rest].all(axis=0), 0.0, sub), axis=0)
+            for j in range(a, b):
+                if cols[j] in self.numeric_:
+                    fill[j] = self.numeric_[cols[j]].median
+            fill[a:b] = np.where(np.isfinite(fill[a:b]), fill[a:b], 0.0)
+            if missing.any():
+                x = np.where(missing, fill[a:b], x)
+            mean[a:b] = x.mean(axis=0)
+            scale[a:b] = x.std(axis=0)
+        self.mv_fill_, self.mv_mean_ = fill, mean
         self.mv_scale_ = np.where(scale > 0, scale, 1.0)
+        order = np.random.default_rng(self._seed()).permutation(len(rows))
+        half = min(len(rows) // 2, _MV_HALF_CAP)  # 5 000 rows pin a covariance of <= 100 columns down well
+        x = np.ascontiguousarray(rows[order[: 2 * half]][:, pos])  # only the rows used are standardised
+        if np.isnan(x).any():
+            x = np.where(np.isnan(x), self.mv_fill_, x)
         z = (x - self.mv_mean_) / self.mv_scale_
-        order = np.random.default_rng(self._seed()).permutation(len(z))
-        half = min(len(z) // 2, _MV_HALF_CAP)  # 5 000 rows pin a covariance of <= 100 columns down well
-        train, calib = z[order[:half]], z[order[half : 2 * half]]
+        train, calib = z[:half], z[half : 2 * half]
         cov, _ = ledoit_wolf(train)
         self.mv_center_ = train.mean(axis=0)
         self.mv_precision_ = np.linalg.pinv(cov)
@@ -226,18 +368,40 @@ class TabularDrift(DriftDetector):
         d = z - self.mv_center_
         return np.asarray(np.sum((d @ self.mv_precision_) * d, axis=1), dtype=float)
 
+    def _current_mahalanobis(self, current: pd.DataFrame) -> np.ndarray:
+        """Squared distances of the current rows, imputed and standardised block by block (cache-sized)."""
+        block = getattr(self, "_block", None)
+        src = block.rows_of(self.mv_columns_) if block is not None else None
+        if src is None:
+            rows, idx = numeric_matrix(current, self.mv_columns_), None
+        else:
+            rows, idx = src
+        d2 = np.empty(len(rows))
+        for start in range(0, len(rows), _MV_CHUNK):
+            part = rows[start : start + _MV_CHUNK]
+            x = np.ascontiguousarray(part if idx is None else part[:, idx])
+            if np.isnan(x).any():
+                x = np.where(np.isnan(x), self.mv_fill_, x)
+            d2[start : start + _MV_CHUNK] = self._mahalanobis((x - self.mv_mean_) / self.mv_scale_)
+        return d2
+
     # ---- test --------------------------------------------------------------------------------------------
     def _test(self, current: pd.DataFrame) -> DriftResult:
         p: TabularDriftParams = self.params  # type: ignore[assignment]
         m = len(current)
         signals: list[_Signal] = []
         schema: dict[str, ColumnDrift] = {}
-        for c in self.columns_:
-            if c not in current.columns:
-                schema[c] = ColumnDrift(c, "schema", 1.0, 0.0, 1.0, True, {"reason": "column absent from current"})
-                continue
-            signals.extend(self._column_signals(c, current[c]))
-        mv = self._multivariate_signal(current, p)
+        wanted = set(self.numeric_) | set(getattr(self, "mv_columns_", []))
+        self._block = _Block.of(current, [c for c in self.columns_ if c in wanted])
+        try:
+            for c in self.columns_:
+                if c not in current.columns:
+                    schema[c] = ColumnDrift(c, "schema", 1.0, 0.0, 1.0, True, {"reason": "column absent from current"})
+                    continue
+                signals.extend(self._column_signals(c, current[c]))
+            mv = self._multivariate_signal(current, p)
+        finally:
+            self._block = None
         if mv is not None:
             signals.append(mv)
 
@@ -310,31 +474,45 @@ class TabularDrift(DriftDetector):
             return self._numeric_signals(c, self.numeric_[c], s, p)
         return self._categorical_signals(c, self.categorical_[c], s, p)
 
-    def _numeric_signals(self, c: str, prof: _Numeric, s: pd.Series, p: TabularDriftParams) -> list[_Signal]:
+    def _finite_sorted(self, c: str, s: pd.Series) -> tuple[np.ndarray, int, int]:
+        """(sorted finite values, rows, unparseable values) of a current column; from the block when there."""
+        block: _Block | None = getattr(self, "_block", None)
+        if block is not None and c in block.index:
+            return block.finite_sorted(c), len(s), 0
         raw = pd.to_numeric(s, errors="coerce")
         unparseable = int(s.notna().sum() - raw.notna().sum())
         v = raw.to_numpy(dtype=float, na_value=np.nan)
-        finite = np.isfinite(v)
-        x = v[finite]
-        m = len(v)
+        return np.sort(v[np.isfinite(v)]), len(v), unparseable
+
+    def _numeric_signals(self, c: str, prof: _Numeric, s: pd.Series, p: TabularDriftParams) -> list[_Signal]:
+        x, m, unparseable = self._finite_sorted(c, s)
         out = [self._missing_signal(c, m - len(x), m, prof.n_missing, prof.n_rows, p, unparseable)]
         if len(x) == 0 or len(prof.sorted) == 0:
             return out
         n = len(prof.sorted)
-        x = np.sort(x)
-        uv, cc = np.unique(x, return_counts=True)  # sorted distinct values: one binary search serves 3 tests
-        below, equal = st.locate(prof.unique, prof.counts, prof.cum0, uv)
-        d, p_ks = st.ks_located(n, prof.unique, prof.cum0, x, cc, below, equal)
-        auc, p_mw = st.rank_sum_located(n, prof.ties, cc, below, equal)
+        # continuous data (no value twice in the pooled sample): one merge gives KS, rank-sum and novelty
+        le = st.tie_free_ranks(prof.sorted, x)
+        if le is not None:
+            d, p_ks = st.ks_merged(n, le)
+            auc, p_mw = st.rank_sum_u(n, float(len(x)), float(np.sum(le)), prof.ties)
+            novelty = self._novelty_from(c, len(x), len(x) + prof.singletons, len(x), n, p)
+        else:
+            uv, cc = np.unique(x, return_counts=True)  # sorted distinct values: one binary search serves 3 tests
+            below, equal = st.locate(prof.unique, prof.counts, prof.cum0, uv)
+            d, p_ks = st.ks_located(n, prof.unique, prof.cum0, x, cc, below, equal)
+            auc, p_mw = st.rank_sum_located(n, prof.ties, cc, below, equal)
+            novelty = self._novelty_signal(c, cc, equal, prof.singletons, n, p)
         dev = st.sorted_abs_dev(x, prof.median)
-        dv, dc = np.unique(dev, return_counts=True)
-        d_below, d_equal = st.locate(prof.absdev_unique, prof.absdev_counts, prof.absdev_cum0, dv)
-        sauc, p_sp = st.rank_sum_located(n, prof.absdev_ties, dc, d_below, d_equal)
+        le = st.tie_free_ranks(prof.absdev, dev)
+        if le is not None:
+            sauc, p_sp = st.rank_sum_u(n, float(len(dev)), float(np.sum(le)), prof.absdev_ties)
+        else:
+            dv, dc = np.unique(dev, return_counts=True)
+            d_below, d_equal = st.locate(prof.absdev_unique, prof.absdev_counts, prof.absdev_cum0, dv)
+            sauc, p_sp = st.rank_sum_located(n, prof.absdev_ties, dc, d_below, d_equal)
         w1 = st.wasserstein_quantiles(prof.sorted, x)
         shift = w1 / prof.std if prof.std > 0 else (1.0 if w1 > 0 else 0.0)
-        cur_props = np.bincount(
-            np.searchsorted(prof.psi_edges, x, side="right"), minlength=len(prof.psi_edges) + 1
-        ) / len(x)
+        cur_props = st.bin_counts(prof.psi_edges, x) / len(x)
         out.append(
             _Signal(
                 c,
@@ -358,7 +536,7 @@ class TabularDrift(DriftDetector):
                 },
             )
         )
-        out.append(self._novelty_signal(c, cc, equal, prof.singletons, n, p))
+        out.append(novelty)
         return out
 
     def _categorical_signals(self, c: str, prof: _Categorical, s: pd.Series, p: TabularDriftParams) -> list[_Signal]:
@@ -446,6 +624,11 @@ class TabularDrift(DriftDetector):
         m = int(cur_counts.sum())
         novel = int(np.sum((ref_counts_of_cur == 0) & (cur_counts == 1)))
         f1 = novel + singletons - int(np.sum(ref_counts_of_cur == 1))
+        return TabularDrift._novelty_from(c, novel, f1, m, n, p)
+
+    @staticmethod
+    def _novelty_from(c: str, novel: int, f1: int, m: int, n: int, p: TabularDriftParams) -> _Signal:
+        """The novelty signal from its counts: ``novel`` of the ``f1`` pooled singletons are in the window."""
         big = n + m
         pv = st.hypergeom_upper(novel, big, f1, m)
         min_p = st.hypergeom_upper(min(f1, m), big, f1, m)
@@ -465,9 +648,7 @@ class TabularDrift(DriftDetector):
     def _multivariate_signal(self, current: pd.DataFrame, p: TabularDriftParams) -> _Signal | None:
         if self.mv_calib_ is None:
             return None
-        x = numeric_matrix(current, self.mv_columns_)
-        x = np.where(np.isnan(x), self.mv_fill_, x)
-        d2 = self._mahalanobis((x - self.mv_mean_) / self.mv_scale_)
+        d2 = self._current_mahalanobis(current)
         auc, pv = st.one_sided_rank_sum(self.mv_calib_, d2)
         return _Signal(
             "*",

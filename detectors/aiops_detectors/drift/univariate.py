@@ -55,12 +55,11 @@ class KSDrift(TabularDrift):
         p: Any = self.params
         if c in self.numeric_:
             prof = self.numeric_[c]
-            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            x = v[np.isfinite(v)]
+            x = self._finite_sorted(c, s)[0]
             if len(x) == 0:
                 return []
-            d, pv = st.ks_from_sorted(prof.sorted, prof.unique, x)
-            w1 = st.wasserstein_from_sorted(prof.sorted, prof.unique, x)
+            d, pv = st.ks_from_sorted(prof.sorted, prof.unique, x, presorted=True)
+            w1 = st.wasserstein_from_sorted(prof.sorted, prof.unique, x, presorted=True)
             shift = w1 / prof.std if prof.std > 0 else float(w1 > 0)
             return [_Signal(c, "distribution", "ks", d, pv, 0.0, shift, p.min_shift, {"wasserstein": w1})]
         cat = self.categorical_[c]

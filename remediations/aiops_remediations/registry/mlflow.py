@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,19 @@ _KEY_TAG = "aiops.idempotency_key"
 _META_TAG = "aiops.meta"
 _SHA_TAG = "aiops.sha256"
 _BAD_TAG = "aiops.bad"
+
+
+def aiops_metadata(tags: Mapping[str, str]) -> dict[str, Any]:
+    """The metadata aiops wrote on a model version (its ``aiops.meta`` tag); ``{}`` when there is none.
+
+    >>> aiops_metadata({"aiops.meta": '{"features": ["a"]}'})
+    {'features': ['a']}
+    """
+    try:
+        meta = json.loads(tags.get(_META_TAG) or "{}")
+    except ValueError:
+        return {}
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 def _op_tag(key: str) -> str:
@@ -91,7 +105,7 @@ class MlflowRegistry:
 
     def metadata(self, name: str, version: str) -> dict[str, Any]:
         mv = self.client.get_model_version(name, version)
-        meta = json.loads(mv.tags.get(_META_TAG, "{}"))
+        meta = aiops_metadata(mv.tags)
         meta.update({"sha256": mv.tags.get(_SHA_TAG), "idempotency_key": mv.tags.get(_KEY_TAG), "source": mv.source})
         return dict(meta)
 
