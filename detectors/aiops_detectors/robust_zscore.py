@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops_detectors.anomaly import _robust_kernel as kernel
 
-MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+MAD_TO_SIGMA = kernel.MAD_TO_SIGMA  # MAD of a normal distribution times this is its standard deviation
 
 
 class RobustZScoreParams(SeriesDetectorParams):
@@ -30,6 +31,7 @@ def sorted_mad(values: list[float], median: float) -> float:
 
     The distances below the median (read right to left) and above it (left to right) are two sorted
     sequences; their k-th smallest element is found by binary search on how many come from the first.
+    The compiled scorer (``anomaly._robust_kernel.sorted_mad``) runs the same selection on its state array.
     """
     n = len(values)
     split = bisect.bisect_left(values, median)
@@ -60,7 +62,10 @@ def sorted_mad(values: list[float], median: float) -> float:
 class RobustZScoreScorer:
     """Median/MAD of the last ``window`` points; the current point is scored before it joins the window.
 
-    State is the window itself (JSON-safe list), so a restart resumes with the same baseline.
+    The update runs compiled over one flat state array (``anomaly._robust_kernel``: the ring of the window
+    in arrival order and the same values sorted); ``update`` and ``score`` call the same compiled step, with
+    the arithmetic of :func:`sorted_mad`, so their scores are identical. The saved state is the window
+    itself (a JSON-safe list, oldest first), so a restart resumes with the same baseline.
     """
 
     def __init__(
@@ -71,54 +76,46 @@ class RobustZScoreScorer:
         self.z_threshold = z_threshold
         self.min_scale = min_scale
         self.relative_min_scale = relative_min_scale
-        self._values: deque[float] = deque()
-        self._sorted: list[float] = []
-        self._last: dict[str, float] = {}
-        self._mad = 0.0
-
-    def _scale(self, median: float) -> float:
-        self._mad = sorted_mad(self._sorted, median)
-        return max(self._mad * MAD_TO_SIGMA, self.min_scale, self.relative_min_scale * abs(median))
+        self.p = kernel.make_params(window, min_points, z_threshold, min_scale, relative_min_scale)
+        self.st = kernel.new_state(self.p)
 
     def update(self, timestamp: float, value: float) -> float:
-        if not math.isfinite(value):
+        x = float(value)
+        if not math.isfinite(x):
             return 0.0  # never poison the baseline; the source reports non-finite values as data quality
-        score = 0.0
-        if len(self._sorted) >= self.min_points:
-            n = len(self._sorted)
-            median = (self._sorted[(n - 1) // 2] + self._sorted[n // 2]) / 2.0
-            scale = self._scale(median)
-            z = (value - median) / scale
-            score = abs(z) / (abs(z) + self.z_threshold)
-            self._last = {"median": median, "mad": self._mad, "scale": scale, "z": z}
-        self._values.append(value)
-        bisect.insort(self._sorted, value)
-        if len(self._values) > self.window:
-            old = self._values.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-        return score
+        return float(kernel.step(self.st, self.p, x))
+
+    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+        """The whole series inside the kernel (the same step as :meth:`update`, so the same scores)."""
+        xs = np.array(values, dtype=float)
+        if len(xs) != len(timestamps):
+            raise ValueError(f"{len(timestamps)} timestamps but {len(xs)} values")
+        out = np.empty(len(xs))
+        kernel.run(self.st, self.p, xs, out)
+        return out
 
     def expected(self) -> dict[str, Any]:
-        if not self._last:
+        st = self.st
+        if not st[kernel.S_SCORED]:
             return {}
-        m, s = self._last["median"], self._last["scale"]
+        m, s = float(st[kernel.S_MEDIAN]), float(st[kernel.S_SCALE])
         return {
             "expected": m,
             "median": m,
-            "mad": self._last["mad"],
-            "z": self._last["z"],
+            "mad": float(st[kernel.S_MAD]),
+            "z": float(st[kernel.S_Z]),
             "lower": m - self.z_threshold * s,
             "upper": m + self.z_threshold * s,
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"values": list(self._values)}
+        return {"values": kernel.window_values(self.st, self.p)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         values = [float(v) for v in state.get("values", [])][-self.window :]
-        self._values = deque(values)
-        self._sorted = sorted(values)
-        self._last = {}
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("robust_zscore state holds a non-finite value (it starts afresh)")
+        self.st = kernel.load_values(self.p, values)
 
 
 class RobustZScoreDetector(SeriesDetector):
