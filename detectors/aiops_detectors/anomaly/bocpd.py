@@ -4,18 +4,19 @@ anomaly likelihood and debounced."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import Debounce, Likelihood, ScorerBase
+from aiops.detection import SeriesDetectorParams
+from aiops_detectors.anomaly import _bocpd_kernel as kernel
+from aiops_detectors.anomaly._bank import BankedDetector, StateBank
+from aiops_detectors.anomaly._base import ScorerBase
 
-_MEANAD_TO_SIGMA = 1.2533
-_LOG_PI = math.log(math.pi)
-_SHORT_RUN = 5  # runs this short mean "a change just happened" (the changepoint probability in the evidence)
+_SHORT_RUN = kernel.SHORT_RUN  # runs this short mean "a change just happened" (the changepoint probability)
+_STATE_VERSION = 2  # 1: the numpy layout (runs / likelihood / debounce as nested dicts)
 
 
 class BocpdParams(SeriesDetectorParams):
@@ -55,6 +56,9 @@ class RunLength:
     point of a series in milliseconds a changepoint and never one in a series of ratios. Setting them from
     the series makes the detector invariant to the series' units (one configuration for every series),
     and, unlike standardising the inputs, never rescales a segment's statistics while it is running.
+
+    The arithmetic is the compiled ``_bocpd_kernel._runs``, the first stage of :class:`BocpdScorer`; this
+    class exposes it alone (posterior, scale) for tests and notebooks.
     """
 
     def __init__(
@@ -66,96 +70,56 @@ class RunLength:
         scale_alpha: float = 0.002,
         max_surprise: float = 30.0,
     ) -> None:
-        self.max_surprise = float(max_surprise)
-        self.hazard = 1.0 / float(hazard_lambda)
-        self.max_run = int(max_run)
-        self.kappa0, self.alpha0, self.scale_alpha = float(kappa0), float(alpha0), float(scale_alpha)
-        r = np.arange(self.max_run, dtype=float)
-        self._kappa = self.kappa0 + r
-        self._alpha = self.alpha0 + 0.5 * r
-        self._lgam = np.array([math.lgamma(a + 0.5) - math.lgamma(a) for a in self._alpha.tolist()])
-        self._kfac = (self._kappa + 1.0) / (self._alpha * self._kappa)  # predictive scale^2 = beta * kfac
-        self._kgain = self._kappa / (2.0 * (self._kappa + 1.0))
-        self.level = 0.0
-        self.dev = 0.0
-        self.n = 0
-        self.prob = np.ones(1)
-        self.mu = np.zeros(1)
-        self.beta = np.ones(1)
-
-    def scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.level), 1e-9)
-
-    def _prior(self) -> tuple[float, float]:
-        s = self.scale()
-        return self.level, self.alpha0 * s * s
+        # the likelihood and debounce parameters are placeholders: only the run-length stage runs
+        self.p = kernel.make_params(
+            hazard_lambda,
+            max_run,
+            kappa0,
+            alpha0,
+            scale_alpha,
+            max_surprise,
+            short=1,
+            history=50,
+            min_std=0.0,
+            learn=0,
+            warmup=0,
+            rest=0,
+            alert_level=1.0,
+            cooldown=0,
+            cooldown_level=1.0,
+        )
+        self.st = kernel.new_state(self.p)
 
     def update(self, x: float) -> tuple[float, np.ndarray]:
-        """Feed x; return -log p(x | past) in nats and the new run-length posterior."""
-        if self.n == 0:
-            self.level = x
-            self.mu[0], self.beta[0] = self._prior()
-        m = len(self.prob)
-        d = x - self.mu
-        s2 = self.beta * self._kfac[:m]
-        df = 2.0 * self._alpha[:m]
-        logpi = (
-            self._lgam[:m]
-            - 0.5 * np.log(df * s2)
-            - 0.5 * _LOG_PI
-            - (self._alpha[:m] + 0.5) * np.log1p(d * d / (s2 * df))
-        )
-        with np.errstate(divide="ignore"):  # a run whose probability underflowed to 0 weighs -inf
-            logjoint = logpi + np.log(self.prob)
-        top = float(logjoint.max())
-        joint = np.exp(logjoint - top)
-        evidence = float(joint.sum())
-        # in units of the robust scale, so that the surprise of a series does not depend on its units
-        surprise = min(-(math.log(evidence) + top) - math.log(self.scale()), self.max_surprise)
-        grown = joint * ((1.0 - self.hazard) / evidence)
-        self._update_scale(x)
-        mu0, beta0 = self._prior()
-        if m < self.max_run:
-            self.prob = np.concatenate(([self.hazard], grown))
-            self.mu = np.concatenate(([mu0], self.mu + d / (self._kappa[:m] + 1.0)))
-            self.beta = np.concatenate(([beta0], self.beta + self._kgain[:m] * d * d))
-        else:  # runs of R - 1 and more are one hypothesis, described by the last R - 1 points
-            grown[-2] += grown[-1]
-            self.prob = np.concatenate(([self.hazard], grown[:-1]))
-            self.mu = np.concatenate(([mu0], self.mu[:-1] + d[:-1] / (self._kappa[: m - 1] + 1.0)))
-            self.beta = np.concatenate(([beta0], self.beta[:-1] + self._kgain[: m - 1] * d[:-1] * d[:-1]))
-        self.prob /= self.prob.sum()
-        self.n += 1
+        """Feed x; return -log p(x | past) in nats (in units of the robust scale, capped) and the new
+        run-length posterior."""
+        surprise = float(kernel.step_runs(self.st, self.p, float(x)))
         return surprise, self.prob
 
-    def _update_scale(self, x: float) -> None:
-        r = x - self.level
-        if self.n >= 30:  # a point far out moves level and scale only as much as one at 5 scales
-            lim = 5.0 * self.scale()
-            r = max(-lim, min(lim, r))
-        rate = max(self.scale_alpha, 1.0 / (self.n + 1))
-        self.level += rate * r
-        if self.n > 0:
-            self.dev += rate * (abs(r) - self.dev)
+    @property
+    def prob(self) -> np.ndarray:
+        return _posterior(self.st, self.p)
+
+    def scale(self) -> float:
+        return _scale(self.st)
 
     def map_run(self) -> int:
-        return int(np.argmax(self.prob))
+        return _map_run(self.st, self.p)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "dev": self.dev,
-            "n": self.n,
-            "prob": self.prob.tolist(),
-            "mu": self.mu.tolist(),
-            "beta": self.beta.tolist(),
-        }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.level, self.dev, self.n = float(state["level"]), float(state["dev"]), int(state["n"])
-        self.prob = np.asarray(state["prob"], dtype=float)
-        self.mu = np.asarray(state["mu"], dtype=float)
-        self.beta = np.asarray(state["beta"], dtype=float)
+def _scale(st: np.ndarray) -> float:
+    return max(kernel.MEANAD_TO_SIGMA * float(st[kernel.S_DEV]), 1e-6 * abs(float(st[kernel.S_LEVEL])), 1e-9)
+
+
+def _posterior(st: np.ndarray, p: np.ndarray) -> np.ndarray:
+    lp = kernel.offsets(p)[0]
+    prob: np.ndarray = np.exp(st[lp : lp + int(st[kernel.S_M])])
+    return prob
+
+
+def _map_run(st: np.ndarray, p: np.ndarray) -> int:
+    lp = kernel.offsets(p)[0]
+    return int(np.argmax(st[lp : lp + int(st[kernel.S_M])]))
 
 
 class BocpdScorer(ScorerBase):
@@ -167,6 +131,9 @@ class BocpdScorer(ScorerBase):
     anomaly likelihood, as for ``knn``. The posterior probability of a short run, P(r_t < 5), scored far
     worse as the raw score on NAB (15 standard, against 37 for the surprise, with an earlier prior) and is
     only reported as evidence.
+
+    The whole update runs in one compiled kernel over a flat state array (``_bocpd_kernel``); ``update``,
+    ``score`` and a detector's banked tick call the same compiled step.
     """
 
     def __init__(
@@ -187,22 +154,59 @@ class BocpdScorer(ScorerBase):
         cooldown: int = 500,
         cooldown_level: float = 0.8,
     ) -> None:
-        self.runs = RunLength(hazard_lambda, max_run, kappa0, alpha0, scale_alpha, max_surprise)
-        self.likelihood = Likelihood(short=short, history=history, warmup=warmup, min_std=min_std, learn=learn)
-        self.debounce = Debounce(rest, alert_level, cooldown, cooldown_level)
-        self.last_raw = 0.0
-        self.cp_prob = 0.0
+        self.p = kernel.make_params(
+            hazard_lambda,
+            max_run,
+            kappa0,
+            alpha0,
+            scale_alpha,
+            max_surprise,
+            short,
+            history,
+            min_std,
+            learn,
+            warmup,
+            rest,
+            alert_level,
+            cooldown,
+            cooldown_level,
+        )
+        self.st = kernel.new_state(self.p)
+        self.row: int | None = None  # row in a detector's StateBank, when banked
+
+    def update(self, timestamp: float, value: float) -> float:
+        t, x = float(timestamp), float(value)
+        if not (math.isfinite(x) and math.isfinite(t)):
+            return 0.0
+        return float(kernel.step(self.st, self.p, x))
 
     def _update(self, t: float, x: float) -> float:
-        surprise, prob = self.runs.update(x)
-        self.cp_prob = float(prob[:_SHORT_RUN].sum())
-        self.last_raw = surprise
-        return self.debounce(self.likelihood.update(self.last_raw))
+        return self.update(t, x)
+
+    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+        """The whole series inside the kernel (the same ``_step`` as :meth:`update`, so the same scores)."""
+        xs = np.array(values, dtype=float)
+        xs[~np.isfinite(np.asarray(timestamps, dtype=float))] = math.nan
+        out = np.empty(len(xs))
+        kernel.run(self.st, self.p, xs, out)
+        return out
+
+    @property
+    def last_raw(self) -> float:
+        return float(self.st[kernel.S_RAW])
+
+    @property
+    def cp_prob(self) -> float:
+        """P(r_t < 5): the posterior probability that a segment started in the last few points."""
+        return float(_posterior(self.st, self.p)[:_SHORT_RUN].sum())
 
     def expected(self) -> dict[str, Any]:
-        r = self.runs.map_run()
-        mu = float(self.runs.mu[r])
-        band = 3.0 * math.sqrt(float(self.runs.beta[r] * self.runs._kfac[r]))
+        st, p = self.st, self.p
+        _, mu_at, beta_at, _, _, _ = kernel.offsets(p)
+        r = _map_run(st, p)
+        mu = float(st[mu_at + r])
+        kappa, alpha = float(p[kernel.P_KAPPA0]) + float(r), float(p[kernel.P_ALPHA0]) + 0.5 * float(r)
+        band = 3.0 * math.sqrt(float(st[beta_at + r]) * ((kappa + 1.0) / (alpha * kappa)))
         return {
             "expected": mu,
             "lower": mu - band,
@@ -214,23 +218,27 @@ class BocpdScorer(ScorerBase):
         }
 
     def state_dict(self) -> dict[str, Any]:
+        # dead run-length hypotheses hold -inf (log 0): JSON has no infinities, so they travel as None
         return {
-            "runs": self.runs.state_dict(),
-            "likelihood": self.likelihood.state_dict(),
-            "debounce": self.debounce.state_dict(),
-            "last_raw": self.last_raw,
-            "cp_prob": self.cp_prob,
+            "version": _STATE_VERSION,
+            "params": self.p[: kernel.N_PARAMS].tolist(),
+            "state": [v if math.isfinite(v) else None for v in self.st.tolist()],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.runs.load_state_dict(state["runs"])
-        self.likelihood = Likelihood.from_state(state["likelihood"])
-        self.debounce = Debounce.from_state(state["debounce"])
-        self.last_raw = float(state["last_raw"])
-        self.cp_prob = float(state["cp_prob"])
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError("state saved by an earlier layout of the bocpd detector (it starts afresh)")
+        scalars = np.asarray(state["params"], dtype=float)
+        if len(scalars) != kernel.N_PARAMS:
+            raise ValueError("bocpd detector state does not match its parameters")
+        p = kernel.with_tables(scalars)
+        st = np.asarray([-math.inf if v is None else v for v in state["state"]], dtype=float)
+        if len(st) != kernel.state_len(p):
+            raise ValueError("bocpd detector state does not match its parameters")
+        self.p, self.st, self.row = p, st, None
 
 
-class BocpdDetector(SeriesDetector):
+class BocpdDetector(BankedDetector):
     """A changepoint is a point the recent segment cannot explain but a fresh one can: BOCPD weighs every
     possible start of the current segment at once, so a shift in level or in variance is found in a few
     points, without CUSUM's fixed slack and threshold.
@@ -247,6 +255,13 @@ class BocpdDetector(SeriesDetector):
     Params = BocpdParams
     name = "bocpd"
     params: BocpdParams
+
+    def _new_bank(self) -> StateBank:
+        p = self.new_scorer().p
+        return StateBank(p, kernel.state_len(p))
+
+    def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+        kernel.step_rows(self._bank.array, self._bank.params, rows, values, out)
 
     def new_scorer(self) -> BocpdScorer:
         p = self.params

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams, StreamingScorer
-from aiops.types import Finding, Frame, Severity
+from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _default_kernel as kernel
+from aiops_detectors.anomaly._bank import BankedDetector, StateBank
 from aiops_detectors.anomaly._base import ScorerBase
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
@@ -171,34 +171,7 @@ class DefaultScorer(ScorerBase):
         self.names = self._names()
 
 
-class StateBank:
-    """The states of many scorers as the rows of one 2-D array, so that a daemon tick over thousands of
-    series is one kernel call rather than thousands of Python calls (each scorer's ``st`` is a view of its
-    row, so streaming, batch and tick all update the same numbers)."""
-
-    def __init__(self, params: np.ndarray) -> None:
-        self.params = params
-        self.array = np.zeros((0, kernel.state_len(params)))
-        self.owners: list[DefaultScorer] = []
-
-    def adopt(self, scorer: DefaultScorer) -> bool:
-        """Move a scorer's state into the bank; False (left alone) if its layout differs."""
-        if scorer.seasonal is not None or not np.array_equal(scorer.p, self.params):
-            return False
-        n = len(self.owners)
-        if n == len(self.array):
-            grown = np.zeros((max(4, 2 * n), self.array.shape[1]))  # untouched rows cost no memory
-            grown[:n] = self.array
-            self.array = grown
-            for row, owner in enumerate(self.owners):
-                owner.st = grown[row]
-        self.array[n] = scorer.st
-        scorer.st, scorer.row = self.array[n], n
-        self.owners.append(scorer)
-        return True
-
-
-class DefaultDetector(SeriesDetector):
+class DefaultDetector(BankedDetector):
     """One configuration for every metric, because nobody tunes a detector per series: what is novel is
     judged against the series' own past at two time scales of shape (a spike or a stall, a changed rhythm)
     and by value (a level the series has not visited in its last 4000 points), each judgement is turned
@@ -216,66 +189,12 @@ class DefaultDetector(SeriesDetector):
     name = "default"
     params: DefaultParams
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._bank = StateBank(self.new_scorer().p)
+    def _new_bank(self) -> StateBank:
+        p = self.new_scorer().p
+        return StateBank(p, kernel.state_len(p))
 
-    def _scorer_for(self, key: str) -> StreamingScorer:
-        scorer = self._scorers.get(key)
-        if scorer is None:
-            fresh = self.new_scorer()
-            self._bank.adopt(fresh)
-            scorer = self._scorers[key] = fresh
-        return scorer
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._bank = StateBank(self._bank.params)
-        for scorer in self._scorers.values():
-            if isinstance(scorer, DefaultScorer):
-                self._bank.adopt(scorer)
-
-    def evaluate(self, frame: Frame) -> list[Finding]:
-        """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
-        the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
-        threshold, severity = float(self.params.threshold), Severity(self.params.severity)
-        found: list[tuple[int, Finding]] = []
-        # the tick's series, as parallel lists: frame index, key, bank row, time, value
-        index_of: list[int] = []
-        keys: list[str] = []
-        rows: list[int] = []
-        times: list[float] = []
-        values: list[float] = []
-        scorers, last_ts, isfinite, never = self._scorers, self._last_ts, math.isfinite, -math.inf
-        for index, series in enumerate(frame.series):
-            key = series.key
-            scorer = scorers.get(key)
-            if scorer is None:
-                scorer = self._scorer_for(key)
-            row = getattr(scorer, "row", None)
-            stamps = series.timestamps
-            if row is not None and len(stamps) == 1:
-                t, v = float(stamps[0]), float(series.values[0])
-                if t > last_ts.get(key, never) and isfinite(t) and isfinite(v):
-                    index_of.append(index)
-                    keys.append(key)
-                    rows.append(row)
-                    times.append(t)
-                    values.append(v)
-                    continue
-            finding = self._evaluate_series(series, threshold, severity)
-            if finding is not None:
-                found.append((index, finding))
-        if rows:
-            scores = np.empty(len(rows))
-            kernel.step_rows(self._bank.array, self._bank.params, np.array(rows), np.array(values), scores)
-            last_ts.update(zip(keys, times, strict=True))
-            for k in np.flatnonzero(scores >= threshold).tolist():
-                index, score, t, v = index_of[k], float(scores[k]), times[k], values[k]
-                series, scorer = frame.series[index], scorers[keys[k]]
-                worst = (t, score, v, self.explain(scorer, v, score))
-                found.append((index, self._finding(series, worst, threshold, severity)))
-        return [finding for _, finding in sorted(found, key=lambda item: item[0])]
+    def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+        kernel.step_rows(self._bank.array, self._bank.params, rows, values, out)
 
     def new_scorer(self) -> DefaultScorer:
         p = self.params

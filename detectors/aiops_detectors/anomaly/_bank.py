@@ -1,0 +1,121 @@
+"""Many series' scorer states as rows of one array, so a daemon tick is one compiled call for all of them.
+
+The compiled detectors (``default``, ``knn``'s k=1 path, ``bocpd``) keep a scorer's whole state in one flat
+``float64`` array; stacking those arrays lets the usual tick, one new point for each of thousands of series,
+run as one kernel call instead of one Python call per series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from aiops.detection import SeriesDetector, StreamingScorer
+from aiops.types import Finding, Frame, Severity
+
+
+class StateBank:
+    """The states of many scorers as the rows of one 2-D array, so that a daemon tick over thousands of
+    series is one kernel call rather than thousands of Python calls (each scorer's ``st`` is a view of its
+    row, so streaming, batch and tick all update the same numbers). A scorer is banked if it has ``p``
+    (its kernel's parameters, equal to the bank's), ``st`` (its flat state, ``width`` long) and ``row``."""
+
+    def __init__(self, params: np.ndarray, width: int) -> None:
+        self.params = params
+        self.array = np.zeros((0, int(width)))
+        self.owners: list[Any] = []
+
+    def adopt(self, scorer: Any) -> bool:
+        """Move a scorer's state into the bank; False (left alone) if its layout differs."""
+        p, st = getattr(scorer, "p", None), getattr(scorer, "st", None)
+        if p is None or st is None or getattr(scorer, "seasonal", None) is not None:
+            return False
+        if len(st) != self.array.shape[1] or not np.array_equal(p, self.params):
+            return False
+        n = len(self.owners)
+        if n == len(self.array):
+            grown = np.zeros((max(4, 2 * n), self.array.shape[1]))  # untouched rows cost no memory
+            grown[:n] = self.array
+            self.array = grown
+            for row, owner in enumerate(self.owners):
+                owner.st = grown[row]
+        self.array[n] = scorer.st
+        scorer.st, scorer.row = self.array[n], n
+        self.owners.append(scorer)
+        return True
+
+
+class BankedDetector(SeriesDetector):
+    """A :class:`SeriesDetector` whose scorers live in a :class:`StateBank`: the usual tick (one new point
+    per series) is one compiled call over the bank. Subclasses give the bank (:meth:`_new_bank`) and the
+    kernel's many-rows step (:meth:`_step_rows`); scorers the bank does not adopt go point by point."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._bank = self._new_bank()
+
+    def _new_bank(self) -> StateBank:
+        raise NotImplementedError
+
+    def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _scorer_for(self, key: str) -> StreamingScorer:
+        scorer = self._scorers.get(key)
+        if scorer is None:
+            fresh = self.new_scorer()
+            self._bank.adopt(fresh)
+            scorer = self._scorers[key] = fresh
+        return scorer
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._bank = self._new_bank()
+        for scorer in self._scorers.values():
+            self._bank.adopt(scorer)
+
+    def evaluate(self, frame: Frame) -> list[Finding]:
+        """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
+        the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
+        threshold = float(getattr(self.params, "threshold", 0.5))
+        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        found: list[tuple[int, Finding]] = []
+        # the tick's series, as parallel lists: frame index, key, bank row, time, value
+        index_of: list[int] = []
+        keys: list[str] = []
+        rows: list[int] = []
+        times: list[float] = []
+        values: list[float] = []
+        scorers, last_ts, isfinite, never = self._scorers, self._last_ts, math.isfinite, -math.inf
+        for index, series in enumerate(frame.series):
+            key = series.key
+            scorer = scorers.get(key)
+            if scorer is None:
+                scorer = self._scorer_for(key)
+            row = getattr(scorer, "row", None)
+            stamps = series.timestamps
+            if row is not None and len(stamps) == 1:
+                t, v = float(stamps[0]), float(series.values[0])
+                if t > last_ts.get(key, never) and isfinite(t) and isfinite(v):
+                    index_of.append(index)
+                    keys.append(key)
+                    rows.append(row)
+                    times.append(t)
+                    values.append(v)
+                    continue
+            finding = self._evaluate_series(series, threshold, severity)
+            if finding is not None:
+                found.append((index, finding))
+        if rows:
+            scores = np.empty(len(rows))
+            self._step_rows(np.array(rows), np.array(values), scores)
+            last_ts.update(zip(keys, times, strict=True))
+            for k in np.flatnonzero(scores >= threshold).tolist():
+                index, score, t, v = index_of[k], float(scores[k]), times[k], values[k]
+                series, scorer = frame.series[index], scorers[keys[k]]
+                worst = (t, score, v, self.explain(scorer, v, score))
+                found.append((index, self._finding(series, worst, threshold, severity)))
+        return [finding for _, finding in sorted(found, key=lambda item: item[0])]
