@@ -12,7 +12,6 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 
@@ -81,10 +80,9 @@ class Series:
     def __len__(self) -> int:
         return len(self.timestamps)
 
-    @cached_property
+    @property
     def key(self) -> str:
-        """Stable identity of the series: its name plus its sorted labels (built once: a tick over 10,000
-        series asks for it several times per series)."""
+        """Stable identity of the series: its name plus its sorted labels."""
         return series_key(self.name, self.labels)
 
 
