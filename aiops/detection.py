@@ -74,6 +74,19 @@ class SeriesDetector:
     def new_scorer(self) -> StreamingScorer:
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Run every scoring path once, on a throwaway copy, before the first tick.
+
+        Compiled scorers (numba) compile on first use, or load machine code from their disk cache: seconds
+        on a fresh install. Done inside the first tick, that time would count against the check's timeout
+        and page someone with a ``check_timeout``; done here, the daemon simply reports ready a bit later.
+        """
+        clone = type(self)(**self.params.model_dump())
+        one = Series("warm_up", (0.0,), (0.0,))  # one new point: the tick path
+        two = Series("warm_up_2", (0.0, 1.0), (0.0, 1.0))  # several points: point by point
+        clone.evaluate(Frame(source="warm-up", collected_at=1.0, series=(one, two)))
+        batch_score(clone.new_scorer(), [0.0, 1.0], [0.0, 1.0])
+
     def explain(self, scorer: StreamingScorer, value: float, score: float) -> dict[str, Any]:
         """Evidence for a finding; scorers that know their expected band expose ``expected()``."""
         evidence: dict[str, Any] = {"value": value, "score": score}

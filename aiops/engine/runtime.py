@@ -6,15 +6,19 @@ once every plugin constructed without error: an invalid new config never replace
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 
 from aiops import plugins
 from aiops.config.loader import Config
 from aiops.config.models import ActionConfig, CheckConfig
 from aiops.errors import AiopsError
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -69,11 +73,28 @@ def build_runtime(config: Config) -> Runtime:
             key = str(block["type"])
             if key in detectors:
                 key = f"{key}#{j}"
-            detectors[key] = _build(config, plugins.DETECTORS, ("checks", i, "detectors", j), block["type"])
+            detector = _build(config, plugins.DETECTORS, ("checks", i, "detectors", j), block["type"])
+            _warm_up(detector, f"checks.{i}.detectors.{j}")
+            detectors[key] = detector
         for k, action in enumerate(check.policy.actions):
             _build(config, plugins.REMEDIATIONS, ("checks", i, "policy", "actions", k), action.type)
         runtime.checks[check.name] = CheckRuntime(config=check, source=source, detectors=detectors)
     return runtime
+
+
+def _warm_up(detector: Any, where: str) -> None:
+    """Compiled scorers compile (or load from their disk cache) now, not inside the first tick's timeout;
+    a detector whose warm-up fails still runs (its first tick will show the same error, with context)."""
+    warm_up = getattr(detector, "warm_up", None)
+    if not callable(warm_up):
+        return
+    started = time.monotonic()
+    try:
+        warm_up()
+    except Exception as exc:
+        log.warning("detector warm-up failed", detector=where, error=str(exc))
+        return
+    log.debug("detector warmed up", detector=where, seconds=round(time.monotonic() - started, 3))
 
 
 def _build(config: Config, group: str, path: tuple[Any, ...], name: str) -> Any:

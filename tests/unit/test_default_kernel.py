@@ -159,3 +159,17 @@ def test_compiled_batch_then_streaming_equals_streaming_throughout(name: str) ->
     tail = [mixed.update(a, b) for a, b in zip(t[1300:].tolist(), v[1300:].tolist(), strict=True)]
     assert head + tail == want
     assert mixed.state_dict() == whole.state_dict()
+
+
+@pytest.mark.parametrize(
+    "name", ["default", "knn", "bocpd", "robust_zscore", "ewma", "cusum", "holt_winters", "multivariate"]
+)
+def test_warm_up_runs_every_path_on_a_copy_and_leaves_the_detector_untouched(name: str) -> None:
+    from aiops.commands.detect import build_detector
+
+    det = build_detector(name, {})
+    before = det.state_dict()
+    det.warm_up()
+    assert det.state_dict() == before
+    frame = Frame(source="t", collected_at=1.0, series=(Series("m", (1.0,), (5.0,)),))
+    assert det.evaluate(frame) == []  # still works, from scratch
