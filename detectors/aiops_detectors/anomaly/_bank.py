@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,18 +50,22 @@ class StateBank:
 
 class BankedDetector(SeriesDetector):
     """A :class:`SeriesDetector` whose scorers live in a :class:`StateBank`: the usual tick (one new point
-    per series) is one compiled call over the bank. Subclasses give the bank (:meth:`_new_bank`) and the
-    kernel's many-rows step (:meth:`_step_rows`); scorers the bank does not adopt go point by point."""
+    per series) is one compiled call over the bank. Subclasses name their ``kernel`` module (which has
+    ``state_len(params)`` and ``step_rows(bank, params, rows, values, out)``) and make scorers with ``p``,
+    ``st`` and ``row``; scorers the bank does not adopt go point by point."""
+
+    kernel: ClassVar[Any]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._bank = self._new_bank()
 
     def _new_bank(self) -> StateBank:
-        raise NotImplementedError
+        params = self.new_scorer().p  # type: ignore[attr-defined]
+        return StateBank(params, self.kernel.state_len(params))
 
     def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-        raise NotImplementedError
+        self.kernel.step_rows(self._bank.array, self._bank.params, rows, values, out)
 
     def _scorer_for(self, key: str) -> StreamingScorer:
         scorer = self._scorers.get(key)

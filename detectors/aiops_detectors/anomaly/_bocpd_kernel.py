@@ -35,6 +35,8 @@ import math
 import numpy as np
 
 from aiops_detectors.anomaly._jit import njit
+from aiops_detectors.anomaly._kernel_parts import NEVER as _NEVER
+from aiops_detectors.anomaly._kernel_parts import debounce
 
 # parameters
 P_HAZARD, P_R, P_KAPPA0, P_ALPHA0, P_SALPHA, P_MAXSUR, P_LOGH, P_LOG1MH = range(8)
@@ -50,7 +52,6 @@ MEANAD_TO_SIGMA = 1.2533
 SHORT_RUN = 5  # runs this short mean "a change just happened" (the changepoint probability in the evidence)
 _LOG_PI = math.log(math.pi)
 _SQRT2 = math.sqrt(2.0)
-_NEVER = float(1 << 30)
 _NEGLIGIBLE = -50.0  # log of a joint, relative to the largest, below which it is not added to the evidence
 # exp(x) is 0 for x <= this (the joint of a hypothesis underflows). Tested as a comparison, not as
 # exp(x) == 0: LLVM speculates a call to exp out of a rarely taken branch, and exp is what costs here.
@@ -271,20 +272,9 @@ def _likelihood(st: np.ndarray, p: np.ndarray, raw: float) -> float:
 
 @njit
 def _debounce(st: np.ndarray, p: np.ndarray, score: float) -> float:
-    since = st[S_SINCE]
-    level = p[P_LEVEL]
-    resting = since < p[P_REST]
-    if resting:
-        out = 0.0
-    elif since >= p[P_COOLDOWN] or score >= p[P_COOLLEVEL]:
-        out = score
-    else:
-        out = min(score, 0.99 * level)
-    if out >= level or (resting and score >= level):
-        st[S_SINCE] = 0.0
-    elif since < _NEVER:
-        st[S_SINCE] = since + 1.0
-    return out
+    out, since = debounce(st[S_SINCE], p[P_REST], p[P_LEVEL], p[P_COOLDOWN], p[P_COOLLEVEL], score)
+    st[S_SINCE] = since
+    return float(out)
 
 
 @njit

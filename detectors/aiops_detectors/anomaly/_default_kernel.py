@@ -28,6 +28,8 @@ import math
 import numpy as np
 
 from aiops_detectors.anomaly._jit import njit
+from aiops_detectors.anomaly._kernel_parts import NEVER as _NEVER
+from aiops_detectors.anomaly._kernel_parts import debounce
 
 # parameters (one float64 vector, built by :func:`make_params`)
 P_LAGS, P_LONG, P_MEM, P_ALPHA, P_VMEM, P_HIST, P_WARMUP, P_MINSTD, P_VMINSTD, P_LEARN = range(10)
@@ -45,7 +47,6 @@ HEADER = COMP0 + MAX_COMP * COMP_FIELDS
 
 _SQRT2 = math.sqrt(2.0)
 _PERIOD = 64  # points between exact recomputations of the sliding distances
-_NEVER = float(1 << 30)
 _BAND_ALPHA, _BAND_BETA, _BAND_Z, _BAND_MIN_POINTS, _MEANAD_TO_SIGMA = 0.05, 0.02, 5.0, 30, 1.2533
 
 
@@ -248,20 +249,9 @@ def _band(st: np.ndarray, x: float) -> None:
 
 @njit
 def _debounce(st: np.ndarray, p: np.ndarray, score: float) -> float:
-    since = st[S_SINCE]
-    level = p[P_LEVEL]
-    resting = since < p[P_REST]
-    if resting:
-        out = 0.0
-    elif since >= p[P_COOLDOWN] or score >= p[P_COOLLEVEL]:
-        out = score
-    else:
-        out = min(score, 0.99 * level)
-    if out >= level or (resting and score >= level):
-        st[S_SINCE] = 0.0
-    elif since < _NEVER:
-        st[S_SINCE] = since + 1.0
-    return out
+    out, since = debounce(st[S_SINCE], p[P_REST], p[P_LEVEL], p[P_COOLDOWN], p[P_COOLLEVEL], score)
+    st[S_SINCE] = since
+    return float(out)
 
 
 @njit

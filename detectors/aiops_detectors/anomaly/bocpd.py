@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _bocpd_kernel as kernel
-from aiops_detectors.anomaly._bank import BankedDetector, StateBank
+from aiops_detectors.anomaly._bank import BankedDetector
 from aiops_detectors.anomaly._base import ScorerBase
 
 _SHORT_RUN = kernel.SHORT_RUN  # runs this short mean "a change just happened" (the changepoint probability)
@@ -255,13 +255,7 @@ class BocpdDetector(BankedDetector):
     Params = BocpdParams
     name = "bocpd"
     params: BocpdParams
-
-    def _new_bank(self) -> StateBank:
-        p = self.new_scorer().p
-        return StateBank(p, kernel.state_len(p))
-
-    def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-        kernel.step_rows(self._bank.array, self._bank.params, rows, values, out)
+    kernel: ClassVar[Any] = kernel
 
     def new_scorer(self) -> BocpdScorer:
         p = self.params

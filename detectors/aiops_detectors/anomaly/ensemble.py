@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _default_kernel as kernel
-from aiops_detectors.anomaly._bank import BankedDetector, StateBank
+from aiops_detectors.anomaly._bank import BankedDetector
 from aiops_detectors.anomaly._base import ScorerBase
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
@@ -188,13 +188,7 @@ class DefaultDetector(BankedDetector):
     Params = DefaultParams
     name = "default"
     params: DefaultParams
-
-    def _new_bank(self) -> StateBank:
-        p = self.new_scorer().p
-        return StateBank(p, kernel.state_len(p))
-
-    def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-        kernel.step_rows(self._bank.array, self._bank.params, rows, values, out)
+    kernel: ClassVar[Any] = kernel
 
     def new_scorer(self) -> DefaultScorer:
         p = self.params
