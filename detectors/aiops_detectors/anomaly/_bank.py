@@ -8,13 +8,46 @@ run as one kernel call instead of one Python call per series.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from aiops.detection import SeriesDetector, StreamingScorer
 from aiops.types import Finding, Frame, Severity
+from aiops_detectors.anomaly._base import ScorerBase
+
+
+class KernelScorer(ScorerBase):
+    """A scorer whose whole state is one flat ``float64`` array ``st``, updated by a compiled ``kernel``
+    module (``step(st, p, x)``, ``run(st, p, xs, out)``) under the parameter vector ``p``; ``row`` is its row
+    in a :class:`StateBank` once banked. ``update`` and ``score`` call the same compiled step, so batch
+    equals streaming exactly."""
+
+    kernel: ClassVar[Any]
+    p: np.ndarray
+    st: np.ndarray
+    row: int | None = None
+
+    def _update(self, t: float, x: float) -> float:
+        return float(self.kernel.step(self.st, self.p, x))
+
+    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+        """The whole series inside the kernel; a point with a non-finite time or value scores 0, untouched."""
+        xs = np.array(values, dtype=float)
+        xs[~np.isfinite(np.asarray(timestamps, dtype=float))] = math.nan
+        out = np.empty(len(xs))
+        self.kernel.run(self.st, self.p, xs, out)
+        return out
+
+    @staticmethod
+    def flat_to_json(st: np.ndarray) -> list[float | None]:
+        """JSON has no NaN or infinities: they travel as None (each kernel knows which one it stores)."""
+        return [v if math.isfinite(v) else None for v in st.tolist()]
+
+    @staticmethod
+    def flat_from_json(values: Sequence[float | None], missing: float) -> np.ndarray:
+        return np.asarray([missing if v is None else v for v in values], dtype=float)
 
 
 class StateBank:

@@ -4,7 +4,7 @@ anomaly likelihood and debounced."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,8 +12,7 @@ from pydantic import Field
 
 from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _bocpd_kernel as kernel
-from aiops_detectors.anomaly._bank import BankedDetector
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
 
 _SHORT_RUN = kernel.SHORT_RUN  # runs this short mean "a change just happened" (the changepoint probability)
 _STATE_VERSION = 2  # 1: the numpy layout (runs / likelihood / debounce as nested dicts)
@@ -122,7 +121,7 @@ def _map_run(st: np.ndarray, p: np.ndarray) -> int:
     return int(np.argmax(st[lp : lp + int(st[kernel.S_M])]))
 
 
-class BocpdScorer(ScorerBase):
+class BocpdScorer(KernelScorer):
     """Run-length posterior -> predictive surprise -> anomaly likelihood -> debounce.
 
     The raw score is the surprise ``-log p(x_t | x_1..x_{t-1})`` under the BOCPD mixture (in units of the
@@ -135,6 +134,8 @@ class BocpdScorer(ScorerBase):
     The whole update runs in one compiled kernel over a flat state array (``_bocpd_kernel``); ``update``,
     ``score`` and a detector's banked tick call the same compiled step.
     """
+
+    kernel: ClassVar[Any] = kernel
 
     def __init__(
         self,
@@ -174,23 +175,6 @@ class BocpdScorer(ScorerBase):
         self.st = kernel.new_state(self.p)
         self.row: int | None = None  # row in a detector's StateBank, when banked
 
-    def update(self, timestamp: float, value: float) -> float:
-        t, x = float(timestamp), float(value)
-        if not (math.isfinite(x) and math.isfinite(t)):
-            return 0.0
-        return float(kernel.step(self.st, self.p, x))
-
-    def _update(self, t: float, x: float) -> float:
-        return self.update(t, x)
-
-    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
-        """The whole series inside the kernel (the same ``_step`` as :meth:`update`, so the same scores)."""
-        xs = np.array(values, dtype=float)
-        xs[~np.isfinite(np.asarray(timestamps, dtype=float))] = math.nan
-        out = np.empty(len(xs))
-        kernel.run(self.st, self.p, xs, out)
-        return out
-
     @property
     def last_raw(self) -> float:
         return float(self.st[kernel.S_RAW])
@@ -222,7 +206,7 @@ class BocpdScorer(ScorerBase):
         return {
             "version": _STATE_VERSION,
             "params": self.p[: kernel.N_PARAMS].tolist(),
-            "state": [v if math.isfinite(v) else None for v in self.st.tolist()],
+            "state": self.flat_to_json(self.st),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -232,7 +216,7 @@ class BocpdScorer(ScorerBase):
         if len(scalars) != kernel.N_PARAMS:
             raise ValueError("bocpd detector state does not match its parameters")
         p = kernel.with_tables(scalars)
-        st = np.asarray([-math.inf if v is None else v for v in state["state"]], dtype=float)
+        st = self.flat_from_json(state["state"], -math.inf)
         if len(st) != kernel.state_len(p):
             raise ValueError("bocpd detector state does not match its parameters")
         self.p, self.st, self.row = p, st, None

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _default_kernel as kernel
-from aiops_detectors.anomaly._bank import BankedDetector
+from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
 from aiops_detectors.anomaly._base import ScorerBase
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
@@ -38,7 +38,7 @@ class DefaultParams(SeriesDetectorParams):
     cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
 
 
-class DefaultScorer(ScorerBase):
+class DefaultScorer(KernelScorer):
     """Each component's raw score (shape novelty at ``lags`` and ``long_lags``, value novelty over
     ``value_memory`` values) goes through its own anomaly likelihood; the most surprised one wins; the
     result is debounced. An EWMA runs alongside for the expected value and band of the evidence.
@@ -46,6 +46,8 @@ class DefaultScorer(ScorerBase):
     The arithmetic runs in one compiled kernel over a flat state array (``_default_kernel``); the optional
     Holt-Winters component stays in Python and hands its residual to the kernel.
     """
+
+    kernel: ClassVar[Any] = kernel
 
     def __init__(
         self,
@@ -98,28 +100,17 @@ class DefaultScorer(ScorerBase):
             names.append("holt_winters")
         return names
 
-    def update(self, timestamp: float, value: float) -> float:
-        t, x = float(timestamp), float(value)
-        if not (math.isfinite(x) and math.isfinite(t)):
-            return 0.0
+    def _update(self, t: float, x: float) -> float:
         ext = math.nan
         if self.seasonal is not None:
             self.seasonal.update(t, x)
             ext = abs(self.seasonal.z)
         return float(kernel.step(self.st, self.p, x, ext))
 
-    def _update(self, t: float, x: float) -> float:
-        return self.update(t, x)
-
     def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
-        """The whole series inside the kernel (the same ``_step`` as :meth:`update`, so the same scores)."""
-        if self.seasonal is not None:
-            return super().score(timestamps, values)
-        xs = np.array(values, dtype=float)
-        xs[~np.isfinite(np.asarray(timestamps, dtype=float))] = math.nan
-        out = np.empty(len(xs))
-        kernel.run(self.st, self.p, xs, out)
-        return out
+        if self.seasonal is not None:  # the Holt-Winters component runs in Python: point by point
+            return ScorerBase.score(self, timestamps, values)
+        return super().score(timestamps, values)
 
     def _component(self, field: int) -> list[float]:
         base = kernel.COMP0 + field
@@ -152,7 +143,7 @@ class DefaultScorer(ScorerBase):
         return {
             "version": 2,
             "params": self.p.tolist(),
-            "state": [v if math.isfinite(v) else None for v in self.st.tolist()],
+            "state": self.flat_to_json(self.st),
             "seasonal": None if self.seasonal is None else self.seasonal.state_dict(),
         }
 
@@ -160,7 +151,7 @@ class DefaultScorer(ScorerBase):
         if state.get("version") != 2:
             raise ValueError("state saved by an earlier layout of the default detector (it starts afresh)")
         p = np.asarray(state["params"], dtype=float)
-        st = np.asarray([math.nan if v is None else v for v in state["state"]], dtype=float)
+        st = self.flat_from_json(state["state"], math.nan)
         if len(p) != kernel.N_PARAMS or len(st) != kernel.state_len(p):
             raise ValueError("default detector state does not match its parameters")
         self.p, self.st, self.row = p, st, None
