@@ -39,20 +39,24 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def build_detector(name: str, params: Mapping[str, Any]) -> Any:
-    """Load the detector class by entry-point name and validate its parameters."""
-    cls = plugins.load(plugins.DETECTORS, name)
-    if not callable(getattr(cls, "new_scorer", None)):
-        raise AiopsError(f"detector {name!r} is not a per-series metric detector (it has no new_scorer)")
+def validated(name: str, cls: type[Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The detector's parameters checked by its own model, or one clear error naming each bad one."""
     model = plugins.params_model(cls)
     try:
-        validated = model.model_validate(dict(params))
+        return dict(model.model_validate(dict(params)).model_dump())
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
         )
         raise AiopsError(f"detector {name!r}: invalid parameters: {problems}") from exc
-    return cls(**validated.model_dump())
+
+
+def build_detector(name: str, params: Mapping[str, Any]) -> Any:
+    """Load the detector class by entry-point name and validate its parameters."""
+    cls = plugins.load(plugins.DETECTORS, name)
+    if not callable(getattr(cls, "new_scorer", None)):
+        raise AiopsError(f"detector {name!r} is not a per-series metric detector (it has no new_scorer)")
+    return cls(**validated(name, cls, params))
 
 
 def to_epoch_seconds(column: Any) -> np.ndarray:
@@ -182,24 +186,55 @@ def plot_file(detector: Any, src: Path, dst: Path) -> None:
 @click.command("detect")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="output file or dir")
-@click.option("--detector", "detector_name", default="default", show_default=True, help="detector entry point")
+@click.option(
+    "--detector", "detector_name", default=None, help="detector entry point (default: default, or baseline)"
+)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="detector parameter (repeatable)")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1), help="processes")
 @click.option("--plot", "plot", type=click.Path(path_type=Path), help="draw series, band and alerts (one input)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@click.option(
+    "--multivariate", is_flag=True, help="INPUT has a time column and several value columns, scored as one vector"
+)
+@click.option(
+    "--train-rows", type=click.IntRange(min=1), help="with --multivariate: fault-free rows at the start of each file"
+)
+@click.option("--exclude", default="", metavar="COL,...", help="with --multivariate: columns not to read (labels)")
 def detect(
     input_path: Path,
     output: Path,
-    detector_name: str,
+    detector_name: str | None,
     params: tuple[str, ...],
     jobs: int,
     plot: Path | None,
     quiet: bool,
+    multivariate: bool,
+    train_rows: int | None,
+    exclude: str,
 ) -> None:
-    """Score INPUT (a timestamp,value CSV or a directory of them) and write OUTPUT with anomaly_score."""
+    """Score INPUT (a timestamp,value CSV or a directory of them) and write OUTPUT with anomaly_score.
+
+    With --multivariate, INPUT is a CSV of several channels (any separator) or a directory of them, and
+    OUTPUT gets anomaly_score and alert (0/1) per row, e.g.
+    aiops detect --multivariate runs/ -o scored/ --train-rows 400 --exclude anomaly,changepoint
+    """
     from tqdm import tqdm
 
     parsed = parse_params(params)
+    if multivariate:
+        from aiops.commands.detect_multivariate import detect_runs
+
+        if train_rows is not None:
+            parsed["train_rows"] = train_rows
+        columns = [c.strip() for c in exclude.split(",") if c.strip()]
+        name = detector_name or "baseline"
+        rows = detect_runs(plan_jobs(input_path, output), name, parsed, columns, quiet=quiet)
+        if not quiet:
+            click.echo(f"scored {rows} rows with {name!r} -> {output}", err=True)
+        return
+    if train_rows is not None or exclude:
+        raise AiopsError("--train-rows and --exclude go with --multivariate")
+    detector_name = detector_name or "default"
     detector = build_detector(detector_name, parsed)  # fail fast on a bad name or parameter
     pairs = plan_jobs(input_path, output)
     if plot is not None and len(pairs) != 1:
