@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.types import Finding, Frame, Series, Severity, json_safe
+from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
 
 
 @runtime_checkable
@@ -43,6 +43,20 @@ def batch_score(scorer: StreamingScorer, timestamps: Sequence[float], values: Se
     for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
         out[i] = scorer.update(float(t), float(v))
     return out
+
+
+def group_series(frame: Frame, label: str | None) -> dict[str, dict[str, Series]]:
+    """Series of a frame as vectors: ``{value of label: {series key without that label: series}}``.
+
+    Detectors that judge several metrics together (one finding per service, not per metric) group by one
+    label; without a label the whole frame is one vector under the key ``""``.
+    """
+    groups: dict[str, dict[str, Series]] = {}
+    for series in frame.series:
+        key = "" if label is None else str(series.labels.get(label, ""))
+        rest = {k: v for k, v in series.labels.items() if k != label}  # the group's own label is implied
+        groups.setdefault(key, {})[series_key(series.name, rest)] = series
+    return dict(sorted(groups.items()))
 
 
 class SeriesDetectorParams(BaseModel):

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
+from aiops.detection import group_series
+from aiops.types import Finding, Frame, Series, Severity, json_safe
 
 
 class BaselineParams(BaseModel):
@@ -238,22 +239,9 @@ class BaselineDetector:
         threshold = self.params.threshold
         return ratios / (ratios + threshold), ratios >= threshold
 
-    def _group_key(self, series: Series) -> str:
-        if self.params.group_by is None:
-            return ""
-        return str(series.labels.get(self.params.group_by, ""))
-
     def evaluate(self, frame: Frame) -> list[Finding]:
-        groups: dict[str, dict[str, Series]] = {}
-        for series in frame.series:
-            rest = {k: v for k, v in series.labels.items() if k != self.params.group_by}
-            groups.setdefault(self._group_key(series), {})[series_key(series.name, rest)] = series
-        findings = []
-        for key, members in sorted(groups.items()):
-            finding = self._evaluate_group(key, members)
-            if finding is not None:
-                findings.append(finding)
-        return findings
+        groups = group_series(frame, self.params.group_by)
+        return [f for key, members in groups.items() if (f := self._evaluate_group(key, members)) is not None]
 
     def _evaluate_group(self, key: str, members: Mapping[str, Series]) -> Finding | None:
         channels = self._channels.setdefault(key, sorted(members))

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from aiops.detection import SeriesDetector
-from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
+from aiops.detection import SeriesDetector, group_series
+from aiops.types import Finding, Frame, Series, Severity, json_safe
 from aiops_detectors.anomaly._base import Debounce, Likelihood
 from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
 
@@ -154,30 +154,16 @@ class MultivariateDetector(SeriesDetector):
     def _scorer_params(self) -> dict[str, Any]:
         return self.params.model_dump(exclude={"group_by", "threshold", "severity", "seasonal"})
 
-    def _group_key(self, series: Series) -> str:
-        if self.params.group_by is None:
-            return ""
-        return str(series.labels.get(self.params.group_by, ""))
-
     def evaluate(self, frame: Frame) -> list[Finding]:
-        groups: dict[str, list[Series]] = {}
-        for series in frame.series:
-            groups.setdefault(self._group_key(series), []).append(series)
-        findings = []
-        for key, members in sorted(groups.items()):
-            finding = self._evaluate_group(key, members)
-            if finding is not None:
-                findings.append(finding)
-        return findings
+        groups = group_series(frame, self.params.group_by)
+        return [f for key, members in groups.items() if (f := self._evaluate_group(key, members)) is not None]
 
-    def _evaluate_group(self, key: str, members: list[Series]) -> Finding | None:
+    def _evaluate_group(self, key: str, members: Mapping[str, Series]) -> Finding | None:
         scorer = self._groups.get(key)
         if scorer is None:
             scorer = self._groups[key] = MultivariateScorer(**self._scorer_params())
         points: dict[float, dict[str, float]] = {}
-        for series in members:
-            rest = {k: v for k, v in series.labels.items() if k != self.params.group_by}
-            metric = series_key(series.name, rest)  # the group's own label is implied
+        for metric, series in members.items():
             for t, v in zip(series.timestamps, series.values, strict=True):
                 points.setdefault(float(t), {})[metric] = float(v)
         last = self._group_ts.get(key, -math.inf)
