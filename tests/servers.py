@@ -402,3 +402,98 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class DaskCluster:
+    """A real ``distributed`` scheduler and one worker on 127.0.0.1 (``env`` reaches the worker: PYTHONPATH
+    for a job's own modules)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}
+        self.port = free_port()
+        self.procs: list[subprocess.Popen[Any]] = []
+
+    @property
+    def address(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[Any]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, cwd=self.workdir, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self, python: str) -> DaskCluster:
+        self._spawn(
+            "dask-scheduler",
+            [python, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+             "--dashboard-address", ":0", "--no-show"],
+        )
+        self._wait_port()
+        self._spawn(
+            "dask-worker",
+            [python, "-m", "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nworkers", "1",
+             "--nthreads", "1", "--no-dashboard"],
+        )
+        return self
+
+    def _wait_port(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    pytest.fail(f"dask process exited: {_tail(self.workdir / 'dask-scheduler.log')}", pytrace=False)
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"dask scheduler not up within {timeout}s", pytrace=False)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            stop_process(proc)
+
+
+class RayCluster:
+    """A real single-node Ray cluster with its job server, started with ``ray start --head --block``.
+
+    Usage statistics are switched off (nothing leaves the machine); the object store is kept small for a
+    2-core test machine; ``env`` reaches the jobs (PYTHONPATH for a job's own modules).
+    """
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's unix sockets live here
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.proc: subprocess.Popen[Any] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def start(self, ray_binary: str) -> RayCluster:
+        log = (self.workdir / "ray.log").open("ab")
+        self.proc = subprocess.Popen(
+            [ray_binary, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
+             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port), "--include-dashboard",
+             "true", "--num-cpus", "2", "--object-store-memory", str(100 * 1024 * 1024), "--temp-dir",
+             str(self.temp), "--disable-usage-stats"],
+            cwd=self.workdir, env=self.env, stdout=log, stderr=log, start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"ray exited: {_tail(self.workdir / 'ray.log')}", pytrace=False)
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.address}/api/version", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.5)
+        pytest.fail(f"ray job server not up within 120s: {_tail(self.workdir / 'ray.log')}", pytrace=False)
+
+    def stop(self, ray_binary: str) -> None:
+        subprocess.run([ray_binary, "stop", "--force"], env=self.env, capture_output=True, timeout=60)
+        if self.proc is not None:
+            stop_process(self.proc)
+        shutil.rmtree(self.temp, ignore_errors=True)

@@ -15,9 +15,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from aiops.config.notifications import FlappingConfig, RouteConfig, SilenceConfig
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
 from aiops.durations import parse_duration
 from aiops.errors import RemediationError
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
@@ -90,6 +91,10 @@ class RetrainParams(BaseModel):
     )
     reload: ReloadParams | None = None
     target: str | None = Field(None, description="blast-radius target (default model:<model>)")
+    executor: ExecutorParams = Field(
+        default_factory=lambda: ExecutorParams.model_validate({}),
+        description="where training runs: local (default), dask or ray; the gate and promotion stay in the daemon",
+    )
 
     @field_validator("trainer")
     @classmethod
@@ -121,14 +126,16 @@ class RetrainRemediation:
         )
 
     def execute(self, plan: Plan, ctx: ActionContext) -> Outcome:
-        ctx.save_handle({"phase": "retrain", "model": self.params.model})
+        if ctx.handle is None:
+            ctx.save_handle({"phase": "retrain", "model": self.params.model})
         try:
-            return self._run(ctx.idempotency_key)
+            return self._run(ctx)
         except RemediationError as exc:
             return Outcome(ok=False, summary=str(exc), recoverable=exc.recoverable)
 
     def resume(self, plan: Plan, ctx: ActionContext) -> Outcome | None:
-        """Every step is idempotent under the key, so resuming is re-running (no step happens twice)."""
+        """Every step is idempotent under the key, so resuming is re-running (no step happens twice); a
+        training job still running on a cluster is adopted through the handle, not submitted again."""
         return self.execute(plan, ctx)
 
     # ------------------------------------------------------------------ the work
@@ -136,17 +143,18 @@ class RetrainRemediation:
     def registry(self) -> ModelRegistry:
         return open_registry(self.params.registry)
 
-    def _run(self, key: str) -> Outcome:
+    def _run(self, ctx: ActionContext) -> Outcome:
         p = self.params
+        key = ctx.idempotency_key
         reg = self.registry()
         done = reg.op_result(p.model, key)
         if done is not None:  # promoted before a crash: only the (idempotent) reload may be missing
             return self._promoted(reg, str(done["champion"]), key, reused=True)
         version = reg.find_by_key(p.model, key)
         if version is None:
-            version = self._train_and_register(reg, key)
+            version = self._challenger(ctx)
         meta = reg.metadata(p.model, version)
-        if meta.get("decision") != "promote":
+        if not _wins(meta, p.min_improvement):
             return Outcome(
                 ok=False,
                 summary=(
@@ -178,6 +186,34 @@ class RetrainRemediation:
             f"{meta.get('champion_score'):.4f}); {p.model}@champion -> version {version}",
             details=details,
         )
+
+    def _challenger(self, ctx: ActionContext) -> str:
+        """Train and register the challenger where the executor says; returns its version.
+
+        The job's handle goes into the ledger (inside this action's handle) before any waiting, so a daemon
+        killed while a cluster trains adopts that job after its restart instead of training twice.
+        """
+        p = self.params
+        spec = JobSpec(
+            key=ctx.idempotency_key,
+            function="aiops_remediations.retrain:train_job",
+            payload={"params": p.model_dump(mode="json", exclude={"executor", "reload"}), "key": ctx.idempotency_key},
+        )
+        previous = (ctx.handle or {}).get("job")
+        executor = open_executor(p.executor)
+        try:
+            status = executor.run(
+                spec,
+                deadline=ctx.deadline,
+                now=ctx.now,
+                handle=previous if isinstance(previous, dict) else None,
+                save_handle=lambda job: ctx.save_handle({"phase": "retrain", "model": p.model, "job": dict(job)}),
+            )
+        finally:
+            executor.close()
+        if status.state is not JobState.SUCCEEDED or status.result is None:
+            raise RemediationError(f"training job failed ({p.executor.type}): {status.error}", recoverable=True)
+        return str(status.result["version"])
 
     def _train_and_register(self, reg: ModelRegistry, key: str) -> str:
         import numpy as np
@@ -293,6 +329,31 @@ def _collect_source(block: dict[str, Any]) -> Any:
     if not frame.rows:
         raise RemediationError(f"source {block['type']!r} returned no rows", recoverable=True)
     return pd.DataFrame(list(frame.rows))
+
+
+def train_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """The training job, wherever it runs: fit and register the challenger under the action's key.
+
+    Idempotent: a version already registered under the key (a job that finished before a crash, or a
+    duplicate submission) is returned instead of training another. The decision to promote is not taken
+    here: the daemon takes it from the version's scores.
+    """
+    remediation = RetrainRemediation(**payload["params"])
+    key = str(payload["key"])
+    reg = remediation.registry()
+    version = reg.find_by_key(remediation.params.model, key)
+    if version is None:
+        version = remediation._train_and_register(reg, key)
+    return {"version": version}
+
+
+def _wins(meta: dict[str, Any], margin: float) -> bool:
+    """The champion/challenger gate: the challenger beats the champion (or there is none) by ``margin``."""
+    challenger = meta.get("challenger_score")
+    if challenger is None:
+        return False
+    champion = meta.get("champion_score")
+    return champion is None or float(challenger) - float(champion) >= margin
 
 
 def _scores(meta: dict[str, Any]) -> dict[str, Any]:
