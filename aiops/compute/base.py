@@ -18,14 +18,20 @@ from aiops.errors import RemediationError
 
 
 class ExecutorParams(BaseModel):
-    """Where a heavy job runs: ``{type: local}`` (default), ``{type: dask, address: tcp://host:8786}`` or
-    ``{type: ray, address: http://host:8265}``."""
+    """Where a heavy job runs: ``{type: local}`` (default), ``{type: dask, address: tcp://host:8786}``,
+    ``{type: ray, address: http://host:8265}`` or ``{type: kubernetes, image: ...}`` (a Job through kubectl)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["local", "dask", "ray"] = "local"
+    type: Literal["local", "dask", "ray", "kubernetes"] = "local"
     address: str | None = Field(None, description="dask: scheduler address; ray: job-submission (dashboard) URL")
-    python: str = Field("python3", description="ray: interpreter on the cluster that runs `-m aiops.compute.job`")
+    python: str = Field(
+        "python3", description="ray, kubernetes: interpreter on the cluster that runs `-m aiops.compute.job`"
+    )
+    image: str | None = Field(None, description="kubernetes: the image of the Job's container (aiops installed)")
+    namespace: str = Field("default", description="kubernetes: namespace of the Job")
+    service_account: str | None = Field(None, description="kubernetes: service account the Job runs as")
+    kubectl: list[str] = Field(["kubectl"], min_length=1, description="kubernetes: kubectl argv prefix (context...)")
     poll_interval: Duration = Field(1.0, description="how often a running job is polled")
     connect_timeout: Duration = Field(10.0, description="how long to wait for the scheduler / job server")
 
@@ -138,6 +144,12 @@ def open_executor(params: ExecutorParams) -> ComputeExecutor:
         from aiops.compute.local import LocalExecutor
 
         return LocalExecutor(params)
+    if params.type == "kubernetes":
+        from aiops.compute.kubernetes import KubernetesExecutor
+
+        if params.image is None:
+            raise RemediationError("executor kubernetes needs an 'image'", recoverable=False)
+        return KubernetesExecutor(params)
     if params.address is None:
         raise RemediationError(f"executor {params.type} needs an 'address'", recoverable=False)
     if params.type == "dask":

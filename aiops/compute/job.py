@@ -9,10 +9,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 FUNCTION_VAR = "AIOPS_JOB_FUNCTION"
 PAYLOAD_VAR = "AIOPS_JOB_PAYLOAD"
 RESULT_MARK = "AIOPS_JOB_RESULT "
+
+
+def result_from_log(log: str) -> dict[str, Any] | None:
+    """The job's result: the last line of its log marked ``AIOPS_JOB_RESULT`` (None when there is none)."""
+    for line in reversed(log.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return dict(json.loads(line[len(RESULT_MARK) :]))
+    return None
 
 
 def main() -> int:

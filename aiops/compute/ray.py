@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiops.compute.base import ComputeExecutor, JobSpec, JobState, JobStatus
-from aiops.compute.job import FUNCTION_VAR, PAYLOAD_VAR, RESULT_MARK
+from aiops.compute.job import FUNCTION_VAR, PAYLOAD_VAR, result_from_log
 from aiops.errors import RemediationError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -66,11 +66,10 @@ class RayExecutor(ComputeExecutor):
             return JobStatus(JobState.LOST, error="the cluster has no job with this submission id")
         status = status.rsplit(".", 1)[-1].upper()
         if status == "SUCCEEDED":
-            logs = client.get_job_logs(job_id)
-            for line in reversed(logs.splitlines()):
-                if line.startswith(RESULT_MARK):
-                    return JobStatus(JobState.SUCCEEDED, result=json.loads(line[len(RESULT_MARK) :]))
-            return JobStatus(JobState.FAILED, error="ray job succeeded but printed no result")
+            result = result_from_log(client.get_job_logs(job_id))
+            if result is None:
+                return JobStatus(JobState.FAILED, error="ray job succeeded but printed no result")
+            return JobStatus(JobState.SUCCEEDED, result=result)
         if status in ("FAILED", "STOPPED"):
             tail = " | ".join(client.get_job_logs(job_id).strip().splitlines()[-3:])
             return JobStatus(JobState.FAILED, error=f"ray job {status.lower()}: {tail}")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
 from aiops.compute.base import run_job
@@ -55,3 +61,30 @@ def test_ray_submission_ids_are_stable_safe_and_distinct() -> None:
     assert a == submission_id("incident-1/rung 0")
     assert a != b
     assert all(c.isalnum() or c in "-_" for c in a)
+
+
+def test_kubernetes_job_manifest_is_valid_hardened_and_carries_no_shell(tmp_path: Path) -> None:
+    from aiops.compute.kubernetes import job_manifest, job_name
+
+    spec = JobSpec(key="incident-7:rung-0:Retrain/churn", function="aiops_remediations.retrain:train_job",
+                   payload={"key": "k", "params": {"model": "churn; rm -rf /"}})
+    params = ExecutorParams(type="kubernetes", image="registry.local/aiops:1.0", namespace="ml",
+                            service_account="trainer")
+    manifest = job_manifest(spec, params)
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    tool = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent)) or "kubernetes-validate"
+    out = subprocess.run([tool, "--strict", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    name = manifest["metadata"]["name"]
+    assert name == job_name(spec.key) and len(name) <= 63 and name == name.lower()
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-m", "aiops.compute.job"], "a fixed command: no shell, no payload"
+    assert json.loads(container["env"][1]["value"])["params"]["model"] == "churn; rm -rf /"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert manifest["spec"]["backoffLimit"] == 0
+
+
+def test_kubernetes_executor_needs_an_image() -> None:
+    with pytest.raises(RemediationError, match="image"):
+        open_executor(ExecutorParams(type="kubernetes"))
