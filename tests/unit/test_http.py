@@ -103,7 +103,7 @@ class FakeBackend:
 
 
 def _start(backend: FakeBackend, registry: CollectorRegistry, **kw: Any) -> ApiServer:
-    server = ApiServer(backend, registry, listen=kw.pop("listen", "127.0.0.1:0"), poll_interval=0.02, **kw)
+    server = ApiServer(backend, registry, listen=kw.pop("listen", "127.0.0.1:0"), **kw)
     server.start()
     return server
 
@@ -274,7 +274,8 @@ def test_unknown_route_and_wrong_method(api: str) -> None:
     r = requests.get(f"{api}/api/v1/pause", timeout=5)
     assert r.status_code == 405 and r.headers["Allow"] == "POST"
     r = requests.delete(f"{api}/api/v1/incidents/1", timeout=5)
-    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+    assert r.headers["Content-Type"] == "application/problem+json" and r.json()["status"] == 405
     r = requests.post(f"{api}/metrics", headers=AUTH, timeout=5)
     assert r.status_code == 405
 
