@@ -167,8 +167,8 @@ def ingest_rows(request: IngestRequest, now: float) -> list[dict[str, Any]]:
                 "kind": "point",
                 "name": point.name,
                 "ts": ts,
-                # NaN/inf arrive only through lenient JSON encoders; they are kept as a gap (null) so the
-                # source reports them as a data-quality problem instead of poisoning a detector.
+                # The HTTP API refuses NaN/inf literals; a direct caller may still pass them: they are kept
+                # as a gap (null) so the source reports a data-quality problem instead of poisoning a detector.
                 "value": value if value is not None and math.isfinite(value) else None,
                 "labels": point.labels,
                 "data": {} if value is None or math.isfinite(value) else {"non_finite": str(value)},
