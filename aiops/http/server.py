@@ -130,7 +130,9 @@ class ApiServer:
             timeout_keep_alive=KEEP_ALIVE,
             timeout_graceful_shutdown=STOP_GRACE,
         )
-        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # no "Started server process" chatter
+        # Only uvicorn's errors: its info lines ("Started server process") are noise in the daemon's log, and
+        # its per-request warning on a malformed request would let any client flood the log.
+        logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="aiops-http", daemon=True)
         self._socket, self._server, self._thread = sock, server, thread
@@ -165,10 +167,10 @@ class ApiServer:
             return
         server.should_exit = True
         if thread is not None:
-            thread.join(timeout=STOP_GRACE + 3)
+            thread.join(timeout=STOP_GRACE + 0.5)
             if thread.is_alive():
                 server.force_exit = True
-                thread.join(timeout=1)
+                thread.join(timeout=0.5)
         if sock is not None:
             sock.close()
         self._server, self._thread, self._socket = None, None, None

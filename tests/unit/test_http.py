@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import socket
 import threading
 import time
@@ -318,3 +320,21 @@ def test_listen_parsing() -> None:
         parse_listen("127.0.0.1:99999")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("") and not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_uvicorn_leaves_signals_and_logging_to_the_daemon(
+    backend: FakeBackend, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server runs on its own thread: the daemon keeps its SIGTERM/SIGHUP handlers, and no access log."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    server = _start(backend, registry, listen="[::1]:0")
+    try:
+        assert server.url.startswith("http://[::1]:")
+        with caplog.at_level(logging.DEBUG):
+            assert requests.get(f"{server.url}/livez", timeout=5).text == "ok"
+            head = requests.head(f"{server.url}/livez", timeout=5)
+        assert head.status_code == 200 and head.content == b""
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+        assert not [r for r in caplog.records if r.name.startswith("uvicorn")]
+    finally:
+        server.stop()
