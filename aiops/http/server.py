@@ -133,6 +133,9 @@ class ApiServer:
         # Only uvicorn's errors: its info lines ("Started server process") are noise in the daemon's log, and
         # its per-request warning on a malformed request would let any client flood the log.
         logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+        # access_log=False only holds while nothing re-enables propagation of "uvicorn.access" (uvicorn
+        # decides per connection from hasHandlers()); requests are logged by the app, so silence it for good.
+        logging.getLogger("uvicorn.access").disabled = True
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="aiops-http", daemon=True)
         self._socket, self._server, self._thread = sock, server, thread

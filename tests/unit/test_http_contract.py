@@ -40,7 +40,7 @@ class PushBackend(FakeBackend):
     def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         ids = self.store.append_events(rows, 1000.0) if self.store is not None else list(range(1, len(rows) + 1))
         self.pushed += rows
-        return {"accepted": len(ids), "first_id": ids[0], "last_id": ids[-1]}
+        return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
 
 
 def _serve(backend: FakeBackend) -> Iterator[str]:

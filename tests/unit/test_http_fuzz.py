@@ -1,5 +1,6 @@
 """Property-based fuzzing of every write endpoint in one process: whatever JSON (or bytes) arrives, the answer
-is below 500, and a refusal is an RFC 9457 problem. The bulk run against the real daemon on both stores is
+is below 500, and a refusal is an RFC 9457 problem; the push endpoints run over SQLite and PostgreSQL, so
+whatever the schema lets through must be stored by both. The bulk run against the real daemon on both stores is
 ``tests/e2e/test_http_fuzz.py``."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_http_contract import AUTH, VALID_REQUESTS, PushBackend, _serve
+from aiops.store.store import Store
+from tests.unit.test_http_contract import AUTH, VALID_REQUESTS, PushBackend, _postgres_store, _serve
 
 WRITES = sorted((path, url, body or {}) for (method, path), (url, body) in VALID_REQUESTS.items() if method == "post")
 
@@ -51,18 +53,44 @@ def fuzz_api() -> Iterator[str]:
     yield from _serve(PushBackend())
 
 
-@pytest.mark.parametrize(("path", "url", "example"), WRITES, ids=[w[0] for w in WRITES])
-def test_fuzzed_bodies_never_get_a_5xx(fuzz_api: str, path: str, url: str, example: dict[str, Any]) -> None:
+PUSH = [w for w in WRITES if w[0] in ("/api/v1/ingest", "/api/v1/alertmanager")]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The push endpoints over a real store: whatever the schema lets through, both stores must take."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/store.db")
+    else:
+        store = _postgres_store(request.getfixturevalue("postgres_url"))
+    store.migrate()
+    yield from _serve(PushBackend(store))
+    store.close()
+
+
+def _check_bodies(api: str, url: str, example: dict[str, Any]) -> None:
     session = requests.Session()
 
     @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(body=_bodies(example))
     def check(body: bytes) -> None:
-        resp = session.post(f"{fuzz_api}{url}", data=body, headers={**AUTH, "Content-Type": "application/json"},
-                            timeout=10)
+        resp = session.post(f"{api}{url}", data=body, headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
         assert resp.status_code < 500, (body[:200], resp.text[:300])
         if resp.status_code >= 400:
             assert resp.headers["Content-Type"] == "application/problem+json"
 
     with session:
         check()
+
+
+@pytest.mark.parametrize(("path", "url", "example"), WRITES, ids=[w[0] for w in WRITES])
+def test_fuzzed_bodies_never_get_a_5xx(fuzz_api: str, path: str, url: str, example: dict[str, Any]) -> None:
+    _check_bodies(fuzz_api, url, example)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("path", "url", "example"), PUSH, ids=[w[0] for w in PUSH])
+def test_fuzzed_pushes_are_stored_or_refused_alike_on_every_store(
+    store_api: str, path: str, url: str, example: dict[str, Any]
+) -> None:
+    _check_bodies(store_api, url, example)
