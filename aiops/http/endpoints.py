@@ -4,7 +4,8 @@ Why a table: the ASGI app (:mod:`aiops.http.app`) routes, authorises and validat
 description (:mod:`aiops.http.openapi`) is generated from it, so what is documented is what is enforced.
 
 Handlers are plain functions ``(Call) -> Response``, run on a worker thread (they call the backend, which
-may wait on the store); only endpoints marked ``inline`` (the liveness probe) answer on the event loop.
+may wait on the store); only endpoints marked ``inline`` (the liveness probe, the OpenAPI document) answer
+on the event loop.
 Every write is attributed to the actor ``"api"`` in the audit trail (``"approval-link"`` for a signed link).
 """
 

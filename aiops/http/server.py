@@ -5,7 +5,8 @@ Why a thread and not uvicorn in the main thread: the main thread belongs to the 
 signals (SIGTERM stops within 10 s, SIGHUP reloads) and tells systemd about its state. uvicorn installs
 signal handlers only when it runs in the main thread, so on its own thread it leaves the daemon's alone; it
 is stopped by :meth:`ApiServer.stop` instead. Its access log is off (requests are logged at debug by the
-app, through structlog) and its own messages go through the daemon's logging chain.
+app, through structlog); of its own messages only errors are kept, and they go through the daemon's logging
+chain.
 
 Security model: reads are open (bind to 127.0.0.1, the default, or put a proxy in front); every write needs
 ``Authorization: Bearer <server.token>``, compared in constant time. Without a configured token the write
