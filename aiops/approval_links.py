@@ -54,14 +54,17 @@ def verify(
     'bad signature'
     >>> verify("t", 7, q["decision"], q["expires"], q["sig"], now=1e9)
     'link expired'
+    >>> verify("t", 7, q["decision"], q["expires"], "é" * 64, now=10.0)
+    'bad signature'
     """
     if decision not in ("approve", "deny"):
         return "bad decision"
-    try:
-        expiry = int(expires)
-    except ValueError:
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
         return "bad expiry"
-    if not hmac.compare_digest(_signature(token, action_id, decision, expiry), sig):
+    expiry = int(expires)
+    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a link is attacker-supplied.
+    given = sig.encode("utf-8", "replace")
+    if not hmac.compare_digest(_signature(token, action_id, decision, expiry).encode(), given):
         return "bad signature"
     if (time.time() if now is None else now) > expiry:
         return "link expired"

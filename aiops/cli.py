@@ -291,9 +291,10 @@ def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] |
         resp = requests.request(method, url, json=body or {}, headers=headers, timeout=10)
     except requests.RequestException as exc:
         raise AiopsError(f"cannot reach the daemon at {host}:{port}: {exc.__class__.__name__}") from exc
-    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    if resp.status_code >= 400:
-        raise AiopsError(f"daemon answered {resp.status_code}: {data.get('error', resp.text[:200])}")
+    is_json = resp.headers.get("content-type", "").startswith(("application/json", "application/problem+json"))
+    data = resp.json() if is_json else {}
+    if resp.status_code >= 400:  # errors are RFC 9457 problems: "detail" says what is wrong
+        raise AiopsError(f"daemon answered {resp.status_code}: {data.get('detail', resp.text[:200])}")
     return data
 
 

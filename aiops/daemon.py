@@ -135,7 +135,8 @@ class Daemon:
         if token:
             add_secrets([token])
         self._server = ApiServer(self, self.registry, self.listen, token)
-        self._server.start()
+        self._server.start()  # returns once the listener accepts connections
+        notify("READY=1")  # Type=notify units wait for this: scheduling and the API are both up now
         host, port = self._server.address
         log.info(
             "aiops started",

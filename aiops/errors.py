@@ -77,3 +77,15 @@ class StoreError(AiopsError):
 
     recoverable = True
     reason = "store"
+
+
+class InvalidInput(ValueError):
+    """A request's body or parameter that its schema refuses; ``field`` is the dotted path at fault.
+
+    A ValueError (not an :class:`AiopsError`) because it is raised by pure validation code that callers
+    outside the daemon (a parser used in a script) already treat as bad input.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field

@@ -1,13 +1,15 @@
 """What the HTTP API needs from the daemon, as a Protocol, so the server can be tested against a fake.
 
 The server never reaches into the engine or the store: every route is one call on this interface. The
-daemon implements it; methods are called from the server's request threads, concurrently, so an
+daemon implements it; methods are called from the server's worker threads, concurrently, so an
 implementation must be thread-safe (the store's sessions and the engine's locks already are).
 
 Errors: a method raises :class:`aiops.errors.AiopsError` to refuse. ``reason="not_found"`` answers 404,
 ``reason="invalid"`` (or ``"bad_request"``) answers 400, any other reason answers 409 (the request is
-understood but conflicts with the current state, e.g. approving an action that already ran). The message is
-shown to the caller, so it must not contain secrets.
+understood but conflicts with the current state, e.g. approving an action that already ran); a
+:class:`aiops.errors.StoreError` answers 503 without its message. The message of any other refusal is shown to
+the caller, so it must not contain secrets (a message quoting SQL or a traceback is replaced by a generic one,
+and absolute paths are cut to their last part, see :func:`aiops.http.problems.public_message`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ then answers; the ``push`` and ``alertmanager`` sources read the rows back incre
 >>> parse_ingest({"stream": "jobs", "points": [{"value": 3}]}, now=0.0)
 Traceback (most recent call last):
 ...
-ValueError: points.0.name: Field required
+aiops.errors.InvalidInput: points.0.name: Field required
 """
 
 from __future__ import annotations
@@ -25,9 +25,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aiops.errors import SourceError
+from aiops.errors import InvalidInput, SourceError
 
 MAX_ITEMS: Final = 10_000  # points + events per request; bigger batches are split by the sender
+MAX_NAME: Final = 200  # a metric, event or alert name (the store's name column)
+MAX_LABELS: Final = 100  # labels (or annotations) on one item
+MAX_LABEL_NAME: Final = 200
+MAX_LABEL_VALUE: Final = 4096
+MAX_ANNOTATION: Final = 16 * 1024
 STREAM_PATTERN: Final = r"^[A-Za-z0-9_.:\-]{1,100}$"
 ALERTMANAGER_STREAM: Final = "alertmanager"
 _ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # Alertmanager's "no endsAt"
@@ -60,12 +65,19 @@ def parse_time(value: Any) -> float:
     raise ValueError(f"a time must be epoch seconds or an ISO 8601 string, not {type(value).__name__}")
 
 
-def _labels(value: Mapping[str, Any]) -> dict[str, str]:
+def _labels(value: Mapping[str, Any], *, max_value: int = MAX_LABEL_VALUE) -> dict[str, str]:
+    if len(value) > MAX_LABELS:
+        raise ValueError(f"{len(value)} labels (limit {MAX_LABELS})")
     out: dict[str, str] = {}
     for key, label in value.items():
         if not isinstance(label, str | int | float) or isinstance(label, bool):
             raise ValueError(f"label {key!r} must be a string or a number")
-        out[str(key)] = str(label)
+        if not 1 <= len(key) <= MAX_LABEL_NAME:
+            raise ValueError(f"label names must have 1 to {MAX_LABEL_NAME} characters")
+        text = str(label)
+        if len(text) > max_value:
+            raise ValueError(f"label {key[:40]!r} is longer than {max_value} characters")
+        out[str(key)] = text
     return out
 
 
@@ -76,10 +88,12 @@ class _Strict(BaseModel):
 class IngestPoint(_Strict):
     """One metric point: a name, a value (null marks a gap) and optionally a time and labels."""
 
-    name: str = Field(min_length=1, max_length=200, description="metric name")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="metric name")
     value: float | None = Field(description="the value; null reports a gap")
     timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
-    labels: dict[str, Any] = Field(default_factory=dict, description="string labels of the series")
+    labels: dict[str, Any] = Field(
+        default_factory=dict, description="string labels of the series", json_schema_extra={"maxProperties": MAX_LABELS}
+    )
 
     @field_validator("labels")
     @classmethod
@@ -90,9 +104,11 @@ class IngestPoint(_Strict):
 class IngestEvent(_Strict):
     """One event (a job finished, a model was deployed): a type, free JSON data, optional time and labels."""
 
-    type: str = Field(min_length=1, max_length=200, description="what happened, e.g. job_finished")
+    type: str = Field(min_length=1, max_length=MAX_NAME, description="what happened, e.g. job_finished")
     timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
-    labels: dict[str, Any] = Field(default_factory=dict, description="string labels")
+    labels: dict[str, Any] = Field(
+        default_factory=dict, description="string labels", json_schema_extra={"maxProperties": MAX_LABELS}
+    )
     data: dict[str, Any] = Field(default_factory=dict, description="any JSON object")
 
     @field_validator("labels")
@@ -105,31 +121,42 @@ class IngestRequest(_Strict):
     """Body of ``POST /api/v1/ingest``."""
 
     stream: str = Field("default", pattern=STREAM_PATTERN, description="stream a `push` source reads")
-    points: list[IngestPoint] = Field(default_factory=list)
-    events: list[IngestEvent] = Field(default_factory=list)
+    points: list[IngestPoint] = Field(default_factory=list, max_length=MAX_ITEMS)
+    events: list[IngestEvent] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
-def _first_error(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> InvalidInput:
+    """The first problem pydantic found, as ``field: message`` naming the dotted field path."""
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "body"
+    where = ".".join(str(p) for p in err["loc"]) or None
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
     message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}{more}"
+    return InvalidInput(f"{message}{more}", where or "body")
+
+
+def validate_ingest(body: Mapping[str, Any]) -> IngestRequest:
+    """Validate an ingest body (raises :class:`InvalidInput`, a ValueError, with a message for a 400)."""
+    if "stream" in body and body["stream"] == ALERTMANAGER_STREAM:
+        raise InvalidInput(f"{ALERTMANAGER_STREAM!r} is reserved for POST /api/v1/alertmanager", "stream")
+    try:
+        request = IngestRequest.model_validate(dict(body))
+    except ValidationError as exc:
+        raise describe_validation_error(exc) from None
+    total = len(request.points) + len(request.events)
+    if total == 0:
+        raise InvalidInput('nothing to ingest; send "points" and/or "events"', "body")
+    if total > MAX_ITEMS:
+        raise InvalidInput(f"{total} items in one request (limit {MAX_ITEMS}); split the batch", "body")
+    return request
 
 
 def parse_ingest(body: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
     """Validate an ingest body and turn it into store rows; raises ValueError with a message for a 400."""
-    if "stream" in body and body["stream"] == ALERTMANAGER_STREAM:
-        raise ValueError(f"stream: {ALERTMANAGER_STREAM!r} is reserved for POST /api/v1/alertmanager")
-    try:
-        request = IngestRequest.model_validate(dict(body))
-    except ValidationError as exc:
-        raise ValueError(_first_error(exc)) from None
-    total = len(request.points) + len(request.events)
-    if total == 0:
-        raise ValueError('body: nothing to ingest; send "points" and/or "events"')
-    if total > MAX_ITEMS:
-        raise ValueError(f"body: {total} items in one request (limit {MAX_ITEMS}); split the batch")
+    return ingest_rows(validate_ingest(body), now)
+
+
+def ingest_rows(request: IngestRequest, now: float) -> list[dict[str, Any]]:
+    """Store rows of a validated ingest request (a point or an event without a time gets ``now``)."""
     rows: list[dict[str, Any]] = []
     for i, point in enumerate(request.points):
         ts = _item_time(point.timestamp, now, f"points.{i}.timestamp")
@@ -140,8 +167,8 @@ def parse_ingest(body: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
                 "kind": "point",
                 "name": point.name,
                 "ts": ts,
-                # NaN/inf arrive only through lenient JSON encoders; they are kept as a gap (null) so the
-                # source reports them as a data-quality problem instead of poisoning a detector.
+                # The HTTP API refuses NaN/inf literals; a direct caller may still pass them: they are kept
+                # as a gap (null) so the source reports a data-quality problem instead of poisoning a detector.
                 "value": value if value is not None and math.isfinite(value) else None,
                 "labels": point.labels,
                 "data": {} if value is None or math.isfinite(value) else {"non_finite": str(value)},
@@ -168,7 +195,7 @@ def _item_time(value: float | str | None, now: float, where: str) -> float:
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise InvalidInput(str(exc), where) from None
 
 
 class AlertmanagerAlert(BaseModel):
@@ -177,12 +204,24 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: str = Field(pattern=r"^(firing|resolved)$")
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: str
-    endsAt: str = _ZERO_TIME
-    generatorURL: str = ""
-    fingerprint: str = ""
+    labels: dict[str, str] = Field(json_schema_extra={"maxProperties": MAX_LABELS})
+    annotations: dict[str, str] = Field(default_factory=dict, json_schema_extra={"maxProperties": MAX_LABELS})
+    startsAt: str = Field(max_length=64)
+    endsAt: str = Field(_ZERO_TIME, max_length=64)
+    generatorURL: str = Field("", max_length=4096)
+    fingerprint: str = Field("", max_length=200)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value.get("alertname", "")) > MAX_NAME:
+            raise ValueError(f"alertname is longer than {MAX_NAME} characters")
+        return _labels(value)
+
+    @field_validator("annotations")
+    @classmethod
+    def _check_annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        return _labels(value, max_value=MAX_ANNOTATION)
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -190,12 +229,12 @@ class AlertmanagerWebhook(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    version: str
-    groupKey: str = ""
-    status: str = ""
-    receiver: str = ""
-    externalURL: str = ""
-    alerts: list[AlertmanagerAlert]
+    version: str = Field(max_length=20)
+    groupKey: str = Field("", max_length=MAX_ANNOTATION)
+    status: str = Field("", max_length=20)
+    receiver: str = Field("", max_length=MAX_NAME)
+    externalURL: str = Field("", max_length=4096)
+    alerts: list[AlertmanagerAlert] = Field(max_length=MAX_ITEMS)
 
 
 def parse_alertmanager(body: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
@@ -207,21 +246,29 @@ def parse_alertmanager(body: Mapping[str, Any], now: float) -> list[dict[str, An
     >>> row["name"], row["data"]["status"], row["data"]["ends_at"], row["ts"]
     ('HighLatency', 'firing', None, 1704067200.0)
     """
+    return alertmanager_rows(validate_alertmanager(body), now)
+
+
+def validate_alertmanager(body: Mapping[str, Any]) -> AlertmanagerWebhook:
+    """Validate an Alertmanager webhook body (raises :class:`InvalidInput`, a ValueError)."""
     try:
         hook = AlertmanagerWebhook.model_validate(dict(body))
     except ValidationError as exc:
-        raise ValueError(_first_error(exc)) from None
+        raise describe_validation_error(exc) from None
     if hook.version != "4":
-        raise ValueError(f"version: only Alertmanager webhook version 4 is understood, not {hook.version!r}")
-    if len(hook.alerts) > MAX_ITEMS:
-        raise ValueError(f"alerts: {len(hook.alerts)} alerts in one request (limit {MAX_ITEMS})")
+        raise InvalidInput(f"only Alertmanager webhook version 4 is understood, not {hook.version!r}", "version")
+    return hook
+
+
+def alertmanager_rows(hook: AlertmanagerWebhook, now: float) -> list[dict[str, Any]]:
+    """One event row per alert of a validated webhook (``now`` is unused: alerts carry their own time)."""
     rows = []
     for i, alert in enumerate(hook.alerts):
         try:
             starts = parse_time(alert.startsAt)
             ends = None if alert.endsAt.startswith("0001-") else parse_time(alert.endsAt)
         except ValueError as exc:
-            raise ValueError(f"alerts.{i}: {exc}") from None
+            raise InvalidInput(str(exc), f"alerts.{i}") from None
         rows.append(
             {
                 "stream": ALERTMANAGER_STREAM,

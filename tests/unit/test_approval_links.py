@@ -22,7 +22,7 @@ TOKEN = "s3cret-token"
 @pytest.fixture
 def server() -> Iterator[tuple[ApiServer, FakeBackend]]:
     backend = FakeBackend()
-    srv = ApiServer(backend, CollectorRegistry(), listen="127.0.0.1:0", token=TOKEN, poll_interval=0.02)
+    srv = ApiServer(backend, CollectorRegistry(), listen="127.0.0.1:0", token=TOKEN)
     srv.start()
     try:
         yield srv, backend

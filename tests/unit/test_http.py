@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import socket
 import threading
 import time
@@ -103,7 +105,7 @@ class FakeBackend:
 
 
 def _start(backend: FakeBackend, registry: CollectorRegistry, **kw: Any) -> ApiServer:
-    server = ApiServer(backend, registry, listen=kw.pop("listen", "127.0.0.1:0"), poll_interval=0.02, **kw)
+    server = ApiServer(backend, registry, listen=kw.pop("listen", "127.0.0.1:0"), **kw)
     server.start()
     return server
 
@@ -274,7 +276,8 @@ def test_unknown_route_and_wrong_method(api: str) -> None:
     r = requests.get(f"{api}/api/v1/pause", timeout=5)
     assert r.status_code == 405 and r.headers["Allow"] == "POST"
     r = requests.delete(f"{api}/api/v1/incidents/1", timeout=5)
-    assert r.status_code == 405 and r.headers["Allow"] == "GET"
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+    assert r.headers["Content-Type"] == "application/problem+json" and r.json()["status"] == 405
     r = requests.post(f"{api}/metrics", headers=AUTH, timeout=5)
     assert r.status_code == 405
 
@@ -317,3 +320,21 @@ def test_listen_parsing() -> None:
         parse_listen("127.0.0.1:99999")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("") and not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_uvicorn_leaves_signals_and_logging_to_the_daemon(
+    backend: FakeBackend, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server runs on its own thread: the daemon keeps its SIGTERM/SIGHUP handlers, and no access log."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    server = _start(backend, registry, listen="[::1]:0")
+    try:
+        assert server.url.startswith("http://[::1]:")
+        with caplog.at_level(logging.DEBUG):
+            assert requests.get(f"{server.url}/livez", timeout=5).text == "ok"
+            head = requests.head(f"{server.url}/livez", timeout=5)
+        assert head.status_code == 200 and head.content == b""
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+        assert not [r for r in caplog.records if r.name.startswith("uvicorn")]
+    finally:
+        server.stop()

@@ -47,7 +47,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def api(store: Store) -> Iterator[tuple[str, StoreBackend]]:
     backend = StoreBackend(store)
-    server = ApiServer(backend, CollectorRegistry(), "127.0.0.1:0", TOKEN, poll_interval=0.05)  # type: ignore[arg-type]
+    server = ApiServer(backend, CollectorRegistry(), "127.0.0.1:0", TOKEN)  # type: ignore[arg-type]
     server.start()
     try:
         yield server.url, backend

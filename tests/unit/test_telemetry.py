@@ -132,7 +132,7 @@ def test_real_prometheus_scrapes_the_api_server(
     from tests.unit.test_http import FakeBackend  # the fake lives with the API tests
 
     _exercised(registry)
-    with ApiServer(FakeBackend(), registry, listen="127.0.0.1:0", poll_interval=0.02) as server:
+    with ApiServer(FakeBackend(), registry, listen="127.0.0.1:0") as server:
         host, port = server.address
         _, prom = prometheus_factory(
             "global:\n  scrape_interval: 250ms\n  scrape_timeout: 250ms\n"

@@ -1,0 +1,375 @@
+"""The API as data: one :class:`Endpoint` per route, with its auth rule, its body schema and its handler.
+
+Why a table: the ASGI app (:mod:`aiops.http.app`) routes, authorises and validates from it, and the OpenAPI
+description (:mod:`aiops.http.openapi`) is generated from it, so what is documented is what is enforced.
+
+Handlers are plain functions ``(Call) -> Response``, run on a worker thread (they call the backend, which
+may wait on the store); only endpoints marked ``inline`` (the liveness probe, the OpenAPI document) answer
+on the event loop.
+Every write is attributed to the actor ``"api"`` in the audit trail (``"approval-link"`` for a signed link).
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Final
+
+from pydantic import BaseModel
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+import aiops
+from aiops.http.backend import ApiBackend, IngestBackend
+from aiops.http.bodies import CommentBody, EmptyBody, RequestBody, SilenceBody, validate_body
+from aiops.http.problems import HttpError, json_response, problem_response, public_message
+from aiops.sources.ingest import (
+    AlertmanagerWebhook,
+    IngestRequest,
+    alertmanager_rows,
+    ingest_rows,
+    validate_alertmanager,
+    validate_ingest,
+)
+
+ACTOR: Final = "api"
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 1000
+STATE_PATTERN: Final = r"^[a-z_]{1,32}$"
+
+
+class Auth(enum.Enum):
+    """Who may call an endpoint."""
+
+    NONE = "none"  # reads and probes: bind to 127.0.0.1 (the default) or put a proxy in front
+    BEARER = "bearer"  # Authorization: Bearer <server.token>; without a configured token: off (403)
+    BEARER_OR_LOOPBACK = "bearer_or_loopback"  # as BEARER, but open without a token on a loopback listener
+    SIGNED_LINK = "signed_link"  # the query carries an HMAC signature derived from the token
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What handlers may use: the daemon (as its Protocol), the token and how the listener is bound."""
+
+    backend: ApiBackend
+    token: str | None
+    loopback: bool
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated request: the path id (0 when the path has none), the query (last value of each name)."""
+
+    ctx: ApiContext
+    path_id: int
+    query: Mapping[str, str]
+    body: BaseModel | None
+    now: float
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One method on one path. ``path`` is an OpenAPI template (``{id}`` is a positive integer)."""
+
+    method: str
+    path: str
+    handler: Callable[[Call], Response]
+    summary: str
+    auth: Auth = Auth.NONE
+    body_model: type[BaseModel] | None = None  # the request body's schema; None: no body is read
+    parse_body: Callable[[dict[str, Any]], BaseModel] | None = None
+    status: int = 200
+    response_schema: Mapping[str, Any] = field(default_factory=dict)
+    response_type: str = "application/json"
+    query: tuple[QueryParam, ...] = ()
+    inline: bool = False  # answered on the event loop: must never block
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+
+
+def _livez(_call: Call) -> Response:
+    return PlainTextResponse("ok")
+
+
+def _readyz(call: Call) -> Response:
+    try:
+        ok, reason = call.ctx.backend.ready()
+    except Exception:
+        ok, reason = False, "readiness check failed; see the daemon's log"
+    if ok:
+        return PlainTextResponse("ok")
+    return PlainTextResponse(f"not ready: {public_message(reason or '') or 'unknown reason'}", 503)
+
+
+def _reload(call: Call) -> Response:
+    ok, message = call.ctx.backend.reload()
+    shown = public_message(message or "") or "reload failed; see the daemon's log"
+    if ok:
+        return json_response(200, {"status": "reloaded", "message": shown})
+    # 500 like Prometheus' and Alertmanager's /-/reload, so config-management tools treat both alike.
+    return problem_response(500, shown if message else "reload failed")
+
+
+def _limit(call: Call) -> int:
+    raw = call.query.get("limit", "").strip()
+    if not raw:
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise HttpError(400, f"limit must be an integer between 1 and {MAX_LIMIT}", field="limit")
+    limit = int(raw)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise HttpError(400, f"limit must be between 1 and {MAX_LIMIT}, not {limit}", field="limit")
+    return limit
+
+
+def _state(call: Call) -> str | None:
+    raw = call.query.get("state", "").strip()
+    if not raw:
+        return None
+    if re.fullmatch(STATE_PATTERN, raw) is None:
+        raise HttpError(400, "state must be a state name such as firing or awaiting_approval", field="state")
+    return raw
+
+
+def _incidents(call: Call) -> Response:
+    return json_response(200, {"incidents": call.ctx.backend.list_incidents(_state(call), _limit(call))})
+
+
+def _incident(call: Call) -> Response:
+    item = call.ctx.backend.get_incident(call.path_id)
+    if item is None:
+        raise HttpError(404, f"no incident {call.path_id}")
+    return json_response(200, item)
+
+
+def _comment(body: BaseModel | None) -> str:
+    assert isinstance(body, CommentBody)
+    return body.comment or ""
+
+
+def _ack(call: Call) -> Response:
+    return json_response(200, call.ctx.backend.acknowledge(call.path_id, ACTOR, _comment(call.body)))
+
+
+def _silence(call: Call) -> Response:
+    assert isinstance(call.body, SilenceBody)
+    result = call.ctx.backend.silence(call.path_id, ACTOR, call.body.duration, _comment(call.body))
+    return json_response(200, result)
+
+
+def _actions(call: Call) -> Response:
+    return json_response(200, {"actions": call.ctx.backend.list_actions(_state(call), _limit(call))})
+
+
+def _decide_by_api(approved: bool, call: Call) -> Response:
+    return json_response(200, call.ctx.backend.approve(call.path_id, ACTOR, approved))
+
+
+def _set_paused(paused: bool, call: Call) -> Response:
+    call.ctx.backend.set_paused(paused, ACTOR)
+    return json_response(200, {"paused": call.ctx.backend.paused()})
+
+
+def _status(call: Call) -> Response:
+    return json_response(200, {"paused": call.ctx.backend.paused(), "version": aiops.__version__})
+
+
+def _ingest_backend(call: Call) -> IngestBackend:
+    backend = call.ctx.backend
+    if not isinstance(backend, IngestBackend):
+        raise HttpError(501, "this server has no store to ingest into")
+    return backend
+
+
+def _ingest(call: Call) -> Response:
+    """Validated by the schema (400 naming the field), stored durably, then 202: a 2xx means it is stored."""
+    assert isinstance(call.body, IngestRequest)
+    return json_response(202, _ingest_backend(call).append_events(ingest_rows(call.body, call.now)))
+
+
+def _alertmanager(call: Call) -> Response:
+    assert isinstance(call.body, AlertmanagerWebhook)
+    return json_response(202, _ingest_backend(call).append_events(alertmanager_rows(call.body, call.now)))
+
+
+def _checked_link(call: Call) -> str:
+    from aiops.approval_links import verify
+
+    if call.ctx.token is None:
+        raise HttpError(403, "approval links need server.token (or token_file / AIOPS_API_TOKEN)")
+    decision = call.query.get("decision", "")
+    why = verify(call.ctx.token, call.path_id, decision, call.query.get("expires", ""), call.query.get("sig", ""))
+    if why is not None:
+        raise HttpError(403, f"invalid approval link: {why}")
+    return decision
+
+
+def _decide_page(call: Call) -> Response:
+    """GET shows a confirmation page only: link previews and prefetchers must never decide anything."""
+    decision = _checked_link(call)
+    verb = "Approve" if decision == "approve" else "Deny"
+    action_id = call.path_id
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>aiops: "
+        f"{verb.lower()} action {action_id}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>{verb} action {action_id}?</h1><p>This decides the remediation waiting for approval.</p>"
+        f"<form method='post'><button type='submit'>{verb} action {action_id}</button></form></body></html>"
+    )
+
+
+def _decide(call: Call) -> Response:
+    decision = _checked_link(call)
+    result = call.ctx.backend.approve(call.path_id, "approval-link", decision == "approve")
+    state = html.escape(str(result.get("state", "")))
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>aiops</title></head>"
+        f"<body style='font-family:sans-serif'><h1>Action {call.path_id}: {state}</h1></body></html>"
+    )
+
+
+# -- schemas of the answers ---------------------------------------------------------------------------------
+
+_OBJECT: Final = {"type": "object", "additionalProperties": True}
+_INCIDENT: Final = {
+    "type": "object",
+    "required": ["id", "state"],
+    "properties": {"id": {"type": "integer"}, "state": {"type": "string"}},
+    "additionalProperties": True,
+}
+_PAUSED: Final = {"type": "object", "required": ["paused"], "properties": {"paused": {"type": "boolean"}}}
+_ACCEPTED: Final = {
+    "type": "object",
+    "required": ["accepted"],
+    "properties": {
+        "accepted": {"type": "integer", "minimum": 0},
+        "first_id": {"type": ["integer", "null"]},
+        "last_id": {"type": ["integer", "null"]},
+    },
+}
+_LIST_QUERY: Final = (
+    QueryParam("state", {"type": "string", "pattern": STATE_PATTERN}, "only this state"),
+    QueryParam(
+        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "newest first"
+    ),
+)
+_LINK_QUERY: Final = (
+    QueryParam("decision", {"type": "string", "enum": ["approve", "deny"]}, "the decision", required=True),
+    QueryParam("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "epoch seconds", required=True),
+    QueryParam("sig", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "HMAC-SHA256, hex", required=True),
+)
+
+
+def _write(
+    path: str,
+    handler: Callable[[Call], Response],
+    summary: str,
+    response_schema: Mapping[str, Any],
+    model: type[BaseModel] = EmptyBody,
+    parse: Callable[[dict[str, Any]], BaseModel] | None = None,
+    status: int = 200,
+) -> Endpoint:
+    """A POST that needs the bearer token and whose JSON body ``model`` validates (``parse`` when set)."""
+    if parse is None:
+        assert issubclass(model, RequestBody)
+        parse = partial(validate_body, model)
+    return Endpoint(
+        "POST", path, handler, summary, Auth.BEARER, model, parse, status=status, response_schema=response_schema
+    )
+
+
+def _listing(path: str, handler: Callable[[Call], Response], summary: str, key: str) -> Endpoint:
+    """A GET answering ``{key: [...]}``, filtered by ``state`` and bounded by ``limit``."""
+    schema = {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": _INCIDENT}}}
+    return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=schema)
+
+
+ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+    Endpoint("GET", "/livez", _livez, "liveness: the process answers", response_type="text/plain", inline=True),
+    Endpoint("GET", "/readyz", _readyz, "readiness: store reachable, scheduler running", response_type="text/plain"),
+    Endpoint(
+        "POST",
+        "/-/reload",
+        _reload,
+        "reload the configuration (the old one keeps running if the new one is invalid)",
+        Auth.BEARER_OR_LOOPBACK,
+        EmptyBody,
+        partial(validate_body, EmptyBody),
+        response_schema=_OBJECT,
+    ),
+    _listing("/api/v1/incidents", _incidents, "list incidents, newest first", "incidents"),
+    Endpoint(
+        "GET",
+        "/api/v1/incidents/{id}",
+        _incident,
+        "one incident with its transitions, actions and notifications",
+        response_schema=_INCIDENT,
+    ),
+    _write("/api/v1/incidents/{id}/ack", _ack, "acknowledge an incident", _INCIDENT, CommentBody),
+    _write(
+        "/api/v1/incidents/{id}/silence", _silence, "silence an incident's notifications", _INCIDENT, SilenceBody
+    ),
+    _listing("/api/v1/actions", _actions, "list ledger actions, newest first", "actions"),
+    _write("/api/v1/actions/{id}/approve", partial(_decide_by_api, True), "approve an action", _INCIDENT),
+    _write("/api/v1/actions/{id}/deny", partial(_decide_by_api, False), "deny an action", _INCIDENT),
+    _write("/api/v1/pause", partial(_set_paused, True), "kill switch on", _PAUSED),
+    _write("/api/v1/resume", partial(_set_paused, False), "kill switch off", _PAUSED),
+    Endpoint(
+        "GET",
+        "/api/v1/status",
+        _status,
+        "kill switch and version",
+        response_schema={
+            "type": "object",
+            "required": ["paused", "version"],
+            "properties": {"paused": {"type": "boolean"}, "version": {"type": "string"}},
+        },
+    ),
+    _write(
+        "/api/v1/ingest",
+        _ingest,
+        "push metric points and events (read by `push` sources); stored before the 202",
+        _ACCEPTED,
+        IngestRequest,
+        validate_ingest,
+        202,
+    ),
+    _write(
+        "/api/v1/alertmanager",
+        _alertmanager,
+        "Alertmanager webhook receiver (version 4, read by `alertmanager` sources); stored before the 202",
+        _ACCEPTED,
+        AlertmanagerWebhook,
+        validate_alertmanager,
+        202,
+    ),
+    Endpoint(
+        "GET",
+        "/decide/{id}",
+        _decide_page,
+        "confirmation page of a signed approval link (decides nothing)",
+        Auth.SIGNED_LINK,
+        query=_LINK_QUERY,
+        response_type="text/html",
+    ),
+    Endpoint(
+        "POST",
+        "/decide/{id}",
+        _decide,
+        "take the decision of a signed approval link",
+        Auth.SIGNED_LINK,  # the body (a browser form's empty form data) is not read
+        query=_LINK_QUERY,
+        response_type="text/html",
+    ),
+)
