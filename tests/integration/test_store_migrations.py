@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,7 @@ from aiops.store.migrations.env import include_name
 from aiops.store.migrations.legacy import LEGACY_REVISIONS
 from aiops.store.store import Store
 from tests.data.legacy_store.load import ACTIONS, INCIDENTS, OUTBOX, load_legacy_store
-
-
-def create_database(base_url: str) -> str:
-    """A new, empty database on the session's PostgreSQL cluster; its URL."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+from tests.servers import create_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
