@@ -147,6 +147,35 @@ def test_store_from_the_last_pre_alembic_release_upgrades_in_place(store: Store)
     assert field(again, "id") == 1 and field(again, "state") == "succeeded"
 
 
+def test_a_migration_that_fails_half_way_leaves_the_store_as_it_was(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adoption, every revision and the version row are one transaction, on SQLite as on PostgreSQL: a
+    failure after the revisions ran (here: right after Alembic returns) rolls all of it back."""
+    load_legacy_store(store.url)
+    with store.engine.connect() as conn:
+        # As if the store were one release older, so that revision 0004 has work to do.
+        conn.execute(sa.text("DROP TABLE aiops_flaps"))
+        conn.execute(sa.text("UPDATE aiops_meta SET value = '3' WHERE key = 'schema_version'"))
+        conn.commit()
+    real_upgrade = migrations.command.upgrade
+
+    def upgrade_then_fail(config: Any, revision: str) -> None:
+        real_upgrade(config, revision)
+        raise RuntimeError("killed after the revisions")
+
+    monkeypatch.setattr(migrations.command, "upgrade", upgrade_then_fail)
+    with pytest.raises(RuntimeError):
+        store.migrate()
+    with store.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert "aiops_flaps" not in tables and migrations.VERSION_TABLE not in tables
+    assert migrations.status(store.engine).legacy_version == 3
+    monkeypatch.undo()
+    store.migrate()  # and the next start does it all
+    assert schema_differences(store) == []
+
+
 def test_offline_sql_builds_the_same_schema(store: Store, empty_url: str) -> None:
     sql = migrations.offline_sql(store.url)
     if store.engine.dialect.name == "postgresql":

@@ -11,6 +11,7 @@ share a database with another Alembic-migrated application (MLflow, Airflow) wit
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Sequence
@@ -74,7 +75,9 @@ def alembic_config(
     return config
 
 
+@functools.cache
 def _script() -> ScriptDirectory:
+    """The packaged revisions, read once per process (they change only with the installed aiops)."""
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -134,7 +137,8 @@ def upgrade(engine: sa.Engine) -> tuple[str, ...]:
                     extra={"schema_version": legacy, "revision": legacy_revision(legacy)},
                 )
             before = _current(conn)
-            command.upgrade(config, "heads")
+            if set(before) != set(head_revisions()):  # the usual restart: nothing to load or run
+                command.upgrade(config, "heads")
             after = _current(conn)
     except CommandError as exc:
         raise StoreError(f"cannot migrate the store: {exc}", recoverable=False) from exc
