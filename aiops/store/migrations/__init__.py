@@ -69,6 +69,8 @@ def alembic_config(
     connection (online) or a URL whose dialect an offline script is written for."""
     config = Config(output_buffer=out)
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    # New revision files are v<id>_<slug>.py: a module name that mypy and pytest can import.
+    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ConfigParser interpolates '%'
     config.attributes["connection"] = connection
