@@ -9,11 +9,14 @@ whether a migration is pending (``aiops db current --check``), or handing the SQ
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aiops.errors import AiopsError
+
+if TYPE_CHECKING:
+    from aiops.store.store import Store
 
 _store_option = click.option(
     "--store",
@@ -36,7 +39,7 @@ def _store_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return _config_option(_store_option(command))
 
 
-def _open(config_path: str | None, store_url: str | None) -> Any:
+def _open(config_path: str | None, store_url: str | None) -> Store:
     """The store named by ``--store``, else by the config, resolved exactly as the other commands do."""
     from aiops.store.store import Store
 
