@@ -70,17 +70,11 @@ class Store:
     def migrate(self) -> str:
         """Bring the schema to the newest Alembic revision (adopting a store made before Alembic), serialised
         with every other process migrating the same store; returns the revision."""
-        try:
-            return ",".join(migrations.upgrade(self.engine))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate store {self.redacted_url}: {exc.__class__.__name__}: {exc}") from exc
+        return ",".join(migrations.upgrade(self.engine))
 
     def schema_revision(self) -> str:
         """The Alembic revision the store is at ("" for an empty store); changes nothing."""
-        try:
-            return ",".join(migrations.status(self.engine).current)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store {self.redacted_url}: {exc.__class__.__name__}: {exc}") from exc
+        return ",".join(migrations.status(self.engine).current)
 
     def ping(self) -> bool:
         try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,10 @@ def test_store_from_the_last_pre_alembic_release_upgrades_in_place(store: Store)
     check = store.load_check_state("latency")
     assert check is not None and field(check, "detector_state") == {"p99": {"mean": 0.2, "var": 0.01, "n": 1200}}
     assert store.get_flag("paused") == "0"
+    breaker = store.get_breaker("rollback")
+    assert breaker is not None and field(breaker, "last_reason") == "healed"
+    assert [field(s, "comment") for s in store.list_silences()] == ["backfill"]
+    assert [field(e, "value") for e in store.read_events("pushed")] == pytest.approx([0.2, 0.21, 0.22])
 
     # The data goes on: ids continue after the old rows (PostgreSQL's sequences came along) and the
     # ledger's idempotency keys still hold.
@@ -226,3 +232,14 @@ def test_db_commands_report_and_upgrade_a_legacy_store(tmp_path: Path) -> None:
     listed = runner.invoke(cli, ["db", "history"])
     assert listed.exit_code == 0 and listed.output.splitlines()[0].startswith("base -> 0001")
     assert f"-> {head} (head)" in listed.output
+
+
+def test_db_commands_fail_in_one_line_without_a_traceback_or_the_password() -> None:
+    url = "postgresql://aiops:s3cret@127.0.0.1:1/aiops"  # nothing listens on port 1
+    for args in (["current"], ["upgrade"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "aiops", "db", *args, "--store", url], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 1
+        assert run.stderr.count("\n") == 1 and run.stderr.startswith("aiops: error: store "), run.stderr
+        assert "s3cret" not in run.stderr and "Connection refused" in run.stderr

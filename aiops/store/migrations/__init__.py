@@ -25,6 +25,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from aiops.errors import StoreError
 from aiops.store.migrations.legacy import legacy_revision, legacy_schema_version
@@ -114,6 +115,13 @@ def _current(conn: sa.Connection) -> tuple[str, ...]:
     return tuple(sorted(context.get_current_heads()))
 
 
+def _database_error(engine: sa.Engine, exc: SQLAlchemyError) -> StoreError:
+    """One line naming the store (password hidden) and what the database said, for the CLI and the logs."""
+    said = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    where = engine.url.render_as_string(hide_password=True)
+    return StoreError(f"store {where}: {exc.__class__.__name__}: {said[0] if said else ''}")
+
+
 def status(engine: sa.Engine) -> SchemaStatus:
     """Read where the store stands; changes nothing."""
     try:
@@ -122,6 +130,8 @@ def status(engine: sa.Engine) -> SchemaStatus:
             current = _current(conn) if legacy is None else (legacy_revision(legacy),)
     except CommandError as exc:
         raise StoreError(f"cannot read the store's schema revision: {exc}", recoverable=False) from exc
+    except SQLAlchemyError as exc:
+        raise _database_error(engine, exc) from exc
     return SchemaStatus(current=current, heads=head_revisions(), legacy_version=legacy)
 
 
@@ -144,6 +154,8 @@ def upgrade(engine: sa.Engine) -> tuple[str, ...]:
             after = _current(conn)
     except CommandError as exc:
         raise StoreError(f"cannot migrate the store: {exc}", recoverable=False) from exc
+    except SQLAlchemyError as exc:
+        raise _database_error(engine, exc) from exc
     if after != before:
         log.info(
             "store_schema_upgraded", extra={"from_revision": ",".join(before) or None, "to_revision": ",".join(after)}
