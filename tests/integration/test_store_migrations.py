@@ -210,6 +210,15 @@ def test_a_store_from_an_unknown_release_is_refused_clearly(tmp_path: Path) -> N
         Store(url).migrate()
 
 
+def test_a_store_migrated_by_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/newer.db")
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE aiops_alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="at revision 9999, which this aiops does not have"):
+        store.migrate()
+
+
 def test_db_commands_report_and_upgrade_a_legacy_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/legacy.db"
     load_legacy_store(url)

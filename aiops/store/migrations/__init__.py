@@ -88,6 +88,11 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(sorted(_script().get_heads()))
 
 
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(rev.revision for rev in _script().walk_revisions())
+
+
 def history() -> list[Revision]:
     """Every revision, oldest first."""
     script = _script()
@@ -149,7 +154,14 @@ def upgrade(engine: sa.Engine) -> tuple[str, ...]:
                     extra={"schema_version": legacy, "revision": legacy_revision(legacy)},
                 )
             before = _current(conn)
-            if set(before) != set(head_revisions()):  # the usual restart: nothing to load or run
+            unknown = set(before) - _known_revisions()
+            if unknown:
+                raise StoreError(
+                    f"the store is at revision {','.join(sorted(unknown))}, which this aiops does not have: a newer"
+                    " release migrated it; run that release (or restore the backup taken before the upgrade)",
+                    recoverable=False,
+                )
+            if set(before) != set(head_revisions()):  # at head, the usual restart, nothing is loaded or run
                 command.upgrade(config, "heads")
             after = _current(conn)
     except CommandError as exc:
