@@ -1,7 +1,7 @@
 """Replicas started together migrate one at a time: three real processes call ``Store.migrate()`` at the same
-instant on an empty PostgreSQL database, ten rounds, and on a store left by the last release before Alembic
-(a rolling upgrade), and on SQLite. Every process must come up; without the migration lock the losers died
-with ``DuplicateTable`` / ``UniqueViolation``."""
+instant on an empty PostgreSQL database (ten rounds), on a store left by the last release before Alembic (a
+rolling upgrade, three rounds) and on an empty SQLite store (three rounds). Every process must come up;
+without the migration lock the losers died with ``DuplicateTable`` / ``UniqueViolation``."""
 
 from __future__ import annotations
 
@@ -98,19 +98,21 @@ def version_rows(url: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_three_replicas_migrate_an_empty_postgres_together_then_roll_an_upgrade(
+def test_three_replicas_migrate_together_cold_and_rolling_on_postgres_and_sqlite(
     postgres_url: str, tmp_path: Path
 ) -> None:
     cold = [create_database(postgres_url) for _ in range(10)]
     rolling = [create_database(postgres_url) for _ in range(3)]
     for url in rolling:
         load_legacy_store(url)
+    sqlite = [f"sqlite:///{tmp_path}/store-{i}.db" for i in range(3)]
 
-    results = run_replicas(cold + rolling, tmp_path)
+    # The same three processes go through every round, one store per round, all three at the same instant.
+    results = run_replicas(cold + rolling + sqlite, tmp_path)
 
-    assert_all_came_up(results, len(cold + rolling))
+    assert_all_came_up(results, len(cold + rolling + sqlite))
     head = list(migrations.head_revisions())
-    for url in cold + rolling:
+    for url in cold + rolling + sqlite:
         assert version_rows(url) == head
     for url in rolling:
         engine = sa.create_engine(url)
@@ -118,12 +120,3 @@ def test_three_replicas_migrate_an_empty_postgres_together_then_roll_an_upgrade(
             kept = conn.execute(sa.text("SELECT id, fingerprint, state FROM aiops_incidents ORDER BY id")).all()
         engine.dispose()
         assert {row.id: (row.fingerprint, row.state) for row in kept} == INCIDENTS
-
-
-@pytest.mark.slow
-def test_three_replicas_migrate_an_empty_sqlite_store_together(tmp_path: Path) -> None:
-    urls = [f"sqlite:///{tmp_path}/store-{i}.db" for i in range(3)]
-    results = run_replicas(urls, tmp_path)
-    assert_all_came_up(results, len(urls))
-    for url in urls:
-        assert version_rows(url) == list(migrations.head_revisions())
