@@ -395,6 +395,7 @@ def _register_optional(module: str, name: str) -> None:
 _register_optional("aiops.commands.detect", "detect")
 _register_optional("aiops.commands.drift", "drift")
 _register_optional("aiops.commands.demo", "demo")
+_register_optional("aiops.commands.db", "db")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -161,7 +161,7 @@ def configure_logging(
     root.setLevel(numeric)
     _handler = handler
     # Chatty libraries stay at warning unless we debug.
-    for noisy in ("urllib3", "apscheduler", "asyncio"):
+    for noisy in ("urllib3", "apscheduler", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
 
     structlog.configure(

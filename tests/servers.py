@@ -286,6 +286,20 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster.stop()
 
 
+def create_database(base_url: str) -> str:
+    """A new, empty database on the cluster at ``base_url``; its SQLAlchemy URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
 # -- webhook receiver ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RecordedRequest:

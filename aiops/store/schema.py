@@ -1,14 +1,12 @@
-"""Tables of the durable store and the migrations that create them.
+"""Tables of the durable store, as the newest schema revision has them.
 
 SQLAlchemy Core, not the ORM: every write is one explicit statement in one transaction, which is what the
-crash-safety arguments (claim with a conditional UPDATE, insert-or-ignore into the outbox) rely on. The
-schema is versioned in ``aiops_meta``; :data:`MIGRATIONS` are applied in order at start, each in its own
-transaction, so an upgrade interrupted half way resumes where it stopped.
+crash-safety arguments (claim with a conditional UPDATE, insert-or-ignore into the outbox) rely on. A change
+here needs its Alembic revision in ``aiops/store/migrations/versions/`` (the migrations build the database;
+this module only describes it to the queries); a test compares the two.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -107,6 +105,11 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("sent_at", sa.Float),
+    # Notification pipeline: the group key of rows waiting for their group's flush, the route's timing (so a
+    # reload cannot change how an already queued row is grouped or repeated), the grouped row a member went into.
+    sa.Column("group_key", sa.String(300), index=True),
+    sa.Column("route", sa.JSON),
+    sa.Column("parent_id", sa.Integer),
     sa.UniqueConstraint("notifier", "dedup_key", name="uq_outbox_notifier_dedup"),
 )
 
@@ -140,17 +143,7 @@ events = sa.Table(
 )
 
 
-# -- notification pipeline (issue 7): grouping, repeats, silences, flap control --------------------------------
-# The outbox gains a group key (rows waiting for their group's flush), the route's timing (so a reload cannot
-# change how an already queued row is grouped or repeated) and the id of the grouped row a member went into.
-_OUTBOX_V4_COLUMNS = (
-    sa.Column("group_key", sa.String(300), index=True),
-    sa.Column("route", sa.JSON),
-    sa.Column("parent_id", sa.Integer),
-)
-for _column in _OUTBOX_V4_COLUMNS:
-    outbox.append_column(_column)
-
+# -- notification pipeline: silences, notification log, group flush times, flap episodes --------------------
 silences = sa.Table(
     "aiops_silences",
     metadata,
@@ -201,15 +194,6 @@ flaps = sa.Table(
 )
 
 
-def _v4(conn: sa.Connection) -> None:
-    have = {c["name"] for c in sa.inspect(conn).get_columns("aiops_outbox")}
-    for column in _OUTBOX_V4_COLUMNS:
-        if column.name not in have:
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE aiops_outbox ADD COLUMN {column.name} {kind}"))
-    metadata.create_all(conn, tables=[silences, notify_log, notify_groups, flaps])
-
-
 # Circuit breakers per action type (issue 6): durable, so a restart does not forget that an action keeps failing.
 breakers = sa.Table(
     "aiops_breakers",
@@ -222,20 +206,3 @@ breakers = sa.Table(
     sa.Column("last_reason", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
-
-
-def _v3(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[breakers])
-
-
-def _v1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[incidents, transitions, actions, outbox, check_state])
-
-
-def _v2(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[events])
-
-
-#: (version, step). Append new steps; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
-SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from aiops.errors import StoreError
+from aiops.store import migrations
 from aiops.store import schema as t
 from aiops.types import ActionState, IncidentState, json_safe
 
@@ -66,24 +67,14 @@ class Store:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def migrate(self) -> int:
-        """Bring the schema to the current version; returns the version."""
-        with self.tx() as conn:
-            t.meta.create(conn, checkfirst=True)
-        version = self.schema_version()
-        for step_version, step in t.MIGRATIONS:
-            if step_version <= version:
-                continue
-            with self.tx() as conn:
-                step(conn)
-                self._set_meta(conn, "schema_version", str(step_version))
-            version = step_version
-        return version
+    def migrate(self) -> str:
+        """Bring the schema to the newest Alembic revision (adopting a store made before Alembic), serialised
+        with every other process migrating the same store; returns the revision."""
+        return ",".join(migrations.upgrade(self.engine))
 
-    def schema_version(self) -> int:
-        with self.tx() as conn:
-            value = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == "schema_version")).scalar()
-        return int(value) if value is not None else 0
+    def schema_revision(self) -> str:
+        """The Alembic revision the store is at ("" for an empty store); changes nothing."""
+        return ",".join(migrations.status(self.engine).current)
 
     def ping(self) -> bool:
         try:

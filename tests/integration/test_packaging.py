@@ -1,5 +1,6 @@
-"""The wheel, not just the source tree, works: it holds the three import packages and registers every
-built-in plugin by entry point (what a user gets from `pip install aiops`)."""
+"""The wheel, not just the source tree, works: it holds the three import packages, registers every
+built-in plugin by entry point and migrates a store with the revisions it ships (what a user gets from
+`pip install aiops`)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,8 @@ def test_wheel_installs_and_finds_its_plugins(tmp_path: Path) -> None:
     for name in ("host", "file", "threshold", "robust_zscore", "command", "webhook"):
         assert f"  {name} " in listed.stdout, listed.stdout
     assert "failed to import" not in listed.stdout
+    # The schema migrations (Alembic scripts that are data files to the wheel) come along and run.
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    migrated = subprocess.run([sys.executable, "-m", "aiops", "db", "upgrade", "--store", store], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=60)
+    assert migrated.returncode == 0 and "(head)" in migrated.stdout, migrated.stderr

@@ -368,7 +368,7 @@ def test_upgrade_from_a_schema_without_the_pipeline_columns(tmp_path: Path) -> N
         )
     engine.dispose()
     store = Store(url)
-    assert store.migrate() >= 4
+    assert store.migrate() >= "0004"
     p = Pipeline(tmp_path)
     msg = build_message("firing", p.incident(), "x", dedup_key="k1")
     store.enqueue_notification(
