@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiops import plugins
 from aiops.config.models import ActionConfig, Settings
-from aiops.config.yamlsource import LoadedYaml, Path, format_path, load_yaml
+from aiops.config.yamlsource import LIMITS, LoadedYaml, Path, decode_utf8, format_path, load_yaml
 from aiops.errors import AiopsError, ConfigError, PluginNotFound
 from aiops.redact import url_secrets
 
@@ -39,9 +39,14 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read, expand, validate. Raises ConfigError carrying every problem with its line."""
     fname = str(path)
     try:
-        text = FsPath(fname).read_text(encoding="utf-8")
+        with open(fname, "rb") as fh:
+            data = fh.read(LIMITS.max_bytes + 1)  # never more than the cap, whatever the file is
     except OSError as exc:
         raise ConfigError([f"{fname}: cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        text = decode_utf8(data, fname)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_yaml_problem(fname, exc, "(file)")]) from None
     return parse_config(text, fname, env)
 
 
@@ -49,10 +54,7 @@ def parse_config(text: str, fname: str = "<config>", env: Mapping[str, str] | No
     try:
         loaded = load_yaml(text, env)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{fname}:{line}: (yaml): {problem}"]) from exc
+        raise ConfigError([_yaml_problem(fname, exc, "(yaml)")]) from None
     if not isinstance(loaded.data, dict):
         raise ConfigError([f"{fname}:1: (top level): expected a mapping of settings"])
 
@@ -75,6 +77,19 @@ def parse_config(text: str, fname: str = "<config>", env: Mapping[str, str] | No
         raise ConfigError(_render(fname, loaded, problems))
     assert settings is not None
     return Config(settings=settings, path=fname, plugin_params=plugin_params, secrets=_secrets(settings, plugin_params))
+
+
+def _yaml_problem(fname: str, exc: yaml.YAMLError, where: str) -> str:
+    """``FILE:LINE:COL: (yaml): problem (context at line N)`` for any YAML error, marked or not."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} at line {context_mark.line + 1})"
+    elif context:
+        problem += f" ({context})"
+    place = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "1"
+    return f"{fname}:{place}: {where}: {problem}"
 
 
 def _pydantic_problems(exc: ValidationError, prefix: Path) -> list[tuple[Path, str]]:
