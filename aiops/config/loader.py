@@ -7,6 +7,7 @@ plugin names list the names that exist.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -89,7 +90,7 @@ def _yaml_problem(fname: str, exc: yaml.YAMLError, where: str) -> str:
     elif context:
         problem += f" ({context})"
     place = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "1"
-    return f"{fname}:{place}: {where}: {problem}"
+    return _one_line(f"{fname}:{place}: {where}: {problem}")
 
 
 def _pydantic_problems(exc: ValidationError, prefix: Path) -> list[tuple[Path, str]]:
@@ -165,6 +166,8 @@ def _validate_plugin(
         return plugins.params_model(cls).model_validate(raw), []
     except ValidationError as exc:
         return None, _pydantic_problems(exc, path)
+    except Exception as exc:  # a plugin's own validator (third-party code) raised something odd: still a line
+        return None, [(path, f"invalid parameters for {name!r}: {exc.__class__.__name__}: {exc}")]
 
 
 def _cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Path, str]]:
@@ -210,7 +213,19 @@ def _render(fname: str, loaded: LoadedYaml, problems: list[tuple[Path, str]]) ->
             seen.add(item)
             lines.append(item)
     lines.sort(key=lambda t: t[0])
-    return [f"{fname}:{line}: {where}: {msg}" for line, where, msg in lines]
+    return [_one_line(f"{fname}:{line}: {where}: {msg}") for line, where, msg in lines]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    r"""One problem, one line: a key or value holding a newline or a control character is shown escaped.
+
+    >>> _one_line("bad.yaml:3: checks[0].a\nb: unknown field")
+    'bad.yaml:3: checks[0].a\\nb: unknown field'
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def api_token(settings: Settings) -> str | None:

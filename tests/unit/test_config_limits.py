@@ -149,3 +149,35 @@ def test_check_config_exits_1_within_a_second_on_each_must_show_file(tmp_path: P
         assert "Traceback" not in out.stderr and "internal error" not in out.stderr
         assert re.match(rf"{re.escape(str(path))}:\d+(:\d+)?: \S+: \S", out.stderr), out.stderr
         assert seconds - baseline < SECOND, (name, seconds, baseline)
+
+
+def test_reload_with_a_hostile_file_keeps_the_old_config_and_says_why(tmp_path: Path) -> None:
+    """SIGHUP and ``POST /-/reload`` call ``Daemon.reload``: an alias bomb pushed over a good config is
+    refused within a second, the running configuration stays, the log and the metric say why."""
+    from prometheus_client import CollectorRegistry
+    from structlog.testing import capture_logs
+
+    from aiops.daemon import Daemon
+
+    path = tmp_path / "aiops.yaml"
+    path.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path}/aiops.db'}}\nstate_dir: {tmp_path}/state\n"
+        "checks:\n  - {name: host, every: 1m, source: {type: host, metrics: [host_cpu_percent]},\n"
+        "     detectors: [{type: threshold, above: 1000}]}\n"
+    )
+    registry = CollectorRegistry()
+    daemon = Daemon(load_config(path, env={}), registry=registry)
+    try:
+        before = daemon.config
+        for hostile in ("alias bomb", "recursive alias in a list", "Latin-1 byte"):
+            path.write_bytes(HOSTILE[hostile][0])
+            started = time.perf_counter()
+            with capture_logs() as logs:
+                ok, message = daemon.reload()
+            assert time.perf_counter() - started < SECOND
+            assert not ok and re.match(rf"{re.escape(str(path))}:\d+:\d+: ", message), message
+            assert daemon.config is before and list(daemon.runtime().checks) == ["host"]
+            assert registry.get_sample_value("aiops_config_last_reload_successful") == 0
+            assert any(e["event"].startswith("reload rejected") and str(path) in e["error"] for e in logs), logs
+    finally:
+        daemon.store.close()
