@@ -324,7 +324,9 @@ class _Builder:
             self.out.problems.append((path, str(exc.problem or exc)))
         except Exception as exc:  # PyYAML's constructors fail in many ways on odd text (``!!timestamp x``)
             kind = node.tag.rsplit(":", 1)[-1]
-            self.out.problems.append((path, f"invalid {kind} {node.value[:40]!r}: {exc or exc.__class__.__name__}"))
+            # a ValueError says what is wrong (month must be in 1..12); anything else is PyYAML tripping on odd text
+            why = f": {exc}" if isinstance(exc, ValueError | OverflowError) and str(exc) else ""
+            self.out.problems.append((path, f"invalid {kind} {node.value[:40]!r}{why}"))
         self.scalars.recursive_objects.clear()  # a failed construction leaves its node marked as in progress
         return None
 
