@@ -258,6 +258,10 @@ class Daemon:
             self.telemetry.config_reloaded(False)
             log.error("reload rejected; the previous configuration keeps running", error=str(exc))
             return False, str(exc)
+        except Exception as exc:  # a plugin's constructor failing oddly must not kill the reload thread
+            self.telemetry.config_reloaded(False)
+            log.error("reload rejected; the previous configuration keeps running", error=repr(exc), exc_info=exc)
+            return False, f"cannot build the new configuration: {exc.__class__.__name__}: {exc}"
         with self._runtime_lock:
             self.config = config
             self._runtime = runtime

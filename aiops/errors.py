@@ -54,6 +54,15 @@ class RemediationError(AiopsError):
     """A remediation failed. Only recoverable ones are retried under the same idempotency key."""
 
 
+class PlanRefused(RemediationError):
+    """A remediation refuses to plan with this incident's data: a templated value failed its rules (it
+    starts with ``-``, does not fit its ``match`` pattern, ...). The engine holds the action and writes the
+    reason on the incident: the data is suspect, not the action, so neither a retry nor the next rung is
+    the answer; a person is."""
+
+    reason = "plan_refused"
+
+
 class DeliveryError(AiopsError):
     """A notification could not be delivered.
 

@@ -7,6 +7,7 @@ plugin names list the names that exist.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiops import plugins
 from aiops.config.models import ActionConfig, Settings
-from aiops.config.yamlsource import LoadedYaml, Path, format_path, load_yaml
+from aiops.config.yamlsource import LIMITS, LoadedYaml, Path, decode_utf8, format_path, load_yaml
 from aiops.errors import AiopsError, ConfigError, PluginNotFound
 from aiops.redact import url_secrets
 
@@ -39,9 +40,14 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read, expand, validate. Raises ConfigError carrying every problem with its line."""
     fname = str(path)
     try:
-        text = FsPath(fname).read_text(encoding="utf-8")
+        with open(fname, "rb") as fh:
+            data = fh.read(LIMITS.max_bytes + 1)  # never more than the cap, whatever the file is
     except OSError as exc:
         raise ConfigError([f"{fname}: cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        text = decode_utf8(data, fname)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_yaml_problem(fname, exc, "(file)")]) from None
     return parse_config(text, fname, env)
 
 
@@ -49,10 +55,7 @@ def parse_config(text: str, fname: str = "<config>", env: Mapping[str, str] | No
     try:
         loaded = load_yaml(text, env)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{fname}:{line}: (yaml): {problem}"]) from exc
+        raise ConfigError([_yaml_problem(fname, exc, "(yaml)")]) from None
     if not isinstance(loaded.data, dict):
         raise ConfigError([f"{fname}:1: (top level): expected a mapping of settings"])
 
@@ -75,6 +78,19 @@ def parse_config(text: str, fname: str = "<config>", env: Mapping[str, str] | No
         raise ConfigError(_render(fname, loaded, problems))
     assert settings is not None
     return Config(settings=settings, path=fname, plugin_params=plugin_params, secrets=_secrets(settings, plugin_params))
+
+
+def _yaml_problem(fname: str, exc: yaml.YAMLError, where: str) -> str:
+    """``FILE:LINE:COL: (yaml): problem (context at line N)`` for any YAML error, marked or not."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} at line {context_mark.line + 1})"
+    elif context:
+        problem += f" ({context})"
+    place = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "1"
+    return _one_line(f"{fname}:{place}: {where}: {problem}")
 
 
 def _pydantic_problems(exc: ValidationError, prefix: Path) -> list[tuple[Path, str]]:
@@ -150,6 +166,8 @@ def _validate_plugin(
         return plugins.params_model(cls).model_validate(raw), []
     except ValidationError as exc:
         return None, _pydantic_problems(exc, path)
+    except Exception as exc:  # a plugin's own validator (third-party code) raised something odd: still a line
+        return None, [(path, f"invalid parameters for {name!r}: {exc.__class__.__name__}: {exc}")]
 
 
 def _cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Path, str]]:
@@ -195,7 +213,19 @@ def _render(fname: str, loaded: LoadedYaml, problems: list[tuple[Path, str]]) ->
             seen.add(item)
             lines.append(item)
     lines.sort(key=lambda t: t[0])
-    return [f"{fname}:{line}: {where}: {msg}" for line, where, msg in lines]
+    return [_one_line(f"{fname}:{line}: {where}: {msg}") for line, where, msg in lines]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    r"""One problem, one line: a key or value holding a newline or a control character is shown escaped.
+
+    >>> _one_line("bad.yaml:3: checks[0].a\nb: unknown field")
+    'bad.yaml:3: checks[0].a\\nb: unknown field'
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def api_token(settings: Settings) -> str | None:

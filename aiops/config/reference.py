@@ -24,6 +24,7 @@ from aiops.config.models import (
     StoreConfig,
     VerifyConfig,
 )
+from aiops.config.yamlsource import LIMITS
 
 _SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Top level", Settings, ""),
@@ -92,6 +93,15 @@ def _table(model: type[BaseModel]) -> list[str]:
     return lines
 
 
+def _limits_line() -> str:
+    lim = LIMITS
+    return (
+        f"Limits (docs/security.md): UTF-8, at most {lim.max_bytes // 1024} KiB, {lim.max_nodes} values once aliases "
+        f"are expanded, {lim.max_aliases} aliases, nesting depth {lim.max_depth}, integers of {lim.max_int_digits} "
+        "digits; no recursive aliases, no merge keys (`<<`); a `${VAR:-default}` default holds no `$` or `}`."
+    )
+
+
 def render() -> str:
     out = [
         "# Configuration reference",
@@ -99,6 +109,7 @@ def render() -> str:
         "Generated from the code by `python -m aiops.config.reference`; do not edit by hand.",
         "YAML; `${VAR}` and `${VAR:-default}` are expanded in values; durations are like `30s`, `5m`, `1h30m`.",
         "Validate with `aiops check-config FILE` (the same loader `aiops run` uses).",
+        _limits_line(),
         "",
     ]
     for title, model, note in _SECTIONS:

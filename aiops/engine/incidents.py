@@ -22,7 +22,7 @@ from aiops.engine.messages import build_message, incident_view, message_to_paylo
 from aiops.engine.policy import GuardFacts, Step, next_step
 from aiops.engine.runtime import Runtime
 from aiops.engine.verify import probe_failure
-from aiops.errors import AiopsError
+from aiops.errors import AiopsError, PlanRefused
 from aiops.store.store import Row, Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint, json_safe
 
@@ -236,6 +236,8 @@ class IncidentManager:
         try:
             remediation = self.runtime_ref().remediation(cfg.name, rung)
             return str(remediation.plan(incident_view(row)).target)
+        except PlanRefused:
+            return None  # _act holds the action and says why, once
         except Exception as exc:
             log.warning("cannot plan action", incident=row["id"], rung=rung, error=str(exc))
             return None
@@ -247,6 +249,14 @@ class IncidentManager:
         try:
             remediation = runtime.remediation(cfg.name, step.rung)
             plan = remediation.plan(incident_view(row))
+        except PlanRefused as exc:
+            # The incident's data (a pushed label) failed the action's value rules: hold, with the reason
+            # on the incident. Nothing ran; the sweeper re-plans, so a config that allows the value goes ahead.
+            note = f"held: {step.action.label} refused this incident's data: {exc}"
+            if row["guard_note"] != note:
+                self.store.update_incident(incident_id, {"guard_note": note}, now=now)
+                log.warning("action held back", incident=incident_id, reason=note)
+            return
         except Exception as exc:
             self._escalate(cfg, row, f"cannot plan rung {step.rung} ({step.action.label}): {exc}", now)
             return

@@ -17,50 +17,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops.durations import parse_duration
-from aiops.errors import RemediationError
 from aiops.redact import redact
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
+from aiops_remediations.templating import ValueRules, placeholder_name, placeholders, render_template
 
 DEFAULT_ENV_ALLOW = ("PATH", "HOME", "LANG")
 KILL_GRACE = 3.0
-
-_PLACEHOLDER = re.compile(r"\{(incident\.(?:id|check|fingerprint|severity|state)|label\.[^{}\s]+)\}")
-
-
-def render_template(text: str, incident: IncidentView) -> str:
-    """Substitute ``{incident.check}``, ``{incident.id}``, ``{incident.fingerprint}``,
-    ``{incident.severity}``, ``{incident.state}`` and ``{label.NAME}`` in one string; other braces stay.
-
-    Substitution is plain text replacement inside one argument, never re-split, so a label value holding
-    ``; rm -rf /`` stays one literal argument. A missing label is an error rather than an empty string: a
-    command that silently lost its target argument could act on the wrong thing.
-
-    >>> from aiops.types import IncidentState, Severity
-    >>> inc = IncidentView(7, "fp", "disk", IncidentState.FIRING, Severity.WARNING, "s", {"svc": "a b"}, 0.0)
-    >>> render_template("--unit={label.svc}.service --id {incident.id} {other}", inc)
-    '--unit=a b.service --id 7 {other}'
-    """
-
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("label."):
-            label = name[len("label.") :]
-            if label not in incident.labels:
-                known = ", ".join(sorted(incident.labels)) or "none"
-                raise RemediationError(
-                    f"placeholder {{{name}}}: the incident has no label {label!r} (labels: {known})",
-                    recoverable=False,
-                    reason="placeholder",
-                )
-            return str(incident.labels[label])
-        attr = name[len("incident.") :]
-        return str(getattr(incident, attr))
-
-    return _PLACEHOLDER.sub(sub, text)
-
 
 def status_file_name(key: str) -> str:
     """A file name for an idempotency key: readable, filesystem-safe and still unique (hash suffix).
@@ -86,7 +51,18 @@ class CommandParams(BaseModel):
     argv: list[str] = Field(
         min_length=1,
         description="program and arguments, never run through a shell; placeholders {incident.check}, "
-        "{incident.id}, {incident.fingerprint}, {label.NAME} are substituted inside each argument",
+        "{incident.id}, {incident.fingerprint}, {label.NAME} are substituted inside each argument, and each "
+        "value must pass the rules below (no leading '-', no control characters, not empty)",
+    )
+    allow_dash: list[str] = Field(
+        default_factory=list,
+        description="placeholders whose values may start with '-' (e.g. [offset] for {label.offset}); "
+        "otherwise such a value holds the action",
+    )
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="placeholder -> regular expression the whole value must match, e.g. "
+        "{namespace: '[a-z0-9-]+'}; a value that does not holds the action",
     )
     timeout: float = Field(60.0, gt=0, description="kill the command's process group after this long, e.g. 60s")
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables for the command")
@@ -118,6 +94,17 @@ class CommandParams(BaseModel):
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
 
+    @model_validator(mode="after")
+    def _rules_name_placeholders_of_argv(self) -> CommandParams:
+        used = placeholders(self.argv)
+        for field_name, names in (("allow_dash", list(self.allow_dash)), ("match", list(self.match))):
+            for name in names:
+                if placeholder_name(name) not in used:
+                    known = ", ".join(used) or "none"
+                    raise ValueError(f"{field_name}: {name!r} is not a placeholder of argv (argv uses: {known})")
+        ValueRules.from_config(self.allow_dash, self.match)  # a bad pattern is a config error, not a plan error
+        return self
+
 
 class CommandRemediation:
     """Run a command (argv, no shell) under a detached supervisor, once per idempotency key, with a timeout.
@@ -145,6 +132,8 @@ class CommandRemediation:
         target: str | None = None,
         success_exit_codes: list[int] | None = None,
         state_dir: str | None = None,
+        allow_dash: list[str] | None = None,
+        match: Mapping[str, str] | None = None,
     ) -> None:
         self.params = CommandParams.model_validate(
             {
@@ -156,13 +145,17 @@ class CommandRemediation:
                 "target": target,
                 "success_exit_codes": [0] if success_exit_codes is None else list(success_exit_codes),
                 "state_dir": state_dir,
+                "allow_dash": list(allow_dash or []),
+                "match": dict(match or {}),
             }
         )
+        self.rules = ValueRules.from_config(self.params.allow_dash, self.params.match)
 
     # ------------------------------------------------------------------ plan
 
     def plan(self, incident: IncidentView) -> Plan:
-        argv = [render_template(arg, incident) for arg in self.params.argv]
+        """Raises PlanRefused when a templated value fails its rules: the engine then holds the action."""
+        argv = [render_template(arg, incident, self.rules) for arg in self.params.argv]
         target = render_template(self.params.target or f"command:{self.params.argv[0]}", incident)
         return Plan(
             action="command",
@@ -362,7 +355,7 @@ class CommandRemediation:
         argv = plan.details.get("argv")
         if isinstance(argv, list | tuple) and argv and all(isinstance(a, str) for a in argv):
             return [str(a) for a in argv]
-        return [render_template(arg, incident) for arg in self.params.argv]
+        return [render_template(arg, incident, self.rules) for arg in self.params.argv]
 
     def _state_dir(self) -> Path:
         path = Path(self.params.state_dir) if self.params.state_dir else default_state_dir()

@@ -17,7 +17,7 @@ from aiops.notifiers.webhook import incident_payload, parse_retry_after, validat
 from aiops.redact import redact, redact_url, url_origin, url_secrets
 from aiops.signing import load_secret, signature_headers
 from aiops.types import ActionContext, IncidentView, Outcome, Plan, json_safe
-from aiops_remediations.command import render_template
+from aiops_remediations.templating import render_template
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
 
