@@ -11,12 +11,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import aiops
 from aiops.errors import AiopsError, ConfigError
+
+if TYPE_CHECKING:
+    from aiops.config.models import Settings
 
 DEFAULT_CONFIG_NAMES = ("aiops.yaml", "aiops.yml")
 
@@ -275,6 +278,15 @@ def resume(config_path: str | None) -> None:
     click.echo("automation resumed")
 
 
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The bearer header for the daemon's API, with the token the daemon itself accepts: both resolve it with
+    the one function (config, then token file, then environment), so they cannot disagree."""
+    from aiops.config.loader import api_token
+
+    token = api_token(settings)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     import requests
 
@@ -282,10 +294,7 @@ def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] |
     server = config.settings.server
     host, _, port = server.listen.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-    token = server.token or os.environ.get("AIOPS_API_TOKEN")
-    if not token and server.token_file:
-        token = Path(server.token_file).read_text(encoding="utf-8").strip()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = auth_headers(config.settings)
     url = f"http://{host}:{port}{path}"
     try:
         resp = requests.request(method, url, json=body or {}, headers=headers, timeout=10)
