@@ -161,7 +161,8 @@ def check_config(files: tuple[str, ...]) -> None:
                 click.echo(line, err=True)
             continue
         n = len(config.settings.checks)
-        click.echo(f"{fname}: ok ({n} check{'s' if n != 1 else ''}, {len(config.settings.notifiers)} notifiers)")
+        m = len(config.settings.notifiers)
+        click.echo(f"{fname}: ok ({n} check{'s' if n != 1 else ''}, {m} notifier{'s' if m != 1 else ''})")
     if failed:
         sys.exit(1)
 

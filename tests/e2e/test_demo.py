@@ -110,5 +110,5 @@ def test_print_config_is_a_valid_config(tmp_path: Path) -> None:
     check = subprocess.run([sys.executable, "-m", "aiops", "check-config", str(config)], capture_output=True,
                            text=True, timeout=60, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
-    assert "ok (4 checks, 1 notifiers)" in check.stdout
+    assert "ok (4 checks, 1 notifier)" in check.stdout
     assert not (tmp_path / "d").exists(), "--print-config must not start or write anything"
