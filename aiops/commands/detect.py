@@ -181,7 +181,15 @@ def plot_file(detector: Any, src: Path, dst: Path) -> None:
 
 @click.command("detect")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="output file or dir")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    metavar="PATH",
+    type=click.Path(path_type=Path),
+    help="where the scored CSV goes: a file for one INPUT file, a directory for a directory",
+)
 @click.option("--detector", "detector_name", default="default", show_default=True, help="detector entry point")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="detector parameter (repeatable)")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1), help="processes")
@@ -196,7 +204,17 @@ def detect(
     plot: Path | None,
     quiet: bool,
 ) -> None:
-    """Score INPUT (a timestamp,value CSV or a directory of them) and write OUTPUT with anomaly_score."""
+    """Score INPUT (a timestamp,value CSV or a directory of them); write it with anomaly_score to -o PATH.
+
+    Each output row is the input's timestamp and value plus anomaly_score in [0, 1], computed causally, point
+    by point, as the daemon would have seen it.
+
+    \b
+    Examples:
+      aiops detect latency.csv -o scored.csv
+      aiops detect data/ -o scored/ --detector robust_zscore --param threshold=0.8 -j 2
+      aiops detect latency.csv -o scored.csv --plot latency.png
+    """
     from tqdm import tqdm
 
     parsed = parse_params(params)
