@@ -14,26 +14,31 @@ from collections.abc import Sequence
 ELLIPSIS = "…"
 
 
-def abbreviate(text: str, width: int) -> str:
-    """``text`` on one line, at most ``width`` characters, cut after a whole word and marked with ``…``.
+def abbreviate(text: str, width: int, *, one_line: bool = True) -> str:
+    """``text`` in at most ``width`` characters, cut after a whole word and marked with ``…``; on one line
+    unless ``one_line=False`` (a message body keeps its line breaks).
 
-    A single word longer than the width is the one case cut inside a word (still marked).
+    A word longer than half the width is the one case cut inside a word (still marked).
 
     >>> abbreviate("promote if accuracy improves by 0.01", 24)
     'promote if accuracy…'
     >>> abbreviate("recycle-workers", 30), abbreviate("recycle-workers", 10)
     ('recycle-workers', 'recycle-w…')
+    >>> abbreviate("line one\\nline two", 14, one_line=False)
+    'line one\\nline…'
     """
-    flat = " ".join(text.split())
+    flat = " ".join(text.split()) if one_line else text
     if len(flat) <= width:
         return flat
     if width <= 1:
         return ELLIPSIS[:width]
     head = flat[: width - 1]
-    if flat[width - 1] != " ":  # the cut falls inside a word: drop that word, unless it is the only one
-        space = head.rfind(" ")
-        head = head[:space] if space > 0 else head
-    return head.rstrip(" ,;:(-") + ELLIPSIS
+    if not flat[width - 1].isspace():
+        # the cut falls inside a word: drop that word, unless it is the only one or most of the text (a
+        # huge token is cut inside rather than leaving the line nearly empty)
+        space = max(head.rfind(c) for c in " \n\t")
+        head = head[:space] if space >= len(head) // 2 else head
+    return head.rstrip(" \n\t,(:-") + ELLIPSIS
 
 
 def wrap(text: str, width: int) -> list[str]:
