@@ -76,22 +76,19 @@ def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         "--output",
         "output",
         type=click.Choice(["table", "wide", "json"]),
-        default="table",
-        show_default=True,
-        help="table: fitted to the terminal, long text abbreviated on word boundaries; wide: every cell whole; "
-        "json: everything (same as --json).",
+        default=None,
+        help="table: fitted to the terminal, long text abbreviated after a whole word (the default on a "
+        "terminal); wide: every cell whole (the default into a pipe or file); json: everything (= --json).",
     )
 
 
-def _table_width(output: str) -> int | None:
-    """The width a table must fit: the terminal's (or $COLUMNS); None (every cell whole) for ``-o wide`` and
-    for output to a pipe or file, where nothing wraps and a script wants the whole text."""
-    if output == "wide":
+def _table_width(output: str | None) -> int | None:
+    """The width a table must fit: the terminal's ($COLUMNS honoured) for ``-o table``, which is the default
+    on a terminal; None (every cell whole) for ``-o wide`` and, by default, for a pipe or a file, where
+    nothing wraps and a script wants the whole text."""
+    if output == "wide" or (output is None and not sys.stdout.isatty()):
         return None
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() else None
+    return shutil.get_terminal_size().columns
 
 
 def _resolve_config(config_path: str | None) -> str | None:
@@ -241,7 +238,7 @@ def _age(ts: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with transitions and actions.")
 @_output_option()
 def incidents(
-    config_path: str | None, state: str | None, open_only: bool, limit: int, as_json: bool, output: str
+    config_path: str | None, state: str | None, open_only: bool, limit: int, as_json: bool, output: str | None
 ) -> None:
     """List incidents, newest first."""
     from aiops.engine.incidents import incident_dict
@@ -294,7 +291,7 @@ def incidents(
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_output_option()
-def actions(config_path: str | None, state: str | None, limit: int, as_json: bool, output: str) -> None:
+def actions(config_path: str | None, state: str | None, limit: int, as_json: bool, output: str | None) -> None:
     """List the action ledger: plan, mode, guard decision and outcome."""
     from aiops.text import table
     from aiops.types import json_safe

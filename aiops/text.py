@@ -67,7 +67,7 @@ def table(
     >>> print("\\n".join(table(["ID", "CHECK", "SUMMARY"],
     ...     [["1", "prediction-log-freshness", "newest ts is 8s old (limit 4s)"]], flexible=[2], width=48)))
     ID  CHECK                     SUMMARY
-    1   prediction-log-freshness  newest ts is 8s…
+    1   prediction-log-freshness  newest ts is 8s old…
     """
     cells = [[" ".join(str(c).split()) for c in row] for row in rows]
     natural = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -86,8 +86,9 @@ def table(
     return lines
 
 
-def _share(natural: list[int], flexible: list[int], room: int, minimum: int = 12) -> list[int]:
-    """Widths for the flexible columns: narrow ones keep their natural width, the rest split the room."""
+def _share(natural: list[int], flexible: list[int], room: int, minimum: int = 20) -> list[int]:
+    """Widths for the flexible columns: narrow ones keep their natural width, the rest split the room, but
+    none gets less than ``minimum`` (a line a little too long wraps; two words and an ellipsis say nothing)."""
     widths = list(natural)
     pending = sorted(flexible, key=lambda i: natural[i])
     while pending:
