@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import aiops
 from aiops.errors import AiopsError, ConfigError
+
+if TYPE_CHECKING:
+    from aiops.config.models import Settings
 
 DEFAULT_CONFIG_NAMES = ("aiops.yaml", "aiops.yml")
 
@@ -25,7 +29,29 @@ def _debug_enabled() -> bool:
     return "--debug" in sys.argv or os.environ.get("AIOPS_DEBUG") == "1"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Commands(click.Group):
+    """The command group, listing every command with its whole summary (wrapped to the terminal), where
+    click's default cuts each one at about 45 characters."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.short_help or _summary(command.help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _summary(help_text: str) -> str:
+    """A command's first paragraph, on one line."""
+    import inspect
+
+    return " ".join(inspect.cleandoc(help_text).split("\n\n", 1)[0].split())
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(aiops.__version__, "--version", prog_name="aiops")
 def cli(debug: bool) -> None:
@@ -42,6 +68,27 @@ def _config_option(required: bool = False) -> Callable[[Callable[..., Any]], Cal
         envvar="AIOPS_CONFIG",
         help="Config file (default: $AIOPS_CONFIG, ./aiops.yaml, or the built-in demo).",
     )
+
+
+def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(["table", "wide", "json"]),
+        default=None,
+        help="table: fitted to the terminal, long text abbreviated after a whole word (the default on a "
+        "terminal); wide: every cell whole (the default into a pipe or file); json: everything (= --json).",
+    )
+
+
+def _table_width(output: str | None) -> int | None:
+    """The width a table must fit: the terminal's ($COLUMNS honoured) for ``-o table``, which is the default
+    on a terminal; None (every cell whole) for ``-o wide`` and, by default, for a pipe or a file, where
+    nothing wraps and a script wants the whole text."""
+    if output == "wide" or (output is None and not sys.stdout.isatty()):
+        return None
+    return shutil.get_terminal_size().columns
 
 
 def _resolve_config(config_path: str | None) -> str | None:
@@ -158,7 +205,8 @@ def check_config(files: tuple[str, ...]) -> None:
                 click.echo(line, err=True)
             continue
         n = len(config.settings.checks)
-        click.echo(f"{fname}: ok ({n} check{'s' if n != 1 else ''}, {len(config.settings.notifiers)} notifiers)")
+        m = len(config.settings.notifiers)
+        click.echo(f"{fname}: ok ({n} check{'s' if n != 1 else ''}, {m} notifier{'s' if m != 1 else ''})")
     if failed:
         sys.exit(1)
 
@@ -188,14 +236,18 @@ def _age(ts: float | None) -> str:
 @click.option("--open", "open_only", is_flag=True, help="Only open (unresolved) incidents.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with transitions and actions.")
-def incidents(config_path: str | None, state: str | None, open_only: bool, limit: int, as_json: bool) -> None:
+@_output_option()
+def incidents(
+    config_path: str | None, state: str | None, open_only: bool, limit: int, as_json: bool, output: str | None
+) -> None:
     """List incidents, newest first."""
     from aiops.engine.incidents import incident_dict
+    from aiops.text import table
     from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_incidents(state=state, open_only=open_only, limit=limit)
-    if as_json:
+    if as_json or output == "json":
         out = []
         for row in rows:
             item = incident_dict(row)
@@ -213,49 +265,69 @@ def incidents(config_path: str | None, state: str | None, open_only: bool, limit
     if not rows:
         click.echo("no incidents")
         return
-    click.echo(f"{'ID':>5}  {'STATE':<12} {'SEV':<8} {'CHECK':<20} {'OPENED':<12} {'TRIES':>5}  SUMMARY")
+    cells = []
     for r in rows:
         failed = [n for n in store.list_notifications(incident_id=int(r["id"]), state="failed")]
-        note = f"  [{len(failed)} notification(s) failed]" if failed else ""
-        click.echo(
-            f"{r['id']:>5}  {r['state']:<12} {r['severity']:<8} {r['check_name'][:20]:<20} "
-            f"{_age(r['opened_at']):<12} {r['attempts']:>5}  {r['summary'][:80]}{note}"
+        note = f"[{len(failed)} notification(s) failed] " if failed else ""
+        cells.append(
+            [
+                str(r["id"]),
+                r["state"],
+                r["severity"],
+                r["check_name"],
+                _age(r["opened_at"]),
+                str(r["attempts"]),
+                note + r["summary"],
+            ]
         )
+    headers = ["ID", "STATE", "SEV", "CHECK", "OPENED", "TRIES", "SUMMARY"]
+    for line in table(headers, cells, flexible=[6], width=_table_width(output), right=[0, 5]):
+        click.echo(line)
 
 
 @cli.command()
 @_config_option()
 @click.option("--state", help="Only actions in this state (pending, awaiting_approval, running, ...).")
 @click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def actions(config_path: str | None, state: str | None, limit: int, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_output_option()
+def actions(config_path: str | None, state: str | None, limit: int, as_json: bool, output: str | None) -> None:
     """List the action ledger: plan, mode, guard decision and outcome."""
+    from aiops.text import table
     from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_actions(state=state, limit=limit)
     breakers = store.list_breakers()
-    if as_json:
+    if as_json or output == "json":
         click.echo(json.dumps(json_safe(rows), indent=2))
         return
     if not rows:
         click.echo("no actions")
     else:
-        head = f"{'ID':>5} {'INC':>5}  {'STATE':<18} {'MODE':<8} {'ACTION':<14} {'CREATED':<12}"
-        click.echo(f"{head} PLAN | GUARD | OUTCOME")
-    for r in rows:
-        outcome = (r["outcome"] or {}).get("summary") or ""
-        click.echo(
-            f"{r['id']:>5} {r['incident_id']:>5}  {r['state']:<18} {r['mode']:<8} {r['action_label'][:14]:<14} "
-            f"{_age(r['created_at']):<12} {r['plan'].get('description', '')[:60]} | {(r['guard'] or '')[:60]} "
-            f"| {outcome[:80]}"
-        )
+        headers = ["ID", "INC", "STATE", "MODE", "ACTION", "CREATED", "PLAN", "GUARD", "OUTCOME"]
+        cells = [
+            [
+                str(r["id"]),
+                str(r["incident_id"]),
+                r["state"],
+                r["mode"],
+                r["action_label"],
+                _age(r["created_at"]),
+                r["plan"].get("description", ""),
+                r["guard"] or "",
+                (r["outcome"] or {}).get("summary") or "",
+            ]
+            for r in rows
+        ]
+        for line in table(headers, cells, flexible=[6, 7, 8], width=_table_width(output), right=[0, 1]):
+            click.echo(line)
     for b in breakers:  # circuit breakers that are open or counting failures
         if b["state"] != "closed" or b["failures"]:
             click.echo(
                 f"circuit breaker {b['action_type']}: {b['state']}, {b['failures']} consecutive failure(s)"
                 + (f", opened {_age(b['opened_at'])}" if b["opened_at"] else "")
-                + (f": {b['last_reason'][:80]}" if b["last_reason"] else "")
+                + (f": {b['last_reason']}" if b["last_reason"] else "")
             )
 
 
@@ -275,6 +347,15 @@ def resume(config_path: str | None) -> None:
     click.echo("automation resumed")
 
 
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The bearer header for the daemon's API, with the token the daemon itself accepts: both resolve it with
+    the one function (config, then token file, then environment), so they cannot disagree."""
+    from aiops.config.loader import api_token
+
+    token = api_token(settings)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     import requests
 
@@ -282,10 +363,7 @@ def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] |
     server = config.settings.server
     host, _, port = server.listen.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-    token = server.token or os.environ.get("AIOPS_API_TOKEN")
-    if not token and server.token_file:
-        token = Path(server.token_file).read_text(encoding="utf-8").strip()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = auth_headers(config.settings)
     url = f"http://{host}:{port}{path}"
     try:
         resp = requests.request(method, url, json=body or {}, headers=headers, timeout=10)

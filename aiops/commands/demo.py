@@ -68,7 +68,7 @@ def demo(
     """Run the built-in end-to-end demo: detect, remediate, verify, report."""
     import dataclasses
 
-    from aiops.demo.scenario import SCENARIOS, DemoRun
+    from aiops.demo.scenario import DEFAULT_REPORT, SCENARIOS, DemoRun
 
     names = list(SCENARIOS) if "all" in scenarios else [s for s in SCENARIOS if s in scenarios]
     run = DemoRun(Path(directory), speed)
@@ -87,7 +87,8 @@ def demo(
     else:
         started = time.time()
         run.emit = lambda line: click.echo(f"[{time.time() - started:6.1f}s] {line}")
-    report_path = Path(report) if report else Path(directory) / "report.html"
+    report_path = Path(report) if report else Path(directory) / DEFAULT_REPORT
+    run.report_path = report_path
     summary: dict[str, object] | None = None
     try:
         if view is not None:

@@ -185,7 +185,15 @@ def plot_file(detector: Any, src: Path, dst: Path) -> None:
 
 @click.command("detect")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="output file or dir")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    metavar="PATH",
+    type=click.Path(path_type=Path),
+    help="where the scored CSV goes: a file for one INPUT file, a directory for a directory",
+)
 @click.option(
     "--detector", "detector_name", default=None, help="detector entry point (default: default, or baseline)"
 )
@@ -212,11 +220,19 @@ def detect(
     train_rows: int | None,
     exclude: str,
 ) -> None:
-    """Score INPUT (a timestamp,value CSV or a directory of them) and write OUTPUT with anomaly_score.
+    """Score INPUT (a timestamp,value CSV or a directory of them); write it with anomaly_score to -o PATH.
 
-    With --multivariate, INPUT is a CSV of several channels (any separator) or a directory of them, and
-    OUTPUT gets anomaly_score and alert (0/1) per row, e.g.
-    aiops detect --multivariate runs/ -o scored/ --train-rows 400 --exclude anomaly,changepoint
+    Each output row is the input's timestamp and value plus anomaly_score in [0, 1], computed causally, point
+    by point, as the daemon would have seen it. With --multivariate, INPUT is a CSV of several channels (a
+    time column and value columns, any separator) or a directory of them, and each output row has
+    anomaly_score and alert (0/1, the detector's own decision).
+
+    \b
+    Examples:
+      aiops detect latency.csv -o scored.csv
+      aiops detect data/ -o scored/ --detector robust_zscore --param threshold=0.8 -j 2
+      aiops detect latency.csv -o scored.csv --plot latency.png
+      aiops detect --multivariate runs/ -o scored/ --train-rows 400 --exclude anomaly,changepoint
     """
     from tqdm import tqdm
 

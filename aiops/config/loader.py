@@ -75,7 +75,7 @@ def parse_config(text: str, fname: str = "<config>", env: Mapping[str, str] | No
     problems.extend(_cross_reference_problems(loaded.data))
 
     if problems:
-        raise ConfigError(_render(fname, loaded, problems))
+        raise ConfigError(_render(fname, loaded, _root_causes(problems, loaded.problems)))
     assert settings is not None
     return Config(settings=settings, path=fname, plugin_params=plugin_params, secrets=_secrets(settings, plugin_params))
 
@@ -202,6 +202,13 @@ def _cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Path, str]]
                     known = ", ".join(sorted(notifiers)) or "none defined under 'notifiers'"
                     out.append((("checks", i, "policy", "notify", k), f"unknown notifier {ref!r}; known: {known}"))
     return out
+
+
+def _root_causes(problems: list[tuple[Path, str]], expansion: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """One error per problem: a value whose ``${VAR}`` is unset is reported as that, not also as the empty
+    value's consequence ("must be an absolute URL") on the same line."""
+    unset = {path for path, _ in expansion}
+    return [item for item in problems if item[0] not in unset or item in expansion]
 
 
 def _render(fname: str, loaded: LoadedYaml, problems: list[tuple[Path, str]]) -> list[str]:

@@ -84,6 +84,15 @@ class ActionConfig(Strict):
         return self.name or self.type
 
 
+class QuietVerify(enum.StrEnum):
+    """What verification makes of ticks that bring no fresh data after the action (a batch source between
+    batches, a pipeline that writes hourly). No data is not health, so the default waits for data."""
+
+    WAIT = "wait"  # keep waiting for fresh data; none by the end of the window: not healed (next rung)
+    HEALTHY = "healthy"  # a quiet tick after settling counts as a healthy evaluation
+    UNHEALTHY = "unhealthy"  # a quiet tick after settling fails the verification at once (next rung)
+
+
 class VerifyConfig(Strict):
     """How an action's effect is judged: after ``settle``, a healthy evaluation within ``window`` heals."""
 
@@ -96,6 +105,11 @@ class VerifyConfig(Strict):
     prometheus_url: str | None = Field(None, description="Prometheus base URL for `promql`")
     command: list[str] | None = Field(None, description="also require this argv to exit 0 (a custom check)")
     probe_timeout: Duration = Field(10.0, description="timeout of the promql query / command")
+    quiet: QuietVerify = Field(
+        QuietVerify.WAIT,
+        description="a tick without fresh data after settling: `wait` for data (none within the window: not "
+        "healed), count it as `healthy`, or as `unhealthy` at once",
+    )
 
     @model_validator(mode="after")
     def _probe(self) -> VerifyConfig:

@@ -4,6 +4,7 @@ cannot drift from the code (a test compares them). Run: ``python -m aiops.config
 
 from __future__ import annotations
 
+import enum
 import sys
 import types
 import typing
@@ -25,6 +26,7 @@ from aiops.config.models import (
     VerifyConfig,
 )
 from aiops.config.yamlsource import LIMITS
+from aiops.durations import format_duration, parse_duration
 
 _SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Top level", Settings, ""),
@@ -48,15 +50,35 @@ _GROUP_TITLES = {
 }
 
 
-def _type_name(annotation: Any) -> str:
+def _parses_durations(metadata: Any) -> bool:
+    """Whether validators in this metadata turn ``30s`` / ``2m`` into seconds (the ``Duration`` type)."""
+    return any(getattr(m, "func", None) is parse_duration for m in metadata)
+
+
+def _duration_fields(model: type[BaseModel]) -> set[str]:
+    """Fields a model parses as durations: the ``Duration`` type, or a field validator named ``*duration*``
+    (plugins that parse durations themselves)."""
+    names = {n for n, f in model.model_fields.items() if _parses_durations(f.metadata)}
+    for decorator in model.__pydantic_decorators__.field_validators.values():
+        func = getattr(decorator.func, "__func__", decorator.func)
+        if "duration" in getattr(func, "__name__", ""):
+            names.update(decorator.info.fields)
+    return names
+
+
+def _type_name(annotation: Any, duration: bool = False) -> str:
     if annotation is None or annotation is type(None):
         return "null"
+    if duration and annotation is float:
+        return "duration"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return " \\| ".join(repr(member.value) for member in annotation)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        base = typing.get_args(annotation)[0]
-        return "duration" if base is float else _type_name(base)
+        base, *metadata = typing.get_args(annotation)
+        return _type_name(base, duration or _parses_durations(metadata))
     if origin in (typing.Union, types.UnionType):
-        return " \\| ".join(_type_name(a) for a in typing.get_args(annotation))
+        return " \\| ".join(_type_name(a, duration) for a in typing.get_args(annotation))
     if origin is typing.Literal:
         return " \\| ".join(repr(a) for a in typing.get_args(annotation))
     if origin is not None:
@@ -65,11 +87,13 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: FieldInfo) -> str:
+def _default(field: FieldInfo, duration: bool = False) -> str:
     if field.default is not PydanticUndefined:
         value = field.default
         if hasattr(value, "value"):
             value = value.value
+        if duration and isinstance(value, int | float) and not isinstance(value, bool):
+            return f"`{format_duration(value) if value else '0s'}`"  # what users write, not the seconds
         return f"`{value!r}`" if value is not None else "—"
     if field.default_factory is not None:
         try:
@@ -84,12 +108,14 @@ def _default(field: FieldInfo) -> str:
 
 def _table(model: type[BaseModel]) -> list[str]:
     lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+    durations = _duration_fields(model)
     for name, field in model.model_fields.items():
+        duration = name in durations
         key = field.alias or name
         if model is ActionConfig and key == "params":
             continue
         desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
+        lines.append(f"| `{key}` | {_type_name(field.annotation, duration)} | {_default(field, duration)} | {desc} |")
     return lines
 
 
@@ -100,6 +126,16 @@ def _limits_line() -> str:
         f"are expanded, {lim.max_aliases} aliases, nesting depth {lim.max_depth}, integers of {lim.max_int_digits} "
         "digits; no recursive aliases, no merge keys (`<<`); a `${VAR:-default}` default holds no `$` or `}`."
     )
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """A plugin's summary: its docstring up to the first blank line, joined (a sentence may wrap lines).
+
+    >>> _first_paragraph("A changepoint is a point the\\n    recent segment cannot explain.\\n\\n    Details.")
+    'A changepoint is a point the recent segment cannot explain.'
+    """
+    paragraph = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
 
 
 def render() -> str:
@@ -130,12 +166,10 @@ def render() -> str:
             if not ep.value.startswith(("aiops.", "aiops_detectors", "aiops_remediations")):
                 continue
             cls = plugins.load(group, name)
-            doc = (cls.__doc__ or "").strip().splitlines()
-            out += [f"### `{name}`", "", doc[0] if doc else "", ""]
+            out += [f"### `{name}`", "", _first_paragraph(cls.__doc__), ""]
             model = plugins.params_model(cls)
             out += [*_table(model), ""] if model.model_fields else ["No parameters.", ""]
     return "\n".join(out).rstrip() + "\n"
-
 
 if __name__ == "__main__":
     sys.stdout.write(render())

@@ -18,6 +18,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from aiops.text import abbreviate
+
 _STATE_STYLE = {
     "pending": "yellow",
     "firing": "bold red",
@@ -103,31 +105,29 @@ class LiveView:
 
     def _incidents(self, daemon: Any) -> Table:
         table = Table(title="incidents (newest first)", title_justify="left", expand=True)
-        for col in ("#", "check", "state", "summary", "guard"):
-            table.add_column(col, overflow="ellipsis", no_wrap=True)
+        _columns(table, names=("#", "check", "state"), text=("summary", "guard"))
         for row in daemon.store.list_incidents(limit=6):
             state = str(row["state"])
             table.add_row(
                 str(row["id"]),
                 str(row["check_name"]),
                 Text(state, style=_STATE_STYLE.get(state, "")),
-                str(row["summary"])[:70],
-                str(row["guard_note"] or "")[:60],
+                abbreviate(str(row["summary"]), 70),
+                abbreviate(str(row["guard_note"] or ""), 60),
             )
         return table
 
     def _actions(self, daemon: Any) -> Table:
         table = Table(title="last actions (guard decision, outcome)", title_justify="left", expand=True)
-        for col in ("#", "inc", "action", "state", "guard", "outcome"):
-            table.add_column(col, overflow="ellipsis", no_wrap=True)
+        _columns(table, names=("#", "inc", "action", "state"), text=("guard", "outcome"))
         for a in daemon.store.list_actions(limit=5):
             table.add_row(
                 str(a["id"]),
                 str(a["incident_id"]),
                 str(a["action_label"]),
                 str(a["state"]),
-                str(a["guard"] or "")[:40],
-                str((a["outcome"] or {}).get("summary", ""))[:60],
+                abbreviate(str(a["guard"] or ""), 40),
+                abbreviate(str((a["outcome"] or {}).get("summary", "")), 60),
             )
         return table
 
@@ -151,3 +151,12 @@ class LiveView:
             style = "bold green" if status == r.expected else ("yellow" if status == "running" else "bold red")
             table.add_row(name, Text(status, style=style), ttd, tth)
         return table
+
+
+def _columns(table: Table, *, names: tuple[str, ...], text: tuple[str, ...]) -> None:
+    """Names (checks, actions, states) are never cut; free text, already abbreviated on a word boundary,
+    wraps between words when the terminal is narrower (rich's ellipsis would cut inside a word)."""
+    for col in names:
+        table.add_column(col, no_wrap=True)
+    for col in text:
+        table.add_column(col, overflow="fold")

@@ -113,16 +113,51 @@ def line_chart(
     for _name, xs, ys, color in series:
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=False) if math.isfinite(y))
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{points}"/>')
-    for i, (x, label, color) in enumerate(markers):
+    placed = place_labels([(sx(x), label) for x, label, _ in markers], left, left + pw)
+    for (x, label, color), (tx, lane, anchor) in zip(markers, placed, strict=True):
         px = sx(x)
         out.append(
-            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + ph}" stroke="{color}" '
-            f'stroke-width="1.5"/><text x="{px + 3:.1f}" y="{top + 12 + 12 * (i % 4)}" font-size="11" '
-            f'fill="{color}">{_e(label)}</text>'
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + ph}" stroke="{color}" stroke-width="1.5"/>'
+            f'<text class="marker-label" x="{tx:.1f}" y="{top + 12 + LANE_HEIGHT * lane}" font-size="{LABEL_FONT}" '
+            f'font-family="monospace" text-anchor="{anchor}" fill="{color}">{_e(label)}</text>'
         )
     out.append("</svg>")
     legend = "".join(f'<span><i class="swatch" style="background:{c}"></i>{_e(n)}</span>' for n, _, _, c in series)
     return "".join(out) + f'<div class="legend muted">{legend}</div>'
+
+
+LABEL_FONT = 11  # px; marker labels are monospace, so their width is known before a browser draws them
+LABEL_CHAR = 0.62 * LABEL_FONT  # a monospace glyph's advance is about 0.6 em; rounded up to stay clear
+LANE_HEIGHT = 13
+
+
+def place_labels(marks: Sequence[tuple[float, str]], lo: float, hi: float) -> list[tuple[float, int, str]]:
+    """Where each marker's label goes so that no two overlap: (x, lane, text-anchor) per marker.
+
+    A label sits right of its line, or left of it when it would run past ``hi``; it takes the first lane
+    (row, from the top) where it overlaps no label already placed. Markers seconds apart ("restart done",
+    "recycle-workers done") therefore stack instead of printing over each other.
+
+    >>> place_labels([(100, "restart done"), (110, "recycle-workers done"), (400, "healed")], 60, 880)
+    [(103, 0, 'start'), (113, 1, 'start'), (403, 0, 'start')]
+    """
+    lanes: list[list[tuple[float, float]]] = []
+    out: list[tuple[float, int, str]] = []
+    for px, label in marks:
+        width = len(label) * LABEL_CHAR
+        if px + 3 + width <= hi or px - 3 - width < lo:
+            span, placed = (px + 3, px + 3 + width), (px + 3, "start")
+        else:
+            span, placed = (px - 3 - width, px - 3), (px - 3, "end")
+        lane = next(
+            (i for i, used in enumerate(lanes) if all(span[1] + 4 <= a or span[0] >= b + 4 for a, b in used)),
+            len(lanes),
+        )
+        if lane == len(lanes):
+            lanes.append([])
+        lanes[lane].append(span)
+        out.append((placed[0], lane, placed[1]))
+    return out
 
 
 def histogram(
@@ -135,7 +170,7 @@ def histogram(
     lo, hi = min(values), max(values)
     hi = hi if hi > lo else lo + 1
     bins = 24
-    left, top, bottom = 40, 22, 30
+    left, top, bottom = 40, 6, 30
     pw, ph = width - left - 10, height - top - bottom
 
     def shares(data: Sequence[float]) -> list[float]:
@@ -147,9 +182,13 @@ def histogram(
     ref, cur = shares(reference), shares(current)
     top_share = max(max(ref), max(cur)) * 1.1
     bw = pw / bins
+    # the title is HTML, not SVG text: a browser wraps it between words, where SVG text is clipped mid-word
+    # at the plot's edge ("mean_area (dis")
     out = [
+        f'<figure style="margin:0;width:{width}px"><figcaption style="font-weight:600;font-size:12px;'
+        f'padding-left:{left}px">{_e(title)}</figcaption>'
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e(title)}"><text x="{left}" y="14" font-size="12" font-weight="600">{_e(title)}</text>',
+        f'aria-label="{_e(title)}">',
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfcfd" stroke="#dde3ea"/>',
     ]
     for shares_, color in ((ref, "#1a73e8"), (cur, "#e37400")):
@@ -164,7 +203,7 @@ def histogram(
         out.append(
             f'<text x="{x:.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle" fill="#5f6b7a">{_fmt(t)}</text>'
         )
-    out.append("</svg>")
+    out.append("</svg></figure>")
     return "".join(out)
 
 
@@ -294,19 +333,19 @@ def _incident_tables(run: Any, result: Any) -> str:
     for inc in result.incidents:
         rows = "".join(
             f"<tr><td>{rel(t['at'])}</td><td>{_e(t['to_state'])}</td><td>{_e(t['actor'])}</td>"
-            f"<td>{_e(t['reason'][:220])}</td></tr>"
+            f"<td>{_e(t['reason'])}</td></tr>"
             for t in inc["transitions"]
         )
         acts = "".join(
-            f"<tr><td>{_e(a['label'])}</td><td>{_e(a['plan'][:160])}</td><td>{_e(a['guard'] or '')}</td>"
-            f"<td>{_e(a['state'])}</td><td>{_e(a['outcome'][:200])}</td></tr>"
+            f"<tr><td>{_e(a['label'])}</td><td>{_e(a['plan'])}</td><td>{_e(a['guard'] or '')}</td>"
+            f"<td>{_e(a['state'])}</td><td>{_e(a['outcome'])}</td></tr>"
             for a in inc["actions"]
         )
         notes = ", ".join(f"{n['event']} ({n['state']})" for n in inc["notifications"]) or "none"
         held = "; ".join(inc.get("guard_notes") or [])
         held_html = f"<br><span class='muted'>held back by the guards: <b>{_e(held)}</b></span>" if held else ""
         parts.append(
-            f"<div class='card'><b>Incident #{inc['id']}</b> — {_e(inc['summary'][:200])}<br>"
+            f"<div class='card'><b>Incident #{inc['id']}</b> — {_e(inc['summary'])}<br>"
             f"<span class='muted'>final state <b>{_e(inc['state'])}</b>; notifications: {_e(notes)}</span>{held_html}"
             f"<table><tr><th>when (after fault)</th><th>state</th><th>by</th><th>why</th></tr>{rows}</table>"
             + (
@@ -370,7 +409,7 @@ def render(run: Any, summary: dict[str, Any]) -> str:
         )
     notes = "".join(
         f"<tr><td>+{run.demo_seconds(m['received_at'] - run.started_at):.0f}s</td><td>{_e(m['event'])}</td>"
-        f"<td>{_e(m['title'][:160])}</td><td>{'valid' if m['signature_ok'] else 'INVALID'}</td></tr>"
+        f"<td>{_e(m['title'])}</td><td>{'valid' if m['signature_ok'] else 'INVALID'}</td></tr>"
         for m in run.receiver.messages
     )
     ok = summary["all_ok"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +33,7 @@ import requests
 
 from aiops.demo import config as democonfig
 from aiops.demo.common import DRIFT_COLUMNS, DRIFT_FACTOR, FEATURES, MODEL, TABLE, BadModel, Layout, write_control
+from aiops.text import abbreviate
 
 SCENARIOS = ("drift", "bad-deploy", "pipeline-kill", "flapping")
 CHECK_OF = {
@@ -48,6 +50,8 @@ DESCRIPTION = {
     "flapping": "the model service's upstream flaps: errors on and off",
 }
 MARKER = ".aiops-demo"
+DEFAULT_REPORT = "report.html"
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 Emit = Callable[[str], None]
 
 
@@ -162,6 +166,17 @@ class Sampler(threading.Thread):
         self._halt.set()
 
 
+def _same_guard(note: str, held: list[str]) -> bool:
+    """Whether a guard note says what an earlier one said, numbers aside: a cooldown's "acted on 12s ago"
+    is rewritten every tick, and the log and report should say "held" once per reason, not once per tick.
+
+    >>> _same_guard("cooldown: acted on 12s ago (cooldown 5m)", ["cooldown: acted on 2s ago (cooldown 5m)"])
+    True
+    """
+    shape = _NUMBER.sub("#", note)
+    return any(_NUMBER.sub("#", h) == shape for h in held)
+
+
 class Follower(threading.Thread):
     """Turns the daemon's audit trail into progress lines: every incident transition, as it happens."""
 
@@ -177,19 +192,18 @@ class Follower(threading.Thread):
         for row in reversed(store.list_incidents(limit=15)):
             note = row["guard_note"]
             held = self.demo.guard_notes.setdefault(int(row["id"]), [])
-            if note and note not in held and row["state"] in ("firing", "pending"):
+            if note and row["state"] in ("firing", "pending") and not _same_guard(str(note), held):
                 held.append(str(note))
                 self.demo.emit(f"incident #{row['id']} {row['check_name']}: held: {note}")
             for t in store.transitions(int(row["id"])):
                 if int(t["id"]) in self.seen:
                     continue
                 self.seen.add(int(t["id"]))
-                self.demo.emit(
-                    f"incident #{row['id']} {row['check_name']}: {t['to_state']} ({t['actor']}: {t['reason'][:90]})"
-                )
+                reason = abbreviate(str(t["reason"]), 110)
+                self.demo.emit(f"incident #{row['id']} {row['check_name']}: {t['to_state']} ({t['actor']}: {reason})")
         for message in self.demo.receiver.messages[self.messages :]:
             self.messages += 1
-            self.demo.emit(f"webhook got {message['title'][:100]}")
+            self.demo.emit(f"webhook got {abbreviate(str(message['title']), 120)}")
 
     def run(self) -> None:
         while not self._halt.wait(0.2):
@@ -223,6 +237,7 @@ class DemoRun:
         self.sampler: Sampler | None = None
         self.follower: Follower | None = None
         self.guard_notes: dict[int, list[str]] = {}  # incident id -> guard decisions that held it back
+        self.report_path = self.layout.root / DEFAULT_REPORT  # where this run's report goes (--report)
         self._service: subprocess.Popen[bytes] | None = None
         self._pipeline: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -242,12 +257,22 @@ class DemoRun:
     # -- setup -----------------------------------------------------------------------------------------
 
     def prepare_directory(self) -> None:
-        """Start from a clean directory; only one that a previous demo created is ever emptied."""
+        """Start from a clean directory; only one that a previous demo created is ever emptied. The previous
+        run's report stays when this run writes its report elsewhere (``--report``): a person who points the
+        new report away from the old one wants to keep the old one."""
         root = self.layout.root
         if root.exists() and any(root.iterdir()):
             if not (root / MARKER).exists():
                 raise RuntimeError(f"{root} exists and was not created by `aiops demo`; choose another --dir")
-            shutil.rmtree(root)
+            previous = root / DEFAULT_REPORT
+            keep = {previous} if previous.resolve() != self.report_path.resolve() else set()
+            for child in root.iterdir():
+                if child in keep:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         root.mkdir(parents=True, exist_ok=True)
         (root / MARKER).write_text("created by `aiops demo`; emptied by the next run\n", encoding="utf-8")
 

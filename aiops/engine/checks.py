@@ -34,6 +34,9 @@ class CheckResult:
     healthy_data: bool = False
     duration: float = 0.0
     error: str | None = None
+    # the newest value of each series (by series key) and the number of new rows ("rows"): what a RESOLVED
+    # message quotes as the value now
+    current: Mapping[str, float] = field(default_factory=dict)
 
 
 class CheckRunner:
@@ -128,6 +131,7 @@ class CheckRunner:
             problems=[*frame.problems, *detector_errors],
             healthy_data=frame.fresh,
             duration=duration,
+            current=current_values(frame),
         )
 
     def _collect_and_detect(self, now: float) -> tuple[Frame, list[Finding], list[Finding]]:
@@ -185,3 +189,11 @@ class CheckRunner:
                 )
             ],
         )
+
+
+def current_values(frame: Frame, limit: int = 50) -> dict[str, float]:
+    """The newest value of each series (bounded: a frame may hold thousands) and the count of new rows."""
+    out = {s.key: float(s.values[-1]) for s in frame.series[:limit] if len(s)}
+    if frame.rows:
+        out["rows"] = float(len(frame.rows))
+    return out

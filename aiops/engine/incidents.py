@@ -15,13 +15,19 @@ from typing import Any
 
 import structlog
 
-from aiops.config.models import ActionMode, CheckConfig
+from aiops.config.models import ActionMode, CheckConfig, QuietVerify
 from aiops.engine import safety
 from aiops.engine.checks import CheckResult
-from aiops.engine.messages import build_message, incident_view, message_to_payload
+from aiops.engine.messages import build_message, incident_view, message_to_payload, resolution
 from aiops.engine.policy import GuardFacts, Step, next_step
 from aiops.engine.runtime import Runtime
-from aiops.engine.verify import probe_failure
+from aiops.engine.verify import (
+    QUIET_HEALTHY_REASON,
+    QUIET_UNHEALTHY_REASON,
+    not_healed_reason,
+    probe_failure,
+    quiet_verdict,
+)
 from aiops.errors import AiopsError, PlanRefused
 from aiops.store.store import Row, Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint, json_safe
@@ -73,7 +79,9 @@ class IncidentManager:
                 meta = row["kind"] in _META_KINDS
                 healthy = result.outcome == "ok" and (meta or result.healthy_data)
                 if healthy:
-                    self._healthy(cfg, row, now)
+                    self._healthy(cfg, row, now, result.current)
+                elif result.outcome == "ok" and S(row["state"]) is S.VERIFYING:
+                    self._quiet(cfg, row, now, result.current)
 
     def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> None:
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
@@ -133,10 +141,31 @@ class IncidentManager:
         if state is S.FIRING:
             self._drive(cfg, row, now)
 
-    def _healthy(self, cfg: CheckConfig, row: Row, now: float) -> None:
+    def _quiet(self, cfg: CheckConfig, row: Row, now: float, current: Mapping[str, float]) -> None:
+        """A tick without fresh data while verifying: what it counts as is the check's ``verify.quiet``."""
+        verdict = quiet_verdict(cfg.policy.verify, row, now)
+        if verdict is QuietVerify.HEALTHY:
+            self._healthy(cfg, row, now, current, verified=QUIET_HEALTHY_REASON)
+        elif verdict is QuietVerify.UNHEALTHY:
+            self._not_healed(cfg, row, QUIET_UNHEALTHY_REASON, now)
+
+    def _not_healed(self, cfg: CheckConfig, row: Row, reason: str, now: float) -> None:
+        last = safety.last_executed(self.store, int(row["id"]))
+        next_rung = safety.failed(self.store, cfg, row, last, reason, now)
+        row = self._move(row, S.FIRING, "verifier", reason, {}, {"rung": next_rung})
+        self._drive(cfg, row, now)
+
+    def _healthy(
+        self,
+        cfg: CheckConfig,
+        row: Row,
+        now: float,
+        current: Mapping[str, float],
+        verified: str = "verified: healthy after the remediation",
+    ) -> None:
         state = S(row["state"])
         if state is S.PENDING:
-            self._resolve(cfg, row, "cleared before the for-duration elapsed", now, notify=False)
+            self._resolve(cfg, row, "cleared before the for-duration elapsed", now, notify=False, current=current)
         elif state is S.VERIFYING:
             settle_end = float(row["verify_started_at"] or now) + cfg.policy.verify.settle
             if now < settle_end:
@@ -148,13 +177,13 @@ class IncidentManager:
                     self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks, "guard_note": probe}, now=now)
                     return
                 safety.healed(self.store, row, now)
-                self._resolve(cfg, row, "verified: healthy after the remediation", now, notify=True)
+                self._resolve(cfg, row, verified, now, notify=True, current=current)
             else:
                 self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
         elif state in (S.FIRING, S.ESCALATED, S.ACKNOWLEDGED, S.SILENCED) and (
             now - float(row["last_seen_at"]) >= cfg.policy.resolve_after
         ):
-            self._resolve(cfg, row, "healthy again", now, notify=True)
+            self._resolve(cfg, row, "healthy again", now, notify=True, current=current)
         # remediating: the action's outcome decides first; verification follows it
 
     # -- the ladder ------------------------------------------------------------------------------------
@@ -417,11 +446,7 @@ class IncidentManager:
                 cfg = check.config
                 state = S(row["state"])
                 if state is S.VERIFYING and row["verify_deadline"] is not None and now > float(row["verify_deadline"]):
-                    reason = f"not healed within {cfg.policy.verify.window:g}s of the action"
-                    last = safety.last_executed(self.store, int(row["id"]))
-                    next_rung = safety.failed(self.store, cfg, row, last, reason, now)
-                    row = self._move(row, S.FIRING, "verifier", reason, {}, {"rung": next_rung})
-                    self._drive(cfg, row, now)
+                    self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
                 elif (
                     state in (S.SILENCED, S.ACKNOWLEDGED)
                     and row["silenced_until"]
@@ -462,7 +487,9 @@ class IncidentManager:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _resolve(self, cfg: CheckConfig, row: Row, reason: str, now: float, *, notify: bool) -> None:
+    def _resolve(
+        self, cfg: CheckConfig, row: Row, reason: str, now: float, *, notify: bool, current: Mapping[str, float]
+    ) -> None:
         row = self._move(
             row,
             S.RESOLVED,
@@ -473,7 +500,7 @@ class IncidentManager:
         )
         log.info("incident resolved", incident=row["id"], check=cfg.name, reason=reason)
         if notify and row["notified_firing"]:
-            self._notify(cfg, row, "resolved", reason, now)
+            self._notify(cfg, row, "resolved", reason, now, details={"resolution": resolution(row, current, now)})
 
     def _move(
         self,

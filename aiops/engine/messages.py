@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiops.types import IncidentState, IncidentView, Message, Severity, json_safe
+from aiops.durations import format_duration
+from aiops.types import IncidentState, IncidentView, Message, Severity, json_safe, series_key
 
 
 def incident_view(row: Mapping[str, Any]) -> IncidentView:
@@ -51,8 +52,12 @@ def build_message(
     and a retry days later still shows what was true when the message was written.
     """
     view = incident_view(incident)
-    title = _TITLES.get(event, "{check}: {summary}").format(check=view.check, summary=view.summary)
     extra: dict[str, Any] = dict(details or {})
+    resolution = extra.get("resolution")
+    if event == "resolved" and isinstance(resolution, Mapping):
+        title = f"[RESOLVED] {view.check}: {resolved_summary(resolution)}"
+    else:
+        title = _TITLES.get(event, "{check}: {summary}").format(check=view.check, summary=view.summary)
     lines = evidence_lines(view.evidence)
     if lines:
         extra.setdefault("evidence", lines)
@@ -85,6 +90,46 @@ def build_message(
         details=json_safe(extra),
         links=links,
     )
+
+
+def resolution(incident: Mapping[str, Any], current: Mapping[str, float], now: float) -> dict[str, Any]:
+    """What a RESOLVED message must say, so nobody reading it on a phone thinks it is still broken: what
+    resolved, its value now (from the tick that found it healthy) and how long the problem lasted. The firing
+    text is kept as ``was``.
+
+    >>> r = resolution({"summary": "p95 = 155.9 is anomalous", "opened_at": 100.0, "evidence": {"findings": [
+    ...     {"detector": "default", "labels": {"series": "p95", "job": "api"}}]}}, {'p95{job="api"}': 98.2}, 350.0)
+    >>> resolved_summary(r)
+    'p95{job="api"} back to normal (now 98.2) after 4m10s'
+    """
+    findings = list(dict(incident.get("evidence") or {}).get("findings") or [])
+    first: Mapping[str, Any] = findings[0] if findings else {}
+    labels = {str(k): str(v) for k, v in dict(first.get("labels") or {}).items()}
+    value: float | None = None
+    if "series" in labels:
+        what = series_key(labels.pop("series"), labels)
+        value = current.get(what)
+        unit = ""
+    elif "column" in labels:
+        what = f"{labels['column']} ({labels.get('problem', first.get('kind', 'problem'))})"
+        value, unit = current.get("rows"), " new rows checked"
+    elif "check_part" in labels:
+        what = labels["check_part"].replace("_", " ")
+        value, unit = current.get("rows"), " new rows checked"
+    else:
+        what, unit = str(first.get("kind") or "the problem"), ""
+    return {
+        "what": what,
+        "current": None if value is None else f"{_fmt(value)}{unit}",
+        "lasted_seconds": max(0.0, now - float(incident.get("opened_at") or now)),
+        "was": str(incident.get("summary") or ""),
+    }
+
+
+def resolved_summary(resolution: Mapping[str, Any]) -> str:
+    """One line: ``WHAT back to normal (now VALUE) after DURATION``."""
+    now = f" (now {resolution['current']})" if resolution.get("current") else ""
+    return f"{resolution['what']} back to normal{now} after {format_duration(float(resolution['lasted_seconds']))}"
 
 
 def _fmt(value: Any) -> str:
@@ -154,7 +199,8 @@ def _doing(event: str, incident: Mapping[str, Any], details: Mapping[str, Any], 
     if event == "escalated":
         return f"stopped acting, a person is needed: {text}"
     if event == "resolved":
-        return f"resolved: {text}"
+        was = details.get("resolution", {}).get("was") if isinstance(details.get("resolution"), Mapping) else None
+        return f"resolved: {text}" + (f" (it was: {was})" if was else "")
     note = incident.get("guard_note")
     if note:
         return str(note)

@@ -4,15 +4,21 @@ Why in addition to (not instead of) the check's own healthy evaluations: the det
 symptom is gone; a probe tells whether the thing the action was meant to fix is fixed (the error-rate
 alert expression is quiet, the model endpoint answers a canary). An action heals only when both agree, so
 "ran without error" is never mistaken for "healed".
+
+Ticks that bring no fresh data prove nothing either way; ``verify.quiet`` says what they count as, and the
+message when a window ends without data says so, instead of a bare "not healed".
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 
-from aiops.config.models import VerifyConfig
+from aiops.config.models import QuietVerify, VerifyConfig
+from aiops.durations import format_duration
 from aiops.redact import redact_url
 
 
@@ -38,3 +44,33 @@ def probe_failure(cfg: VerifyConfig) -> str | None:
         if done.returncode != 0:
             return f"verify command exited {done.returncode}"
     return None
+
+
+def quiet_verdict(cfg: VerifyConfig, incident: Mapping[str, Any], now: float) -> QuietVerify | None:
+    """What a tick without fresh data means for an incident under verification: None while settling or when
+    the check waits for data (``quiet: wait``), else ``HEALTHY`` or ``UNHEALTHY`` as configured."""
+    if cfg.quiet is QuietVerify.WAIT or now < float(incident["verify_started_at"] or now) + cfg.settle:
+        return None
+    return cfg.quiet
+
+
+def saw_fresh_data(cfg: VerifyConfig, incident: Mapping[str, Any]) -> bool:
+    """Whether any evaluation of fresh data happened after settling: a healthy tick counted, or the finding
+    seen again (both need new data)."""
+    settled = float(incident["verify_started_at"] or 0.0) + cfg.settle
+    return int(incident["healthy_ticks"] or 0) > 0 or float(incident["last_seen_at"] or 0.0) >= settled
+
+
+def not_healed_reason(cfg: VerifyConfig, incident: Mapping[str, Any]) -> str:
+    """Why verification failed when its window ended, in words an on-call engineer can act on."""
+    window = format_duration(cfg.window)
+    if saw_fresh_data(cfg, incident):
+        return f"not healed within {window} of the action"
+    return (
+        f"no fresh data arrived within {window} after the action (settle {format_duration(cfg.settle)}): no data "
+        "is not health, so the fix is unverified; set verify.quiet or a verify probe to decide otherwise"
+    )
+
+
+QUIET_UNHEALTHY_REASON = "no fresh data after the action and verify.quiet is unhealthy: not healed"
+QUIET_HEALTHY_REASON = "verified: no fresh data after the action, counted as healthy (verify.quiet: healthy)"

@@ -20,6 +20,7 @@ from aiops.durations import parse_duration
 from aiops.errors import DeliveryError
 from aiops.notifiers.webhook import _excerpt, _root_cause, parse_retry_after, validate_http_url
 from aiops.redact import redact, url_origin, url_secrets
+from aiops.text import abbreviate
 from aiops.types import Delivery, Message
 
 
@@ -143,12 +144,12 @@ def color_of(message: Message) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, marking the cut.
+    """``text`` cut to a channel's ``limit`` after a whole word, marking the cut (line breaks kept).
 
-    >>> truncate("abcdef", 4), truncate("abc", 4)
-    ('abc…', 'abc')
+    >>> truncate("abcdef", 4), truncate("abc", 4), truncate("mean_area (distribution moved)", 16)
+    ('abc…', 'abc', 'mean_area…')
     """
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+    return abbreviate(text, limit, one_line=False)
 
 
 def facts(message: Message) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -21,6 +22,9 @@ from aiops.types import Finding, Frame, Series
 CHUNK = 1 << 20  # bytes read per system call
 MAX_LINE = 1 << 20  # a "line" longer than this without a newline is garbage, not a partial row
 EXAMPLE_CHARS = 200
+# rows remembered at the newest timestamp, to tell a repeated row from a new one in the same second; a
+# bound keeps the state small when a pipeline writes a huge batch with one timestamp
+MAX_IDENTITIES = 10_000
 
 _PROBLEMS = {
     "file_missing": "file disappeared (rotation in progress?)",
@@ -30,7 +34,7 @@ _PROBLEMS = {
     "field_count": "CSV rows whose field count differs from the header",
     "missing_timestamp": "rows without a timestamp",
     "bad_timestamp": "rows with an unparseable timestamp",
-    "duplicate_timestamp": "rows with a duplicate timestamp (dropped)",
+    "duplicate_row": "duplicate rows: same timestamp and same content or key columns (dropped)",
     "out_of_order": "rows with a timestamp older than one already read (dropped)",
     "non_numeric": "non-numeric values in value columns",
     "non_finite": "NaN or infinite values",
@@ -57,6 +61,11 @@ class FileParams(BaseModel):
     )
     labels: dict[str, str] = Field(default_factory=dict, description="labels added to every series")
     max_rows_per_tick: int = Field(100_000, ge=1, description="lines read per collection at most; the rest next tick")
+    key_columns: list[str] | None = Field(
+        None,
+        description="columns that identify a row: two rows with the same timestamp and the same values here are "
+        "duplicates (default: rows are duplicates only when the whole line is the same)",
+    )
 
 
 class FileSource:
@@ -66,13 +75,16 @@ class FileSource:
     and that file grows for ever. The source remembers a byte offset, the file's inode and (for CSV) the
     header, so each tick reads only the new bytes; a partial last line is left for the next tick; a rotated
     or truncated file (new inode, or smaller than the offset) is read again from the start. Bad input
-    never raises: unparseable lines, non-numeric or non-finite values, duplicate or out-of-order timestamps
-    are skipped and reported as ``data_quality`` problems of the frame, with up to three example lines.
+    never raises: unparseable lines, non-numeric or non-finite values, duplicate rows and out-of-order
+    timestamps are skipped and reported as ``data_quality`` problems of the frame, with up to three example
+    lines. Rows that only share a timestamp are kept (a batch written in one second is not a duplicate); a
+    row is a duplicate when its timestamp and its whole line (or its ``key_columns``) repeat.
 
     Each value column becomes one series (name = column, labels = ``labels``); ``rows`` holds the accepted
-    rows for table detectors. A row is accepted once: its timestamp must be newer than the newest already
-    delivered (the watermark, kept in ``state_dict`` with the offset). Without a watermark (first tick with
-    no saved state) rows at or before ``since`` are skipped silently as already seen.
+    rows for table detectors. A row is accepted once: its timestamp must not be older than the newest already
+    delivered (the watermark, kept in ``state_dict`` with the offset and the identities of the rows at the
+    watermark). Without a watermark (first tick with no saved state) rows at or before ``since`` are skipped
+    silently as already seen.
     """
 
     Params: ClassVar[type[BaseModel]] = FileParams
@@ -86,6 +98,7 @@ class FileSource:
         value_columns: list[str] | None = None,
         labels: Mapping[str, str] | None = None,
         max_rows_per_tick: int = 100_000,
+        key_columns: list[str] | None = None,
     ) -> None:
         self.params = FileParams.model_validate(
             {
@@ -95,18 +108,26 @@ class FileSource:
                 "value_columns": None if value_columns is None else list(value_columns),
                 "labels": dict(labels or {}),
                 "max_rows_per_tick": max_rows_per_tick,
+                "key_columns": None if key_columns is None else list(key_columns),
             }
         )
         self.offset_ = 0
         self.inode_: int | None = None
         self.header_: list[str] | None = None
         self.last_ts_: float | None = None
+        self.at_last_ts_: set[str] = set()  # identities of the rows delivered at ``last_ts_``
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        return {"offset": self.offset_, "inode": self.inode_, "header": self.header_, "last_ts": self.last_ts_}
+        return {
+            "offset": self.offset_,
+            "inode": self.inode_,
+            "header": self.header_,
+            "last_ts": self.last_ts_,
+            "at_last_ts": sorted(self.at_last_ts_)[:MAX_IDENTITIES],
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         offset, inode, header, last_ts = (state.get(k) for k in ("offset", "inode", "header", "last_ts"))
@@ -114,6 +135,8 @@ class FileSource:
         self.inode_ = int(inode) if isinstance(inode, int) else None
         self.header_ = [str(h) for h in header] if isinstance(header, list) else None
         self.last_ts_ = float(last_ts) if isinstance(last_ts, int | float) and math.isfinite(last_ts) else None
+        identities = state.get("at_last_ts")
+        self.at_last_ts_ = {str(i) for i in identities} if isinstance(identities, list) else set()
 
     # ------------------------------------------------------------------ collect
 
@@ -174,6 +197,7 @@ class FileSource:
         explicit = self.params.value_columns
         delimiter = self._delimiter()
         watermark, silent = (self.last_ts_, False) if self.last_ts_ is not None else (since, True)
+        at_watermark = set(self.at_last_ts_) if not silent else set()
         accepted: list[tuple[float, dict[str, Any], str]] = []
         columns: dict[str, None] = dict.fromkeys(self.header_ or [])
         for raw in lines:
@@ -211,16 +235,30 @@ class FileSource:
             if ts is None:
                 problems.add("bad_timestamp", text)
                 continue
-            if watermark is not None and ts <= watermark:
+            if watermark is not None and (ts < watermark or (silent and ts == watermark)):
                 if not silent:
-                    problems.add("duplicate_timestamp" if ts == watermark else "out_of_order", text)
+                    problems.add("out_of_order", text)
                 continue
-            watermark, silent = ts, False
+            identity = self._identity(row, text)
+            if ts == watermark and identity in at_watermark:
+                problems.add("duplicate_row", text)
+                continue
+            if ts != watermark:
+                watermark, at_watermark = ts, set()
+            silent = False
+            if len(at_watermark) < MAX_IDENTITIES:
+                at_watermark.add(identity)
             row[ts_col] = ts
             accepted.append((ts, row, text))
         if accepted:
-            self.last_ts_ = accepted[-1][0]
+            self.last_ts_, self.at_last_ts_ = accepted[-1][0], at_watermark
         return self._frame(accepted, list(columns), explicit, fmt, until, problems)
+
+    def _identity(self, row: Mapping[str, Any], text: str) -> str:
+        """What makes a row the same row: its ``key_columns`` (with the timestamp), else the whole line."""
+        keys = self.params.key_columns
+        raw = text if keys is None else json.dumps([str(row.get(k)) for k in keys])
+        return hashlib.blake2b(raw.encode("utf-8"), digest_size=8).hexdigest()
 
     def _frame(
         self,

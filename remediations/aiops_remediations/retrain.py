@@ -163,7 +163,7 @@ class RetrainRemediation:
                 ),
                 details={"challenger_version": version, **_scores(meta)},
             )
-        reg.promote(p.model, version, key=key, reason=f"retrain won: {p.metric} +{meta.get('improvement'):.4f}")
+        reg.promote(p.model, version, key=key, reason=_verdict(meta, p.metric))
         return self._promoted(reg, version, key, reused=False)
 
     def _promoted(self, reg: ModelRegistry, version: str, key: str, *, reused: bool) -> Outcome:
@@ -181,10 +181,7 @@ class RetrainRemediation:
             if problem is not None:
                 return Outcome(ok=False, summary=f"promoted version {version} but {problem}", details=details)
         return Outcome(
-            ok=True,
-            summary=f"challenger won ({p.metric} {meta.get('challenger_score'):.4f} vs "
-            f"{meta.get('champion_score'):.4f}); {p.model}@champion -> version {version}",
-            details=details,
+            ok=True, summary=f"{_verdict(meta, p.metric)}; {p.model}@champion -> version {version}", details=details
         )
 
     def _challenger(self, ctx: ActionContext) -> str:
@@ -249,8 +246,10 @@ class RetrainRemediation:
         except ValueError as exc:
             raise RemediationError(f"unknown metric {p.metric!r}", recoverable=False) from exc
         challenger_score = float(scorer(challenger, x_test, y_test))
-        champion_score = float(scorer(champion, x_test, y_test)) if champion is not None else float("-inf")
-        improvement = challenger_score - champion_score
+        champion_score = float(scorer(champion, x_test, y_test)) if champion is not None else 0.0
+        # no champion yet: nothing to beat, so the first trained version is promoted on its own (the
+        # improvement is undefined, not infinite: JSON has no infinity and the summary has no score to compare)
+        improvement = challenger_score - champion_score if champion is not None else None
         times = frame[p.data.time_column] if p.data.time_column else None
         metadata = {
             "parent": champion_version,
@@ -267,7 +266,7 @@ class RetrainRemediation:
             "challenger_score": challenger_score,
             "champion_score": champion_score if champion is not None else None,
             "improvement": improvement,
-            "decision": "promote" if improvement >= p.min_improvement else "reject",
+            "decision": "promote" if improvement is None or improvement >= p.min_improvement else "reject",
             "trained_at": time.time(),
         }
         return reg.register(p.model, challenger, metadata, key=key)
@@ -354,6 +353,13 @@ def _wins(meta: dict[str, Any], margin: float) -> bool:
         return False
     champion = meta.get("champion_score")
     return champion is None or float(challenger) - float(champion) >= margin
+
+
+def _verdict(meta: dict[str, Any], metric: str) -> str:
+    """Why the version was promoted, in words: beat the champion, or was the first one."""
+    if meta.get("champion_score") is None:
+        return f"first version, no champion to beat ({metric} {meta.get('challenger_score'):.4f})"
+    return f"challenger won ({metric} {meta.get('challenger_score'):.4f} vs {meta.get('champion_score'):.4f})"
 
 
 def _scores(meta: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from tests.e2e.browser import label_layout
+
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_SECONDS = 180.0  # the bound for `aiops demo --speed 20`
 
@@ -55,6 +57,9 @@ def test_demo_heals_every_scenario_within_budget(demo_run: tuple[Path, dict[str,
     assert flap["openings"] >= 3 and flap["time_to_escalate"] > flap["time_to_detect"] > 0
     assert summary["notifications"] >= 8 and summary["notifications_signed"] is True
     assert "drift" in stdout and "report:" in stdout
+    held = [line.split("] ", 1)[1].split(": held: ") for line in stdout.splitlines() if ": held: " in line]
+    said = [(who, re.sub(r"\d+(?:\.\d+)?", "#", why)) for who, why in held]
+    assert held and len(said) == len(set(said)), "a guard's 'held' line is printed once per reason, not per tick"
 
 
 @pytest.mark.slow
@@ -84,6 +89,8 @@ def test_demo_report_renders_in_headless_chromium(demo_run: tuple[Path, dict[str
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert out.returncode == 0, out.stderr[-3000:]
+    layout = label_layout(report)  # the timeline and scenario charts as Chromium lays them out
+    assert layout["labels"] >= 8 and layout["overlaps"] == [] and layout["outside"] == [], layout
     console = [line for line in out.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, "console messages: " + "\n".join(console)
     import numpy as np
@@ -110,5 +117,5 @@ def test_print_config_is_a_valid_config(tmp_path: Path) -> None:
     check = subprocess.run([sys.executable, "-m", "aiops", "check-config", str(config)], capture_output=True,
                            text=True, timeout=60, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
-    assert "ok (4 checks, 1 notifiers)" in check.stdout
+    assert "ok (4 checks, 1 notifier)" in check.stdout
     assert not (tmp_path / "d").exists(), "--print-config must not start or write anything"

@@ -106,7 +106,7 @@ def test_secrets_are_collected_for_redaction() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_shipped_examples_are_valid(example: Path) -> None:
-    load_config(example, env={"AIOPS_WEBHOOK_URL": "http://127.0.0.1:1/hook", "AIOPS_WEBHOOK_SECRET": "x"})
+    load_config(example, env={})  # as a fresh clone runs it: no environment set, the defaults point here
 
 
 def test_examples_exist() -> None:

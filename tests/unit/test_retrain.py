@@ -87,6 +87,28 @@ def test_window_from_sql_with_time_column_and_a_user_trainer(registry: Filesyste
     assert registry.metadata("m", "2")["training_window"]["rows"] + 150 == 500
 
 
+def test_first_version_from_a_trainer_is_promoted_without_a_champion(tmp_path: Path) -> None:
+    reg = FilesystemRegistry(tmp_path / "registry")  # a new model: nothing registered, no champion to beat
+    labelled(1).to_csv(tmp_path / "window.csv", index=False)
+    (tmp_path / "firsttrainer.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n"
+        "def train(x, y, champion):\n"
+        "    assert champion is None\n"
+        "    return LogisticRegression().fit(x, y)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        out = _run(_retrain(reg, {"path": str(tmp_path / "window.csv")}, trainer="firsttrainer:train"))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert out.ok, out.summary
+    assert out.summary.startswith("first version, no champion to beat (accuracy ") and "-> version 1" in out.summary
+    assert reg.alias("m", "champion") == "1"
+    meta = reg.metadata("m", "1")
+    assert meta["decision"] == "promote" and meta["champion_score"] is None and meta["improvement"] is None
+    json.dumps(meta, allow_nan=False)  # no infinity in the stored metadata
+
+
 def test_window_read_through_the_table_source_plugin(registry: FilesystemRegistry, tmp_path: Path) -> None:
     frame = labelled(1, n=500)
     frame["ts"] = time.time() - 600 + frame.index

@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -150,13 +151,28 @@ def test_file_since_skips_redelivered_rows_and_watermark_drops_duplicates(tmp_pa
     frame = source.collect(20.0, 40.0)  # no saved state: rows at or before `since` were already seen
     assert by_key(frame) == {"v": [3.0]}
     assert frame.problems == ()
-    append(path, "30,9\n25,9\n40,4\n")
+    append(path, "30,9\n30,3\n25,9\n40,4\n")  # a new row in the same second, a repeated row, an old one
     frame = source.collect(40.0, 50.0)
-    assert by_key(frame) == {"v": [4.0]}
-    assert problems(frame) == {"duplicate_timestamp": 1, "out_of_order": 1}
-    dup = next(f for f in frame.problems if f.labels["problem"] == "duplicate_timestamp")
+    assert by_key(frame) == {"v": [9.0, 4.0]}
+    assert problems(frame) == {"duplicate_row": 1, "out_of_order": 1}
+    dup = next(f for f in frame.problems if f.labels["problem"] == "duplicate_row")
     assert dup.detector == "file" and dup.labels["source"] == "file"
-    assert dup.evidence["examples"] == ["30,9"]
+    assert dup.evidence["examples"] == ["30,3"]
+
+
+def test_file_rows_sharing_a_timestamp_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "preds.csv"  # a batch scored in one epoch second: three rows, not duplicates
+    path.write_text("ts,id,score\n1700000000,a,0.1\n1700000000,b,0.2\n1700000000,c,0.3\n")
+    params: dict[str, Any] = {"path": str(path), "timestamp_column": "ts", "key_columns": ["id"]}
+    source = FileSource(**params)
+    frame = source.collect(None, 1700000010.0)
+    assert len(frame.rows) == 3 and frame.problems == ()
+    restarted = FileSource(**params)
+    restarted.load_state_dict(source.state_dict())  # the identities of the rows at the watermark survive
+    append(path, "1700000000,c,0.35\n1700000000,d,0.4\n")  # c again (by key), d new
+    frame = restarted.collect(1700000010.0, 1700000020.0)
+    assert [r["id"] for r in frame.rows] == ["d"]
+    assert problems(frame) == {"duplicate_row": 1}
 
 
 def test_file_rotation_and_truncation(tmp_path: Path) -> None:
@@ -196,7 +212,7 @@ def test_file_state_round_trip_resumes(tmp_path: Path) -> None:
     first = FileSource(path=str(path))
     first.collect(None, 10.0)
     state = json.loads(json.dumps(first.state_dict()))  # what the daemon persists
-    assert set(state) == {"offset", "inode", "header", "last_ts"}
+    assert set(state) == {"offset", "inode", "header", "last_ts", "at_last_ts"}
     append(path, "3,3\n")
 
     resumed = FileSource(path=str(path))
