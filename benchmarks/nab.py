@@ -4,6 +4,7 @@ per point, next to a rolling z-score baseline (500 rows) run in the same process
     .venv/bin/python benchmarks/nab.py                      # default + every metric detector
     .venv/bin/python benchmarks/nab.py --detectors default  # just one
     .venv/bin/python benchmarks/nab.py --write benchmarks/out/nab   # also write NAB result layouts
+    .venv/bin/python benchmarks/nab.py --cv                  # leave-one-group-out cross-validation
 
 Scores come from the independent scorer in ``../shared/tools/nab_score.py`` (never copied here). Each
 detector is run exactly as ``aiops detect`` runs it: one fresh scorer per file, causal, no labels.
@@ -22,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from aiops.commands.detect import build_detector, score_series
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nab_cv
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "nab"
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scorer", type=Path, default=None, help="nab_score.py (default: next to --data)")
     ap.add_argument("--detectors", nargs="*", default=METRIC_DETECTORS)
     ap.add_argument("--write", type=Path, default=None, help="write NAB result layouts here (under out/)")
+    ap.add_argument("--cv", action="store_true", help="leave-one-group-out cross-validation (see nab_cv.py)")
     args = ap.parse_args(argv)
     scorer_path = args.scorer or (args.data.parent.parent / "tools" / "nab_score.py")
     ns = load_scorer(scorer_path)
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         profiles_path=str(args.data / "profiles.json"),
     )
     n_points = sum(len(f) for f in corpus.frames.values())
+    if args.cv:
+        return run_cv(ns, corpus, args.detectors if args.detectors != METRIC_DETECTORS else CV_DETECTORS)
     print(f"NAB public part: {len(corpus.names)} files, {corpus.total_windows} windows, {n_points} points")
     header = f"{'detector':<22}{'standard':>10}{'low FP':>10}{'low FN':>10}{'CPU us/pt':>12}{'x baseline':>12}"
     print(header)
@@ -116,6 +123,56 @@ def main(argv: list[str] | None = None) -> int:
         print(_row(name, rep["normalized"], cpu, base_cpu, n_points), flush=True)
         if args.write is not None:
             write_layout(args.write / name, corpus, scores)
+    return 0
+
+
+CV_DETECTORS = ["default", "knn", "bocpd"]
+_DEBOUNCES = nab_cv.debounce_grid((0.5, 0.6, 0.7), (0.8, 0.9, 1.0))
+# The kernel knobs each detector's selection may choose from: deliberately few (every point of the grid is
+# one more chance to fit the training groups rather than the problem).
+CV_GRIDS: dict[str, nab_cv.Grid] = {
+    "default": nab_cv.Grid([{}], _DEBOUNCES),
+    "knn": nab_cv.Grid([{}], _DEBOUNCES),
+    "bocpd": nab_cv.Grid([{}], _DEBOUNCES),
+}
+
+
+def run_cv(ns: ModuleType, corpus: Any, detectors: list[str]) -> int:
+    scoring = nab_cv.Scoring(ns, corpus)
+    series = nab_cv.series_of(corpus)
+    print(f"NAB public part, leave-one-group-out over {len(scoring.groups)} groups ({len(corpus.names)} files)")
+    summary = []
+    for name in detectors:
+        grid = CV_GRIDS.get(name, nab_cv.Grid([{}], _DEBOUNCES))
+        print(f"\n{name}: {len(grid.settings())} settings ({len(grid.kernels)} kernel runs)", flush=True)
+        t0 = time.time()
+        rep = nab_cv.cross_validate(
+            scoring, nab_cv.RawScores(name, series, nab_cv.workers()).get, grid, lambda m: print(m, flush=True)
+        )
+        header = f"  {'held-out group':<24}{'windows':>8}{'standard':>10}{'low FP':>10}{'low FN':>10}  setting chosen"
+        print(header)
+        for f in rep.folds:
+            s, fp, fn = (f.test[p] for p in PROFILES)
+            n_win = scoring.windows(scoring.groups[f.held_out])
+            cells = (
+                f"{s:>10.2f}{fp:>10.2f}{fn:>10.2f}"
+                if n_win
+                else f"{'FP cost ' + format(f.test_raw['standard'], '.2f'):>30}"
+            )
+            print(f"  {f.held_out:<24}{n_win:>8}{cells}  {f.setting.label()} thr={f.thresholds['standard']:.3f}")
+        mean = [rep.mean(p) for p in PROFILES]
+        print(f"  {'CV mean (groups w/ windows)':<32}{mean[0]:>10.2f}{mean[1]:>10.2f}{mean[2]:>10.2f}")
+        print(f"  {'CV pooled (all held-out)':<32}" + "".join(f"{rep.pooled[p]:>10.2f}" for p in PROFILES))
+        print(
+            f"  {'in-sample':<32}"
+            + "".join(f"{rep.in_sample[p]:>10.2f}" for p in PROFILES)
+            + f"  {rep.in_sample_setting.label()}"
+        )
+        print(f"  ({time.time() - t0:.0f} s)")
+        summary.append((name, mean[0], rep.pooled["standard"], rep.in_sample["standard"]))
+    print(f"\n{'detector':<12}{'CV mean':>10}{'CV pooled':>11}{'in-sample':>11}")
+    for name, m, pool, ins in summary:
+        print(f"{name:<12}{m:>10.2f}{pool:>11.2f}{ins:>11.2f}")
     return 0
 
 
