@@ -272,7 +272,6 @@ def cross_validate(
             test_raw[prof] = scoring.raw_at(test_set, prof, thr)
             test[prof] = scoring.normalise(test_raw[prof], scoring.windows(scoring.groups[held]), prof)
         folds.append(Fold(held, best_st, thresholds, train, test_raw, test))
-        progress(f"  held out {held}: {test['standard']:.2f} with {best_st.label()} thr={thresholds['standard']:.4f}")
     total_windows = scoring.windows(scoring.corpus.names)
     in_sample: dict[str, float] = {}
     best_all = max(settings, key=lambda st: scoring.best(pooled(st, groups), "standard")[1])
