@@ -5,6 +5,7 @@ per point, next to a rolling z-score baseline (500 rows) run in the same process
     .venv/bin/python benchmarks/nab.py --detectors default  # just one
     .venv/bin/python benchmarks/nab.py --write benchmarks/out/nab   # also write NAB result layouts
     .venv/bin/python benchmarks/nab.py --cv                  # leave-one-group-out cross-validation
+    .venv/bin/python benchmarks/nab.py --cv --detectors default --kernels '[{"long_lags": 0}]'
 
 Scores come from the independent scorer in ``../shared/tools/nab_score.py`` (never copied here). Each
 detector is run exactly as ``aiops detect`` runs it: one fresh scorer per file, causal, no labels.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -93,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detectors", nargs="*", default=METRIC_DETECTORS)
     ap.add_argument("--write", type=Path, default=None, help="write NAB result layouts here (under out/)")
     ap.add_argument("--cv", action="store_true", help="leave-one-group-out cross-validation (see nab_cv.py)")
+    ap.add_argument(
+        "--kernels",
+        type=json.loads,
+        default=None,
+        help="with --cv: the kernel settings to select from, a JSON list, e.g. '[{}, {\"value_min_std\": 0.3}]'",
+    )
     args = ap.parse_args(argv)
     scorer_path = args.scorer or (args.data.parent.parent / "tools" / "nab_score.py")
     ns = load_scorer(scorer_path)
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     n_points = sum(len(f) for f in corpus.frames.values())
     if args.cv:
-        return run_cv(ns, corpus, args.detectors if args.detectors != METRIC_DETECTORS else CV_DETECTORS)
+        detectors = args.detectors if args.detectors != METRIC_DETECTORS else CV_DETECTORS
+        return run_cv(ns, corpus, detectors, args.kernels)
     print(f"NAB public part: {len(corpus.names)} files, {corpus.total_windows} windows, {n_points} points")
     header = f"{'detector':<22}{'standard':>10}{'low FP':>10}{'low FN':>10}{'CPU us/pt':>12}{'x baseline':>12}"
     print(header)
@@ -142,13 +151,15 @@ CV_GRIDS: dict[str, nab_cv.Grid] = {
 }
 
 
-def run_cv(ns: ModuleType, corpus: Any, detectors: list[str]) -> int:
+def run_cv(ns: ModuleType, corpus: Any, detectors: list[str], kernels: list[dict[str, Any]] | None = None) -> int:
     scoring = nab_cv.Scoring(ns, corpus)
     series = nab_cv.series_of(corpus)
     print(f"NAB public part, leave-one-group-out over {len(scoring.groups)} groups ({len(corpus.names)} files)")
     summary = []
     for name in detectors:
         grid = CV_GRIDS.get(name, nab_cv.Grid([{}], _DEBOUNCES))
+        if kernels is not None:
+            grid = nab_cv.Grid(kernels, _DEBOUNCES)
         print(f"\n{name}: {len(grid.settings())} settings ({len(grid.kernels)} kernel runs)", flush=True)
         t0 = time.time()
         raw = nab_cv.RawScores(name, series, nab_cv.workers()).get
