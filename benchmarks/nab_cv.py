@@ -233,9 +233,23 @@ def cross_validate(
     raw_scores: Callable[[Mapping[str, Any]], dict[str, np.ndarray]],
     grid: Grid,
     progress: Callable[[str], None] = lambda _: None,
+    tied: bool = False,
 ) -> CVReport:
-    """Leave-one-group-out: for each group, the setting and thresholds that score best on the others."""
+    """Leave-one-group-out: for each group, the setting and thresholds that score best on the others.
+
+    ``tied``: the threshold is the setting's alert level, as the detector decides on its own (a score at or
+    above the level raises a finding and starts the rest period), so every profile scores the same
+    decisions. Untied, NAB's sweep may put the threshold just above the level, where a score between the
+    two starts a rest period without counting as a detection, which a deployed detector never does.
+    """
     groups = list(scoring.groups)
+
+    def choose(data: tuple[np.ndarray, ...], st: Setting, profile: str) -> tuple[float, float]:
+        if tied:
+            level = st.debounce.alert_level
+            return level, scoring.raw_at(data, profile, level)
+        return scoring.best(data, profile)
+
     settings = grid.settings()
     # per setting, per group: the stacked (score, window, unit) arrays; training sets concatenate groups
     stacked: dict[Setting, dict[str, tuple[np.ndarray, ...]]] = {}
@@ -259,14 +273,14 @@ def cross_validate(
         # the setting is chosen by the standard profile; each profile then gets its own threshold
         ranked = []
         for st in settings:
-            thr, raw = scoring.best(pooled(st, train_groups), "standard")
+            thr, raw = choose(pooled(st, train_groups), st, "standard")
             ranked.append((raw, st))
         best_st = max(ranked, key=lambda r: r[0])[1]
         train_set = pooled(best_st, train_groups)
         test_set = stacked[best_st][held]
         thresholds, train, test_raw, test = {}, {}, {}, {}
         for prof in PROFILES:
-            thr, raw = scoring.best(train_set, prof)
+            thr, raw = choose(train_set, best_st, prof)
             thresholds[prof] = thr
             train[prof] = scoring.normalise(raw, train_windows, prof)
             test_raw[prof] = scoring.raw_at(test_set, prof, thr)
@@ -274,9 +288,9 @@ def cross_validate(
         folds.append(Fold(held, best_st, thresholds, train, test_raw, test))
     total_windows = scoring.windows(scoring.corpus.names)
     in_sample: dict[str, float] = {}
-    best_all = max(settings, key=lambda st: scoring.best(pooled(st, groups), "standard")[1])
+    best_all = max(settings, key=lambda st: choose(pooled(st, groups), st, "standard")[1])
     for prof in PROFILES:
-        _, raw = scoring.best(pooled(best_all, groups), prof)
+        _, raw = choose(pooled(best_all, groups), best_all, prof)
         in_sample[prof] = scoring.normalise(raw, total_windows, prof)
     pooled_cv = {
         prof: scoring.normalise(sum(f.test_raw[prof] for f in folds), total_windows, prof) for prof in PROFILES
