@@ -166,7 +166,8 @@ def run_cv(ns: ModuleType, corpus: Any, detectors: list[str], kernels: list[dict
         rep = nab_cv.cross_validate(scoring, raw, grid, lambda m: print(m, flush=True), tied)
         _print_report(scoring, rep)
         wider = KERNEL_GRIDS.get(name, [{}]) if kernels is None else [{}]
-        row = [name, rep.mean("standard"), rep.pooled["standard"], rep.in_sample["standard"], math.nan, math.nan]
+        row: list[Any] = [name, rep.mean("standard"), rep.pooled["standard"], rep.in_sample["standard"]]
+        row += [math.nan, math.nan]
         if len(wider) > 1:
             extra = nab_cv.cross_validate(scoring, raw, nab_cv.Grid(wider, _DEBOUNCES), tied=tied)
             print(

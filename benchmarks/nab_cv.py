@@ -105,7 +105,10 @@ def _debounce_run(raw: np.ndarray, rest: float, level: float, cooldown: float, c
 
 
 def apply_debounce(raw: np.ndarray, d: Debounce) -> np.ndarray:
-    return _debounce_run(raw, float(d.rest), float(d.alert_level), float(d.cooldown), float(d.cooldown_level))
+    out: np.ndarray = _debounce_run(
+        raw, float(d.rest), float(d.alert_level), float(d.cooldown), float(d.cooldown_level)
+    )
+    return out
 
 
 def source_digest() -> str:
@@ -219,13 +222,13 @@ class Scoring:
         for wid in np.unique(w[w >= 0]):
             hit = det & (w == wid)
             raw += cost["tpWeight"] * float(u[hit].max()) if hit.any() else -cost["fnWeight"]
-        return raw
+        return float(raw)
 
     def normalise(self, raw: float, n_windows: int, profile: str) -> float:
         """NAB's normalisation: the null detector scores -fnWeight per window, perfect +tpWeight."""
         cost = self.costs[profile]
         null, perfect = -cost["fnWeight"] * n_windows, cost["tpWeight"] * n_windows
-        return 100.0 * (raw - null) / (perfect - null) if n_windows else math.nan
+        return float(100.0 * (raw - null) / (perfect - null)) if n_windows else math.nan
 
 
 def cross_validate(
@@ -254,11 +257,11 @@ def cross_validate(
     # per setting, per group: the stacked (score, window, unit) arrays; training sets concatenate groups
     stacked: dict[Setting, dict[str, tuple[np.ndarray, ...]]] = {}
     for kernel in grid.kernels:
-        raw = raw_scores(kernel)
+        undebounced = raw_scores(kernel)
         for st in settings:
             if dict(st.kernel) != dict(kernel):
                 continue
-            deb = {rel: apply_debounce(sc, st.debounce) for rel, sc in raw.items()}
+            deb = {rel: apply_debounce(sc, st.debounce) for rel, sc in undebounced.items()}
             stacked[st] = {g: scoring.stack(deb, files) for g, files in scoring.groups.items()}
         progress(f"  scored {dict(kernel)}")
 

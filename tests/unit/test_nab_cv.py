@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from aiops.commands.detect import build_detector, score_series
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "nab_cv.py"
 
 
-def _nab_cv():  # type: ignore[no-untyped-def]
+def _nab_cv() -> ModuleType:
     spec = importlib.util.spec_from_file_location("nab_cv", _PATH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
