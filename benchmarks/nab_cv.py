@@ -13,7 +13,8 @@ How it stays fast:
   and the setting, and computed in at most two worker processes;
 * the debounce settings (``rest``, ``alert_level``, ``cooldown``, ``cooldown_level``) are then applied to
   those cached scores by one compiled loop (the detector's own debounce function), and the threshold is
-  chosen by the scorer's own sweep: neither reruns a detector.
+  the alert level (``tied``, the detector's own decision) or chosen by the scorer's own sweep: neither
+  reruns a detector.
 
 NAB's score is defined over a corpus; a group's score here is NAB's normalised score over that group's
 files alone (null = no detection, perfect = every window at its left edge), computed with the functions of
