@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
-from aiops.config.loader import Config, api_token, load_config
+from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.engine.checks import CheckRunner
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
@@ -86,6 +87,7 @@ class Daemon:
         )
         self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
         self._runners: dict[str, CheckRunner] = {}
+        self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._server: ApiServer | None = None
@@ -134,7 +136,7 @@ class Daemon:
         token = _token(self.config)
         if token:
             add_secrets([token])
-        self._server = ApiServer(self, self.registry, self.listen, token)
+        self._server = ApiServer(self, self.registry, self.listen, token, ui_read_token(self.config.settings))
         self._server.start()  # returns once the listener accepts connections
         notify("READY=1")  # Type=notify units wait for this: scheduling and the API are both up now
         host, port = self._server.address
@@ -210,8 +212,10 @@ class Daemon:
         except Exception as exc:
             bound.error("check tick failed", error=repr(exc), exc_info=exc)
             self.telemetry.check_run(name, "error", 0.0)
+            self._ticks[name] = CheckTick(time.time(), "error", 0.0, "check tick failed; see the daemon's log")
             return
         self.telemetry.check_run(name, result.outcome, result.duration)
+        self._ticks[name] = CheckTick(time.time(), result.outcome, result.duration, result.error)
         for f in [*result.findings, *result.problems]:
             self.telemetry.finding(name, f.kind)
         if result.outcome != "ok":
@@ -319,6 +323,27 @@ class Daemon:
         assert isinstance(out, list)
         return out
 
+    def list_checks(self) -> list[dict[str, Any]]:
+        """Each configured check with its schedule, source, detectors, owner and last tick (console)."""
+        out = []
+        for name, cr in self.runtime().checks.items():
+            cfg = cr.config
+            tick = self._ticks.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "schedule": f"every {cfg.every:g}s" if cfg.every is not None else f"cron {cfg.cron}",
+                    "source": str(cfg.source.get("type", "")),
+                    "detectors": [str(d.get("type", "")) for d in cfg.detectors],
+                    "owner": cfg.labels.get("owner") or cfg.labels.get("team"),
+                    "last_tick_at": tick.at if tick else None,
+                    "health": tick.outcome if tick else "not run yet",
+                    "duration": tick.duration if tick else None,
+                    "error": tick.error if tick else None,
+                }
+            )
+        return out
+
     def set_paused(self, paused: bool, actor: str) -> None:
         self.store.set_flag(PAUSED_FLAG, "1" if paused else "0")
         self._paused = paused
@@ -340,6 +365,16 @@ class Daemon:
             except AiopsError as exc:
                 log.warning("pruning pushed telemetry failed", error=str(exc))
         return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+
+@dataclass(frozen=True)
+class CheckTick:
+    """How the last tick of a check went: when (wall clock), its outcome (ok/error/timeout), how long."""
+
+    at: float
+    outcome: str
+    duration: float
+    error: str | None
 
 
 def _store_url(config: Config) -> str:
