@@ -87,7 +87,7 @@ class _Refused(Exception):
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("aiops.console", "templates"),
     autoescape=True,
-    undefined=jinja2.StrictUndefined,
+    undefined=jinja2.ChainableUndefined,  # a field a backend leaves out shows empty, never a 500
     trim_blocks=True,
     lstrip_blocks=True,
 )
