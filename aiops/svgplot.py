@@ -101,10 +101,12 @@ def line_chart(
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{points}"/>')
     for i, (x, label, color) in enumerate(markers):
         px = sx(x)
+        # a label near the right edge is written leftwards, so it stays inside the plot
+        anchor, tx = ("end", px - 3) if px > left + 0.8 * pw else ("start", px + 3)
         out.append(
             f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + ph}" stroke="{color}" '
-            f'stroke-width="1.5"/><text x="{px + 3:.1f}" y="{top + 12 + 12 * (i % 4)}" font-size="11" '
-            f'fill="{color}">{esc(label)}</text>'
+            f'stroke-width="1.5"/><text x="{tx:.1f}" y="{top + 12 + 12 * (i % 4)}" font-size="11" '
+            f'text-anchor="{anchor}" fill="{color}">{esc(label)}</text>'
         )
     if dots:
         for _name, xs, ys, color in series:
