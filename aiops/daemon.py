@@ -30,11 +30,12 @@ from aiops.engine.checks import CheckRunner
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
-from aiops.engine.runtime import Runtime, build_runtime
+from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
+from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
@@ -88,6 +89,7 @@ class Daemon:
         self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
         self._runners: dict[str, CheckRunner] = {}
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
+        self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._server: ApiServer | None = None
@@ -154,7 +156,13 @@ class Daemon:
         for job in self._scheduler.get_jobs():
             if job.id.startswith("check:"):
                 job.remove()
-        self._runners = {name: CheckRunner(cr, self.store) for name, cr in runtime.checks.items()}
+        self._runners = {
+            name: CheckRunner(
+                CheckRuntime(cr.config, RecordingSource(cr.source, name, self.history), cr.detectors), self.store
+            )
+            for name, cr in runtime.checks.items()
+        }
+        self.history.forget_except(set(runtime.checks))
         for name, cr in runtime.checks.items():
             cfg = cr.config
             trigger: Any
@@ -343,6 +351,10 @@ class Daemon:
                 }
             )
         return out
+
+    def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The points each series of ``check`` had in ``[start, end]``, as far as this process recorded them."""
+        return [s.to_dict() for s in self.history.window(check, start, end)]
 
     def set_paused(self, paused: bool, actor: str) -> None:
         self.store.set_flag(PAUSED_FLAG, "1" if paused else "0")

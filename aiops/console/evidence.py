@@ -31,11 +31,13 @@ class Plot:
     svg: str
 
 
-def incident_plots(incident: Mapping[str, Any]) -> list[Plot]:
-    """Every plot the incident's evidence supports (none when it carries no numbers)."""
+def incident_plots(incident: Mapping[str, Any], recorded: Sequence[Mapping[str, Any]] = ()) -> list[Plot]:
+    """Every plot the incident's evidence supports (none when it carries no numbers). ``recorded``: the
+    series of the incident's check as the daemon recorded them around it (see :mod:`aiops.series_history`),
+    plotted instead of the values at the findings when the incident's series is among them."""
     findings = list(_findings(incident))
     plots = _drift_plots(findings)
-    series = _series_plot(incident, findings)
+    series = _recorded_plot(incident, recorded) or _series_plot(incident, findings)
     return ([series] if series is not None else []) + plots
 
 
@@ -58,10 +60,50 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _recorded_plot(incident: Mapping[str, Any], recorded: Sequence[Mapping[str, Any]]) -> Plot | None:
+    """The incident's series as recorded: the one its ``series`` label names (with matching labels), else all."""
+    labels = incident.get("labels") or {}
+    wanted = labels.get("series")
+    chosen = [
+        r
+        for r in recorded
+        if wanted is None
+        or (r.get("name") == wanted and all(labels.get(k) == v for k, v in (r.get("labels") or {}).items()))
+    ][: len(SERIES_COLORS)]
+    if not chosen:
+        return None
+    origin = _number(incident.get("opened_at")) or 0.0
+    series = [
+        (str(r["name"]), [t - origin for t in r["timestamps"]], list(r["values"]), SERIES_COLORS[i])
+        for i, r in enumerate(chosen)
+    ]
+    names = ", ".join(name for name, _, _, _ in series)
+    svg = line_chart(
+        series,
+        _markers(incident, origin),
+        hline=_limit(incident),
+        xlabel="seconds since the incident opened",
+        ylabel=names[:60],
+    )
+    return Plot(f"{names} as collected around the incident, with the detection and the actions marked", svg)
+
+
+def _limit(incident: Mapping[str, Any]) -> tuple[float, str] | None:
+    """The newest limit or expected bound any finding of the incident carries."""
+    found = None
+    for finding in _findings(incident):
+        evidence = finding.get("evidence") or {}
+        for key, label in (("limit", "limit"), ("upper", "expected upper bound"), ("lower", "expected lower bound")):
+            bound = _number(evidence.get(key))
+            if bound is not None:
+                found = (bound, f"{label} {bound:.4g}")
+                break
+    return found
+
+
 def _series_plot(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]) -> Plot | None:
     origin = _number(incident.get("opened_at")) or 0.0
     points: dict[str, dict[float, float]] = {}
-    limit: tuple[float, str] | None = None
     for finding in findings:
         evidence = finding.get("evidence") or {}
         value, at = _number(evidence.get("value")), _number(evidence.get("timestamp"))
@@ -69,11 +111,6 @@ def _series_plot(incident: Mapping[str, Any], findings: Sequence[Mapping[str, An
             continue
         name = str((finding.get("labels") or {}).get("series") or finding.get("detector") or "value")
         points.setdefault(name, {})[at - origin] = value
-        for key, label in (("limit", "limit"), ("upper", "expected upper bound"), ("lower", "expected lower bound")):
-            bound = _number(evidence.get(key))
-            if bound is not None:
-                limit = (bound, f"{label} {bound:.4g}")
-                break
     if not points:
         return None
     series = [
@@ -83,12 +120,15 @@ def _series_plot(incident: Mapping[str, Any], findings: Sequence[Mapping[str, An
     svg = line_chart(
         series,
         _markers(incident, origin),
-        hline=limit,
+        hline=_limit(incident),
         xlabel="seconds since the incident opened",
         ylabel=", ".join(points)[:60],
         dots=True,
     )
-    caption = f"values of {', '.join(points)} at each finding, with the detection and the actions marked"
+    caption = (
+        f"values of {', '.join(points)} at each finding (the series itself was not recorded by this daemon "
+        "process), with the detection and the actions marked"
+    )
     return Plot(caption, svg)
 
 

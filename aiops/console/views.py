@@ -35,6 +35,8 @@ from aiops.http.problems import new_error_id, public_message
 ACTOR: Final = "console"
 MAX_FORM: Final = 16 * 1024  # the console's forms carry a token, a comment and a duration
 LIST_LIMIT: Final = 500
+RECORDED_BEFORE: Final = 600.0  # seconds of series shown before an incident opened, at most
+RECORDED_AFTER: Final = 30.0  # and after it resolved
 SILENCE_CHOICES: Final = (("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days"))
 INCIDENT_STATES: Final = (
     "pending", "firing", "remediating", "verifying", "escalated", "acknowledged", "silenced", "resolved"
@@ -65,6 +67,13 @@ class ChecksBackend(Protocol):
     """The checks page's view of the daemon: each configured check with its last tick (see Daemon)."""
 
     def list_checks(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class SeriesBackend(Protocol):
+    """The incident page's view of the recorded series (see :mod:`aiops.series_history`)."""
+
+    def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -324,10 +333,21 @@ def _incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         raise _Refused(404, f"No incident {incident_id}.")
     return {
         "incident": incident,
-        "plots": incident_plots(incident),
+        "plots": incident_plots(incident, _recorded(ctx, incident)),
         "silence_choices": SILENCE_CHOICES,
         "paused": _paused(ctx),
     }
+
+
+def _recorded(ctx: ConsoleContext, incident: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The incident's check's recorded series from a little before it opened until it resolved (or now)."""
+    opened = incident.get("opened_at")
+    if not isinstance(ctx.backend, SeriesBackend) or not isinstance(opened, int | float):
+        return []
+    resolved = incident.get("resolved_at")
+    end = resolved if isinstance(resolved, int | float) else time.time()
+    before = min(RECORDED_BEFORE, max(30.0, end - opened))  # as much before as the incident lasted
+    return ctx.backend.recent_series(str(incident.get("check_name", "")), opened - before, end + RECORDED_AFTER)
 
 
 def _actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:

@@ -188,6 +188,7 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         plot = page.locator("figure.plot svg").first
         expect(plot).to_be_visible()
         assert "detected" in plot.inner_html()
+        expect(page.locator("figure.plot figcaption").first).to_contain_text("latency as collected around the incident")
         _check_keyboard_and_names(page)
         shots.take(page, "incident-waiting")
 

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 from aiops.console.auth import SESSION_SECONDS, ConsoleAuth, Role
 from aiops.console.evidence import incident_plots
 from aiops.http.server import ApiServer
+from aiops.series_history import SeriesHistory
+from aiops.types import Frame, Series
 from tests.unit.test_http import TOKEN, FakeBackend
 
 READ_TOKEN = "r3ad-only-t0ken"
@@ -212,3 +214,28 @@ def test_drift_evidence_is_plotted_per_column() -> None:
     assert "drift statistic per column (psi)" in bars.caption and "age" in bars.svg and "income" in bars.svg
     assert hist.caption.startswith("age: reference")
     assert incident_plots({"evidence": {"findings": [{"evidence": {"note": "no numbers"}}]}}) == []
+
+
+def test_recorded_series_are_bounded_and_plotted_for_the_incident() -> None:
+    history = SeriesHistory(max_points=5, max_series=2)
+    for start in (0, 3):  # the second frame repeats two points: they are recorded once
+        frame = Frame(
+            source="file",
+            collected_at=10.0,
+            series=(
+                Series("latency", tuple(float(t) for t in range(start, start + 5)), (1.0,) * 5, {"host": "a"}),
+                Series("errors", (1.0,), (2.0,)),
+                Series("third", (1.0,), (3.0,)),  # over max_series: not kept
+            ),
+        )
+        history.record("api", frame)
+    window = {s.name: s for s in history.window("api", 0, 100)}
+    assert set(window) == {"latency", "errors"}
+    assert window["latency"].timestamps == (3.0, 4.0, 5.0, 6.0, 7.0)
+    assert history.window("api", 100, 200) == [] and history.window("other", 0, 100) == []
+    history.forget_except({"other"})
+    assert history.window("api", 0, 100) == []
+    recorded = [s.to_dict() for s in window.values()]
+    incident = {"opened_at": 5.0, "labels": {"series": "latency", "host": "a"}, "transitions": []}
+    (plot,) = incident_plots(incident, recorded)
+    assert plot.caption.startswith("latency as collected") and "errors" not in plot.svg
