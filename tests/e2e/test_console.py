@@ -105,6 +105,9 @@ class Shots:
 
     def take(self, page: Page, name: str) -> None:
         path = self.directory / f"console-{name}.png"
+        page.evaluate(
+            "() => document.activeElement && document.activeElement.blur()"
+        )  # no focus ring left by the Tab walk
         page.screenshot(path=str(path), full_page=True)
         if self.extra is not None:  # docs images: 64 colours keep each one small and the text crisp
             self.extra.mkdir(parents=True, exist_ok=True)
