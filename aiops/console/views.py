@@ -9,6 +9,7 @@ is answered with a strict Content-Security-Policy (no inline script, nothing fet
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from aiops.http.problems import new_error_id, public_message
 ACTOR: Final = "console"
 MAX_FORM: Final = 16 * 1024  # the console's forms carry a token, a comment and a duration
 LIST_LIMIT: Final = 500
+LOGIN_FAILURE_DELAY: Final = 0.5  # seconds: slows guessing down without tying up a worker thread
 RECORDED_BEFORE: Final = 600.0  # seconds of series shown before an incident opened, at most
 RECORDED_AFTER: Final = 30.0  # and after it resolved
 SILENCE_CHOICES: Final = (("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days"))
@@ -206,8 +208,10 @@ def _post_route(ctx: ConsoleContext) -> Callable[[str, str, Mutation], Route]:
 async def _checked_form(ctx: ConsoleContext, request: Request) -> dict[str, str] | Response:
     """The form of a POST, once it is known to come from a console page of this browser (else a 403)."""
     declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > MAX_FORM:
-        return _error_page(ctx, request, 413, f"Form too large or of unknown size (limit {MAX_FORM} bytes).")
+    if not declared.isdigit():
+        return _error_page(ctx, request, 411, "A form must declare its length (Content-Length).")
+    if int(declared) > MAX_FORM:
+        return _error_page(ctx, request, 413, f"Form too large (limit {MAX_FORM} bytes).")
     origin = request.headers.get("origin")
     if origin is not None and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
         return _error_page(ctx, request, 403, "Form sent from another site; refused.")
@@ -416,6 +420,7 @@ def _login(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
         target = _next(form.get("next"))
         if role is Role.NONE:
             log.warning("console.login_failed", client=request.client.host if request.client else None)
+            await asyncio.sleep(LOGIN_FAILURE_DELAY)
             data = {"next": target, "paused": None, "failed": True}
             return _render(ctx, request, template, data, ctx.auth.read_role(Role.NONE), 401)
         response = RedirectResponse(_with_message(target, "login"), 303)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from aiops.config.loader import ui_read_token
+from aiops.config.models import Settings
 from aiops.console.auth import SESSION_SECONDS, ConsoleAuth, Role
 from aiops.console.evidence import incident_plots
+from aiops.errors import AiopsError
 from aiops.http.server import ApiServer
 from aiops.series_history import SeriesHistory
 from aiops.types import Frame, Series
@@ -148,6 +152,23 @@ def test_a_read_token_or_a_non_loopback_listener_guards_reads(guarded: str, back
     csrf = _csrf(session.get(f"{guarded}/ui/actions", timeout=5).text)
     assert session.post(f"{guarded}/ui/actions/10/deny", data={"csrf": csrf}, timeout=5).status_code == 403
     assert not [c for c in backend.calls if c[0] == "approve"]
+
+
+def test_a_form_without_a_declared_length_or_too_large_is_refused(console: str) -> None:
+    chunked = requests.post(f"{console}/ui/pause", data=iter([b"csrf=x"]), timeout=5)
+    assert chunked.status_code == 411
+    assert requests.post(f"{console}/ui/pause", data={"comment": "x" * 20_000}, timeout=5).status_code == 413
+
+
+def test_the_read_token_comes_from_the_config_or_its_file(tmp_path: Path) -> None:
+    (tmp_path / "read").write_text(" from-file\n")
+    settings = Settings.model_validate({"server": {"ui_read_token_file": str(tmp_path / "read")}})
+    assert ui_read_token(settings) == "from-file"
+    assert ui_read_token(Settings.model_validate({"server": {"ui_read_token": "inline"}})) == "inline"
+    assert ui_read_token(Settings.model_validate({})) is None
+    missing = Settings.model_validate({"server": {"ui_read_token_file": str(tmp_path / "absent")}})
+    with pytest.raises(AiopsError, match=r"server\.ui_read_token_file: cannot read"):
+        ui_read_token(missing)
 
 
 def test_sessions_are_signed_expire_and_end_with_the_write_token() -> None:
