@@ -142,6 +142,7 @@ def console_routes(ctx: ConsoleContext) -> list[BaseRoute]:
         post("/pause", "pause", lambda c, i, f: c.backend.set_paused(True, ACTOR)),
         post("/resume", "resume", lambda c, i, f: c.backend.set_paused(False, ACTOR)),
         Mount("/static", static, name="static"),
+        Route("/{path:path}", _not_found(ctx), methods=["GET"]),  # a page, not the API's problem+json
     ]
     return [
         Route("/ui", lambda request: RedirectResponse("/ui/incidents", 303), methods=["GET"]),
@@ -397,6 +398,13 @@ def _silence(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> 
 
 
 # -- login ----------------------------------------------------------------------------------------------------
+
+
+def _not_found(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return _error_page(ctx, request, 404, f"No page {request.url.path[:100]} in the console.")
+
+    return endpoint
 
 
 def _login_form(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:

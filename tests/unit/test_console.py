@@ -88,6 +88,9 @@ def test_reads_are_open_on_loopback_without_a_read_token(console: str, backend: 
     assert requests.get(f"{console}/ui/incidents/99", timeout=5).status_code == 404
     assert requests.get(f"{console}/ui/static/console.css", timeout=5).status_code == 200
     assert requests.get(f"{console}/ui/incidents?state=bogus", timeout=5).status_code == 400
+    missing = requests.get(f"{console}/ui/nowhere", timeout=5)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert requests.post(f"{console}/ui/incidents", timeout=5).status_code == 405
 
 
 def test_mutations_need_the_write_token_and_a_csrf_token(console: str, backend: FakeBackend) -> None:
