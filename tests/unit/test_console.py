@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from aiops.config.loader import ui_read_token
@@ -263,3 +265,23 @@ def test_recorded_series_are_bounded_and_plotted_for_the_incident() -> None:
     incident = {"opened_at": 5.0, "labels": {"series": "latency", "host": "a"}, "transitions": []}
     (plot,) = incident_plots(incident, recorded)
     assert plot.caption.startswith("latency as collected") and "errors" not in plot.svg
+
+
+def test_any_query_or_form_gets_a_page_never_a_crash(console: str, backend: FakeBackend) -> None:
+    session = requests.Session()
+    _login(session, console, TOKEN)
+    csrf = _csrf(session.get(f"{console}/ui/actions", timeout=5).text)
+    text = st.text(st.characters(codec="utf-8"), max_size=60)
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(state=text, check=text, duration=text, comment=text, target=text)
+    def probe(state: str, check: str, duration: str, comment: str, target: str) -> None:
+        page = session.get(f"{console}/ui/incidents", params={"state": state, "check": check}, timeout=5)
+        assert page.status_code in (200, 400), page.text[:300]
+        form = {"csrf": csrf, "duration": duration, "comment": comment, "next": target}
+        backend.incidents[1]["state"] = "firing"
+        done = session.post(f"{console}/ui/incidents/1/silence", data=form, timeout=5)
+        assert done.status_code in (200, 400), done.text[:300]
+        assert done.url.startswith(f"{console}/ui/"), done.url  # `next` never leaves the console
+
+    probe()
