@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -27,22 +26,22 @@ from starlette.staticfiles import StaticFiles
 
 import aiops
 from aiops.console.auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, ConsoleAuth, Role
-from aiops.console.evidence import incident_plots
-from aiops.durations import parse_duration
+from aiops.console.pages import (
+    ACTOR,
+    ConsoleContext,
+    Refused,
+    ack,
+    actions_page,
+    checks_page,
+    incident_page,
+    incidents_page,
+    silence,
+)
 from aiops.errors import AiopsError, StoreError
-from aiops.http.backend import ApiBackend
 from aiops.http.problems import new_error_id, public_message
 
-ACTOR: Final = "console"
 MAX_FORM: Final = 16 * 1024  # the console's forms carry a token, a comment and a duration
-LIST_LIMIT: Final = 500
 LOGIN_FAILURE_DELAY: Final = 0.5  # seconds: slows guessing down without tying up a worker thread
-RECORDED_BEFORE: Final = 600.0  # seconds of series shown before an incident opened, at most
-RECORDED_AFTER: Final = 30.0  # and after it resolved
-SILENCE_CHOICES: Final = (("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days"))
-INCIDENT_STATES: Final = (
-    "pending", "firing", "remediating", "verifying", "escalated", "acknowledged", "silenced", "resolved"
-)  # fmt: skip
 MESSAGES: Final = {
     "ack": "Incident acknowledged.",
     "silence": "Incident silenced.",
@@ -62,37 +61,6 @@ SECURITY_HEADERS: Final = {
 }
 
 log = structlog.get_logger("aiops.console")
-
-
-@runtime_checkable
-class ChecksBackend(Protocol):
-    """The checks page's view of the daemon: each configured check with its last tick (see Daemon)."""
-
-    def list_checks(self) -> list[dict[str, Any]]: ...
-
-
-@runtime_checkable
-class SeriesBackend(Protocol):
-    """The incident page's view of the recorded series (see :mod:`aiops.series_history`)."""
-
-    def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]: ...
-
-
-@dataclass(frozen=True)
-class ConsoleContext:
-    """What the console's handlers use: the daemon, who may do what, and whether cookies must be Secure."""
-
-    backend: ApiBackend
-    auth: ConsoleAuth
-
-
-class _Refused(Exception):
-    """Answer with an error page: the status, and a message for people."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 _templates = jinja2.Environment(
@@ -128,15 +96,15 @@ def console_routes(ctx: ConsoleContext) -> list[BaseRoute]:
     page, post = _page_route(ctx), _post_route(ctx)
     routes = [
         Route("/", lambda request: RedirectResponse("/ui/incidents", 303), methods=["GET"]),
-        page("/incidents", _incidents_page),
-        page("/incidents/{id:aiops_id}", _incident_page),
-        page("/actions", _actions_page),
-        page("/checks", _checks_page),
+        page("/incidents", incidents_page),
+        page("/incidents/{id:aiops_id}", incident_page),
+        page("/actions", actions_page),
+        page("/checks", checks_page),
         Route("/login", _login_form(ctx), methods=["GET"]),
         Route("/login", _login(ctx), methods=["POST"]),
         Route("/logout", _logout(ctx), methods=["POST"]),
-        post("/incidents/{id:aiops_id}/ack", "ack", _ack),
-        post("/incidents/{id:aiops_id}/silence", "silence", _silence),
+        post("/incidents/{id:aiops_id}/ack", "ack", ack),
+        post("/incidents/{id:aiops_id}/silence", "silence", silence),
         post("/actions/{id:aiops_id}/approve", "approve", lambda c, i, f: c.backend.approve(i, ACTOR, True)),
         post("/actions/{id:aiops_id}/deny", "deny", lambda c, i, f: c.backend.approve(i, ACTOR, False)),
         post("/pause", "pause", lambda c, i, f: c.backend.set_paused(True, ACTOR)),
@@ -166,7 +134,7 @@ def _page_route(ctx: ConsoleContext) -> Callable[[str, Loader], Route]:
                 return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", 303)
             try:
                 data = await run_in_threadpool(loader, ctx, request)
-            except _Refused as exc:
+            except Refused as exc:
                 return _error_page(ctx, request, exc.status, exc.message)
             except AiopsError as exc:
                 return _error_page(ctx, request, *_refusal(exc))
@@ -194,7 +162,7 @@ def _post_route(ctx: ConsoleContext) -> Callable[[str, str, Mutation], Route]:
             path_id = int(request.path_params.get("id", 0))
             try:
                 await run_in_threadpool(mutation, ctx, path_id, form)
-            except _Refused as exc:
+            except Refused as exc:
                 return _error_page(ctx, request, exc.status, exc.message)
             except AiopsError as exc:
                 return _error_page(ctx, request, *_refusal(exc))
@@ -303,98 +271,6 @@ def _next(raw: str | None) -> str:
 
 def _with_message(path: str, done: str) -> str:
     return f"{path}?done={done}"
-
-
-# -- pages ----------------------------------------------------------------------------------------------------
-
-
-def _paused(ctx: ConsoleContext) -> bool:
-    return ctx.backend.paused()
-
-
-def _incidents_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
-    state = request.query_params.get("state", "")
-    check = request.query_params.get("check", "")
-    if state and state not in INCIDENT_STATES:
-        raise _Refused(400, f"Unknown state {state[:40]!r}; choose one of {', '.join(INCIDENT_STATES)}.")
-    incidents = ctx.backend.list_incidents(state or None, LIST_LIMIT)
-    checks = sorted({str(i.get("check_name", "")) for i in incidents} | set(_check_names(ctx)))
-    if check:
-        incidents = [i for i in incidents if i.get("check_name") == check]
-    return {
-        "incidents": incidents,
-        "states": INCIDENT_STATES,
-        "checks": checks,
-        "state": state,
-        "check": check,
-        "paused": _paused(ctx),
-    }
-
-
-def _incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
-    incident_id = int(request.path_params["id"])
-    incident = ctx.backend.get_incident(incident_id)
-    if incident is None:
-        raise _Refused(404, f"No incident {incident_id}.")
-    return {
-        "incident": incident,
-        "plots": incident_plots(incident, _recorded(ctx, incident)),
-        "silence_choices": SILENCE_CHOICES,
-        "paused": _paused(ctx),
-    }
-
-
-def _recorded(ctx: ConsoleContext, incident: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The incident's check's recorded series from a little before it opened until it resolved (or now)."""
-    opened = incident.get("opened_at")
-    if not isinstance(ctx.backend, SeriesBackend) or not isinstance(opened, int | float):
-        return []
-    resolved = incident.get("resolved_at")
-    end = resolved if isinstance(resolved, int | float) else time.time()
-    before = min(RECORDED_BEFORE, max(30.0, end - opened))  # as much before as the incident lasted
-    return ctx.backend.recent_series(str(incident.get("check_name", "")), opened - before, end + RECORDED_AFTER)
-
-
-def _actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
-    return {
-        "waiting": ctx.backend.list_actions("awaiting_approval", LIST_LIMIT),
-        "recent": ctx.backend.list_actions(None, 50),
-        "paused": _paused(ctx),
-    }
-
-
-def _checks_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
-    checks = ctx.backend.list_checks() if isinstance(ctx.backend, ChecksBackend) else None
-    open_counts: dict[str, int] = {}
-    for incident in ctx.backend.list_incidents(None, LIST_LIMIT):
-        if incident.get("state") != "resolved":
-            name = str(incident.get("check_name", ""))
-            open_counts[name] = open_counts.get(name, 0) + 1
-    return {"checks": checks, "open_counts": open_counts, "paused": _paused(ctx)}
-
-
-def _check_names(ctx: ConsoleContext) -> list[str]:
-    if not isinstance(ctx.backend, ChecksBackend):
-        return []
-    return [str(c["name"]) for c in ctx.backend.list_checks()]
-
-
-# -- mutations ------------------------------------------------------------------------------------------------
-
-
-def _ack(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> object:
-    return ctx.backend.acknowledge(incident_id, ACTOR, form.get("comment", "")[:2000])
-
-
-def _silence(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> object:
-    raw = form.get("duration", "")
-    try:
-        seconds = parse_duration(raw[:32])
-    except (ValueError, AiopsError):
-        raise _Refused(400, f"Silence duration {raw[:32]!r} is not a duration such as 1h or 30m.") from None
-    if not 0 < seconds <= 366 * 86400:
-        raise _Refused(400, "A silence lasts between one second and 366 days.")
-    return ctx.backend.silence(incident_id, ACTOR, seconds, form.get("comment", "")[:2000])
 
 
 # -- login ----------------------------------------------------------------------------------------------------
