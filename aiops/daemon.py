@@ -145,6 +145,7 @@ class Daemon:
         log.info(
             "aiops started",
             listen=f"{host}:{port}",
+            console=f"{self._server.url}/ui/",
             checks=len(self._runtime.checks),
             store=self.store.redacted_url,
             paused=self._paused,
