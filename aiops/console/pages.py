@@ -62,8 +62,12 @@ class Refused(Exception):
 # -- pages ----------------------------------------------------------------------------------------------------
 
 
-def _paused(ctx: ConsoleContext) -> bool:
-    return ctx.backend.paused()
+def _header(ctx: ConsoleContext) -> dict[str, Any]:
+    """What every page's header shows: the kill switch, and how many actions wait for a person."""
+    return {
+        "paused": ctx.backend.paused(),
+        "waiting_count": len(ctx.backend.list_actions("awaiting_approval", LIST_LIMIT)),
+    }
 
 
 def incidents_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def incidents_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         "checks": checks,
         "state": state,
         "check": check,
-        "paused": _paused(ctx),
+        **_header(ctx),
     }
 
 
@@ -94,7 +98,7 @@ def incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         "incident": incident,
         "plots": incident_plots(incident, _recorded(ctx, incident)),
         "silence_choices": SILENCE_CHOICES,
-        "paused": _paused(ctx),
+        **_header(ctx),
     }
 
 
@@ -113,7 +117,7 @@ def actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
     return {
         "waiting": ctx.backend.list_actions("awaiting_approval", LIST_LIMIT),
         "recent": ctx.backend.list_actions(None, 50),
-        "paused": _paused(ctx),
+        **_header(ctx),
     }
 
 
@@ -124,7 +128,7 @@ def checks_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         if incident.get("state") != "resolved":
             name = str(incident.get("check_name", ""))
             open_counts[name] = open_counts.get(name, 0) + 1
-    return {"checks": checks, "open_counts": open_counts, "paused": _paused(ctx)}
+    return {"checks": checks, "open_counts": open_counts, **_header(ctx)}
 
 
 def _check_names(ctx: ConsoleContext) -> list[str]:

@@ -243,7 +243,7 @@ def _render(
 
 def _error_page(ctx: ConsoleContext, request: Request, status: int, message: str) -> Response:
     role = ctx.auth.read_role(_session(ctx, request))
-    data = {"status": status, "error": message, "paused": None}
+    data = {"status": status, "error": message, "paused": None, "waiting_count": None}
     return _render(ctx, request, _templates.get_template("error.html"), data, role, status)
 
 
@@ -287,7 +287,7 @@ def _login_form(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]
     template = _templates.get_template("login.html")
 
     async def endpoint(request: Request) -> Response:
-        data = {"next": _next(request.query_params.get("next")), "paused": None, "failed": False}
+        data = {"next": _next(request.query_params.get("next")), "paused": None, "waiting_count": None, "failed": False}
         return _render(ctx, request, template, data, ctx.auth.read_role(_session(ctx, request)))
 
     return endpoint
@@ -305,7 +305,7 @@ def _login(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
         if role is Role.NONE:
             log.warning("console.login_failed", client=request.client.host if request.client else None)
             await asyncio.sleep(LOGIN_FAILURE_DELAY)
-            data = {"next": target, "paused": None, "failed": True}
+            data = {"next": target, "paused": None, "waiting_count": None, "failed": True}
             return _render(ctx, request, template, data, ctx.auth.read_role(Role.NONE), 401)
         response = RedirectResponse(_with_message(target, "login"), 303)
         response.set_cookie(

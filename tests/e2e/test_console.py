@@ -185,6 +185,7 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         # reads are open on the loopback without a read token
         _open(page, f"{proc.url}/ui/")
         expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
+        expect(page.get_by_role("link", name="Action queue 1 waiting for approval")).to_be_visible()
         shots.take(page, "incidents")
         page.get_by_role("link", name=f"#{incident_id}", exact=True).click()
         expect(page.get_by_role("heading", name=f"Incident #{incident_id}")).to_be_visible()
