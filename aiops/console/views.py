@@ -38,7 +38,7 @@ from aiops.console.pages import (
     silence,
 )
 from aiops.errors import AiopsError, StoreError
-from aiops.http.problems import new_error_id, public_message
+from aiops.http.problems import new_error_id, public_message, refusal_status
 
 MAX_FORM: Final = 16 * 1024  # the console's forms carry a token, a comment and a duration
 LOGIN_FAILURE_DELAY: Final = 0.5  # seconds: slows guessing down without tying up a worker thread
@@ -253,7 +253,7 @@ def _refusal(exc: AiopsError) -> tuple[int, str]:
         error_id = new_error_id()
         log.error("console.store_error", error_id=error_id, error=str(exc))
         return 503, f"The store is unavailable; retry later (error id {error_id})."
-    status = {"not_found": 404, "invalid": 400, "bad_request": 400, "validation": 400}.get(exc.reason, 409)
+    status = refusal_status(exc.reason)
     shown = public_message(str(exc))
     if shown is None:
         error_id = new_error_id()

@@ -33,7 +33,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aiops.errors import AiopsError, InvalidInput, StoreError
 from aiops.http.endpoints import ApiContext, Auth, Call, Endpoint
 from aiops.http.jsonbody import has_forbidden_chars, parse_object
-from aiops.http.problems import HttpError, error_response, new_error_id, problem_response, public_message
+from aiops.http.problems import (
+    HttpError,
+    error_response,
+    new_error_id,
+    problem_response,
+    public_message,
+    refusal_status,
+)
 from aiops.http.tokens import tokens_match
 
 MAX_BODY: Final = 1024 * 1024  # 1 MiB: the API takes JSON objects of at most 10 000 small items
@@ -196,7 +203,7 @@ def _answer(endpoint: Endpoint, call: Call) -> Response:
 
 def _refusal(exc: AiopsError, endpoint: Endpoint) -> Response:
     """The backend said no: not_found -> 404, invalid -> 400, any other reason -> 409 (a state conflict)."""
-    status = {"not_found": 404, "invalid": 400, "bad_request": 400, "validation": 400}.get(exc.reason, 409)
+    status = refusal_status(exc.reason)
     shown = public_message(str(exc))
     if shown is None:
         error_id = new_error_id()

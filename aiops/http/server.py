@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry
 
 import aiops
 from aiops.console.auth import ConsoleAuth
-from aiops.console.views import ConsoleContext, console_routes
+from aiops.console.pages import ConsoleContext
+from aiops.console.views import console_routes
 from aiops.errors import AiopsError
 from aiops.http.app import MAX_BODY, build_app
 from aiops.http.backend import ApiBackend
