@@ -243,7 +243,8 @@ def _render(
 
 def _error_page(ctx: ConsoleContext, request: Request, status: int, message: str) -> Response:
     role = ctx.auth.read_role(_session(ctx, request))
-    data = {"status": status, "error": message, "paused": None, "waiting_count": None}
+    came_from = _next(urlsplit(request.headers.get("referer", "")).path)  # log in, then back to that page
+    data = {"status": status, "error": message, "paused": None, "waiting_count": None, "came_from": came_from}
     return _render(ctx, request, _templates.get_template("error.html"), data, role, status)
 
 
