@@ -17,6 +17,7 @@ from aiops.console.evidence import incident_plots
 from aiops.durations import parse_duration
 from aiops.errors import AiopsError
 from aiops.http.backend import ApiBackend
+from aiops.http.problems import public_message
 
 ACTOR: Final = "console"
 LIST_LIMIT: Final = 500
@@ -123,6 +124,9 @@ def actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
 
 def checks_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
     checks = ctx.backend.list_checks() if isinstance(ctx.backend, ChecksBackend) else None
+    for check in checks or []:
+        if check.get("error"):  # a source's error may quote SQL or a path: shown as the API would show it
+            check["error"] = public_message(str(check["error"])) or "failed; see the daemon's log"
     open_counts: dict[str, int] = {}
     for incident in ctx.backend.list_incidents(None, LIST_LIMIT):
         if incident.get("state") != "resolved":

@@ -135,6 +135,16 @@ def test_mutations_need_the_write_token_and_a_csrf_token(console: str, backend: 
     assert backend.is_paused
 
 
+def test_the_checks_page_shows_last_ticks_without_leaking_sql(console: str, backend: FakeBackend) -> None:
+    assert "does not report its checks" in requests.get(f"{console}/ui/checks", timeout=5).text
+    error = "(sqlite3.OperationalError) no such table [SQL: SELECT * FROM secret_table]"
+    tick = {"schedule": "every 30s", "source": "table", "detectors": ["freshness"], "owner": "data"}
+    checks = [{"name": "etl", "health": "error", "last_tick_at": time.time(), "duration": 0.2, "error": error, **tick}]
+    backend.list_checks = lambda: [dict(c) for c in checks]  # type: ignore[attr-defined]
+    page = requests.get(f"{console}/ui/checks", timeout=5).text
+    assert "etl" in page and "failed; see the daemon&#39;s log" in page and "secret_table" not in page
+
+
 def test_without_a_write_token_the_console_changes_nothing(backend: FakeBackend, registry: CollectorRegistry) -> None:
     for server in _server(backend, registry):
         session = requests.Session()
