@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
-from aiops.config.loader import Config, api_token, load_config
+from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.engine.checks import CheckRunner
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
-from aiops.engine.runtime import Runtime, build_runtime
+from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
+from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
@@ -86,6 +88,8 @@ class Daemon:
         )
         self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
         self._runners: dict[str, CheckRunner] = {}
+        self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
+        self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._server: ApiServer | None = None
@@ -134,13 +138,14 @@ class Daemon:
         token = _token(self.config)
         if token:
             add_secrets([token])
-        self._server = ApiServer(self, self.registry, self.listen, token)
+        self._server = ApiServer(self, self.registry, self.listen, token, ui_read_token(self.config.settings))
         self._server.start()  # returns once the listener accepts connections
         notify("READY=1")  # Type=notify units wait for this: scheduling and the API are both up now
         host, port = self._server.address
         log.info(
             "aiops started",
             listen=f"{host}:{port}",
+            console=f"{self._server.url}/ui/",
             checks=len(self._runtime.checks),
             store=self.store.redacted_url,
             paused=self._paused,
@@ -152,7 +157,13 @@ class Daemon:
         for job in self._scheduler.get_jobs():
             if job.id.startswith("check:"):
                 job.remove()
-        self._runners = {name: CheckRunner(cr, self.store) for name, cr in runtime.checks.items()}
+        self._runners = {
+            name: CheckRunner(
+                CheckRuntime(cr.config, RecordingSource(cr.source, name, self.history), cr.detectors), self.store
+            )
+            for name, cr in runtime.checks.items()
+        }
+        self.history.forget_except(set(runtime.checks))
         for name, cr in runtime.checks.items():
             cfg = cr.config
             trigger: Any
@@ -210,8 +221,10 @@ class Daemon:
         except Exception as exc:
             bound.error("check tick failed", error=repr(exc), exc_info=exc)
             self.telemetry.check_run(name, "error", 0.0)
+            self._ticks[name] = CheckTick(time.time(), "error", 0.0, "check tick failed; see the daemon's log")
             return
         self.telemetry.check_run(name, result.outcome, result.duration)
+        self._ticks[name] = CheckTick(time.time(), result.outcome, result.duration, result.error)
         for f in [*result.findings, *result.problems]:
             self.telemetry.finding(name, f.kind)
         if result.outcome != "ok":
@@ -323,6 +336,31 @@ class Daemon:
         assert isinstance(out, list)
         return out
 
+    def list_checks(self) -> list[dict[str, Any]]:
+        """Each configured check with its schedule, source, detectors, owner and last tick (console)."""
+        out = []
+        for name, cr in self.runtime().checks.items():
+            cfg = cr.config
+            tick = self._ticks.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "schedule": f"every {cfg.every:g}s" if cfg.every is not None else f"cron {cfg.cron}",
+                    "source": str(cfg.source.get("type", "")),
+                    "detectors": [str(d.get("type", "")) for d in cfg.detectors],
+                    "owner": cfg.labels.get("owner") or cfg.labels.get("team"),
+                    "last_tick_at": tick.at if tick else None,
+                    "health": tick.outcome if tick else "not run yet",
+                    "duration": tick.duration if tick else None,
+                    "error": tick.error if tick else None,
+                }
+            )
+        return out
+
+    def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The points each series of ``check`` had in ``[start, end]``, as far as this process recorded them."""
+        return [s.to_dict() for s in self.history.window(check, start, end)]
+
     def set_paused(self, paused: bool, actor: str) -> None:
         self.store.set_flag(PAUSED_FLAG, "1" if paused else "0")
         self._paused = paused
@@ -344,6 +382,16 @@ class Daemon:
             except AiopsError as exc:
                 log.warning("pruning pushed telemetry failed", error=str(exc))
         return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+
+@dataclass(frozen=True)
+class CheckTick:
+    """How the last tick of a check went: when (wall clock), its outcome (ok/error/timeout), how long."""
+
+    at: float
+    outcome: str
+    duration: float
+    error: str | None
 
 
 def _store_url(config: Config) -> str:

@@ -81,7 +81,8 @@ done
 # -- systemd-analyze (verifies deploy/systemd/aiops.service) -----------------------------------------------
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 
-# -- headless Chromium (tests/e2e/test_demo.py opens the demo's HTML report) ---------------------------------
+# -- headless Chromium (tests/e2e/test_demo.py opens the demo's HTML report; tests/e2e/test_console.py drives the
+#    web console with Playwright pointed at this binary: `playwright install` is never needed) ----------------
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 
 # -- PostgreSQL server binaries (initdb, pg_ctl) ------------------------------------------------------------

@@ -238,14 +238,25 @@ def _one_line(text: str) -> str:
 def api_token(settings: Settings) -> str | None:
     """The API bearer token: ``server.token``, else ``server.token_file``, else ``$AIOPS_API_TOKEN``."""
     server = settings.server
-    if server.token:
-        return server.token
-    if server.token_file:
+    return _token(server.token, server.token_file, "token") or os.environ.get("AIOPS_API_TOKEN") or None
+
+
+def ui_read_token(settings: Settings) -> str | None:
+    """The console's read-only token: ``server.ui_read_token``, else ``server.ui_read_token_file``."""
+    server = settings.server
+    return _token(server.ui_read_token, server.ui_read_token_file, "ui_read_token")
+
+
+def _token(value: str | None, file: str | None, name: str) -> str | None:
+    """A token given inline, else read from its file (stripped; an empty file means no token)."""
+    if value:
+        return value
+    if file:
         try:
-            return FsPath(server.token_file).read_text(encoding="utf-8").strip() or None
+            return FsPath(file).read_text(encoding="utf-8").strip() or None
         except OSError as exc:
-            raise AiopsError(f"server.token_file: cannot read {server.token_file}: {exc.strerror}") from exc
-    return os.environ.get("AIOPS_API_TOKEN") or None
+            raise AiopsError(f"server.{name}_file: cannot read {file}: {exc.strerror}") from exc
+    return None
 
 
 _SECRET_KEYS = ("token", "secret", "password", "api_key", "apikey", "authorization", "routing_key", "url")
@@ -254,8 +265,7 @@ _SECRET_KEYS = ("token", "secret", "password", "api_key", "apikey", "authorizati
 def _secrets(settings: Settings, params: Mapping[Path, BaseModel]) -> list[str]:
     """Values the log redactor must never print: tokens, passwords, webhook URLs."""
     found: list[str] = []
-    if settings.server.token:
-        found.append(settings.server.token)
+    found.extend(t for t in (settings.server.token, settings.server.ui_read_token) if t)
     for model in params.values():
         for key, value in model.model_dump().items():
             if isinstance(value, str) and value and any(s in key.lower() for s in _SECRET_KEYS):

@@ -203,6 +203,12 @@ class ServerConfig(Strict):
     listen: str = Field("127.0.0.1:9464", description="HOST:PORT (overridden by `aiops run --listen`)")
     token: str | None = Field(None, description="bearer token for POST endpoints (or AIOPS_API_TOKEN)")
     token_file: str | None = Field(None, description="file holding the token")
+    ui_read_token: str | None = Field(
+        None,
+        description="token that lets the web console (/ui/) be read without the write token; unset: the "
+        "console is readable without any token on a loopback listener, and only with a token otherwise",
+    )
+    ui_read_token_file: str | None = Field(None, description="file holding ui_read_token")
     external_url: str | None = Field(None, description="base URL used in links inside notifications")
 
     @field_validator("listen")

@@ -7,18 +7,14 @@ the fault, the detection, the action and the verification on the same demo-secon
 
 from __future__ import annotations
 
-import html
-import math
 import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aiops.demo.common import DRIFT_COLUMNS, FEATURES, TABLE
-
-Series = tuple[str, Sequence[float], Sequence[float], str]
-Marker = tuple[float, str, str]
+from aiops.svgplot import Marker, histogram, line_chart
+from aiops.svgplot import esc as _e
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:980px;color:#1d232b}
@@ -31,180 +27,6 @@ code{background:#f4f6f9;padding:0 4px;border-radius:4px} svg{display:block;margi
 .legend span{margin-right:1.2em} .swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
 """
 _COLORS = {"fault": "#b3261e", "detected": "#e37400", "action": "#1a73e8", "healed": "#137333", "escalated": "#7b1fa2"}
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round axis ticks between lo and hi."""
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step) + 1)]
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.2g}"
-
-
-def line_chart(
-    series: Sequence[Series],
-    markers: Sequence[Marker] = (),
-    *,
-    hline: tuple[float, str] | None = None,
-    xlabel: str = "demo seconds",
-    ylabel: str = "",
-    width: int = 900,
-    height: int = 230,
-) -> str:
-    """An SVG line chart: series as (name, xs, ys, colour), vertical markers as (x, label, colour)."""
-    left, right, top, bottom = 60, 20, 18, 38
-    xs_all = [x for _, xs, _, _ in series for x in xs] + [m[0] for m in markers]
-    ys_all = [y for _, _, ys, _ in series for y in ys if math.isfinite(y)] + ([hline[0]] if hline else [])
-    if not xs_all or not ys_all:
-        return "<p class='muted'>(no data to plot)</p>"
-    x0, x1 = min(xs_all), max(xs_all)
-    y0, y1 = min(0.0, min(ys_all)), max(ys_all) * 1.1 or 1.0
-    x1 = x1 if x1 > x0 else x0 + 1
-    pw, ph = width - left - right, height - top - bottom
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y: float) -> float:
-        return top + ph - (y - y0) / (y1 - y0) * ph
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e(ylabel)}">',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfcfd" stroke="#dde3ea"/>',
-    ]
-    for t in _ticks(y0, y1):
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#eef1f4"/>'
-            f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" font-size="11" text-anchor="end" fill="#5f6b7a">'
-            f"{_fmt(t)}</text>"
-        )
-    for t in _ticks(x0, x1, 8):
-        out.append(
-            f'<text x="{sx(t):.1f}" y="{top + ph + 15}" font-size="11" text-anchor="middle" '
-            f'fill="#5f6b7a">{_fmt(t)}</text>'
-        )
-    out.append(
-        f'<text x="{left + pw / 2}" y="{height - 4}" font-size="11" text-anchor="middle" fill="#5f6b7a">'
-        f"{_e(xlabel)}</text>"
-    )
-    out.append(
-        f'<text x="12" y="{top + ph / 2}" font-size="11" text-anchor="middle" fill="#5f6b7a" '
-        f'transform="rotate(-90 12 {top + ph / 2})">{_e(ylabel)}</text>'
-    )
-    if hline is not None:
-        y = sy(hline[0])
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#b3261e" '
-            f'stroke-dasharray="5 4"/><text x="{left + pw - 4}" y="{y - 4:.1f}" font-size="11" '
-            f'text-anchor="end" fill="#b3261e">{_e(hline[1])}</text>'
-        )
-    for _name, xs, ys, color in series:
-        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=False) if math.isfinite(y))
-        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{points}"/>')
-    placed = place_labels([(sx(x), label) for x, label, _ in markers], left, left + pw)
-    for (x, label, color), (tx, lane, anchor) in zip(markers, placed, strict=True):
-        px = sx(x)
-        out.append(
-            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + ph}" stroke="{color}" stroke-width="1.5"/>'
-            f'<text class="marker-label" x="{tx:.1f}" y="{top + 12 + LANE_HEIGHT * lane}" font-size="{LABEL_FONT}" '
-            f'font-family="monospace" text-anchor="{anchor}" fill="{color}">{_e(label)}</text>'
-        )
-    out.append("</svg>")
-    legend = "".join(f'<span><i class="swatch" style="background:{c}"></i>{_e(n)}</span>' for n, _, _, c in series)
-    return "".join(out) + f'<div class="legend muted">{legend}</div>'
-
-
-LABEL_FONT = 11  # px; marker labels are monospace, so their width is known before a browser draws them
-LABEL_CHAR = 0.62 * LABEL_FONT  # a monospace glyph's advance is about 0.6 em; rounded up to stay clear
-LANE_HEIGHT = 13
-
-
-def place_labels(marks: Sequence[tuple[float, str]], lo: float, hi: float) -> list[tuple[float, int, str]]:
-    """Where each marker's label goes so that no two overlap: (x, lane, text-anchor) per marker.
-
-    A label sits right of its line, or left of it when it would run past ``hi``; it takes the first lane
-    (row, from the top) where it overlaps no label already placed. Markers seconds apart ("restart done",
-    "recycle-workers done") therefore stack instead of printing over each other.
-
-    >>> place_labels([(100, "restart done"), (110, "recycle-workers done"), (400, "healed")], 60, 880)
-    [(103, 0, 'start'), (113, 1, 'start'), (403, 0, 'start')]
-    """
-    lanes: list[list[tuple[float, float]]] = []
-    out: list[tuple[float, int, str]] = []
-    for px, label in marks:
-        width = len(label) * LABEL_CHAR
-        if px + 3 + width <= hi or px - 3 - width < lo:
-            span, placed = (px + 3, px + 3 + width), (px + 3, "start")
-        else:
-            span, placed = (px - 3 - width, px - 3), (px - 3, "end")
-        lane = next(
-            (i for i, used in enumerate(lanes) if all(span[1] + 4 <= a or span[0] >= b + 4 for a, b in used)),
-            len(lanes),
-        )
-        if lane == len(lanes):
-            lanes.append([])
-        lanes[lane].append(span)
-        out.append((placed[0], lane, placed[1]))
-    return out
-
-
-def histogram(
-    reference: Sequence[float], current: Sequence[float], title: str, width: int = 440, height: int = 200
-) -> str:
-    """Two overlaid histograms (share of rows per bin): the reference and the drifted window."""
-    values = [v for v in [*reference, *current] if math.isfinite(v)]
-    if not reference or not current or not values:
-        return "<p class='muted'>(no data)</p>"
-    lo, hi = min(values), max(values)
-    hi = hi if hi > lo else lo + 1
-    bins = 24
-    left, top, bottom = 40, 6, 30
-    pw, ph = width - left - 10, height - top - bottom
-
-    def shares(data: Sequence[float]) -> list[float]:
-        counts = [0] * bins
-        for v in data:
-            counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
-        return [c / len(data) for c in counts]
-
-    ref, cur = shares(reference), shares(current)
-    top_share = max(max(ref), max(cur)) * 1.1
-    bw = pw / bins
-    # the title is HTML, not SVG text: a browser wraps it between words, where SVG text is clipped mid-word
-    # at the plot's edge ("mean_area (dis")
-    out = [
-        f'<figure style="margin:0;width:{width}px"><figcaption style="font-weight:600;font-size:12px;'
-        f'padding-left:{left}px">{_e(title)}</figcaption>'
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e(title)}">',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfcfd" stroke="#dde3ea"/>',
-    ]
-    for shares_, color in ((ref, "#1a73e8"), (cur, "#e37400")):
-        for i, s in enumerate(shares_):
-            h = s / top_share * ph
-            out.append(
-                f'<rect x="{left + i * bw:.1f}" y="{top + ph - h:.1f}" width="{bw - 1:.1f}" height="{h:.1f}" '
-                f'fill="{color}" fill-opacity="0.45"/>'
-            )
-    for t in _ticks(lo, hi, 4):
-        x = left + (t - lo) / (hi - lo) * pw
-        out.append(
-            f'<text x="{x:.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle" fill="#5f6b7a">{_fmt(t)}</text>'
-        )
-    out.append("</svg></figure>")
-    return "".join(out)
 
 
 def _rows(db: Path, start: float, end: float, limit: int = 600) -> list[dict[str, Any]]:

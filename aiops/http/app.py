@@ -14,7 +14,6 @@ store (open incidents by state), and a slow store must never stall the event loo
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -28,13 +27,21 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiops.errors import AiopsError, InvalidInput, StoreError
 from aiops.http.endpoints import ApiContext, Auth, Call, Endpoint
 from aiops.http.jsonbody import has_forbidden_chars, parse_object
-from aiops.http.problems import HttpError, error_response, new_error_id, problem_response, public_message
+from aiops.http.problems import (
+    HttpError,
+    error_response,
+    new_error_id,
+    problem_response,
+    public_message,
+    refusal_status,
+)
+from aiops.http.tokens import tokens_match
 
 MAX_BODY: Final = 1024 * 1024  # 1 MiB: the API takes JSON objects of at most 10 000 small items
 MAX_QUERY_VALUE: Final = 512
@@ -58,12 +65,15 @@ class _IdConvertor(Convertor[int]):
 register_url_convertor("aiops_id", _IdConvertor())
 
 
-def build_app(ctx: ApiContext, registry: CollectorRegistry, endpoints: Sequence[Endpoint]) -> ASGIApp:
-    """The whole HTTP surface as one ASGI app (wrapped in the access log)."""
+def build_app(
+    ctx: ApiContext, registry: CollectorRegistry, endpoints: Sequence[Endpoint], extra: Sequence[BaseRoute] = ()
+) -> ASGIApp:
+    """The whole HTTP surface as one ASGI app (wrapped in the access log); ``extra`` routes (the web console's
+    mount) keep their own auth and answer before the API's."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for endpoint in endpoints:
         by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
-    routes = [Route("/metrics", _MetricsApp(registry))]
+    routes: list[BaseRoute] = [*extra, Route("/metrics", _MetricsApp(registry))]
     routes += [
         Route(path.replace("{id}", "{id:aiops_id}"), _PathApp(ctx, methods)) for path, methods in by_path.items()
     ]
@@ -137,7 +147,7 @@ def _authorize(endpoint: Endpoint, ctx: ApiContext, scope: Scope) -> None:
         )
     header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
     scheme, _, credentials = header.partition(b" ")
-    if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), ctx.token.encode()):
+    if scheme.lower() != b"bearer" or not tokens_match(credentials.strip(), ctx.token):
         raise HttpError(
             401,
             "missing or wrong bearer token (send Authorization: Bearer <server.token>)",
@@ -193,7 +203,7 @@ def _answer(endpoint: Endpoint, call: Call) -> Response:
 
 def _refusal(exc: AiopsError, endpoint: Endpoint) -> Response:
     """The backend said no: not_found -> 404, invalid -> 400, any other reason -> 409 (a state conflict)."""
-    status = {"not_found": 404, "invalid": 400, "bad_request": 400, "validation": 400}.get(exc.reason, 409)
+    status = refusal_status(exc.reason)
     shown = public_message(str(exc))
     if shown is None:
         error_id = new_error_id()
@@ -207,9 +217,7 @@ def _refusal(exc: AiopsError, endpoint: Endpoint) -> Response:
 def _internal_error(exc: BaseException, path: str) -> Response:
     error_id = new_error_id()
     log.error("http.handler_failed", error_id=error_id, path=path, exc_info=exc)
-    return problem_response(
-        500, f"internal error; see the daemon's log (error id {error_id})", error_id=error_id
-    )
+    return problem_response(500, f"internal error; see the daemon's log (error id {error_id})", error_id=error_id)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

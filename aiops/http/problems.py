@@ -60,6 +60,12 @@ class HttpError(Exception):
         self.headers = dict(headers or {})
 
 
+def refusal_status(reason: str) -> int:
+    """The status of a backend refusal (:class:`aiops.errors.AiopsError` ``reason``): not_found -> 404,
+    invalid -> 400, any other reason -> 409 (a state conflict)."""
+    return {"not_found": 404, "invalid": 400, "bad_request": 400, "validation": 400}.get(reason, 409)
+
+
 def new_error_id() -> str:
     """A short id that ties a generic answer to the one log line with the real error."""
     return uuid.uuid4().hex[:12]

@@ -1,5 +1,6 @@
-"""The daemon's HTTP surface: ``/metrics``, health probes, a small JSON API and signed approval links, as an
-ASGI app (:mod:`aiops.http.app`, on Starlette) served by uvicorn on a background thread.
+"""The daemon's HTTP surface: ``/metrics``, health probes, a small JSON API, signed approval links and the web
+console (``/ui/``, :mod:`aiops.console`), as an ASGI app (:mod:`aiops.http.app`, on Starlette) served by
+uvicorn on a background thread.
 
 Why a thread and not uvicorn in the main thread: the main thread belongs to the daemon, which owns the
 signals (SIGTERM stops within 10 s, SIGHUP reloads) and tells systemd about its state. uvicorn installs
@@ -27,6 +28,9 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 import aiops
+from aiops.console.auth import ConsoleAuth
+from aiops.console.pages import ConsoleContext
+from aiops.console.views import console_routes
 from aiops.errors import AiopsError
 from aiops.http.app import MAX_BODY, build_app
 from aiops.http.backend import ApiBackend
@@ -80,13 +84,15 @@ class ApiServer:
         registry: CollectorRegistry,
         listen: str = "127.0.0.1:9464",
         token: str | None = None,
+        ui_read_token: str | None = None,
     ) -> None:
         self.backend = backend
         self.registry = registry
         self.listen = listen
         self.token = token or None
-        if self.token:
-            add_secrets([self.token])  # whoever logs a request or an error, the token never shows
+        self.ui_read_token = ui_read_token or None
+        # whoever logs a request or an error, the tokens never show
+        add_secrets([t for t in (self.token, self.ui_read_token) if t])
         self._host, self._port = parse_listen(listen)
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -117,7 +123,8 @@ class ApiServer:
             return
         sock = self._bind()
         ctx = ApiContext(self.backend, self.token, self.loopback)
-        app = build_app(ctx, self.registry, [*ENDPOINTS, spec_endpoint(ENDPOINTS)])
+        console = ConsoleContext(self.backend, ConsoleAuth.create(self.token, self.ui_read_token, self.loopback))
+        app = build_app(ctx, self.registry, [*ENDPOINTS, spec_endpoint(ENDPOINTS)], console_routes(console))
         config = uvicorn.Config(
             app,
             http="h11",  # the pure-Python parser, whatever else is installed: one behaviour to test

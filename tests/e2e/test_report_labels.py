@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiops.demo.report import line_chart
+from aiops.svgplot import line_chart
 from tests.e2e.browser import label_layout
 
 

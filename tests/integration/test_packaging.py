@@ -46,3 +46,14 @@ def test_wheel_installs_and_finds_its_plugins(tmp_path: Path) -> None:
     migrated = subprocess.run([sys.executable, "-m", "aiops", "db", "upgrade", "--store", store], capture_output=True,
                               text=True, env=env, cwd=tmp_path, timeout=60)
     assert migrated.returncode == 0 and "(head)" in migrated.stdout, migrated.stderr
+    # The web console's templates and static files (data files to the wheel) come along and load.
+    console = (
+        "from importlib.resources import files; from aiops.console import views; "
+        "print(views._templates.get_template('incident.html').filename); "
+        "print(files('aiops.console').joinpath('static', 'console.css').read_text()[:2])"
+    )
+    loaded = subprocess.run([sys.executable, "-c", console], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    template, css = loaded.stdout.split()
+    assert template.startswith(str(target)) and css == "/*", loaded.stdout

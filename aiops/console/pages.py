@@ -1,0 +1,159 @@
+"""The console's pages as data: what each page shows, read from the daemon facade, and the changes its forms
+make. Each loader runs on a worker thread (the backend may wait on the store) and returns the template's
+variables; :mod:`aiops.console.views` routes, authorises and renders them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, runtime_checkable
+
+from starlette.requests import Request
+
+from aiops.console.auth import ConsoleAuth
+from aiops.console.evidence import incident_plots
+from aiops.durations import parse_duration
+from aiops.errors import AiopsError
+from aiops.http.backend import ApiBackend
+from aiops.http.problems import public_message
+
+ACTOR: Final = "console"
+LIST_LIMIT: Final = 500
+RECORDED_BEFORE: Final = 600.0  # seconds of series shown before an incident opened, at most
+RECORDED_AFTER: Final = 30.0  # and after it resolved
+SILENCE_CHOICES: Final = (("1h", "1 hour"), ("4h", "4 hours"), ("1d", "1 day"), ("7d", "7 days"))
+INCIDENT_STATES: Final = (
+    "pending", "firing", "remediating", "verifying", "escalated", "acknowledged", "silenced", "resolved"
+)  # fmt: skip
+
+
+@runtime_checkable
+class ChecksBackend(Protocol):
+    """The checks page's view of the daemon: each configured check with its last tick (see Daemon)."""
+
+    def list_checks(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class SeriesBackend(Protocol):
+    """The incident page's view of the recorded series (see :mod:`aiops.series_history`)."""
+
+    def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class ConsoleContext:
+    """What the console's handlers use: the daemon (the API's backend) and who may do what."""
+
+    backend: ApiBackend
+    auth: ConsoleAuth
+
+
+class Refused(Exception):
+    """Answer with an error page: the status, and a message for people."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# -- pages ----------------------------------------------------------------------------------------------------
+
+
+def _header(ctx: ConsoleContext) -> dict[str, Any]:
+    """What every page's header shows: the kill switch, and how many actions wait for a person."""
+    return {
+        "paused": ctx.backend.paused(),
+        "waiting_count": len(ctx.backend.list_actions("awaiting_approval", LIST_LIMIT)),
+    }
+
+
+def incidents_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    state = request.query_params.get("state", "")
+    check = request.query_params.get("check", "")
+    if state and state not in INCIDENT_STATES:
+        raise Refused(400, f"Unknown state {state[:40]!r}; choose one of {', '.join(INCIDENT_STATES)}.")
+    incidents = ctx.backend.list_incidents(state or None, LIST_LIMIT)
+    checks = sorted({str(i.get("check_name", "")) for i in incidents} | set(_check_names(ctx)))
+    if check:
+        incidents = [i for i in incidents if i.get("check_name") == check]
+    return {
+        "incidents": incidents,
+        "states": INCIDENT_STATES,
+        "checks": checks,
+        "state": state,
+        "check": check,
+        **_header(ctx),
+    }
+
+
+def incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    incident_id = int(request.path_params["id"])
+    incident = ctx.backend.get_incident(incident_id)
+    if incident is None:
+        raise Refused(404, f"No incident {incident_id}.")
+    return {
+        "incident": incident,
+        "plots": incident_plots(incident, _recorded(ctx, incident)),
+        "silence_choices": SILENCE_CHOICES,
+        **_header(ctx),
+    }
+
+
+def _recorded(ctx: ConsoleContext, incident: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The incident's check's recorded series from a little before it opened until it resolved (or now)."""
+    opened = incident.get("opened_at")
+    if not isinstance(ctx.backend, SeriesBackend) or not isinstance(opened, int | float):
+        return []
+    resolved = incident.get("resolved_at")
+    end = resolved if isinstance(resolved, int | float) else time.time()
+    before = min(RECORDED_BEFORE, max(30.0, end - opened))  # as much before as the incident lasted
+    return ctx.backend.recent_series(str(incident.get("check_name", "")), opened - before, end + RECORDED_AFTER)
+
+
+def actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    return {
+        "waiting": ctx.backend.list_actions("awaiting_approval", LIST_LIMIT),
+        "recent": ctx.backend.list_actions(None, 50),
+        **_header(ctx),
+    }
+
+
+def checks_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    checks = ctx.backend.list_checks() if isinstance(ctx.backend, ChecksBackend) else None
+    for check in checks or []:
+        if check.get("error"):  # a source's error may quote SQL or a path: shown as the API would show it
+            check["error"] = public_message(str(check["error"])) or "failed; see the daemon's log"
+    open_counts: dict[str, int] = {}
+    for incident in ctx.backend.list_incidents(None, LIST_LIMIT):
+        if incident.get("state") != "resolved":
+            name = str(incident.get("check_name", ""))
+            open_counts[name] = open_counts.get(name, 0) + 1
+    return {"checks": checks, "open_counts": open_counts, **_header(ctx)}
+
+
+def _check_names(ctx: ConsoleContext) -> list[str]:
+    if not isinstance(ctx.backend, ChecksBackend):
+        return []
+    return [str(c["name"]) for c in ctx.backend.list_checks()]
+
+
+# -- mutations ------------------------------------------------------------------------------------------------
+
+
+def ack(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> object:
+    return ctx.backend.acknowledge(incident_id, ACTOR, form.get("comment", "")[:2000])
+
+
+def silence(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> object:
+    raw = form.get("duration", "")
+    try:
+        seconds = parse_duration(raw[:32])
+    except (ValueError, AiopsError):
+        raise Refused(400, f"Silence duration {raw[:32]!r} is not a duration such as 1h or 30m.") from None
+    if not 0 < seconds <= 366 * 86400:
+        raise Refused(400, "A silence lasts between one second and 366 days.")
+    return ctx.backend.silence(incident_id, ACTOR, seconds, form.get("comment", "")[:2000])
