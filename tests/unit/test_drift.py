@@ -36,8 +36,9 @@ def _table(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fitted() -> TabularDrift:
+    """A fresh fit per test: the detector accumulates evidence across the windows it is given."""
     return TabularDrift().fit(_table(np.random.default_rng(0), N_REF))
 
 
