@@ -378,8 +378,6 @@ class TabularDrift(DriftDetector):
         self.mv_calib_: np.ndarray | None = None
         if not p.multivariate or len(cols) < 2 or len(reference) < 100:
             return
-        from sklearn.covariance import ledoit_wolf  # heavy import only when used
-
         block: _Block | None = getattr(self, "_block", None)
         src = block.rows_of(cols) if block is not None else None
         rows, idx = (numeric_matrix(reference, cols), None) if src is None else src
@@ -415,7 +413,7 @@ class TabularDrift(DriftDetector):
             x = np.where(np.isnan(x), self.mv_fill_, x)
         z = (x - self.mv_mean_) / self.mv_scale_
         train, calib = z[:half], z[half : 2 * half]
-        cov, _ = ledoit_wolf(train)
+        cov = st.ledoit_wolf(train)
         self.mv_center_ = train.mean(axis=0)
         self.mv_precision_ = np.linalg.pinv(cov)
         self.mv_calib_ = self._mahalanobis(calib)
