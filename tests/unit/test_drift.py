@@ -347,3 +347,13 @@ def test_fast_paths_decide_exactly_as_the_tie_corrected_path(monkeypatch: pytest
     monkeypatch.setattr(st, "tie_free_ranks", lambda ref_sorted, cur_sorted: None)
     slow = TabularDrift().fit(ref.astype(object)).test(cur.astype(object))
     assert fast.to_dict() == slow.to_dict()
+
+
+def test_ledoit_wolf_equals_scikit_learn() -> None:
+    from sklearn.covariance import ledoit_wolf
+
+    rng = np.random.default_rng(21)
+    for n, p in ((500, 5), (2_000, 40), (60, 80)):
+        x = rng.normal(size=(n, p)) @ rng.normal(size=(p, p)) + rng.normal(size=p)
+        expected = ledoit_wolf(x)[0]
+        assert np.allclose(st.ledoit_wolf(x), expected, rtol=1e-12, atol=1e-12 * float(np.abs(expected).max()))
