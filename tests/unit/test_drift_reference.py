@@ -169,11 +169,13 @@ def test_registry_reference_follows_the_champion(tmp_path: Path) -> None:
     reg.promote("churn", v2, key="promote-2")  # a retrain won
     assert det.evaluate(_frame(_table(rng, 500, shift=1.0))) == []  # refitted on v2's training data
     assert det.reference_version_ == "2" and det.n_reference_ == 900
+    assert det.scan_ is not None and det.scan_.windows == 1  # the evidence against v1 was dropped
     assert det.evaluate(_frame(_table(rng, 500))) != []
 
     reg.rollback("churn", key="rollback-1")  # and back
     assert det.evaluate(_frame(_table(rng, 500))) == []
     assert det.reference_version_ == "1"
+    assert det.scan_ is not None and det.scan_.windows == 1
 
 
 def test_registry_reference_from_a_sql_table_and_from_training_data(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from aiops_detectors.drift._sequential import LOOKBACK, Baseline, ShiftScan, scan_pvalue, scan_threshold
 from aiops_detectors.drift.tabular import TabularDrift
+
+from aiops.types import Frame
 
 N_REF, WINDOW = 2000, 500
 
@@ -165,3 +168,25 @@ def test_a_refit_resets_the_accumulation() -> None:
     det.fit(_table(rng, N_REF))  # what evaluate does when the registry alias moves
     assert det.scan_.windows == 0
     assert _fitted(_table(rng, N_REF), sequential=False).scan_ is None
+
+
+def test_the_daemon_keeps_accumulating_across_ticks_and_a_restart(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    path = tmp_path / "ref.csv"
+    _table(rng, N_REF).to_csv(path, index=False)
+    ticks = [_table(rng, WINDOW) for _ in range(5)] + [_table(rng, WINDOW, rate=0.39) for _ in range(6)]
+    frames = [
+        Frame(source="t", collected_at=float(i), rows=tuple(df.to_dict("records")), columns=tuple(df.columns))
+        for i, df in enumerate(ticks)
+    ]
+    whole = TabularDrift(reference=str(path))
+    expected = [[f.evidence["sequential"] for f in whole.evaluate(fr)] for fr in frames]
+    assert any(expected[5:]) and not any(expected[:5])  # no finding on clean ticks; found once it has lasted
+
+    first = TabularDrift(reference=str(path))
+    got = [[f.evidence["sequential"] for f in first.evaluate(fr)] for fr in frames[:7]]
+    state = json.loads(json.dumps(first.state_dict()))
+    restarted = TabularDrift(reference=str(path))
+    restarted.load_state_dict(state)  # the daemon restores state, then the first tick reads the reference
+    got += [[f.evidence["sequential"] for f in restarted.evaluate(fr)] for fr in frames[7:]]
+    assert got == expected
