@@ -459,12 +459,12 @@ class TabularDrift(DriftDetector):
             self._block = None
         if mv is not None:
             signals.append(mv)
-        shifts = self._sequential_update()
 
         k = st.tarone_bonferroni([s.p for s in signals], [s.min_p for s in signals], p.alpha)
         for s in signals:
             s.p_adj = min(1.0, s.p * k)
             s.drift = bool(s.p <= p.alpha / k and s.effect >= s.floor)
+        shifts = self._sequential_update({s.column for s in signals if s.drift})
 
         columns: dict[str, ColumnDrift] = {}
         by_col: dict[str, list[_Signal]] = {}
@@ -529,14 +529,20 @@ class TabularDrift(DriftDetector):
         )
 
     # ---- evidence across windows --------------------------------------------------------------------------
-    def _sequential_update(self) -> dict[str, ShiftAlarm]:
-        """Feed this window to the scan; per column, its strongest statistic (empty without a scan)."""
+    def _sequential_update(self, flagged: set[str]) -> dict[str, ShiftAlarm]:
+        """Feed this window to the scan; per column, its strongest statistic (empty without a scan).
+
+        A column the window's own tests flagged sits this window out: that shift is reported already, and
+        the scan is for the ones no window shows; accumulated, a large passing shift would keep the scan
+        alarmed for many windows after it is over.
+        """
         scan = self.scan_
         if scan is None:
             return {}
         b = scan.baseline
+        none = (0.0, 0.0, 0.0)
         keys = zip(b.columns, b.labels, strict=True)
-        obs = np.array([self._seq_obs.get(key, (0.0, 0.0, 0.0)) for key in keys])
+        obs = np.array([none if key[0] in flagged else self._seq_obs.get(key, none) for key in keys])
         self._seq_obs = {}
         best: dict[str, ShiftAlarm] = {}
         for a in scan.update(obs[:, 0], obs[:, 1], obs[:, 2]):
