@@ -21,6 +21,9 @@ Why each piece is there:
   small shifts spread over many columns that no single column shows.
 * **Correction**: Bonferroni over all tests that can reject (Tarone's rule for the discrete ones), so the
   probability of a false alarm in a window is at most ``alpha``.
+* **Evidence across windows** (``sequential``): a change-point scan per column over the windows tested since
+  the fit (``_sequential.py``) finds small persistent shifts no single window shows, with its own false-alarm
+  level for a whole stream of 20 windows (``sequential_alpha``); a window drifts if either part fires.
 * **Effect floors**: a test only alerts when its effect is also above a floor (Wasserstein distance in
   reference standard deviations, Jensen-Shannon distance, change of missing or novel share, AUC change), so a
   window of a million rows does not alert on a difference nobody would act on.
