@@ -218,7 +218,8 @@ def bar_chart(bars: Sequence[tuple[str, float, str]], title: str, width: int = 4
         y = top + i * row
         w = max(1.0, value / top_value * pw)
         out.append(
-            f'<text x="{left - 6}" y="{y + row * 0.7:.1f}" font-size="11" text-anchor="end"><title>{esc(label)}</title>{esc(abbreviate(label, 22))}</text>'
+            f'<text x="{left - 6}" y="{y + row * 0.7:.1f}" font-size="11" text-anchor="end">'
+            f"<title>{esc(label)}</title>{esc(abbreviate(label, 22))}</text>"
             f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 4}" fill="{color}" fill-opacity="0.7"/>'
             f'<text x="{left + w + 4:.1f}" y="{y + row * 0.7:.1f}" font-size="10" fill="#5f6b7a">{_fmt(value)}</text>'
         )

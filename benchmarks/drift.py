@@ -191,6 +191,102 @@ def speed(rows: int, cols: int, evidently_python: str | None) -> dict[str, Any]:
     return out
 
 
+_KS_CHILD = r"""
+import sys
+import pandas as pd
+from scipy.stats import ks_2samp
+ref, cur = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
+print(sum(ks_2samp(ref[c], cur[c]).pvalue < 0.05 / ref.shape[1] for c in ref.columns))
+"""
+
+_EVIDENTLY_CSV_CHILD = r"""
+import json, sys
+import pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+ref, cur = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
+d = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref).dict()
+print(json.dumps({"share": d["metrics"][0]["value"]["share"], "count": d["metrics"][0]["value"]["count"]}))
+"""
+
+
+def _child_cpu(argv: list[str]) -> dict[str, Any]:
+    """Run one fresh process; its CPU seconds (user + system, every thread) and wall seconds."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.time()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.time() - w0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out: dict[str, Any] = {"cpu_seconds": cpu, "wall_seconds": wall, "returncode": proc.returncode}
+    if proc.returncode not in (0, 1):
+        out["error"] = proc.stderr.strip()[-300:]
+    return out
+
+
+def speed_like_for_like(rows: int, cols: int, evidently_python: str | None, repeat: int = 1) -> dict[str, Any]:
+    """Each tool as a CLI call runs it: a fresh process that imports its libraries, reads the two CSV files
+    and tests every row (aiops with its row caps lifted), timed from process start to exit.
+
+    Baseline (same run): a fresh process with pandas + a scipy ``ks_2samp`` loop over the columns.
+    """
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(cols, cols)) / np.sqrt(cols)
+    ref = rng.normal(size=(rows, cols)) @ mix + rng.normal(size=(rows, cols))
+    cur = rng.normal(size=(rows, cols)) @ mix + rng.normal(size=(rows, cols))
+    cur[:, 7] += 0.1 * ref[:, 7].std()
+    names = [f"c{i}" for i in range(cols)]
+    aiops_cli = str(Path(sys.executable).with_name("aiops"))
+    out: dict[str, Any] = {"rows": rows, "columns": cols, "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_csv, cur_csv = os.path.join(tmp, "ref.csv"), os.path.join(tmp, "cur.csv")
+        pd.DataFrame(ref, columns=names).to_csv(ref_csv, index=False)
+        pd.DataFrame(cur, columns=names).to_csv(cur_csv, index=False)
+        Path(tmp, "ks.py").write_text(_KS_CHILD)
+        Path(tmp, "ev.py").write_text(_EVIDENTLY_CSV_CHILD)
+        caps = ["--param", f"max_reference_rows={rows}", "--param", f"max_current_rows={rows}"]
+        for _ in range(repeat):
+            run: dict[str, Any] = {
+                "scipy_ks_loop": _child_cpu([sys.executable, os.path.join(tmp, "ks.py"), ref_csv, cur_csv]),
+                "aiops_drift_cli": _child_cpu(
+                    [aiops_cli, "drift", "--reference", ref_csv, "--current", cur_csv, *caps, "--json"]
+                ),
+            }
+            if evidently_python and Path(evidently_python).exists():
+                run["evidently"] = _child_cpu([evidently_python, os.path.join(tmp, "ev.py"), ref_csv, cur_csv])
+            base = run["scipy_ks_loop"]["cpu_seconds"]
+            for key in ("aiops_drift_cli", "evidently"):
+                if key in run:
+                    run[key]["speedup_vs_ks_loop"] = base / max(run[key]["cpu_seconds"], 1e-9)
+            if "evidently" in run:
+                ev = run["evidently"]["cpu_seconds"]
+                run["aiops_drift_cli"]["speedup_vs_evidently"] = ev / max(run["aiops_drift_cli"]["cpu_seconds"], 1e-9)
+            out["runs"].append(run)
+    return out
+
+
+def render_like_for_like(spd: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"Like-for-like speed, {spd['rows']} rows x {spd['columns']} columns: a fresh process per tool (imports, "
+        "reading both CSV files, every row tested), CPU seconds (wall in brackets):",
+        "",
+        "| run | scipy KS loop (baseline) | aiops drift CLI | Evidently | aiops vs KS loop | aiops vs Evidently |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, run in enumerate(spd["runs"], 1):
+        ks, ai, ev = run["scipy_ks_loop"], run["aiops_drift_cli"], run.get("evidently")
+        ev_cell = "-" if ev is None else f"{ev['cpu_seconds']:.2f} ({ev['wall_seconds']:.1f})"
+        ratio = "-" if ev is None else f"{ai['speedup_vs_evidently']:.1f}x"
+        lines.append(
+            f"| {i} | {ks['cpu_seconds']:.2f} ({ks['wall_seconds']:.1f}) | {ai['cpu_seconds']:.2f} "
+            f"({ai['wall_seconds']:.1f}) | {ev_cell} | {ai['speedup_vs_ks_loop']:.2f}x | {ratio} |"
+        )
+    return lines
+
+
 def _cbpe_windows(
     name: str, s: np.ndarray, y: np.ndarray, z: np.ndarray, ref: np.ndarray, pool: np.ndarray, seed: int, plan: Any
 ) -> list[dict[str, Any]]:
@@ -402,8 +498,21 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-cbpe", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="only the 100 000 x 50 speed comparison (~1 min)")
+    ap.add_argument(
+        "--like-for-like",
+        action="store_true",
+        help="only the speed comparison as CLI calls run: a fresh process per tool, all rows, imports included",
+    )
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the like-for-like comparison")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     args = ap.parse_args()
+    if args.like_for_like:
+        lfl = speed_like_for_like(args.speed_rows, args.speed_cols, args.evidently_python, args.repeat)
+        print("\n".join(render_like_for_like(lfl)))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"like_for_like": lfl}, indent=1, default=str))
+        return
     if args.speed_only:
         spd = speed(args.speed_rows, args.speed_cols, args.evidently_python)
         text = render({}, spd)

@@ -125,6 +125,18 @@ def _render_text(out: Mapping[str, Any], windowed: bool) -> str:
     n_drift = sum(1 for w in windows if w["drift"])
     lines.append("")
     lines.append(f"{n_drift} of {len(windows)} windows drifted")
+    seq = out.get("sequential")
+    if isinstance(seq, Mapping) and seq.get("first_alarm_window") is not None:
+        first = int(seq["first_alarm_window"])
+        start = windows[first]["start"] if first < len(windows) else "?"
+        lines.append(f"persistent shift (evidence across windows) first flagged in window {first} (rows from {start}):")
+        for name, alarm in seq.get("alarms", {}).items():
+            lo, hi = alarm["ci95"]
+            unit = " sd" if alarm["kind"] == "location" else ""
+            lines.append(
+                f"  {name}: shift {alarm['shift']:+.3g}{unit} (95% CI {lo:+.3g} .. {hi:+.3g}) since window "
+                f"{alarm['start_window']}, |z|={abs(alarm['z']):.2f} > {alarm['threshold']:.2f}"
+            )
     for name, count in sorted(flagged.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {name}: drifted in {count} window(s)")
     return "\n".join(lines)
@@ -248,6 +260,9 @@ def drift(
             "drift": any(w["drift"] for w in windows),
             "windows": windows,
         }
+        if isinstance(windows[-1].get("sequential"), Mapping):
+            # the evidence accumulated over every window: the first crossing and the effect sizes at the end
+            out["sequential"] = windows[-1]["sequential"]
         plots = _plot(plot_dir, reference, current, list(drifted_cols)) if plot_dir and drifted_cols else []
     except _Fail as exc:
         _fail(str(exc))

@@ -104,3 +104,22 @@ def test_plot_writes_one_png_per_drifted_column(tables: dict[str, str], tmp_path
     assert code == 1
     assert (tmp_path / "p" / "x.png").exists()
     assert "plot:" in out
+
+
+def test_a_small_persistent_shift_is_reported_with_its_first_window(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+
+    def table(n: int, rate: float) -> pd.DataFrame:
+        return pd.DataFrame({"x": rng.normal(size=n), "flag": (rng.random(n) < rate).astype(int)})
+
+    table(2000, 0.3).to_csv(tmp_path / "ref.csv", index=False)
+    pd.concat([table(3000, 0.3), table(3000, 0.37)]).to_csv(tmp_path / "cur.csv", index=False)
+    args = ("--reference", str(tmp_path / "ref.csv"), "--current", str(tmp_path / "cur.csv"), "--window", "500")
+    code, out, _ = run(*args, "--json")
+    assert code == 1
+    seq = json.loads(out)["sequential"]
+    assert seq["first_alarm_window"] >= 6 and list(seq["alarms"]) == ["flag"]
+    low, high = seq["alarms"]["flag"]["ci95"]
+    assert low < 0.07 < high
+    code, text, _ = run(*args)
+    assert "persistent shift (evidence across windows) first flagged in window" in text

@@ -46,11 +46,14 @@ def test_reference_sql_on_sqlite_is_read_once_and_decides_like_the_frame(tmp_pat
     ref = _table(rng, 2000)
     url = _sqlite(tmp_path / "ref.db", ref)
     det = TabularDrift(reference_sql={"url": url, "query": "SELECT a, b, colour FROM ref"})
-    assert det.evaluate(_frame(_table(rng, 500))) == []
+    first = _table(rng, 500)
+    assert det.evaluate(_frame(first)) == []
     assert det.n_reference_ == 2000 and det.columns_ == ["a", "b", "colour"]
-    # the same decisions as fitting the frame directly
+    # the same decisions as fitting the frame directly (and seeing the same windows: evidence accumulates)
+    twin = TabularDrift().fit(ref)
+    twin.test(first)
     cur = _table(np.random.default_rng(9), 500, shift=0.2)
-    assert det.test(cur).to_dict() == TabularDrift().fit(ref).test(cur).to_dict()
+    assert det.test(cur).to_dict() == twin.test(cur).to_dict()
     (tmp_path / "ref.db").unlink()  # read once: the statistics are kept, the table is not re-read
     (finding,) = det.evaluate(_frame(_table(rng, 500, shift=1.0), 2.0))
     assert finding.evidence["columns"]["a"]["drift"]
@@ -166,11 +169,13 @@ def test_registry_reference_follows_the_champion(tmp_path: Path) -> None:
     reg.promote("churn", v2, key="promote-2")  # a retrain won
     assert det.evaluate(_frame(_table(rng, 500, shift=1.0))) == []  # refitted on v2's training data
     assert det.reference_version_ == "2" and det.n_reference_ == 900
+    assert det.scan_ is not None and det.scan_.windows == 1  # the evidence against v1 was dropped
     assert det.evaluate(_frame(_table(rng, 500))) != []
 
     reg.rollback("churn", key="rollback-1")  # and back
     assert det.evaluate(_frame(_table(rng, 500))) == []
     assert det.reference_version_ == "1"
+    assert det.scan_ is not None and det.scan_.windows == 1
 
 
 def test_registry_reference_from_a_sql_table_and_from_training_data(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ Why each piece is there:
   small shifts spread over many columns that no single column shows.
 * **Correction**: Bonferroni over all tests that can reject (Tarone's rule for the discrete ones), so the
   probability of a false alarm in a window is at most ``alpha``.
+* **Evidence across windows** (``sequential``): a change-point scan per column over the windows tested since
+  the fit (``_sequential.py``) finds small persistent shifts no single window shows, with its own false-alarm
+  level for a whole stream of 20 windows (``sequential_alpha``); a window drifts if either part fires.
 * **Effect floors**: a test only alerts when its effect is also above a floor (Wasserstein distance in
   reference standard deviations, Jensen-Shannon distance, change of missing or novel share, AUC change), so a
   window of a million rows does not alert on a difference nobody would act on.
@@ -28,6 +31,7 @@ Why each piece is there:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -39,6 +43,7 @@ from pydantic import Field
 from aiops.detection import ColumnDrift, DriftResult
 
 from . import _stats as st
+from ._sequential import Baseline, ShiftAlarm, ShiftScan, rate_baseline_rows, scan_pvalue
 from .base import DriftDetector, DriftParams, fmt_p, numeric_matrix
 
 
@@ -52,6 +57,12 @@ class TabularDriftParams(DriftParams):
     min_auc_change: float = Field(0.02, ge=0.0, le=0.5, description="floor on |AUC - 0.5| of the multivariate test")
     multivariate: bool = Field(True, description="add the Mahalanobis-distance test across numeric columns")
     max_categories: int = Field(2, ge=2, description="numeric columns with at most this many values are categorical")
+    sequential: bool = Field(
+        True, description="also accumulate evidence across windows (small persistent shifts; see docs/drift.md)"
+    )
+    sequential_alpha: float = Field(
+        0.01, gt=0.0, lt=1.0, description="probability that a clean stream of 20 windows raises a sequential alarm"
+    )
 
 
 @dataclass
@@ -233,6 +244,7 @@ class TabularDrift(DriftDetector):
 
     Params: ClassVar[type[DriftParams]] = TabularDriftParams
     name: ClassVar[str] = "drift"
+    _pending_scan: dict[str, Any] | None = None  # a restored scan waiting for the fit on its reference
 
     # ---- fit ---------------------------------------------------------------------------------------------
     def _fit(self, reference: pd.DataFrame) -> None:
@@ -248,6 +260,53 @@ class TabularDrift(DriftDetector):
             self._fit_multivariate(reference)
         finally:
             self._block = None
+        self._fit_sequential(p)
+
+    def _fit_sequential(self, p: TabularDriftParams) -> None:
+        """The scan across windows: one location statistic per numeric column, one rate per tracked category.
+
+        A numeric value's statistic is its placement in the reference (the share of reference values below
+        it, ties counted half): its reference mean is 1/2 and its variance the tie-corrected 1/12, whatever
+        the column's scale or skew, so one rank-based z serves every numeric column.
+        """
+        self.scan_: ShiftScan | None = None
+        self._seq_obs: dict[tuple[str, str], tuple[float, float, float]] = {}
+        self._seq_rates: dict[str, list[str]] = {}  # categorical column -> the categories the scan tracks
+        if not getattr(p, "sequential", False):
+            return
+        rows: list[tuple[str, str, str, float, float, float, float, float]] = []
+        for c in self.columns_:
+            num = self.numeric_.get(c)
+            if num is not None:
+                n = len(num.sorted)
+                if n > 1:
+                    var = ((n * n - 1.0) - num.ties / n) / (12.0 * n * n)
+                    rows.append((c, "", "location", 0.5, var, float(n), num.mean, num.std))
+                continue
+            cat = self.categorical_.get(c)
+            if cat is not None:
+                for col, label, share, var, n_cat in rate_baseline_rows(c, cat.categories, cat.counts):
+                    rows.append((col, label, "rate", share, var, n_cat, share, 1.0))
+                    self._seq_rates.setdefault(c, []).append(label)
+        if not rows:
+            return
+        cols = list(zip(*rows, strict=True))
+        baseline = Baseline(
+            columns=tuple(cols[0]),
+            labels=tuple(cols[1]),
+            kinds=tuple(cols[2]),
+            mean=np.array(cols[3], dtype=float),
+            var=np.array(cols[4], dtype=float),
+            n=np.array(cols[5], dtype=float),
+            raw_mean=np.array(cols[6], dtype=float),
+            raw_sd=np.array(cols[7], dtype=float),
+        )
+        # the same effect floor as a window's distribution test: a shift below min_shift sd is not worth an alarm
+        self.scan_ = ShiftScan(baseline, float(getattr(p, "sequential_alpha", 0.01)), p.min_shift)
+        pending = getattr(self, "_pending_scan", None)
+        if pending:  # a restart: resume the saved scan if it was taken against this same reference
+            self.scan_.load_state_dict(pending)
+            self._pending_scan = None
 
     def _fit_plain(self, c: str, block: _Block, n_rows: int, p: TabularDriftParams) -> bool:
         """Profile a plain numeric column from the block (False: leave it to :meth:`_fit_column`)."""
@@ -322,8 +381,6 @@ class TabularDrift(DriftDetector):
         self.mv_calib_: np.ndarray | None = None
         if not p.multivariate or len(cols) < 2 or len(reference) < 100:
             return
-        from sklearn.covariance import ledoit_wolf  # heavy import only when used
-
         block: _Block | None = getattr(self, "_block", None)
         src = block.rows_of(cols) if block is not None else None
         rows, idx = (numeric_matrix(reference, cols), None) if src is None else src
@@ -359,7 +416,7 @@ class TabularDrift(DriftDetector):
             x = np.where(np.isnan(x), self.mv_fill_, x)
         z = (x - self.mv_mean_) / self.mv_scale_
         train, calib = z[:half], z[half : 2 * half]
-        cov, _ = ledoit_wolf(train)
+        cov = st.ledoit_wolf(train)
         self.mv_center_ = train.mean(axis=0)
         self.mv_precision_ = np.linalg.pinv(cov)
         self.mv_calib_ = self._mahalanobis(calib)
@@ -393,6 +450,7 @@ class TabularDrift(DriftDetector):
         schema: dict[str, ColumnDrift] = {}
         wanted = set(self.numeric_) | set(getattr(self, "mv_columns_", []))
         self._block = _Block.of(current, [c for c in self.columns_ if c in wanted])
+        self._seq_obs = {}
         try:
             for c in self.columns_:
                 if c not in current.columns:
@@ -409,6 +467,7 @@ class TabularDrift(DriftDetector):
         for s in signals:
             s.p_adj = min(1.0, s.p * k)
             s.drift = bool(s.p <= p.alpha / k and s.effect >= s.floor)
+        shifts = self._sequential_update({s.column for s in signals if s.drift})
 
         columns: dict[str, ColumnDrift] = {}
         by_col: dict[str, list[_Signal]] = {}
@@ -424,7 +483,7 @@ class TabularDrift(DriftDetector):
                 continue
             drifted = [s for s in sigs if s.drift]
             lead = min(drifted or sigs, key=lambda s: (s.p_adj, -s.effect))
-            columns[c] = ColumnDrift(
+            col = ColumnDrift(
                 column=c,
                 test=lead.test,
                 statistic=lead.statistic,
@@ -449,11 +508,16 @@ class TabularDrift(DriftDetector):
                     },
                 },
             )
+            columns[c] = self._with_shift(col, shifts.get(c)) if shifts else col
+
         drift = any(col.drift for col in columns.values()) or (mv is not None and mv.drift)
-        p_min = min([s.p_adj for s in signals], default=1.0)
+        p_cols = [c.p_value for c in columns.values() if c.p_value is not None]  # (a scan alarm's p)
+        p_min = min([s.p_adj for s in signals] + p_cols, default=1.0)
         if schema:
             p_min = 0.0
         details: dict[str, Any] = {"n_reference": self.n_reference_, "n_current": m, "alpha": p.alpha, "n_tests": k}
+        if self.scan_ is not None:
+            details["sequential"] = self._sequential_details(shifts)
         if mv is not None:
             details["multivariate"] = {
                 "test": mv.test,
@@ -466,6 +530,78 @@ class TabularDrift(DriftDetector):
         return DriftResult(
             drift=drift, summary=self._summary(columns, mv, k, p.alpha), columns=columns, p_value=p_min, details=details
         )
+
+    # ---- evidence across windows --------------------------------------------------------------------------
+    def _sequential_update(self, flagged: set[str]) -> dict[str, ShiftAlarm]:
+        """Feed this window to the scan; per column, its strongest statistic (empty without a scan).
+
+        A column the window's own tests flagged sits this window out: that shift is reported already, and
+        the scan is for the ones no window shows; accumulated, a large passing shift would keep the scan
+        alarmed for many windows after it is over.
+        """
+        scan = self.scan_
+        if scan is None:
+            return {}
+        b = scan.baseline
+        none = (0.0, 0.0, 0.0)
+        keys = zip(b.columns, b.labels, strict=True)
+        obs = np.array([none if key[0] in flagged else self._seq_obs.get(key, none) for key in keys])
+        self._seq_obs = {}
+        best: dict[str, ShiftAlarm] = {}
+        for a in scan.update(obs[:, 0], obs[:, 1], obs[:, 2]):
+            old = best.get(a.column)
+            if old is None or abs(a.z) - a.threshold > abs(old.z) - old.threshold:
+                best[a.column] = a
+        return best
+
+    def _with_shift(self, col: ColumnDrift, shift: ShiftAlarm | None) -> ColumnDrift:
+        """The column's result with the scan's evidence; a scan alarm makes the column drift."""
+        if shift is None:
+            return col
+        details = {**col.details, "sequential": shift.to_dict()}
+        if not shift.drift:
+            return ColumnDrift(col.column, col.test, col.statistic, col.p_value, col.effect, col.drift, details)
+        n_stats = len(self.scan_.baseline.columns) if self.scan_ is not None else 1
+        p_seq = min(1.0, scan_pvalue(shift.z) * n_stats)
+        details["reasons"] = [*details.get("reasons", []), "persistent shift"]
+        if col.drift:
+            return ColumnDrift(col.column, col.test, col.statistic, col.p_value, col.effect, True, details)
+        details["signal"] = "persistent shift"
+        return ColumnDrift(col.column, "sequential-scan", shift.z, p_seq, shift.shift, True, details)
+
+    def _sequential_details(self, shifts: dict[str, ShiftAlarm]) -> dict[str, Any]:
+        scan = self.scan_
+        assert scan is not None
+        alarms = sorted((a for a in shifts.values() if a.drift), key=lambda a: -abs(a.z))
+        return {
+            "test": "sequential-scan",
+            "alpha": scan.alpha,
+            "statistics": len(scan.baseline.columns),
+            "threshold": scan.threshold,
+            "windows": scan.windows,
+            "first_alarm_window": scan.first_alarm,
+            "drift": bool(alarms),
+            "alarms": {a.column: a.to_dict() for a in alarms},
+        }
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus the scan's per-window sums, so a restart continues the accumulation."""
+        state = super().state_dict()
+        scan = getattr(self, "scan_", None)
+        if scan is not None and scan.windows:
+            state["sequential"] = scan.state_dict()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore; the scan resumes at the next fit if that fit is on the same reference (else starts anew)."""
+        saved = state.get("sequential")
+        self._pending_scan = dict(saved) if isinstance(saved, Mapping) else None
+        super().load_state_dict(state)
+        scan = getattr(self, "scan_", None)
+        if self._pending_scan and scan is not None and self._fitted:
+            scan.load_state_dict(self._pending_scan)
+            self._pending_scan = None
 
     def _column_signals(self, c: str, s: pd.Series) -> list[_Signal]:
         """Every signal of one column (subclasses narrow this to fewer tests)."""
@@ -510,6 +646,8 @@ class TabularDrift(DriftDetector):
             dv, dc = np.unique(dev, return_counts=True)
             d_below, d_equal = st.locate(prof.absdev_unique, prof.absdev_counts, prof.absdev_cum0, dv)
             sauc, p_sp = st.rank_sum_located(n, prof.absdev_ties, dc, d_below, d_equal)
+        sum_x = float(np.sum(x))
+        self._seq_obs[(c, "")] = (float(len(x)), auc * len(x), sum_x)
         w1 = st.wasserstein_quantiles(prof.sorted, x)
         shift = w1 / prof.std if prof.std > 0 else (1.0 if w1 > 0 else 0.0)
         cur_props = st.bin_counts(prof.psi_edges, x) / len(x)
@@ -532,7 +670,7 @@ class TabularDrift(DriftDetector):
                     "p_spread": p_sp,
                     "wasserstein": w1,
                     "psi": st.psi(prof.psi_props, cur_props),
-                    "mean_shift_sd": (float(np.mean(x)) - prof.mean) / prof.std if prof.std > 0 else 0.0,
+                    "mean_shift_sd": (sum_x / len(x) - prof.mean) / prof.std if prof.std > 0 else 0.0,
                 },
             )
         )
@@ -561,6 +699,9 @@ class TabularDrift(DriftDetector):
                 unseen[str(k)] = int(cnt)
             else:
                 cur_counts[i] += cnt
+        for label in self._seq_rates.get(c, ()):
+            k_cur = float(cur_counts[prof.index[label]])
+            self._seq_obs[(c, label)] = (float(cur_counts.sum()), k_cur, k_cur)
         ref_counts = np.append(prof.counts, 0.0)
         chi2, p_chi = st.chi2_two_sample(ref_counts, cur_counts)
         js = st.js_distance(ref_counts, cur_counts)
@@ -673,6 +814,14 @@ class TabularDrift(DriftDetector):
         parts = []
         for col in sorted(drifted, key=lambda c: c.p_value or 0.0)[:5]:
             reasons = ", ".join(col.details.get("reasons", [])) or col.test
+            seq = col.details.get("sequential", {})
+            if seq.get("drift"):
+                unit = " sd" if seq["kind"] == "location" else ""
+                what = f" of {seq['category']!r}" if seq.get("category") else ""
+                reasons += (
+                    f" since window {seq['start_window']}: shift{what} {seq['shift']:+.3g}{unit}, 95% CI "
+                    f"[{seq['ci95'][0]:+.3g}, {seq['ci95'][1]:+.3g}]"
+                )
             parts.append(f"{col.column} ({reasons}; p={fmt_p(col.p_value)}, effect={col.effect:.3g})")
         more = f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
         head = f"drift in {len(drifted)} of {len(columns)} columns: " + "; ".join(parts) + more if drifted else ""
