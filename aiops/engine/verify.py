@@ -4,6 +4,9 @@ Why in addition to (not instead of) the check's own healthy evaluations: the det
 symptom is gone; a probe tells whether the thing the action was meant to fix is fixed (the error-rate
 alert expression is quiet, the model endpoint answers a canary). An action heals only when both agree, so
 "ran without error" is never mistaken for "healed".
+
+Probes are slow I/O (an HTTP query, a subprocess), so the engine calls them outside every lock and
+transaction; each is bounded by ``probe_timeout``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ import requests
 
 from aiops.config.models import VerifyConfig
 from aiops.redact import redact_url
+
+
+def has_probes(cfg: VerifyConfig) -> bool:
+    """Whether verification must ask a probe (so the engine runs it outside its locks first)."""
+    return bool((cfg.promql and cfg.prometheus_url) or cfg.command)
 
 
 def probe_failure(cfg: VerifyConfig) -> str | None:
