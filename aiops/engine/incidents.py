@@ -138,9 +138,7 @@ class IncidentManager:
                 return  # something else decided meanwhile (deadline passed, a person acted)
             self._verified(cfg, row, failure, now)
 
-    def _seen(
-        self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float
-    ) -> int | None:
+    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> int | None:
         """Record a sighting; returns the incident's id when it just went firing (the ladder decides next)."""
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
         severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
