@@ -27,9 +27,10 @@ from tests.servers import WebhookReceiver
 TOKEN = "crash-t0ken"
 
 HEAL = """
-import sys
+import sys, time
 from pathlib import Path
 work = Path(sys.argv[1])
+time.sleep(float(sys.argv[2]))
 with open(work / "executions.log", "a") as f:
     f.write("ran\\n")
 """
@@ -52,7 +53,7 @@ checks:
       notify: [hook]
       actions:
         - type: command
-          argv: ["{python}", "{work}/heal.py", "{work}"]
+          argv: ["{python}", "{work}/heal.py", "{work}", "{heal_seconds}"]
           timeout: 30s
           mode: {mode}
           approval_timeout: 1h
@@ -109,7 +110,7 @@ def new_store_url(kind: str, work: Path, postgres_url: str | None) -> str:
 
 
 class Life:
-    def __init__(self, work: Path, store_url: str, mode: str) -> None:
+    def __init__(self, work: Path, store_url: str, mode: str, heal_seconds: float = 0.0) -> None:
         self.work = work
         self.store_url = store_url
         self.mode = mode
@@ -118,7 +119,13 @@ class Life:
         self.config = work / "aiops.yaml"
         self.config.write_text(
             CONFIG.format(
-                url=store_url, work=work, token=TOKEN, hook=self.receiver.url, python=sys.executable, mode=mode
+                url=store_url,
+                work=work,
+                token=TOKEN,
+                hook=self.receiver.url,
+                python=sys.executable,
+                mode=mode,
+                heal_seconds=heal_seconds,
             )
         )
         self.metric = Metric(work)
@@ -143,12 +150,12 @@ class Life:
             assert self.daemon.proc is not None
             assert self.daemon.proc.returncode == -9, f"exit {self.daemon.proc.returncode}:\n{self.daemon.logs()}"
         self.daemon.start(wait_ready=True)
-        while not self._done():
+        while not self.done():
             self._approve_waiting()
             assert time.monotonic() < deadline, f"{self.mode}/{point}: not done in {timeout}s:\n{self.daemon.logs()}"
             time.sleep(0.1)
         assert self.daemon.terminate() == 0
-        return self._collect()
+        return self.collect()
 
     def _approve_waiting(self) -> None:
         """A person approving whatever waits (approve mode); the daemon may die under the request."""
@@ -166,7 +173,7 @@ class Life:
         except requests.RequestException:
             pass
 
-    def _done(self) -> bool:
+    def done(self) -> bool:
         events = {r.json.get("event") for r in self.receiver.requests if isinstance(r.json, dict)}
         if "resolved" not in events:
             return False
@@ -176,7 +183,7 @@ class Life:
         finally:
             store.close()
 
-    def _collect(self) -> LifeEnd:
+    def collect(self) -> LifeEnd:
         store = Store(self.store_url)
         try:
             incidents = store.list_incidents(limit=100)
