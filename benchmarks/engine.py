@@ -119,9 +119,12 @@ def main() -> None:
         url, incidents, rounds = args.child
         print(json.dumps(measure(url, int(incidents), int(rounds))))
         return
-    ref = args.baseline or subprocess.run(
-        ["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    ref = (
+        args.baseline
+        or subprocess.run(
+            ["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     sys.path.insert(0, str(ROOT))
     from tests.servers import postgres_cluster
 
