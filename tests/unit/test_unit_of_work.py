@@ -7,7 +7,6 @@ survive it, which is why a ``firing`` incident without its firing message cannot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,8 @@ import sqlalchemy as sa
 
 from aiops.errors import StoreError
 from aiops.store import schema
-from aiops.testing import RecordingRemediation, ScriptedSource, register_test_plugins, unregister_test_plugins
 from tests.unit.test_engine import Harness, policy
-
-
-@pytest.fixture(autouse=True)
-def _plugins() -> Iterator[None]:
-    register_test_plugins()
-    ScriptedSource.reset()
-    RecordingRemediation.executions.clear()
-    yield
-    unregister_test_plugins()
+from tests.unit.test_engine import _plugins as _plugins  # autouse: test plugins registered
 
 
 def test_firing_without_its_message_cannot_be_committed(tmp_path: Path) -> None:
