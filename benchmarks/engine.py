@@ -46,9 +46,11 @@ def measure(store_url: str, incidents: int, rounds: int) -> dict[str, float]:
     from aiops.engine.checks import CheckResult
     from aiops.engine.incidents import IncidentManager
     from aiops.engine.runtime import build_runtime
+    from aiops.logs import configure_logging
     from aiops.store.store import Store
     from aiops.types import Finding
 
+    configure_logging("warning", json=True)  # the engine logs every transition: not what is measured here
     runtime = build_runtime(parse_config(CONFIG, "bench.yaml", env={}))
     store = Store(store_url)
     store.migrate()

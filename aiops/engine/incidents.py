@@ -106,13 +106,12 @@ class IncidentManager:
         grouped = _group(cfg, result.findings, actionable=True)
         grouped.update(_group(cfg, result.problems, actionable=False))
         for fp, (findings, actionable) in grouped.items():
-            with self._decision(fp):
-                fired = self._seen(cfg, fp, findings, actionable, now)
-            if fired is not None:  # a second decision: what to do about it (the ladder)
+            with self._locks.hold(fp):  # both decisions: nothing else can change the incident in between
                 with self._decision(fp):
-                    row = self.store.get_incident(fired)
-                    if row is not None:
-                        self._drive(cfg, row, now)
+                    fired = self._seen(cfg, fp, findings, actionable, now)
+                if fired is not None:  # a second decision: what to do about it (the ladder)
+                    with self._decision(fp):
+                        self._drive(cfg, fired, now)
         for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
             if row["fingerprint"] in grouped:
                 continue
@@ -138,8 +137,8 @@ class IncidentManager:
                 return  # something else decided meanwhile (deadline passed, a person acted)
             self._verified(cfg, row, failure, now)
 
-    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> int | None:
-        """Record a sighting; returns the incident's id when it just went firing (the ladder decides next)."""
+    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> Row | None:
+        """Record a sighting; returns the incident when it just went firing (the ladder decides next)."""
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
         severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
         evidence = {"findings": [f.to_dict() for f in findings[:10]]}
@@ -231,12 +230,13 @@ class IncidentManager:
 
     # -- the ladder ------------------------------------------------------------------------------------
 
-    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> int | None:
-        """Firing: its message is queued in the same unit of work. Returns the id when the ladder applies."""
+    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> Row | None:
+        """Firing: its message is queued in the same unit of work. Returns the incident when the ladder
+        applies to it."""
         self._notify(cfg, row, "firing", f"{row['summary']}", now)
         row = self.store.update_incident(int(row["id"]), {"notified_firing": True}, now=now)
         self._reached("incident.firing", cfg.name)
-        return int(row["id"]) if str(row["kind"]).startswith("detector:") else None
+        return row if str(row["kind"]).startswith("detector:") else None
 
     def _drive(self, cfg: CheckConfig, row: Row, now: float) -> None:
         """Take the next step for a firing incident, unless an action of it is already under way."""
