@@ -6,7 +6,9 @@ entry points (``aiops run``) call :func:`arm_from_env` once; nothing else reads 
 embedded daemon or a unit test is never armed by accident. Unarmed, :func:`point` is one comparison.
 
 ``AIOPS_FAULT_POINT=action.finished`` kills the process with SIGKILL right after the first commit of that
-name; ``action.finished@latency`` only when the point is reached for the check ``latency``.
+name; ``action.finished:3`` the third time. The variable and its syntax are shared with the remediation
+plugins' own points (``aiops_remediations.faults``, e.g. ``promote:replaced``): a name the engine does not
+declare is left to them.
 """
 
 from __future__ import annotations
@@ -33,19 +35,24 @@ POINTS = (
     "notification.sent",  # an outbox row marked sent
 )
 
-_armed: tuple[str, str | None] | None = None
+_armed: tuple[str, int] | None = None
+_hits: dict[str, int] = {}
 
 
 def arm(spec: str | None) -> None:
-    """Arm one point (``name`` or ``name@check``); an empty spec disarms. Unknown names are refused."""
+    """Arm one point: ``NAME`` or ``NAME:N`` (the N-th time it is reached); empty disarms."""
     global _armed
+    _hits.clear()
     if not spec:
         _armed = None
         return
-    name, _, check = spec.partition("@")
+    name, _, count = spec.rpartition(":")
+    if not count.isdigit():  # plugin point names contain ':' themselves; only a trailing number is a count
+        name, count = spec, ""
     if name not in POINTS:
-        raise ValueError(f"{ENV}={spec!r}: unknown fault point; known: {', '.join(POINTS)}")
-    _armed = (name, check or None)
+        _armed = None  # a plugin's point (same variable): not the engine's business
+        return
+    _armed = (name, int(count) if count else 1)
     log.warning("fault point armed: this process will kill itself there", point=spec)
 
 
@@ -54,8 +61,11 @@ def arm_from_env() -> None:
 
 
 def point(name: str, check: str | None = None) -> None:
-    """A commit boundary was just crossed: die here if this point is armed (test builds only)."""
-    if _armed is None or _armed[0] != name or (_armed[1] is not None and _armed[1] != check):
+    """A commit boundary was just crossed: die here if this point is armed (crash-safety tests only)."""
+    if _armed is None or _armed[0] != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] < _armed[1]:
         return
     log.warning("fault point reached: SIGKILL", point=name, check=check)
     os.kill(os.getpid(), signal.SIGKILL)

@@ -7,7 +7,7 @@ incidents open), then a healthy tick resolves them all. The baseline (default: t
 ``main``, where every store call was its own transaction under one process-wide lock) is extracted with
 ``git archive`` and run in a subprocess with the same driver, on a fresh database of the same kind.
 
-    .venv/bin/python benchmarks/engine.py                     # both stores, 200 incidents x 5 rounds
+    .venv/bin/python benchmarks/engine.py                     # both stores, 200 incidents x 3 rounds, 5 pairs
     .venv/bin/python benchmarks/engine.py --stores sqlite --incidents 100 --rounds 3
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -112,8 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--incidents", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each; the best is kept")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of runs (baseline, this code)")
     parser.add_argument("--baseline", default=None, help="git revision (default: merge base with main)")
     parser.add_argument("--child", nargs=3, metavar=("URL", "INCIDENTS", "ROUNDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -134,24 +135,26 @@ def main() -> None:
         tmp = Path(tmpdir)
         baseline_code = _extract(ref, tmp / "baseline")
         kinds = [k.strip() for k in args.stores.split(",") if k.strip()]
-        print(f"baseline {ref[:10]} vs working tree; {args.incidents} incidents x {args.rounds} rounds, best of")
-        print(f"{args.repeats} alternating runs\n")
+        print(f"baseline {ref[:10]} vs working tree; {args.incidents} incidents x {args.rounds} rounds;")
+        print(f"medians of {args.repeats} pairs of runs (ABBA order); ratio = median of the pairs' ratios\n")
         print("| store | baseline decisions/s | this code decisions/s | ratio |")
         print("| --- | ---: | ---: | ---: |")
         for kind in kinds:
             cluster = postgres_cluster() if kind == "postgres" else None
             pg_url = cluster.__enter__().url if cluster is not None else None
             try:
-                best = {"baseline": 0.0, "new": 0.0}
-                for _ in range(args.repeats):
-                    for label, code in (("baseline", baseline_code), ("new", ROOT)):
+                rates: dict[str, list[float]] = {"baseline": [], "new": []}
+                for i in range(args.repeats):
+                    order = [("baseline", baseline_code), ("new", ROOT)]
+                    for label, code in order if i % 2 == 0 else order[::-1]:  # ABBA: drifting load hits both
                         got = _run(code, _fresh_url(kind, tmp, pg_url), args.incidents, args.rounds)
-                        best[label] = max(best[label], got["decisions"] / got["seconds"])
+                        rates[label].append(got["decisions"] / got["seconds"])
             finally:
                 if cluster is not None:
                     cluster.__exit__(None, None, None)
-            ratio = best["new"] / best["baseline"]
-            print(f"| {kind} | {best['baseline']:.0f} | {best['new']:.0f} | {ratio:.2f}x |")
+            ratio = statistics.median(n / b for n, b in zip(rates["new"], rates["baseline"], strict=True))
+            base, new = statistics.median(rates["baseline"]), statistics.median(rates["new"])
+            print(f"| {kind} | {base:.0f} | {new:.0f} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":
