@@ -5,7 +5,9 @@ A decision is one incident opening (firing, with its firing message queued) or o
 its resolved message queued). Each round observes ``--incidents`` findings with distinct labels (so as many
 incidents open), then a healthy tick resolves them all. The baseline (default: the merge base with
 ``main``, where every store call was its own transaction under one process-wide lock) is extracted with
-``git archive`` and run in a subprocess with the same driver, on a fresh database of the same kind.
+``git archive`` and run in a subprocess with the same driver, on a fresh database of the same kind, in
+ABBA order. Wall-clock rates on a shared machine drift with other jobs' load, so the engine process's own
+CPU time is reported too (the database server's is not in it).
 
     .venv/bin/python benchmarks/engine.py                     # both stores, 200 incidents x 3 rounds, 5 pairs
     .venv/bin/python benchmarks/engine.py --stores sqlite --incidents 100 --rounds 3
@@ -58,23 +60,24 @@ def measure(store_url: str, incidents: int, rounds: int) -> dict[str, float]:
     clock = [1_700_000_000.0]
     manager = IncidentManager(store, lambda: runtime, lambda: clock[0])
     decisions = 0
-    seconds = 0.0
+    seconds = cpu = 0.0
     for r in range(rounds):
         findings = [
             Finding(kind="threshold", detector="threshold", summary="v is high", labels={"series": f"s{r}-{i}"})
             for i in range(incidents)
         ]
         clock[0] += 10
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         manager.observe(CheckResult(check="bench", outcome="ok", findings=findings, healthy_data=True))
         clock[0] += 10
         manager.observe(CheckResult(check="bench", outcome="ok", findings=[], healthy_data=True))
         seconds += time.perf_counter() - started
+        cpu += time.process_time() - started_cpu
         decisions += 2 * incidents
     queued = len(store.list_notifications(limit=1_000_000))
     store.close()
     assert queued == decisions, f"expected {decisions} outbox rows, found {queued}"
-    return {"decisions": decisions, "seconds": seconds}
+    return {"decisions": decisions, "seconds": seconds, "cpu": cpu}
 
 
 def _fresh_url(kind: str, tmp: Path, postgres_url: str | None) -> str:
@@ -137,24 +140,33 @@ def main() -> None:
         kinds = [k.strip() for k in args.stores.split(",") if k.strip()]
         print(f"baseline {ref[:10]} vs working tree; {args.incidents} incidents x {args.rounds} rounds;")
         print(f"medians of {args.repeats} pairs of runs (ABBA order); ratio = median of the pairs' ratios\n")
-        print("| store | baseline decisions/s | this code decisions/s | ratio |")
-        print("| --- | ---: | ---: | ---: |")
+        print(
+            "| store | baseline decisions/s | this code decisions/s | ratio "
+            "| baseline per CPU-s | this code per CPU-s | ratio |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for kind in kinds:
             cluster = postgres_cluster() if kind == "postgres" else None
             pg_url = cluster.__enter__().url if cluster is not None else None
             try:
                 rates: dict[str, list[float]] = {"baseline": [], "new": []}
+                cpu_rates: dict[str, list[float]] = {"baseline": [], "new": []}
                 for i in range(args.repeats):
                     order = [("baseline", baseline_code), ("new", ROOT)]
                     for label, code in order if i % 2 == 0 else order[::-1]:  # ABBA: drifting load hits both
                         got = _run(code, _fresh_url(kind, tmp, pg_url), args.incidents, args.rounds)
                         rates[label].append(got["decisions"] / got["seconds"])
+                        cpu_rates[label].append(got["decisions"] / got["cpu"])
             finally:
                 if cluster is not None:
                     cluster.__exit__(None, None, None)
             ratio = statistics.median(n / b for n, b in zip(rates["new"], rates["baseline"], strict=True))
             base, new = statistics.median(rates["baseline"]), statistics.median(rates["new"])
-            print(f"| {kind} | {base:.0f} | {new:.0f} | {ratio:.2f}x |")
+            cpu_base, cpu_new = statistics.median(cpu_rates["baseline"]), statistics.median(cpu_rates["new"])
+            print(
+                f"| {kind} | {base:.0f} | {new:.0f} | {ratio:.2f}x "
+                f"| {cpu_base:.0f} | {cpu_new:.0f} | {cpu_new / cpu_base:.2f}x |"
+            )
 
 
 if __name__ == "__main__":
