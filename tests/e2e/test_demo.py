@@ -26,25 +26,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     work = tmp_path_factory.mktemp("demo")
     started = time.monotonic()
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aiops",
-            "demo",
-            "--speed",
-            "20",
-            "--json-summary",
-            str(work / "s.json"),
-            "--dir",
-            str(work / "run"),
-            "--report",
-            str(work / "report.html"),
-            "--plain",
-        ],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_SECONDS + 60,
+        [sys.executable, "-m", "aiops", "demo", "--speed", "20", "--json-summary", str(work / "s.json"),
+         "--dir", str(work / "run"), "--report", str(work / "report.html"), "--plain"],
+        cwd=work, capture_output=True, text=True, timeout=BUDGET_SECONDS + 60,
     )
     seconds = time.monotonic() - started
     assert out.returncode == 0, f"exit {out.returncode}\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
@@ -91,26 +75,11 @@ def test_demo_report_renders_in_headless_chromium(demo_run: tuple[Path, dict[str
     profile = tempfile.mkdtemp(prefix="chromium-")
     try:
         out = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1100,3000",
-                f"--screenshot={shot}",
-                report.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--window-size=1100,3000",
+             f"--screenshot={shot}", report.as_uri()],
+            capture_output=True, text=True, timeout=120,
         )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
@@ -130,34 +99,16 @@ def test_demo_report_renders_in_headless_chromium(demo_run: tuple[Path, dict[str
 
 
 def test_print_config_is_a_valid_config(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "aiops", "demo", "--print-config", "--dir", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    out = subprocess.run([sys.executable, "-m", "aiops", "demo", "--print-config", "--dir", str(tmp_path / "d")],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     config = tmp_path / "demo.yaml"
     config.write_text(out.stdout)
-    for name in (
-        "feature-drift",
-        "serving-latency",
-        "prediction-log-freshness",
-        "model-errors",
-        "type: retrain",
-        "type: rollback",
-        "type: restart",
-        "type: webhook",
-    ):
+    for name in ("feature-drift", "serving-latency", "prediction-log-freshness", "model-errors", "type: retrain",
+                 "type: rollback", "type: restart", "type: webhook"):
         assert name in out.stdout
-    check = subprocess.run(
-        [sys.executable, "-m", "aiops", "check-config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    check = subprocess.run([sys.executable, "-m", "aiops", "check-config", str(config)], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
     assert "ok (4 checks, 1 notifiers)" in check.stdout
     assert not (tmp_path / "d").exists(), "--print-config must not start or write anything"
