@@ -172,8 +172,10 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     settings = config.settings
     level = "debug" if _debug_enabled() else (log_level or settings.log.level)
     configure_logging(level, settings.log.json_, config.secrets)
+    from aiops import faults
     from aiops.daemon import Daemon
 
+    faults.arm_from_env()  # crash-safety tests only; the one place the engine reads the variable
     daemon = Daemon(config, listen=listen)
     if demo is not None:
         demo.start()

@@ -120,6 +120,7 @@ class Daemon:
 
     def start(self) -> None:
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
+        self.incidents.reconcile()  # and incidents whose last decision a crash of an older release split
         scheduler = BackgroundScheduler(
             executors={"default": SchedulerPool(max_workers=max(4, len(self._runtime.checks) + 3))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -290,8 +291,9 @@ class Daemon:
     def ready(self) -> tuple[bool, str]:
         if self._scheduler is None or not self._scheduler.running:
             return False, "scheduler not running"
-        if not self.store.ping():
-            return False, "store unreachable"
+        problem = self.store.probe_write(self.clock.now())
+        if problem is not None:
+            return False, f"store cannot record decisions: {problem}"
         return True, ""
 
     def list_incidents(self, state: str | None, limit: int) -> list[dict[str, Any]]:
@@ -319,14 +321,7 @@ class Daemon:
         return incident_dict(self.incidents.silence(incident_id, actor, duration_seconds, comment))
 
     def approve(self, action_id: int, actor: str, approved: bool) -> dict[str, Any]:
-        action = self.store.get_action(action_id)
-        if action is None:
-            raise AiopsError(f"no action {action_id}", reason="not_found")
-        if not self.store.decide_approval(action_id, approved, actor, self.clock.now()):
-            raise AiopsError(f"action {action_id} is {action['state']}, not awaiting approval", reason="conflict")
-        decided = self.store.get_action(action_id)
-        assert decided is not None
-        self.incidents.approval_decided(decided, approved, actor)
+        decided = self.incidents.decide_approval(action_id, approved, actor)
         out = json_safe(decided)
         assert isinstance(out, dict)
         return out

@@ -226,36 +226,51 @@ class PostgresCluster:
         errors = []
         for _ in range(attempts):
             self.port = free_port()
-            options = " ".join(
-                [
-                    f"-p {self.port}",
-                    f"-k {self.root}",
-                    "-c listen_addresses=127.0.0.1",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    "-c max_connections=100",
-                ]
-            )
-            result = self._run(
-                [
-                    str(self.bindir / "pg_ctl"),
-                    "-D",
-                    str(self.datadir),
-                    "-l",
-                    str(self.root / "postgres.log"),
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            )
+            result = self._pg_ctl_start()
             if result.returncode == 0:
                 return
             errors.append(f"{result.stdout}{result.stderr}\n{_tail(self.root / 'postgres.log', 15)}")
         raise RuntimeError("pg_ctl start failed:\n" + "\n---\n".join(errors))
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess[str]:
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                f"-k {self.root}",
+                "-c listen_addresses=127.0.0.1",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=100",
+            ]
+        )
+        return self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.root / "postgres.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
+
+    def halt(self) -> None:
+        """Stop the server (an outage), keeping its data for :meth:`restart`."""
+        result = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"], 60)
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
+
+    def restart(self) -> None:
+        """Start a halted server again on the same port."""
+        result = self._pg_ctl_start()
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {result.stdout}{result.stderr}")
 
     def stop(self) -> None:
         if self.datadir.exists():

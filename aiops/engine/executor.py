@@ -5,6 +5,12 @@ remediation saves a *handle* (a supervisor pid, a request id) before its side ef
 the next start finds the action still ``running`` under a dead owner and, instead of running it again, asks
 the remediation to ``resume`` from the handle: the outcome is read, or waited for, never re-created. Without
 a handle the side effect provably never started, so the action is simply executed.
+
+The action's final state and its consequence for the incident are one unit of work
+(:meth:`IncidentManager.finish_action`). When that write fails (the store is read-only, full or gone), the
+outcome is kept in memory and the write retried until it succeeds or the daemon stops: the action stays
+this process's, so it is never mistaken for one "left by a dead process". After a stop the lease is
+released and the next start reads the outcome again from the handle.
 """
 
 from __future__ import annotations
@@ -17,13 +23,18 @@ from typing import Any
 
 import structlog
 
+from aiops import faults
 from aiops.engine.incidents import IncidentManager
 from aiops.engine.messages import incident_view
 from aiops.engine.runtime import Runtime
+from aiops.errors import AiopsError, StoreError
 from aiops.store.store import Row, Store, owner_is_dead
 from aiops.types import ActionContext, ActionState, Outcome, Plan
 
 log = structlog.get_logger("aiops.executor")
+
+#: Longest wait between two attempts to record an outcome while the store refuses writes.
+RECORD_RETRY_MAX = 5.0
 
 
 class ActionExecutor:
@@ -69,12 +80,8 @@ class ActionExecutor:
             return  # the kill switch also stops actions already queued but not started
         for action in reversed(self.store.list_actions(state=ActionState.PENDING.value, limit=100)):
             lease = now + self._timeout(action) + 30
-            if self.store.claim_action(
-                int(action["id"]), self.owner, lease, now, from_states=[ActionState.PENDING.value]
-            ):
-                claimed = self.store.get_action(int(action["id"]))
-                assert claimed is not None
-                self.incidents.action_started(claimed)
+            claimed = self.incidents.claim_action(action, self.owner, lease)
+            if claimed is not None:
                 self._start(claimed, resume=False)
 
     def _adopt(self, action: Row, now: float) -> None:
@@ -125,25 +132,35 @@ class ActionExecutor:
             outcome = Outcome(ok=False, summary=f"remediation raised {exc.__class__.__name__}: {exc}")
         if self._stopping.is_set() and not outcome.ok and outcome.recoverable:
             return  # shutting down: the lease is released and the next start resumes it
-        now = self.now()
         state = ActionState.SUCCEEDED if outcome.ok else ActionState.FAILED
-        updated = self.store.update_action(
-            action_id,
-            {
+        if not self._record(action_id, state, outcome, bound):
+            return  # stopping before the store took it: the next start reads the outcome from the handle
+        seconds = time.monotonic() - started
+        bound.info("action finished", ok=outcome.ok, summary=outcome.summary, seconds=round(seconds, 3))
+        if self.on_done is not None:
+            self.on_done(str(action["action_type"]), state.value, seconds)
+
+    def _record(self, action_id: int, state: ActionState, outcome: Outcome, bound: Any) -> bool:
+        """Commit the outcome (and the incident's transition); retried while the store refuses writes."""
+        delay = 0.2
+        while True:
+            now = self.now()
+            values = {
                 "state": state.value,
                 "finished_at": now,
                 "lease_owner": None,
                 "lease_expires": None,
                 "outcome": {"ok": outcome.ok, "summary": outcome.summary, "details": dict(outcome.details)},
                 "error": None if outcome.ok else outcome.summary,
-            },
-            now,
-        )
-        seconds = time.monotonic() - started
-        bound.info("action finished", ok=outcome.ok, summary=outcome.summary, seconds=round(seconds, 3))
-        if self.on_done is not None:
-            self.on_done(str(action["action_type"]), state.value, seconds)
-        self.incidents.action_finished(updated, outcome.ok, outcome.summary)
+            }
+            try:
+                self.incidents.finish_action(action_id, values, outcome.ok, outcome.summary)
+                return True
+            except StoreError as exc:
+                bound.error("cannot record the action's outcome yet; retrying", error=str(exc), retry_in=delay)
+            if self._stopping.wait(delay):
+                return False
+            delay = min(delay * 2, RECORD_RETRY_MAX)
 
     def _execute(self, action: Row, resume: bool, bound: Any) -> Outcome:
         runtime = self.runtime_ref()
@@ -161,6 +178,7 @@ class ActionExecutor:
 
         def save_handle(handle: Mapping[str, Any]) -> None:
             self.store.update_action(action_id, {"handle": dict(handle)}, self.now())
+            faults.point("action.handle_saved", str(action["check_name"]))
 
         ctx = ActionContext(
             idempotency_key=str(action["idempotency_key"]),
@@ -191,11 +209,11 @@ class ActionExecutor:
                 continue
             cfg = self.runtime_ref().action_config(str(action["check_name"]), int(action["rung"]))
             approve = cfg is not None and cfg.on_approval_timeout == "approve"
-            if self.store.decide_approval(int(action["id"]), approve, "timeout", now):
-                log.info("approval timed out", action=action["id"], default="approve" if approve else "reject")
-                decided = self.store.get_action(int(action["id"]))
-                assert decided is not None
-                self.incidents.approval_decided(decided, approve, "timeout")
+            try:
+                self.incidents.decide_approval(int(action["id"]), approve, "timeout")
+            except AiopsError:
+                continue  # a person decided first
+            log.info("approval timed out", action=action["id"], default="approve" if approve else "reject")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

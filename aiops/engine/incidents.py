@@ -2,28 +2,37 @@
 
 ``pending`` -> ``firing`` -> ``remediating`` -> ``verifying`` -> ``resolved``; when verification fails the
 next rung of the ladder runs, or the incident is ``escalated``; a person can ``acknowledge`` or ``silence``
-it at any time. Every transition is one audit row with its reason and evidence, written in the same
-transaction as the state change. All mutation happens under one lock per daemon: a check tick, an action
-finishing and the sweeper never interleave on the same incident.
+it at any time. Every transition is one audit row with its reason and evidence.
+
+Each decision about an incident is one unit of work (:meth:`Store.transaction`): the state change, its audit
+row, the ledger rows and the outbox rows commit together or not at all, so a crash never leaves an incident
+``firing`` without its firing message, or an action finished while its incident still says ``remediating``.
+Decisions about one incident are serialised by that incident's fingerprint lock (a check tick, an action
+finishing, the sweeper and a person never interleave on it); decisions about different incidents run in
+parallel. Nothing slow happens under a lock: verification probes run between two decisions.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 
+from aiops import faults
 from aiops.config.models import ActionMode, CheckConfig, QuietVerify
 from aiops.engine import safety
 from aiops.engine.checks import CheckResult
+from aiops.engine.locks import KeyedLocks
 from aiops.engine.messages import build_message, incident_view, message_to_payload, resolution
 from aiops.engine.policy import GuardFacts, Step, next_step
 from aiops.engine.runtime import Runtime
 from aiops.engine.verify import (
     QUIET_HEALTHY_REASON,
     QUIET_UNHEALTHY_REASON,
+    has_probes,
     not_healed_reason,
     probe_failure,
     quiet_verdict,
@@ -35,8 +44,12 @@ from aiops.types import ActionState, Finding, IncidentState, Severity, fingerpri
 log = structlog.get_logger("aiops.incidents")
 
 S = IncidentState
+HEALED = "verified: healthy after the remediation"
 _ACTIVE_ACTION_STATES = [ActionState.PENDING.value, ActionState.AWAITING_APPROVAL.value, ActionState.RUNNING.value]
 _EXECUTED_STATES = [ActionState.SUCCEEDED.value, ActionState.FAILED.value, ActionState.RUNNING.value]
+_FINISHED_STATES = (ActionState.SUCCEEDED.value, ActionState.FAILED.value)
+#: How often the sweeper looks for decisions a crash of an older release left half-done.
+RECONCILE_EVERY = 30.0
 
 
 class IncidentManager:
@@ -56,7 +69,37 @@ class IncidentManager:
         self.now = now
         self.paused = paused
         self.on_transition = on_transition
-        self.lock = threading.RLock()
+        self._locks = KeyedLocks()
+        self._local = threading.local()
+        self._reconciled_at: float | None = None
+
+    # -- units of work ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _decision(self, fingerprint: str) -> Iterator[None]:
+        """Hold the incident's lock and open one unit of work; crash points reached inside fire only once
+        it committed (a nested decision joins the outer one)."""
+        with self._locks.hold(fingerprint):
+            if getattr(self._local, "points", None) is not None:
+                yield
+                return
+            points: list[tuple[str, str | None]] = []
+            self._local.points = points
+            try:
+                with self.store.transaction():
+                    yield
+            finally:
+                self._local.points = None
+            for name, check in points:
+                faults.point(name, check)
+
+    def _reached(self, point: str, check: str | None) -> None:
+        """Record that this decision crossed a named commit boundary (see :mod:`aiops.faults`)."""
+        points: list[tuple[str, str | None]] | None = getattr(self._local, "points", None)
+        if points is None:
+            faults.point(point, check)
+        else:
+            points.append((point, check))
 
     # -- findings in -----------------------------------------------------------------------------------
 
@@ -70,20 +113,50 @@ class IncidentManager:
         now = self.now()
         grouped = _group(cfg, result.findings, actionable=True)
         grouped.update(_group(cfg, result.problems, actionable=False))
-        with self.lock:
-            for fp, (findings, actionable) in grouped.items():
-                self._seen(cfg, fp, findings, actionable, now)
-            for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
-                if row["fingerprint"] in grouped:
-                    continue
-                meta = row["kind"] in _META_KINDS
-                healthy = result.outcome == "ok" and (meta or result.healthy_data)
-                if healthy:
-                    self._healthy(cfg, row, now, result.current)
-                elif result.outcome == "ok" and S(row["state"]) is S.VERIFYING:
-                    self._quiet(cfg, row, now, result.current)
+        for fp, (findings, actionable) in grouped.items():
+            with self._locks.hold(fp):  # both decisions: nothing else can change the incident in between
+                with self._decision(fp):
+                    fired = self._seen(cfg, fp, findings, actionable, now)
+                if fired is not None:  # a second decision: what to do about it (the ladder)
+                    with self._decision(fp):
+                        self._drive(cfg, fired, now)
+        for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
+            if row["fingerprint"] in grouped:
+                continue
+            meta = row["kind"] in _META_KINDS
+            healthy = result.outcome == "ok" and (meta or result.healthy_data)
+            if healthy:
+                self._healthy_incident(cfg, int(row["id"]), str(row["fingerprint"]), now, result.current)
+            elif result.outcome == "ok" and S(row["state"]) is S.VERIFYING:
+                self._quiet_incident(cfg, int(row["id"]), str(row["fingerprint"]), now, result.current)
 
-    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> None:
+    def _healthy_incident(
+        self,
+        cfg: CheckConfig,
+        incident_id: int,
+        fp: str,
+        now: float,
+        current: Mapping[str, float],
+        verified: str = HEALED,
+    ) -> None:
+        """A healthy evaluation for one incident; a configured verification probe runs outside every lock
+        and transaction, between the decision that asks for it and the one that applies its answer."""
+        with self._decision(fp):
+            row = self.store.get_incident(incident_id)
+            if row is None or not S(row["state"]).is_open:
+                return
+            probe_for = self._healthy(cfg, row, now, current, verified)
+        if probe_for is None:
+            return
+        failure = probe_failure(cfg.policy.verify)
+        with self._decision(fp):
+            row = self.store.get_incident(incident_id)
+            if row is None or S(row["state"]) is not S.VERIFYING or row["verify_started_at"] != probe_for:
+                return  # something else decided meanwhile (deadline passed, a person acted)
+            self._verified(cfg, row, failure, now, current, verified)
+
+    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> Row | None:
+        """Record a sighting; returns the incident when it just went firing (the ladder decides next)."""
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
         severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
         evidence = {"findings": [f.to_dict() for f in findings[:10]]}
@@ -116,8 +189,9 @@ class IncidentManager:
             log.info("incident opened", incident=row["id"], check=cfg.name, state=state.value, summary=top.summary)
             self._emit(cfg.name, state.value)
             if state is S.FIRING:
-                self._on_firing(cfg, row, now)
-            return
+                return self._on_firing(cfg, row, now)
+            self._reached("incident.pending", cfg.name)
+            return None
         state = S(row["state"])
         updates: dict[str, Any] = {"last_seen_at": now, "evidence": evidence, "summary": top.summary}
         if state is S.PENDING and now - float(row["opened_at"]) >= cfg.policy.for_:
@@ -129,25 +203,31 @@ class IncidentManager:
                 evidence,
                 {**updates, "firing_at": now},
             )
-            self._on_firing(cfg, row, now)
-            return
+            return self._on_firing(cfg, row, now)
         if state is S.VERIFYING:
             updates["healthy_ticks"] = 0
         if state in (S.SILENCED, S.ACKNOWLEDGED) and row["silenced_until"] and now >= float(row["silenced_until"]):
             row = self._move(row, S.FIRING, "system", "silence expired", evidence, {**updates, "silenced_until": None})
             self._drive(cfg, row, now)
-            return
+            return None
         row = self.store.update_incident(int(row["id"]), updates, now=now)
         if state is S.FIRING:
             self._drive(cfg, row, now)
+        return None
 
-    def _quiet(self, cfg: CheckConfig, row: Row, now: float, current: Mapping[str, float]) -> None:
+    def _quiet_incident(
+        self, cfg: CheckConfig, incident_id: int, fp: str, now: float, current: Mapping[str, float]
+    ) -> None:
         """A tick without fresh data while verifying: what it counts as is the check's ``verify.quiet``."""
-        verdict = quiet_verdict(cfg.policy.verify, row, now)
+        with self._decision(fp):
+            row = self.store.get_incident(incident_id)
+            if row is None or S(row["state"]) is not S.VERIFYING:
+                return
+            verdict = quiet_verdict(cfg.policy.verify, row, now)
+            if verdict is QuietVerify.UNHEALTHY:
+                self._not_healed(cfg, row, QUIET_UNHEALTHY_REASON, now)
         if verdict is QuietVerify.HEALTHY:
-            self._healthy(cfg, row, now, current, verified=QUIET_HEALTHY_REASON)
-        elif verdict is QuietVerify.UNHEALTHY:
-            self._not_healed(cfg, row, QUIET_UNHEALTHY_REASON, now)
+            self._healthy_incident(cfg, incident_id, fp, now, current, verified=QUIET_HEALTHY_REASON)
 
     def _not_healed(self, cfg: CheckConfig, row: Row, reason: str, now: float) -> None:
         last = safety.last_executed(self.store, int(row["id"]))
@@ -156,43 +236,55 @@ class IncidentManager:
         self._drive(cfg, row, now)
 
     def _healthy(
-        self,
-        cfg: CheckConfig,
-        row: Row,
-        now: float,
-        current: Mapping[str, float],
-        verified: str = "verified: healthy after the remediation",
-    ) -> None:
+        self, cfg: CheckConfig, row: Row, now: float, current: Mapping[str, float], verified: str = HEALED
+    ) -> float | None:
+        """Apply a healthy evaluation. Returns the verification's start time when a probe must run before
+        the incident can resolve (the caller runs it outside the lock and calls :meth:`_verified`)."""
         state = S(row["state"])
         if state is S.PENDING:
             self._resolve(cfg, row, "cleared before the for-duration elapsed", now, notify=False, current=current)
         elif state is S.VERIFYING:
             settle_end = float(row["verify_started_at"] or now) + cfg.policy.verify.settle
             if now < settle_end:
-                return
+                return None
             ticks = int(row["healthy_ticks"] or 0) + 1
+            row = self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
             if ticks >= cfg.policy.verify.healthy_ticks:
-                probe = probe_failure(cfg.policy.verify)
-                if probe is not None:  # the symptom is gone, but the probe says the fix is not (yet) there
-                    self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks, "guard_note": probe}, now=now)
-                    return
-                safety.healed(self.store, row, now)
-                self._resolve(cfg, row, verified, now, notify=True, current=current)
-            else:
-                self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
+                if has_probes(cfg.policy.verify):
+                    return float(row["verify_started_at"]) if row["verify_started_at"] is not None else None
+                self._verified(cfg, row, None, now, current, verified)
         elif state in (S.FIRING, S.ESCALATED, S.ACKNOWLEDGED, S.SILENCED) and (
             now - float(row["last_seen_at"]) >= cfg.policy.resolve_after
         ):
             self._resolve(cfg, row, "healthy again", now, notify=True, current=current)
         # remediating: the action's outcome decides first; verification follows it
+        return None
+
+    def _verified(
+        self,
+        cfg: CheckConfig,
+        row: Row,
+        probe: str | None,
+        now: float,
+        current: Mapping[str, float],
+        verified: str = HEALED,
+    ) -> None:
+        """Enough healthy ticks after the settle time; ``probe`` is why a verification probe disagrees."""
+        if probe is not None:  # the symptom is gone, but the probe says the fix is not (yet) there
+            self.store.update_incident(int(row["id"]), {"guard_note": probe}, now=now)
+            return
+        safety.healed(self.store, row, now)
+        self._resolve(cfg, row, verified, now, notify=True, current=current)
 
     # -- the ladder ------------------------------------------------------------------------------------
 
-    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> None:
+    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> Row | None:
+        """Firing: its message is queued in the same unit of work. Returns the incident when the ladder
+        applies to it."""
         self._notify(cfg, row, "firing", f"{row['summary']}", now)
         row = self.store.update_incident(int(row["id"]), {"notified_firing": True}, now=now)
-        if str(row["kind"]).startswith("detector:"):
-            self._drive(cfg, row, now)
+        self._reached("incident.firing", cfg.name)
+        return row if str(row["kind"]).startswith("detector:") else None
 
     def _drive(self, cfg: CheckConfig, row: Row, now: float) -> None:
         """Take the next step for a firing incident, unless an action of it is already under way."""
@@ -326,6 +418,7 @@ class IncidentManager:
             }
         )
         log.info("action planned", incident=incident_id, action=action["id"], mode=mode.value, plan=plan.description)
+        self._reached("action.planned", cfg.name)
         if mode is ActionMode.AUTO:
             safety.trial_started(self.store, step.action, action, now)
             self._move(
@@ -363,10 +456,58 @@ class IncidentManager:
 
     # -- called by the executor and the sweeper --------------------------------------------------------
 
+    def claim_action(self, action: Row, owner: str, lease_until: float) -> Row | None:
+        """Claim a pending action for execution; an approved one moves its incident to ``remediating`` in
+        the same unit of work, so no crash can leave it "waiting for approval" while the action runs."""
+        now = self.now()
+        with self._action_decision(int(action["incident_id"])):
+            if not self.store.claim_action(
+                int(action["id"]), owner, lease_until, now, from_states=[ActionState.PENDING.value]
+            ):
+                return None
+            claimed = self.store.get_action(int(action["id"]))
+            assert claimed is not None
+            self._action_started(claimed)
+            self._reached("action.claimed", str(action["check_name"]))
+        return claimed
+
+    def finish_action(self, action_id: int, values: Mapping[str, Any], ok: bool, summary: str) -> Row:
+        """Record an execution's final state and the incident's transition in one unit of work."""
+        current = self.store.get_action(action_id)
+        assert current is not None
+        with self._action_decision(int(current["incident_id"])):
+            updated = self.store.update_action(action_id, values, self.now())
+            self.action_finished(updated, ok, summary)
+            self._reached("action.finished", str(current["check_name"]))
+        return updated
+
+    def decide_approval(self, action_id: int, approved: bool, actor: str) -> Row:
+        """A person's (or the timeout's) decision on an action awaiting approval, with its consequence for
+        the incident, in one unit of work. Raises AiopsError when the action is not awaiting approval."""
+        action = self.store.get_action(action_id)
+        if action is None:
+            raise AiopsError(f"no action {action_id}", reason="not_found")
+        with self._action_decision(int(action["incident_id"])):
+            if not self.store.decide_approval(action_id, approved, actor, self.now()):
+                current = self.store.get_action(action_id)
+                state = current["state"] if current is not None else "gone"
+                raise AiopsError(f"action {action_id} is {state}, not awaiting approval", reason="conflict")
+            decided = self.store.get_action(action_id)
+            assert decided is not None
+            self.approval_decided(decided, approved, actor)
+            self._reached("action.approved", str(action["check_name"]))
+        return decided
+
+    @contextmanager
+    def _action_decision(self, incident_id: int) -> Iterator[None]:
+        incident = self.store.get_incident(incident_id)
+        with self._decision(str(incident["fingerprint"]) if incident is not None else f"incident-{incident_id}"):
+            yield
+
     def action_finished(self, action: Row, ok: bool, summary: str) -> None:
         """An execution ended: success starts verification, failure moves down the ladder."""
         now = self.now()
-        with self.lock:
+        with self._action_decision(int(action["incident_id"])):
             row = self.store.get_incident(int(action["incident_id"]))
             runtime = self.runtime_ref()
             check = runtime.checks.get(str(action["check_name"]))
@@ -401,23 +542,22 @@ class IncidentManager:
                 )
                 self._drive(cfg, row, now)
 
-    def action_started(self, action: Row) -> None:
+    def _action_started(self, action: Row) -> None:
         """An approved action was claimed for execution: the incident is now being remediated."""
-        with self.lock:
-            row = self.store.get_incident(int(action["incident_id"]))
-            if row is not None and S(row["state"]) is S.FIRING:
-                self._move(
-                    row,
-                    S.REMEDIATING,
-                    str(action["decided_by"] or "policy"),
-                    f"running approved {action['action_label']}: {action['plan'].get('description', '')}",
-                    {"action_id": action["id"]},
-                    {"guard_note": None},
-                )
+        row = self.store.get_incident(int(action["incident_id"]))
+        if row is not None and S(row["state"]) is S.FIRING:
+            self._move(
+                row,
+                S.REMEDIATING,
+                str(action["decided_by"] or "policy"),
+                f"running approved {action['action_label']}: {action['plan'].get('description', '')}",
+                {"action_id": action["id"]},
+                {"guard_note": None},
+            )
 
     def approval_decided(self, action: Row, approved: bool, actor: str) -> None:
         now = self.now()
-        with self.lock:
+        with self._action_decision(int(action["incident_id"])):
             row = self.store.get_incident(int(action["incident_id"]))
             check = self.runtime_ref().checks.get(str(action["check_name"]))
             if row is None or check is None:
@@ -435,15 +575,21 @@ class IncidentManager:
                 self._drive(check.config, row, now)
 
     def sweep(self) -> None:
-        """Time-driven transitions: verification deadlines, silences ending, held actions becoming due."""
+        """Time-driven transitions: verification deadlines, silences ending, held actions becoming due; and,
+        every RECONCILE_EVERY seconds (and at the first sweep), :meth:`reconcile`."""
         now = self.now()
         runtime = self.runtime_ref()
-        with self.lock:
-            for row in self.store.list_incidents(open_only=True, limit=10_000):
-                check = runtime.checks.get(str(row["check_name"]))
-                if check is None:
+        if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:
+            self.reconcile()
+        for listed in self.store.list_incidents(open_only=True, limit=10_000):
+            check = runtime.checks.get(str(listed["check_name"]))
+            if check is None:
+                continue
+            cfg = check.config
+            with self._decision(str(listed["fingerprint"])):
+                row = self.store.get_incident(int(listed["id"]))
+                if row is None:
                     continue
-                cfg = check.config
                 state = S(row["state"])
                 if state is S.VERIFYING and row["verify_deadline"] is not None and now > float(row["verify_deadline"]):
                     self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
@@ -457,10 +603,66 @@ class IncidentManager:
                 elif state is S.FIRING and row["guard_note"]:
                     self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
 
+    def reconcile(self) -> int:
+        """Finish decisions that a crash of an older release (one commit per store call) left half-done;
+        returns how many incidents it repaired. With one unit of work per decision none can arise, so this
+        finds nothing on a store written by this release:
+
+        - ``remediating`` (or ``firing``) while its last executed action already finished: the action's
+          outcome was committed but not its consequence for the incident;
+        - ``firing`` while its approved action was claimed (running): the incident never said so.
+        """
+        repaired = 0
+        runtime = self.runtime_ref()
+        self._reconciled_at = self.now()
+        for listed in self.store.list_incidents(open_only=True, limit=10_000):
+            if listed["state"] not in (S.FIRING.value, S.REMEDIATING.value):
+                continue
+            if runtime.checks.get(str(listed["check_name"])) is None:
+                continue
+            with self._decision(str(listed["fingerprint"])):
+                row = self.store.get_incident(int(listed["id"]))
+                if row is not None and self._reconcile_one(row):
+                    repaired += 1
+        return repaired
+
+    def _reconcile_one(self, row: Row) -> bool:
+        incident_id = int(row["id"])
+        last = safety.last_executed(self.store, incident_id)
+        if last is None:
+            return False
+        state = S(row["state"])
+        if last["state"] == ActionState.RUNNING.value:
+            if state is S.FIRING:
+                log.warning("reconcile: claimed action, incident still firing", incident=incident_id, action=last["id"])
+                self._action_started(last)
+                return True
+            return False
+        if last["state"] not in _FINISHED_STATES or self._finish_applied(incident_id, int(last["id"])):
+            return False
+        log.warning(
+            "reconcile: finished action not applied to its incident",
+            incident=incident_id,
+            action=last["id"],
+            state=state.value,
+        )
+        if state is S.FIRING:
+            self._action_started(last)
+        outcome = last["outcome"] or {}
+        self.action_finished(last, last["state"] == ActionState.SUCCEEDED.value, str(outcome.get("summary", "")))
+        return True
+
+    def _finish_applied(self, incident_id: int, action_id: int) -> bool:
+        """True when the audit trail holds the transition that applied this action's outcome."""
+        return any(
+            t["actor"] == "action" and (t["evidence"] or {}).get("action_id") == action_id
+            for t in self.store.transitions(incident_id)
+        )
+
     # -- people ----------------------------------------------------------------------------------------
 
     def acknowledge(self, incident_id: int, actor: str, comment: str) -> Row:
-        with self.lock:
+        with self._action_decision(incident_id):
             row = self._require_open(incident_id)
             row = self._move(row, S.ACKNOWLEDGED, actor, comment or "acknowledged", {}, {"acknowledged_by": actor})
             check = self.runtime_ref().checks.get(str(row["check_name"]))
@@ -470,7 +672,7 @@ class IncidentManager:
             return row
 
     def silence(self, incident_id: int, actor: str, seconds: float, comment: str) -> Row:
-        with self.lock:
+        with self._action_decision(incident_id):
             row = self._require_open(incident_id)
             until = self.now() + seconds
             return self._move(
@@ -501,6 +703,7 @@ class IncidentManager:
         log.info("incident resolved", incident=row["id"], check=cfg.name, reason=reason)
         if notify and row["notified_firing"]:
             self._notify(cfg, row, "resolved", reason, now, details={"resolution": resolution(row, current, now)})
+        self._reached("incident.resolved", cfg.name)
 
     def _move(
         self,

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from aiops import faults
 from aiops.engine import flapping
 from aiops.engine.messages import incident_view, payload_to_message
 from aiops.engine.routing import flap_closed_payload
@@ -211,6 +212,7 @@ class OutboxDispatcher:
         self.store.update_notification(
             int(row["id"]), {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
         )
+        faults.point("notification.sent", str((row["payload"].get("incident") or {}).get("check", "")))
         self._last_sent[name] = now
         self._result(name, "sent")
         try:

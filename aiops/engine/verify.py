@@ -7,6 +7,9 @@ alert expression is quiet, the model endpoint answers a canary). An action heals
 
 Ticks that bring no fresh data prove nothing either way; ``verify.quiet`` says what they count as, and the
 message when a window ends without data says so, instead of a bare "not healed".
+
+Probes are slow I/O (an HTTP query, a subprocess), so the engine calls them outside every lock and
+transaction; each is bounded by ``probe_timeout``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ import requests
 from aiops.config.models import QuietVerify, VerifyConfig
 from aiops.durations import format_duration
 from aiops.redact import redact_url
+
+
+def has_probes(cfg: VerifyConfig) -> bool:
+    """Whether verification must ask a probe (so the engine runs it outside its locks first)."""
+    return bool((cfg.promql and cfg.prometheus_url) or cfg.command)
 
 
 def probe_failure(cfg: VerifyConfig) -> str | None:

@@ -3,10 +3,17 @@ per-check state that lets a restarted daemon carry on where it stopped.
 
 SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return plain dicts so
 that nothing above this module depends on SQLAlchemy.
+
+Unit of work: every method runs in its own transaction, unless the calling thread opened one with
+:meth:`Store.transaction`; then every method called inside joins it, and the whole decision (an incident's
+transition, its audit row, its ledger and outbox rows) commits together or not at all. Why an ambient scope
+rather than passing a connection around: the engine composes decisions from many small store calls, and a
+crash between any two of them must not leave half a decision behind.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,6 +30,10 @@ from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
 OPEN_STATES = [s.value for s in IncidentState if s.is_open]
+
+#: SQLite errors after which a pooled connection must not be reused: a connection opened while the file was
+#: read-only stays read-only for good, and one that saw an I/O error may hold a broken file handle.
+_SQLITE_BROKEN = ("readonly database", "disk i/o error", "database or disk is full", "unable to open database")
 
 
 def _normalise_url(url: str) -> str:
@@ -50,6 +61,11 @@ class Store:
             raise StoreError(f"cannot open store {self.redacted_url}: {exc}", recoverable=False) from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "handle_error", _discard_broken_sqlite_connection)
+        # The connection of the unit of work open in this thread (contextvars are per thread).
+        self._current: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
+            f"aiops_store_tx_{id(self)}", default=None
+        )
 
     @property
     def redacted_url(self) -> str:
@@ -57,13 +73,37 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction: the thread's open unit of work, else a new one committed on exit."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        with self.transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """The unit of work: every store call of this thread inside the block is one transaction, committed
+        when the block ends normally and rolled back when it raises. Nested blocks join the outer one."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
         try:
             with self.engine.begin() as conn:
-                yield conn
+                token = self._current.set(conn)
+                try:
+                    yield conn
+                finally:
+                    self._current.reset(token)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.redacted_url}: {exc.__class__.__name__}: {exc}") from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._current.get() is not None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -83,6 +123,15 @@ class Store:
             return True
         except StoreError:
             return False
+
+    def probe_write(self, now: float) -> str | None:
+        """None when the store accepts a write, else why not. Readiness must prove writes: a read-only
+        file or a full disk still answers ``SELECT 1``, yet the daemon can record nothing."""
+        try:
+            self.set_flag("ready_probe", repr(now))
+        except StoreError as exc:
+            return str(exc)
+        return None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -215,16 +264,12 @@ class Store:
     def create_action(self, values: Mapping[str, Any]) -> Row:
         """Insert a planned action; an existing row with the same idempotency key is returned instead."""
         data = json_safe(dict(values))
-        try:
-            with self.tx() as conn:
-                action_id = _inserted_id(conn.execute(sa.insert(t.actions).values(**data)))
-        except IntegrityError:
-            existing = self.action_by_key(str(data["idempotency_key"]))
-            assert existing is not None
-            return existing
-        got = self.get_action(int(action_id))
-        assert got is not None
-        return got
+        with self.tx() as conn:
+            self._insert_or_ignore(conn, t.actions, data)
+            row = conn.execute(
+                sa.select(t.actions).where(t.actions.c.idempotency_key == str(data["idempotency_key"]))
+            ).one()
+        return dict(row._mapping)
 
     def get_action(self, action_id: int) -> Row | None:
         with self.tx() as conn:
@@ -324,12 +369,25 @@ class Store:
     def enqueue_notification(self, values: Mapping[str, Any]) -> bool:
         """Insert-or-ignore by (notifier, dedup_key): the same event is never queued twice."""
         data = json_safe(dict(values))
-        try:
-            with self.tx() as conn:
-                conn.execute(sa.insert(t.outbox).values(**data))
-        except IntegrityError:
-            return False
-        return True
+        with self.tx() as conn:
+            return self._insert_or_ignore(conn, t.outbox, data)
+
+    @staticmethod
+    def _insert_or_ignore(conn: sa.Connection, table: sa.Table, data: Mapping[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING; true when a row was inserted. Never raises on a duplicate, so it
+        can run inside a unit of work (a failed statement would abort a PostgreSQL transaction)."""
+        insert: Any
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert(table)
+        key = next(iter(table.primary_key.columns))
+        inserted = conn.execute(insert.values(**data).on_conflict_do_nothing().returning(key)).first()
+        return inserted is not None
 
     def due_notifications(self, now: float, limit: int = 100) -> list[Row]:
         query = (
@@ -694,6 +752,13 @@ def _inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def _discard_broken_sqlite_connection(ctx: sa.engine.ExceptionContext) -> None:
+    """Treat a read-only / I/O / disk-full error as a lost connection, so the pool drops it (and its
+    siblings) and the next transaction opens a fresh one: writes resume by themselves once the fault clears."""
+    if any(text in str(ctx.original_exception).lower() for text in _SQLITE_BROKEN):
+        ctx.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

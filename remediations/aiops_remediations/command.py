@@ -271,16 +271,21 @@ class CommandRemediation:
             return self._outcome(done, status, reused=True)
         budget = ctx.deadline - ctx.now()
         pid, create_time = handle.get("supervisor_pid"), handle.get("create_time")
-        proc = _same_process(pid, create_time)
-        if proc is None:
-            owner = _claim_owner(status)
-            if owner is None:
-                done = _read_json(status)  # it may have finished between the two looks
-                return self._outcome(done, status, reused=True) if done is not None else None
-            proc = owner
-        found = proc
-        outcome = self._await(status, alive=lambda: _running(found), pid=found.pid, budget=budget)
-        return outcome
+        proc = _same_process(pid, create_time) or _claim_owner(status)
+        outcome: Outcome | None = None
+        if proc is not None:
+            found = proc
+            outcome = self._await(status, alive=lambda: _running(found), pid=found.pid, budget=budget)
+        if outcome is not None:
+            return outcome
+        done = _read_json(status)  # it may have finished between the looks
+        if done is not None:
+            return self._outcome(done, status, reused=True)
+        if not Path(f"{status}.claim").exists():
+            # The supervisor is gone and never claimed the key, so the command never started (the daemon
+            # died after saving the handle, before "go"): nothing to be unsure about, run it now.
+            return self.execute(plan, ctx)
+        return None
 
     # ------------------------------------------------------------------ helpers
 

@@ -28,8 +28,8 @@ class DaemonProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True) -> DaemonProcess:
-        env = {**os.environ, "AIOPS_LOG_JSON": "1"}
+    def start(self, wait_ready: bool = True, extra_env: dict[str, str] | None = None) -> DaemonProcess:
+        env = {**os.environ, "AIOPS_LOG_JSON": "1", **(extra_env or {})}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -169,3 +170,22 @@ def test_owner_is_dead_for_gone_process() -> None:
 
     assert owner_is_dead(f"{socket.gethostname()}:999999999:1.0")
     assert not owner_is_dead("elsewhere:1:1.0")
+
+
+def test_sqlite_connection_opened_read_only_is_discarded(tmp_path: Path) -> None:
+    """A connection opened while the file was read-only stays read-only for good; the store must drop it
+    on the first failed write, so writes resume by themselves once the file is writable again."""
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    store.migrate()
+    store.engine.dispose()  # the next connection is opened during the fault
+    files = [p for p in (tmp_path / "store.db", tmp_path / "store.db-wal") if p.exists()]
+    for p in files:
+        subprocess.run(["chattr", "+i", str(p)], check=True)
+    try:
+        assert store.probe_write(1.0) is not None
+    finally:
+        for p in files:
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+    assert store.probe_write(2.0) is None
+    assert store.get_flag("ready_probe") == "2.0"
+    store.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
-from aiops_remediations.command import CommandRemediation
+from aiops_remediations.command import CommandRemediation, status_file_name
 from aiops_remediations.webhook import WebhookRemediation
 
 from aiops.errors import RemediationError
@@ -295,12 +295,32 @@ def test_resume_waits_for_a_still_running_supervisor(tmp_path: Path) -> None:
 
 
 def test_resume_unknown_returns_none(tmp_path: Path) -> None:
+    """The supervisor claimed the key (so the command may have run) and died without a result: unknown."""
     dead = subprocess.Popen([PY, "-c", "pass"])
     dead.wait()
     rem = command(tmp_path, ["true"])
     ctx = Ctx("lost")
-    handle = {"supervisor_pid": dead.pid, "create_time": 12.0, "status_file": str(tmp_path / "missing.json")}
+    status = tmp_path / "missing.json"
+    Path(f"{status}.claim").write_text(json.dumps({"pid": dead.pid, "started_at": 1.0}))
+    handle = {"supervisor_pid": dead.pid, "create_time": 12.0, "status_file": str(status)}
     assert rem.resume(rem.plan(ctx.inc), ctx(handle=handle)) is None
+
+
+def test_resume_without_a_claim_runs_the_command_once(tmp_path: Path) -> None:
+    """Killed after the handle was saved but before "go": no claim file proves the command never started,
+    so resuming simply runs it (once), instead of reporting it interrupted."""
+    dead = subprocess.Popen([PY, "-c", "pass"])
+    dead.wait()
+    counter = tmp_path / "runs.txt"
+    rem = command(tmp_path, [PY, "-c", f"open({str(counter)!r}, 'a').write('run\\n')"])
+    ctx = Ctx("never-started")
+    status = rem._state_dir() / status_file_name("never-started")
+    handle = {"supervisor_pid": dead.pid, "create_time": 12.0, "status_file": str(status)}
+    outcome = rem.resume(rem.plan(ctx.inc), ctx(handle=handle))
+    assert outcome is not None and outcome.ok, outcome
+    again = rem.resume(rem.plan(ctx.inc), ctx(handle=handle))  # a second restart reads the result
+    assert again is not None and again.ok and again.details["reused"]
+    assert counter.read_text() == "run\n"
 
 
 def test_outputs_are_redacted(tmp_path: Path) -> None:

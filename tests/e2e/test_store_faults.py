@@ -1,0 +1,112 @@
+"""Store faults under a live daemon, while a remediation runs: the SQLite file turns read-only (immutable, so
+even root cannot write it), or PostgreSQL is stopped for 10 s. ``/readyz`` must answer 503 at once and 200
+again after recovery; the action's outcome, which could not be written during the fault, is written by
+the same live daemon afterwards (never "left running by a dead process", never "interrupted"), writes
+resume without a restart, and the incident ends resolved with one execution and one message each.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.crash import TOKEN, Life
+from tests.servers import postgres_cluster
+
+pytestmark = pytest.mark.slow
+
+HEAL_SECONDS = 2.0
+
+
+def _readyz(life: Life) -> int:
+    try:
+        return requests.get(f"{life.daemon.url}/readyz", timeout=2).status_code
+    except requests.RequestException:
+        return 0
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, life: Life) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"{what} not within {timeout}s:\n{life.daemon.logs()}"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _action_running(life: Life) -> bool:
+    try:
+        resp = requests.get(
+            f"{life.daemon.url}/api/v1/actions",
+            params={"state": "running"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=2,
+        )
+    except requests.RequestException:
+        return False
+    return resp.status_code == 200 and bool(resp.json()["actions"])
+
+
+def _outage(life: Life, fault_on: Callable[[], None], fault_off: Callable[[], None], hold: float) -> None:
+    life.daemon.start(wait_ready=True)
+    _wait(lambda: _action_running(life), 30, "an action running", life)
+    fault_on()
+    try:
+        took = _wait(lambda: _readyz(life) == 503, 5, "/readyz 503", life)
+        assert took < 1.0  # readiness proves a write, so it fails on the first probe during the fault
+        executed = life.work / "executions.log"
+        _wait(executed.exists, 30, "the remediation finishing", life)
+        time.sleep(hold)  # the outcome's write fails meanwhile and is retried
+    finally:
+        fault_off()
+    _wait(lambda: _readyz(life) == 200, 15, "/readyz 200 after recovery", life)
+    _wait(life.done, 30, "the incident resolved and its messages sent", life)
+    assert life.daemon.terminate() == 0
+    end = life.collect()
+    logs = life.daemon.log_path.read_text()
+    assert end.final_state == "resolved", logs[-4000:]
+    assert end.action_states == ("succeeded",)
+    assert end.executions == 1
+    assert not end.interrupted
+    assert end.messages == {"firing": 1, "resolved": 1}
+    assert "cannot record the action's outcome yet" in logs  # the fault did hit the final write
+    assert "adopting action" not in logs
+
+
+def _chattr(flag: str, paths: list[Path]) -> None:
+    for path in paths:
+        if path.exists():
+            subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
+
+
+def test_sqlite_read_only_then_writable(tmp_path: Path) -> None:
+    life = Life(tmp_path, f"sqlite:///{tmp_path}/aiops.db", "auto", heal_seconds=HEAL_SECONDS)
+    files = [tmp_path / "aiops.db", tmp_path / "aiops.db-wal"]  # not -shm: it is memory-mapped
+    try:
+        _outage(life, lambda: _chattr("+i", files), lambda: _chattr("-i", files), hold=1.5)
+    finally:
+        _chattr("-i", files)
+        life.close()
+
+
+def test_postgres_stopped_then_restarted(tmp_path: Path) -> None:
+    with postgres_cluster() as cluster:
+        life = Life(tmp_path, cluster.url, "auto", heal_seconds=HEAL_SECONDS)
+        try:
+            started: list[float] = []
+
+            def stop() -> None:
+                started.append(time.monotonic())
+                cluster.halt()
+
+            def restart() -> None:
+                time.sleep(max(0.0, 10.0 - (time.monotonic() - started[0])))  # down for 10 s in all
+                cluster.restart()
+
+            _outage(life, stop, restart, hold=1.5)
+        finally:
+            life.close()
