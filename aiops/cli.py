@@ -253,7 +253,7 @@ def incidents(
         out = []
         for row in rows:
             item = incident_dict(row)
-            item["transitions"] = json_safe(store.transitions(int(row["id"])))
+            item["transitions"] = [t.to_json() for t in store.transitions(int(row["id"]))]
             item["actions"] = json_safe(store.list_actions(incident_id=int(row["id"])))
             item["notifications"] = json_safe(
                 [

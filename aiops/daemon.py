@@ -304,7 +304,7 @@ class Daemon:
         if row is None:
             return None
         out = incident_dict(row)
-        out["transitions"] = json_safe(self.store.transitions(incident_id))
+        out["transitions"] = [t.to_json() for t in self.store.transitions(incident_id)]
         out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
         out["notifications"] = json_safe(
             [

@@ -34,6 +34,7 @@ import requests
 from aiops.demo import config as democonfig
 from aiops.demo.common import DRIFT_COLUMNS, DRIFT_FACTOR, FEATURES, MODEL, TABLE, BadModel, Layout, write_control
 from aiops.text import abbreviate
+from aiops.types import IncidentState
 
 SCENARIOS = ("drift", "bad-deploy", "pipeline-kill", "flapping")
 CHECK_OF = {
@@ -196,11 +197,11 @@ class Follower(threading.Thread):
                 held.append(str(note))
                 self.demo.emit(f"incident #{row['id']} {row['check_name']}: held: {note}")
             for t in store.transitions(int(row["id"])):
-                if int(t["id"]) in self.seen:
+                if t.id in self.seen:
                     continue
-                self.seen.add(int(t["id"]))
-                reason = abbreviate(str(t["reason"]), 110)
-                self.demo.emit(f"incident #{row['id']} {row['check_name']}: {t['to_state']} ({t['actor']}: {reason})")
+                self.seen.add(t.id)
+                reason = abbreviate(t.reason, 110)
+                self.demo.emit(f"incident #{row['id']} {row['check_name']}: {t.to_state} ({t.actor}: {reason})")
         for message in self.demo.receiver.messages[self.messages :]:
             self.messages += 1
             self.demo.emit(f"webhook got {abbreviate(str(message['title']), 120)}")
@@ -419,7 +420,7 @@ class DemoRun:
             done = [r for r in rows if r["state"] == "resolved"]
             if done:
                 verified = any(
-                    t["actor"] == "verifier" and t["to_state"] == "resolved"
+                    t.actor == "verifier" and t.to_state is IncidentState.RESOLVED
                     for t in self.daemon.store.transitions(int(done[-1]["id"]))
                 )
                 result.outcome = "healed" if verified else "cleared"
@@ -476,7 +477,7 @@ class DemoRun:
                 if float(r["opened_at"]) >= result.fault_at
             ]
             escalated = any(
-                t["to_state"] == "escalated" for r in rows for t in self.daemon.store.transitions(int(r["id"]))
+                t.to_state is IncidentState.ESCALATED for r in rows for t in self.daemon.store.transitions(int(r["id"]))
             )
             if escalated and len(rows) >= 4:
                 break
@@ -494,7 +495,10 @@ class DemoRun:
             if float(r["opened_at"]) >= result.fault_at
         ]
         escalations = sum(
-            1 for r in rows for t in self.daemon.store.transitions(int(r["id"])) if t["to_state"] == "escalated"
+            1
+            for r in rows
+            for t in self.daemon.store.transitions(int(r["id"]))
+            if t.to_state is IncidentState.ESCALATED
         )
         result.outcome = "escalated" if escalations == 1 else ("escalated" if escalations else "not escalated")
         result.extra["escalations"] = escalations
@@ -524,7 +528,7 @@ class DemoRun:
                 )
             }
             item["transitions"] = [
-                {k: t[k] for k in ("to_state", "actor", "reason", "at") if k in t}
+                {"to_state": t.to_state.value, "actor": t.actor, "reason": t.reason, "at": t.at}
                 for t in store.transitions(int(row["id"]))
             ]
             item["actions"] = [

@@ -655,7 +655,7 @@ class IncidentManager:
     def _finish_applied(self, incident_id: int, action_id: int) -> bool:
         """True when the audit trail holds the transition that applied this action's outcome."""
         return any(
-            t["actor"] == "action" and (t["evidence"] or {}).get("action_id") == action_id
+            t.actor == "action" and t.evidence.get("action_id") == action_id
             for t in self.store.transitions(incident_id)
         )
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import migrations
 from aiops.store import schema as t
+from aiops.store.records import Transition
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -242,10 +243,11 @@ class Store:
         with self.tx() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def transitions(self, incident_id: int) -> list[Row]:
+    def transitions(self, incident_id: int) -> list[Transition]:
+        """An incident's audit trail, oldest first."""
         query = sa.select(t.transitions).where(t.transitions.c.incident_id == incident_id).order_by(t.transitions.c.id)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Transition.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def incident_counts(self) -> dict[str, int]:
         query = (

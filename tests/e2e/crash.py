@@ -188,7 +188,7 @@ class Life:
         try:
             incidents = store.list_incidents(limit=100)
             first = incidents[-1]
-            states = tuple(str(t["to_state"]) for t in store.transitions(int(first["id"])))
+            states = tuple(t.to_state.value for t in store.transitions(int(first["id"])))
             actions = store.list_actions(limit=100)
         finally:
             store.close()

@@ -90,7 +90,7 @@ def test_incident_and_audit_trail_are_written_together(store: Store) -> None:
         int(inc["id"]), {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
     )
     trail = store.transitions(int(inc["id"]))
-    assert [(t["from_state"], t["to_state"]) for t in trail] == [(None, "firing"), ("firing", "remediating")]
+    assert [(t.from_state, t.to_state) for t in trail] == [(None, "firing"), ("firing", "remediating")]
     assert store.open_incident("fp1")["state"] == "remediating"
     assert store.incident_counts()["remediating"] == 1
     store.update_incident(int(inc["id"]), {}, transition=("resolved", "verifier", "ok", {}), now=102)

@@ -75,7 +75,7 @@ class Harness:
         return rows[0]
 
     def states(self) -> list[str]:
-        return [t["to_state"] for t in self.store.transitions(int(self.incident()["id"]))]
+        return [t.to_state.value for t in self.store.transitions(int(self.incident()["id"]))]
 
     def messages(self) -> list[str]:
         self.outbox.tick()

@@ -77,7 +77,7 @@ class Harness:
             1
             for inc in self.store.list_incidents(limit=1000)
             for t in self.store.transitions(int(inc["id"]))
-            if t["to_state"] == "escalated"
+            if t.to_state == "escalated"
         )
 
 

@@ -53,7 +53,7 @@ def test_promql_probe_against_a_real_prometheus(tmp_path: Path, prometheus_facto
         loud.tick(50)
     inc = loud.store.list_incidents(limit=1)[0]
     assert inc["state"] == "escalated"
-    transitions = [t["reason"] for t in loud.store.transitions(int(inc["id"]))]
+    transitions = [t.reason for t in loud.store.transitions(int(inc["id"]))]
     assert any("not healed" in r for r in transitions)
 
 
