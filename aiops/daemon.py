@@ -31,6 +31,8 @@ from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
+from aiops.feedback import Feedback
+from aiops.feedback_metrics import FeedbackCollector
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
@@ -75,6 +77,9 @@ class Daemon:
         self.telemetry.set_outbox_pending_callback(lambda: float(self.store.outbox_pending()))
         self.telemetry.config_reloaded(True)
         self.telemetry.set_paused(self._paused)
+        # operators' verdicts and remediation effectiveness: API (FeedbackBackend) and metrics, from the store
+        self.feedback = Feedback(self.store, self.clock.now, lambda: self.runtime().checks.keys())
+        self.registry.register(FeedbackCollector(self.store, self.clock.now))
         self.incidents = IncidentManager(self.store, self.runtime, self.clock.now, paused=self.paused)
         self.executor = ActionExecutor(
             self.store,
@@ -290,6 +295,7 @@ class Daemon:
             return None
         out = incident_dict(row)
         out["transitions"] = json_safe(self.store.transitions(incident_id))
+        out["verdicts"] = self.feedback.verdicts_of(incident_id)
         out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
         out["notifications"] = json_safe(
             [
@@ -328,6 +334,20 @@ class Daemon:
         self._paused = paused
         self.telemetry.set_paused(paused)
         log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
+
+    # -- FeedbackBackend: verdicts and effectiveness (aiops/feedback.py) -------------------------------------
+
+    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]:
+        return self.feedback.record_verdict(incident_id, verdict, actor, comment)
+
+    def record_missed(self, check: str, starts_at: float, ends_at: float, actor: str, comment: str) -> dict[str, Any]:
+        return self.feedback.record_missed(check, starts_at, ends_at, actor, comment)
+
+    def list_verdicts(self, check: str | None, verdict: str | None, limit: int) -> list[dict[str, Any]]:
+        return self.feedback.list_verdicts(check, verdict, limit)
+
+    def effectiveness(self, since: float) -> list[dict[str, Any]]:
+        return self.feedback.effectiveness(since)
 
     def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Pushed telemetry (IngestBackend): stored in one transaction before the request is answered.
