@@ -31,7 +31,7 @@ from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
-from aiops.feedback import Feedback
+from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
@@ -48,8 +48,9 @@ SHUTDOWN_GRACE = 6.0
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
-class Daemon:
-    """One running aiops. Also the HTTP API's backend (see :class:`aiops.http.backend.ApiBackend`)."""
+class Daemon(FeedbackFacade):
+    """One running aiops. Also the HTTP API's backend (see :class:`aiops.http.backend.ApiBackend`; verdicts and
+    effectiveness come from :class:`~aiops.feedback.FeedbackFacade`)."""
 
     def __init__(
         self,
@@ -334,20 +335,6 @@ class Daemon:
         self._paused = paused
         self.telemetry.set_paused(paused)
         log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
-
-    # -- FeedbackBackend: verdicts and effectiveness (aiops/feedback.py) -------------------------------------
-
-    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]:
-        return self.feedback.record_verdict(incident_id, verdict, actor, comment)
-
-    def record_missed(self, check: str, starts_at: float, ends_at: float, actor: str, comment: str) -> dict[str, Any]:
-        return self.feedback.record_missed(check, starts_at, ends_at, actor, comment)
-
-    def list_verdicts(self, check: str | None, verdict: str | None, limit: int) -> list[dict[str, Any]]:
-        return self.feedback.list_verdicts(check, verdict, limit)
-
-    def effectiveness(self, since: float) -> list[dict[str, Any]]:
-        return self.feedback.effectiveness(since)
 
     def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Pushed telemetry (IngestBackend): stored in one transaction before the request is answered.

@@ -56,3 +56,22 @@ class Feedback:
     def verdicts_of(self, incident_id: int) -> list[dict[str, Any]]:
         """Every verdict of one incident, oldest first (the last one counts): shown with the incident."""
         return [r.to_dict() for r in v.verdicts_of_incidents(self.store, [incident_id]).get(incident_id, [])]
+
+
+class FeedbackFacade:
+    """The :class:`~aiops.http.backend.FeedbackBackend` methods of a backend holding a :class:`Feedback` as
+    ``self.feedback``: the daemon mixes this in, so each endpoint is one forwarding method."""
+
+    feedback: Feedback
+
+    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]:
+        return self.feedback.record_verdict(incident_id, verdict, actor, comment)
+
+    def record_missed(self, check: str, starts_at: float, ends_at: float, actor: str, comment: str) -> dict[str, Any]:
+        return self.feedback.record_missed(check, starts_at, ends_at, actor, comment)
+
+    def list_verdicts(self, check: str | None, verdict: str | None, limit: int) -> list[dict[str, Any]]:
+        return self.feedback.list_verdicts(check, verdict, limit)
+
+    def effectiveness(self, since: float) -> list[dict[str, Any]]:
+        return self.feedback.effectiveness(since)
