@@ -15,14 +15,18 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from aiops.approval_links import signed_path as approval_path
+from aiops.config.loader import parse_config
+from aiops.daemon import Daemon
 from aiops.engine.messages import build_message
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.http.server import ApiServer
 from aiops.notifiers._http import link_list
 from aiops.store.store import Store
 from aiops.store.verdicts import verdicts_of_incidents
+from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
 from aiops.verdict_links import signed_path, verify
 from tests.integration.test_store import _incident
+from tests.unit.test_engine import BASE, Harness
 from tests.unit.test_http import FakeBackend
 from tests.unit.test_http_contract import AUTH, TOKEN, _serve
 
@@ -188,3 +192,42 @@ def test_every_message_carries_verdict_links_that_verify(store: Store) -> None:
         assert verify(TOKEN, 1, q["verdict"], q["expires"], q["sig"]) is None
     quiet = build_message("firing", row, "x", dedup_key="k", external_url="https://aiops.example", link_token=None)
     assert set(quiet.links) == {"incident"}  # without the API token there is nothing to sign with
+
+
+def test_engine_messages_carry_verdict_links_and_the_daemon_serves_them(tmp_path: Path) -> None:
+    """The whole chain in one process: the engine writes the links into firing and resolved messages, the
+    daemon (as the API's backend) records the verdict from the link, shows it with the incident and counts it
+    in /metrics."""
+    register_test_plugins()
+    ScriptedSource.reset()
+    try:
+        text = (
+            f"store: {{url: 'sqlite:///{tmp_path}/aiops.db'}}\n"
+            f"server: {{token: {TOKEN}, external_url: 'https://aiops.example'}}\n"
+            + BASE % "      notify: [capture]\n      verify: {settle: 5s}\n      actions: [{type: recording}]"
+        )
+        h = Harness(tmp_path, text)
+        h.tick(500)
+        h.tick(55)
+        assert h.messages() == ["firing", "resolved"]
+        for message in h.runtime.notifiers["capture"].messages:
+            assert set(message.links) == {"incident", "useful", "noise"}, message.links
+        noise_link = h.runtime.notifiers["capture"].messages[-1].links["noise"]
+        daemon = Daemon(parse_config(text, "aiops.yaml", env={}), registry=CollectorRegistry())
+        server = ApiServer(daemon, daemon.registry, "127.0.0.1:0", TOKEN)
+        server.start()
+        try:
+            path = noise_link.removeprefix("https://aiops.example")
+            assert requests.post(server.url + path, timeout=5).status_code == 200
+            incident = requests.get(f"{server.url}/api/v1/incidents/1", timeout=5).json()
+            assert [(v["verdict"], v["actor"]) for v in incident["verdicts"]] == [("noise", "verdict-link")]
+            metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+            assert 'aiops_incident_verdicts_total{check="latency",verdict="noise"} 1.0' in metrics
+            assert 'aiops_remediation_runs{action="recording",target="recording"} 1.0' not in metrics  # 2023: too old
+            eff = requests.get(f"{server.url}/api/v1/effectiveness?since=2000d", timeout=5).json()["actions"]
+            assert [(e["action"], e["healed"], e["runs"]) for e in eff] == [("recording", 1, 1)]
+        finally:
+            server.stop()
+            daemon.store.close()
+    finally:
+        unregister_test_plugins()
