@@ -288,7 +288,8 @@ class Daemon(FeedbackFacade):
         return True, ""
 
     def list_incidents(self, state: str | None, limit: int) -> list[dict[str, Any]]:
-        return [incident_dict(r) for r in self.store.list_incidents(state=state, limit=limit)]
+        rows = self.store.list_incidents(state=state, limit=limit)
+        return self.feedback.with_verdicts([incident_dict(r) for r in rows])
 
     def get_incident(self, incident_id: int) -> dict[str, Any] | None:
         row = self.store.get_incident(incident_id)

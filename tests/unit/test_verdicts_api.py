@@ -221,6 +221,8 @@ def test_engine_messages_carry_verdict_links_and_the_daemon_serves_them(tmp_path
             assert requests.post(server.url + path, timeout=5).status_code == 200
             incident = requests.get(f"{server.url}/api/v1/incidents/1", timeout=5).json()
             assert [(v["verdict"], v["actor"]) for v in incident["verdicts"]] == [("noise", "verdict-link")]
+            listed = requests.get(f"{server.url}/api/v1/incidents", timeout=5).json()["incidents"]
+            assert [(i["id"], i["verdict"]) for i in listed] == [(1, "noise")]
             metrics = requests.get(f"{server.url}/metrics", timeout=5).text
             assert 'aiops_incident_verdicts_total{check="latency",verdict="noise"} 1.0' in metrics
             assert 'aiops_remediation_runs{action="recording",target="recording"} 1.0' not in metrics  # 2023: too old
