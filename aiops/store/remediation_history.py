@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from aiops.store import schema as t
 from aiops.store.store import Store
-from aiops.types import ActionState
+from aiops.types import ActionState, IncidentState
 
 # An action "ran" when the executor took it: it is running or has an outcome. Dry-runs, observed plans,
 # rejected and skipped rungs never touched the target, so they say nothing about healing it.
@@ -81,11 +81,18 @@ def transitions_of(store: Store, incident_ids: Sequence[int]) -> dict[int, list[
     """The audit trail of each incident, in the order it was written."""
     tr = t.transitions
     ids = sorted(set(incident_ids))
+    # Only the transitions into and out of `remediating`, and into `verifying`, name an action; the others
+    # carry the findings (series slices, drift tables), which are large and would only be parsed to be dropped.
+    names_action = sa.or_(
+        tr.c.to_state.in_([IncidentState.REMEDIATING.value, IncidentState.VERIFYING.value]),
+        tr.c.from_state == IncidentState.REMEDIATING.value,
+    )
+    evidence = sa.case((names_action, tr.c.evidence), else_=sa.null()).label("evidence")
     out: dict[int, list[TransitionRecord]] = {}
     with store.tx() as conn:
         for start in range(0, len(ids), _CHUNK):
             query = (
-                sa.select(tr.c.incident_id, tr.c.at, tr.c.from_state, tr.c.to_state, tr.c.actor, tr.c.evidence)
+                sa.select(tr.c.incident_id, tr.c.at, tr.c.from_state, tr.c.to_state, tr.c.actor, evidence)
                 .where(tr.c.incident_id.in_(ids[start : start + _CHUNK]))
                 .order_by(tr.c.id)
             )
