@@ -109,6 +109,9 @@ def mark_incident(
 ) -> Verdict:
     """Record ``useful`` or ``noise`` for an incident (open or resolved); returns the stored verdict.
 
+    Saying the same thing again (same verdict, actor and comment as the incident's newest verdict: a double
+    click on a link, a retried request) returns that verdict instead of counting it twice.
+
     Raises :class:`AiopsError`: ``not_found`` for an unknown incident, ``invalid`` for ``missed`` (which
     has no incident: use :func:`mark_missed`) or an over-long comment.
     """
@@ -123,6 +126,9 @@ def mark_incident(
         ).first()
     if row is None:
         raise AiopsError(f"no incident {incident_id}", reason="not_found")
+    previous = verdicts_of_incidents(store, [incident_id]).get(incident_id)
+    if previous and (previous[-1].verdict, previous[-1].actor, previous[-1].comment) == (kind, who, text):
+        return previous[-1]
     ends = row.resolved_at if row.resolved_at is not None else max(float(row.last_seen_at), float(row.opened_at))
     return _insert(
         store,

@@ -43,6 +43,8 @@ def test_verdicts_are_kept_with_their_window_and_the_newest_counts(store: Store)
     noise = mark_incident(store, int(first["id"]), "noise", actor="ana", comment="flaky", now=200.0)
     assert (noise.check, noise.fingerprint, noise.starts_at, noise.ends_at) == ("c", "fp1", 100.0, 180.0)
     mark_incident(store, int(first["id"]), VerdictKind.USEFUL, actor="bo", now=300.0)  # a changed mind
+    again = mark_incident(store, int(first["id"]), "useful", actor="bo", now=301.0)  # said twice: counted once
+    assert again.created_at == 300.0
     mark_incident(store, int(second["id"]), "noise", actor="ana", now=1001.0)
     missed = mark_missed(store, "c", 500.0, 560.0, actor="ana", comment="saw it on the dashboard", now=600.0)
     assert missed.incident_id is None and missed.verdict is VerdictKind.MISSED

@@ -152,6 +152,7 @@ def test_signed_link_confirms_on_get_and_records_on_post(api: str, store: Store)
     assert verdicts_of_incidents(store, [1]) == {}  # a prefetch records nothing
     done = requests.post(link, timeout=5)
     assert done.status_code == 200 and "Incident 1 marked noise" in done.text
+    assert requests.post(link, timeout=5).status_code == 200  # a double click counts once
     (recorded,) = verdicts_of_incidents(store, [1])[1]
     assert (recorded.verdict.value, recorded.actor) == ("noise", "verdict-link")
 
