@@ -20,9 +20,35 @@ def _key(token: str) -> bytes:
     return hmac.new(token.encode(), b"aiops approval links v1", hashlib.sha256).digest()
 
 
+def sign_message(token: str, message: str) -> str:
+    """HMAC-SHA256 (hex) of a link's ``message`` under the key derived from the API token.
+
+    Shared by every signed link (approvals here, verdicts in :mod:`aiops.verdict_links`); each kind of link
+    signs a message of its own shape, so a signature of one kind never validates a link of another.
+    """
+    return hmac.new(_key(token), message.encode(), hashlib.sha256).hexdigest()
+
+
+def check_signed(token: str, message: str, expiry: int, sig: str, *, now: float | None = None) -> str | None:
+    """None when ``sig`` signs ``message`` and ``expiry`` has not passed, else why not."""
+    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a link is attacker-supplied.
+    given = sig.encode("utf-8", "replace")
+    if not hmac.compare_digest(sign_message(token, message).encode(), given):
+        return "bad signature"
+    if (time.time() if now is None else now) > expiry:
+        return "link expired"
+    return None
+
+
+def parse_expiry(expires: str) -> int | None:
+    """The expiry of a link's query as epoch seconds, or None when it is not a plain number."""
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        return None
+    return int(expires)
+
+
 def _signature(token: str, action_id: int, decision: str, expires: int) -> str:
-    msg = f"{action_id}:{decision}:{expires}".encode()
-    return hmac.new(_key(token), msg, hashlib.sha256).hexdigest()
+    return sign_message(token, f"{action_id}:{decision}:{expires}")
 
 
 def signed_path(token: str, action_id: int, decision: str, *, now: float | None = None, ttl: float = LINK_TTL) -> str:
@@ -59,13 +85,7 @@ def verify(
     """
     if decision not in ("approve", "deny"):
         return "bad decision"
-    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+    expiry = parse_expiry(expires)
+    if expiry is None:
         return "bad expiry"
-    expiry = int(expires)
-    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a link is attacker-supplied.
-    given = sig.encode("utf-8", "replace")
-    if not hmac.compare_digest(_signature(token, action_id, decision, expiry).encode(), given):
-        return "bad signature"
-    if (time.time() if now is None else now) > expiry:
-        return "link expired"
-    return None
+    return check_signed(token, f"{action_id}:{decision}:{expiry}", expiry, sig, now=now)

@@ -250,11 +250,15 @@ def incidents(
     store = _store(config_path)
     rows = store.list_incidents(state=state, open_only=open_only, limit=limit)
     if as_json or output == "json":
+        from aiops.store.verdicts import verdicts_of_incidents
+
+        verdicts = verdicts_of_incidents(store, [int(r["id"]) for r in rows])
         out = []
         for row in rows:
             item = incident_dict(row)
             item["transitions"] = [t.to_json() for t in store.transitions(int(row["id"]))]
             item["actions"] = json_safe(store.list_actions(incident_id=int(row["id"])))
+            item["verdicts"] = [r.to_dict() for r in verdicts.get(int(row["id"]), [])]
             item["notifications"] = json_safe(
                 [
                     {k: n[k] for k in ("notifier", "event", "state", "attempts", "last_error", "sent_at")}
@@ -476,6 +480,8 @@ _register_optional("aiops.commands.detect", "detect")
 _register_optional("aiops.commands.drift", "drift")
 _register_optional("aiops.commands.demo", "demo")
 _register_optional("aiops.commands.db", "db")
+_register_optional("aiops.commands.verdicts", "verdict")
+_register_optional("aiops.commands.verdicts", "effectiveness")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,8 @@ from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
+from aiops.feedback import Feedback, FeedbackFacade
+from aiops.feedback_metrics import FeedbackCollector
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
@@ -48,8 +50,9 @@ SHUTDOWN_GRACE = 6.0
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
-class Daemon:
-    """One running aiops. Also the HTTP API's backend (see :class:`aiops.http.backend.ApiBackend`)."""
+class Daemon(FeedbackFacade):
+    """One running aiops. Also the HTTP API's backend (see :class:`aiops.http.backend.ApiBackend`; verdicts and
+    effectiveness come from :class:`~aiops.feedback.FeedbackFacade`)."""
 
     def __init__(
         self,
@@ -77,6 +80,9 @@ class Daemon:
         self.telemetry.set_outbox_pending_callback(lambda: float(self.store.outbox_pending()))
         self.telemetry.config_reloaded(True)
         self.telemetry.set_paused(self._paused)
+        # operators' verdicts and remediation effectiveness: API (FeedbackBackend) and metrics, from the store
+        self.feedback = Feedback(self.store, self.clock.now, lambda: self.runtime().checks.keys())
+        self.registry.register(FeedbackCollector(self.store, self.clock.now))
         self.incidents = IncidentManager(self.store, self.runtime, self.clock.now, paused=self.paused)
         self.executor = ActionExecutor(
             self.store,
@@ -297,7 +303,8 @@ class Daemon:
         return True, ""
 
     def list_incidents(self, state: str | None, limit: int) -> list[dict[str, Any]]:
-        return [incident_dict(r) for r in self.store.list_incidents(state=state, limit=limit)]
+        rows = self.store.list_incidents(state=state, limit=limit)
+        return self.feedback.with_verdicts([incident_dict(r) for r in rows])
 
     def get_incident(self, incident_id: int) -> dict[str, Any] | None:
         row = self.store.get_incident(incident_id)
@@ -305,6 +312,7 @@ class Daemon:
             return None
         out = incident_dict(row)
         out["transitions"] = [t.to_json() for t in self.store.transitions(incident_id)]
+        out["verdicts"] = self.feedback.verdicts_of(incident_id)
         out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
         out["notifications"] = json_safe(
             [

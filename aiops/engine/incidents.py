@@ -748,7 +748,7 @@ class IncidentManager:
             dedup_key=dedup,
             details=details,
             external_url=settings.server.external_url,
-            link_token=_link_token(settings) if event == "approval" else None,
+            link_token=_link_token(settings),  # approval and verdict links
         )
         payload = message_to_payload(message)
         # routes, flap control and grouping live in aiops/engine/routing.py (issue 7)

@@ -46,7 +46,8 @@ def build_message(
     link_token: str | None = None,
 ) -> Message:
     """A channel-neutral message with what a person needs to act: the evidence in numbers, the top drifted
-    features, what aiops did or wants to do, and links (the incident; approve/deny when approval is needed).
+    features, what aiops did or wants to do, and links (the incident; approve/deny when approval is needed;
+    signed useful/noise verdict links when the API token is set).
 
     Everything is computed here, once, and stored in the outbox row, so every channel shows the same facts
     and a retry days later still shows what was true when the message was written.
@@ -81,6 +82,10 @@ def build_message(
 
             links["approve"] = base + signed_path(link_token, int(action_id), "approve")
             links["deny"] = base + signed_path(link_token, int(action_id), "deny")
+        if link_token:
+            from aiops.verdict_links import verdict_links
+
+            links.update(verdict_links(base, link_token, view.id))
     return Message(
         event=event,
         incident=view,

@@ -74,3 +74,31 @@ class IngestBackend(Protocol):
         """Durably store validated rows (see :mod:`aiops.sources.ingest`) in one transaction, then return a
         summary such as ``{"accepted": n, "first_id": ..., "last_id": ...}``."""
         ...
+
+
+@runtime_checkable
+class FeedbackBackend(Protocol):
+    """Operators' verdicts and remediation effectiveness (``/api/v1/incidents/{id}/verdict``,
+    ``/api/v1/verdicts``, ``/api/v1/effectiveness`` and the signed verdict links).
+
+    Separate, like :class:`IngestBackend`, so a backend without a store still serves every other route (the
+    server answers 501 for these). :class:`aiops.feedback.Feedback` implements it over a store.
+    """
+
+    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]:
+        """Mark an incident useful or noise; returns the stored verdict. ``not_found`` for an unknown id."""
+        ...
+
+    def record_missed(
+        self, check: str, starts_at: float, ends_at: float, actor: str, comment: str
+    ) -> dict[str, Any]:
+        """Record that ``check`` missed a problem in that window; ``invalid`` for an unknown check."""
+        ...
+
+    def list_verdicts(self, check: str | None, verdict: str | None, limit: int) -> list[dict[str, Any]]:
+        """Verdicts newest first, optionally of one check and one kind."""
+        ...
+
+    def effectiveness(self, since: float) -> list[dict[str, Any]]:
+        """Per action type and target: runs, healed, heal ratio, median time to heal, escalations."""
+        ...

@@ -7,12 +7,12 @@ live with their parsers in :mod:`aiops.sources.ingest`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from aiops.durations import parse_duration
-from aiops.sources.ingest import describe_validation_error
+from aiops.sources.ingest import describe_validation_error, parse_time
 
 MAX_COMMENT: Final = 2000
 MAX_SILENCE: Final = 366 * 86400.0  # a silence longer than a year is a forgotten one; use a config change
@@ -57,6 +57,45 @@ class SilenceBody(CommentBody):
         if not 0 < seconds <= MAX_SILENCE:
             raise ValueError(f"must be positive and at most {MAX_SILENCE / 86400:.0f} days")
         return seconds
+
+
+_TIME_SCHEMA: Final = {
+    "description": 'epoch seconds or an ISO 8601 time ("2026-12-04T13:00:00Z"; without a zone: UTC)',
+    "anyOf": [{"type": "string", "minLength": 1, "maxLength": 40}, {"type": "number"}],
+}
+_ACTOR_FIELD: Final = Field(
+    None,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9_.@:-]+$",
+    description='who gives the verdict (a user name); recorded as "api:<actor>" (just "api" when absent)',
+)
+
+
+def _time(value: Any) -> float:
+    if isinstance(value, str) and len(value) > 40:
+        raise ValueError("longer than 40 characters")
+    return parse_time(value)
+
+
+class VerdictBody(CommentBody):
+    """Judge an incident: worth a person's attention (useful) or not (noise). The newest verdict counts."""
+
+    verdict: Literal["useful", "noise"] = Field(description="useful or noise")
+    actor: str | None = _ACTOR_FIELD
+
+
+class MissedBody(CommentBody):
+    """A finding that should have opened an incident of ``check`` between ``from`` and ``to``, and did not."""
+
+    check: str = Field(min_length=1, max_length=100, description="the check that should have fired")
+    starts_at: Annotated[float, WithJsonSchema(_TIME_SCHEMA)] = Field(alias="from")
+    ends_at: Annotated[float, WithJsonSchema(_TIME_SCHEMA)] = Field(alias="to")
+    actor: str | None = _ACTOR_FIELD
+
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _epoch(cls, value: Any) -> float:
+        return _time(value)
 
 
 _Body = TypeVar("_Body", bound=RequestBody)

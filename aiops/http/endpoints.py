@@ -6,7 +6,8 @@ description (:mod:`aiops.http.openapi`) is generated from it, so what is documen
 Handlers are plain functions ``(Call) -> Response``, run on a worker thread (they call the backend, which
 may wait on the store); only endpoints marked ``inline`` (the liveness probe, the OpenAPI document) answer
 on the event loop.
-Every write is attributed to the actor ``"api"`` in the audit trail (``"approval-link"`` for a signed link).
+Every write is attributed to the actor ``"api"`` in the audit trail (``"approval-link"`` for a signed link,
+``"verdict-link"`` for a signed verdict link; a verdict's body may name the person: ``"api:<actor>"``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pydantic import BaseModel
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 import aiops
-from aiops.http.backend import ApiBackend, IngestBackend
-from aiops.http.bodies import CommentBody, EmptyBody, RequestBody, SilenceBody, validate_body
+from aiops.durations import parse_duration
+from aiops.http.backend import ApiBackend, FeedbackBackend, IngestBackend
+from aiops.http.bodies import CommentBody, EmptyBody, MissedBody, RequestBody, SilenceBody, VerdictBody, validate_body
 from aiops.http.problems import HttpError, json_response, problem_response, public_message
 from aiops.sources.ingest import (
     AlertmanagerWebhook,
@@ -39,6 +41,8 @@ ACTOR: Final = "api"
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 STATE_PATTERN: Final = r"^[a-z_]{1,32}$"
+CHECK_PATTERN: Final = r"^[^\x00-\x1f]{1,100}$"
+DEFAULT_EFFECTIVENESS_WINDOW: Final = "30d"
 
 
 class Auth(enum.Enum):
@@ -239,6 +243,100 @@ def _decide(call: Call) -> Response:
     )
 
 
+# -- verdicts and effectiveness ----------------------------------------------------------------------------
+
+
+def _feedback(call: Call) -> FeedbackBackend:
+    backend = call.ctx.backend
+    if not isinstance(backend, FeedbackBackend):
+        raise HttpError(501, "this server has no store to keep verdicts in")
+    return backend
+
+
+def _api_actor(actor: str | None) -> str:
+    return f"{ACTOR}:{actor}" if actor else ACTOR
+
+
+def _verdict(call: Call) -> Response:
+    assert isinstance(call.body, VerdictBody)
+    body = call.body
+    return json_response(
+        201, _feedback(call).record_verdict(call.path_id, body.verdict, _api_actor(body.actor), body.comment or "")
+    )
+
+
+def _missed(call: Call) -> Response:
+    assert isinstance(call.body, MissedBody)
+    body = call.body
+    recorded = _feedback(call).record_missed(
+        body.check, body.starts_at, body.ends_at, _api_actor(body.actor), body.comment or ""
+    )
+    return json_response(201, recorded)
+
+
+def _verdicts(call: Call) -> Response:
+    check = call.query.get("check", "").strip() or None
+    if check is not None and re.fullmatch(CHECK_PATTERN, check) is None:
+        raise HttpError(400, "check must be a check name (1 to 100 printable characters)", field="check")
+    verdict = call.query.get("verdict", "").strip() or None
+    if verdict is not None and verdict not in _VERDICT_KINDS:
+        raise HttpError(400, f"verdict must be one of {', '.join(_VERDICT_KINDS)}", field="verdict")
+    return json_response(200, {"verdicts": _feedback(call).list_verdicts(check, verdict, _limit(call))})
+
+
+def _effectiveness(call: Call) -> Response:
+    raw = call.query.get("since", "").strip() or DEFAULT_EFFECTIVENESS_WINDOW
+    try:
+        window = parse_duration(raw)
+    except ValueError:
+        raise HttpError(400, 'since must be a duration such as "7d" or "12h"', field="since") from None
+    if not 0 < window <= 3660 * 86400:
+        raise HttpError(400, "since must be positive and at most 10 years", field="since")
+    since = call.now - window
+    return json_response(200, {"since": since, "actions": _feedback(call).effectiveness(since)})
+
+
+def _checked_verdict_link(call: Call) -> str:
+    from aiops.verdict_links import verify
+
+    if call.ctx.token is None:
+        raise HttpError(403, "verdict links need server.token (or token_file / AIOPS_API_TOKEN)")
+    verdict = call.query.get("verdict", "")
+    why = verify(call.ctx.token, call.path_id, verdict, call.query.get("expires", ""), call.query.get("sig", ""))
+    if why is not None:
+        raise HttpError(403, f"invalid verdict link: {why}")
+    return verdict
+
+
+def _verdict_page(call: Call) -> Response:
+    """GET shows a confirmation page only: link previews and prefetchers must never record a verdict."""
+    verdict = _checked_verdict_link(call)
+    incident = call.ctx.backend.get_incident(call.path_id)
+    if incident is None:
+        raise HttpError(404, f"no incident {call.path_id}")
+    check = html.escape(str(incident.get("check_name") or incident.get("check") or ""))
+    summary = html.escape(str(incident.get("summary") or ""))
+    meaning = "worth a person's attention" if verdict == "useful" else "noise: it should not have opened"
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>aiops: "
+        f"mark incident {call.path_id} {verdict}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>Mark incident {call.path_id} as {verdict}?</h1><p>{check}: {summary}</p>"
+        f"<p>This records that the incident was {html.escape(meaning)}.</p>"
+        f"<form method='post'><button type='submit'>Mark incident {call.path_id} {verdict}</button></form>"
+        "</body></html>"
+    )
+
+
+def _verdict_by_link(call: Call) -> Response:
+    verdict = _checked_verdict_link(call)
+    _feedback(call).record_verdict(call.path_id, verdict, "verdict-link", "")
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>aiops</title></head>"
+        f"<body style='font-family:sans-serif'><h1>Incident {call.path_id} marked {verdict}</h1>"
+        "<p>Thank you: verdicts tune the checks.</p></body></html>"
+    )
+
+
 # -- schemas of the answers ---------------------------------------------------------------------------------
 
 _OBJECT: Final = {"type": "object", "additionalProperties": True}
@@ -263,6 +361,47 @@ _LIST_QUERY: Final = (
     QueryParam(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "newest first"
     ),
+)
+_VERDICT_KINDS: Final = ("useful", "noise", "missed")
+_VERDICT: Final = {
+    "type": "object",
+    "required": ["id", "verdict", "check", "starts_at", "ends_at", "actor", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "verdict": {"type": "string", "enum": list(_VERDICT_KINDS)},
+        "check": {"type": "string"},
+        "incident_id": {"type": ["integer", "null"]},
+        "fingerprint": {"type": ["string", "null"]},
+        "starts_at": {"type": "number"},
+        "ends_at": {"type": "number"},
+        "comment": {"type": "string"},
+        "actor": {"type": "string"},
+        "created_at": {"type": "number"},
+    },
+}
+_EFFECT: Final = {
+    "type": "object",
+    "required": ["action", "target", "runs", "healed", "escalated", "in_progress", "heal_ratio"],
+    "properties": {
+        "action": {"type": "string"},
+        "target": {"type": "string"},
+        "runs": {"type": "integer", "description": "finished runs"},
+        "healed": {"type": "integer"},
+        "escalated": {"type": "integer"},
+        "in_progress": {"type": "integer"},
+        "heal_ratio": {"type": ["number", "null"]},
+        "median_heal_seconds": {"type": ["number", "null"]},
+    },
+}
+_VERDICT_QUERY: Final = (
+    QueryParam("check", {"type": "string", "pattern": CHECK_PATTERN}, "only this check"),
+    QueryParam("verdict", {"type": "string", "enum": list(_VERDICT_KINDS)}, "only this kind"),
+    _LIST_QUERY[1],
+)
+_VERDICT_LINK_QUERY: Final = (
+    QueryParam("verdict", {"type": "string", "enum": ["useful", "noise"]}, "the verdict", required=True),
+    QueryParam("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "epoch seconds", required=True),
+    QueryParam("sig", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "HMAC-SHA256, hex", required=True),
 )
 _LINK_QUERY: Final = (
     QueryParam("decision", {"type": "string", "enum": ["approve", "deny"]}, "the decision", required=True),
@@ -353,6 +492,70 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         AlertmanagerWebhook,
         validate_alertmanager,
         202,
+    ),
+    _write(
+        "/api/v1/incidents/{id}/verdict",
+        _verdict,
+        "mark an incident useful or noise (the newest verdict counts)",
+        _VERDICT,
+        VerdictBody,
+        status=201,
+    ),
+    _write(
+        "/api/v1/verdicts/missed",
+        _missed,
+        "record a problem a check should have opened an incident for, between `from` and `to`",
+        _VERDICT,
+        MissedBody,
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/verdicts",
+        _verdicts,
+        "list verdicts, newest first",
+        query=_VERDICT_QUERY,
+        response_schema={
+            "type": "object",
+            "required": ["verdicts"],
+            "properties": {"verdicts": {"type": "array", "items": _VERDICT}},
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/effectiveness",
+        _effectiveness,
+        "per action type and target: share of runs that healed, median time to heal, escalations",
+        query=(
+            QueryParam(
+                "since",
+                {"type": "string", "pattern": r"^[0-9][0-9a-z.]*$", "default": DEFAULT_EFFECTIVENESS_WINDOW},
+                "how far back, as a duration",
+            ),
+        ),
+        response_schema={
+            "type": "object",
+            "required": ["since", "actions"],
+            "properties": {"since": {"type": "number"}, "actions": {"type": "array", "items": _EFFECT}},
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/verdict/{id}",
+        _verdict_page,
+        "confirmation page of a signed verdict link (records nothing)",
+        Auth.SIGNED_LINK,
+        query=_VERDICT_LINK_QUERY,
+        response_type="text/html",
+    ),
+    Endpoint(
+        "POST",
+        "/verdict/{id}",
+        _verdict_by_link,
+        "record the verdict of a signed verdict link",
+        Auth.SIGNED_LINK,  # the body (a browser form's empty form data) is not read
+        query=_VERDICT_LINK_QUERY,
+        response_type="text/html",
     ),
     Endpoint(
         "GET",

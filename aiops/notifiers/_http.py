@@ -189,9 +189,16 @@ def _num(value: Any) -> str:
 
 
 def link_list(message: Message) -> list[tuple[str, str]]:
-    """(label, url) of the message's links, in a stable order: incident first, then approve, deny."""
-    order = {"incident": 0, "approve": 1, "deny": 2}
-    names = {"incident": "Open incident", "approve": "Approve", "deny": "Deny"}
+    """(label, url) of the message's links, in a stable order: incident first, then approve, deny, then the
+    verdicts (useful, noise)."""
+    order = {"incident": 0, "approve": 1, "deny": 2, "useful": 3, "noise": 4}
+    names = {
+        "incident": "Open incident",
+        "approve": "Approve",
+        "deny": "Deny",
+        "useful": "Mark useful",
+        "noise": "Mark noise",
+    }
     return [(names.get(k, k.title()), v) for k, v in sorted(message.links.items(), key=lambda kv: order.get(kv[0], 9))]
 
 

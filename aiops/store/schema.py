@@ -206,3 +206,22 @@ breakers = sa.Table(
     sa.Column("last_reason", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+
+# Operators' verdicts: an incident judged useful or noise (its window is the incident's), or a finding that
+# should have opened an incident and did not ("missed": no incident exists, so a check and a time window).
+# Rows are never updated or deleted: a changed mind is a newer row, and the newest verdict of an incident counts.
+verdicts = sa.Table(
+    "aiops_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("aiops_incidents.id"), index=True),  # None when missed
+    sa.Column("check_name", sa.String(100), nullable=False, index=True),
+    sa.Column("fingerprint", sa.String(64)),
+    sa.Column("verdict", sa.String(10), nullable=False),  # useful | noise | missed
+    sa.Column("starts_at", sa.Float, nullable=False),
+    sa.Column("ends_at", sa.Float, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

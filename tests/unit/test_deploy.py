@@ -15,6 +15,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
+from aiops.feedback_metrics import FeedbackCollector
+from aiops.store.store import Store
 from aiops.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,10 +38,14 @@ def _exported_metric_names() -> set[str]:
     telemetry.action("command", "succeeded", 1.0)
     telemetry.notification("n", "sent")
     telemetry.guard("command", "cooldown")
+    # Store-backed families (verdicts, effectiveness) have samples only with data; their TYPE line names them.
+    registry.register(FeedbackCollector(Store("sqlite://")))
     text = generate_latest(registry).decode()
     names = set()
     for line in text.splitlines():
-        if line and not line.startswith("#"):
+        if line.startswith(("# TYPE aiops_incident_verdicts", "# TYPE aiops_remediation_")):
+            names.add(line.split()[2])
+        elif line and not line.startswith("#"):
             names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
     return names
 

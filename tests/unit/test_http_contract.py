@@ -19,10 +19,12 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from aiops.approval_links import signed_path
+from aiops.effectiveness import Effectiveness
 from aiops.errors import AiopsError, StoreError
 from aiops.http.endpoints import ENDPOINTS, Auth
 from aiops.http.server import ApiServer
 from aiops.store.store import Store
+from aiops.store.verdicts import Verdict, VerdictKind
 from tests.unit.test_http import FakeBackend
 
 TOKEN = "c0ntract-t0ken"
@@ -41,6 +43,28 @@ class PushBackend(FakeBackend):
         ids = self.store.append_events(rows, 1000.0) if self.store is not None else list(range(1, len(rows) + 1))
         self.pushed += rows
         return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+    # FeedbackBackend, in memory (the real one, over a store, is tested in tests/unit/test_verdicts_api.py)
+    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]:
+        incident = self._incident(incident_id)
+        return self._verdict(verdict, str(incident["check"]), incident_id, actor, comment)
+
+    def record_missed(self, check: str, starts_at: float, ends_at: float, actor: str, comment: str) -> dict[str, Any]:
+        return self._verdict("missed", check, None, actor, comment, starts_at, ends_at)
+
+    def _verdict(
+        self, kind: str, check: str, incident_id: int | None, actor: str, comment: str, start: float = 0.0,
+        end: float = 1.0,
+    ) -> dict[str, Any]:
+        self.calls.append(("verdict", kind, check, incident_id, actor, comment))
+        return Verdict(len(self.calls), VerdictKind(kind), check, incident_id, None, start, end, comment, actor,
+                       2.0).to_dict()
+
+    def list_verdicts(self, check: str | None, verdict: str | None, limit: int) -> list[dict[str, Any]]:
+        return [self._verdict("noise", check or "cpu", 1, "api", "")][:limit]
+
+    def effectiveness(self, since: float) -> list[dict[str, Any]]:
+        return [Effectiveness("command", "svc", 2, 1, 1, 0, 0.5, 30.0).to_dict()]
 
 
 def _serve(backend: FakeBackend) -> Iterator[str]:
@@ -88,6 +112,13 @@ VALID_REQUESTS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
                      "annotations": {"summary": "slow"}, "startsAt": "2024-01-01T00:00:00Z",
                      "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "ab12"}]},
     ),
+    ("post", "/api/v1/incidents/{id}/verdict"): ("/api/v1/incidents/1/verdict", {"verdict": "noise", "comment": "x"}),
+    ("post", "/api/v1/verdicts/missed"): (
+        "/api/v1/verdicts/missed",
+        {"check": "cpu", "from": "2024-01-01T00:00:00Z", "to": 1704070800, "actor": "alice"},
+    ),
+    ("get", "/api/v1/verdicts"): ("/api/v1/verdicts?check=cpu&verdict=noise&limit=5", None),
+    ("get", "/api/v1/effectiveness"): ("/api/v1/effectiveness?since=7d", None),
     ("get", "/api/v1/openapi.json"): ("/api/v1/openapi.json", None),
 }
 
