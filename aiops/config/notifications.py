@@ -9,13 +9,11 @@ are grouped and repeated.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aiops.durations import parse_duration
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+from aiops.durations import Duration
 
 
 class _Strict(BaseModel):

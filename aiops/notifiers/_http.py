@@ -16,7 +16,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import DeliveryError
 from aiops.notifiers.webhook import _excerpt, _root_cause, parse_retry_after, validate_http_url
 from aiops.redact import redact, url_origin, url_secrets
@@ -30,18 +30,14 @@ class HttpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="webhook URL; a secret (its path is the credential): use ${ENV}")
-    timeout: float = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
-    min_interval: float = Field(0.0, ge=0, description="rate limit: at least this long between two messages")
+    timeout: Duration = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
+    min_interval: Duration = Field(0.0, ge=0, description="rate limit: at least this long between two messages")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return validate_http_url(value)
 
-    @field_validator("timeout", "min_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class HttpNotifier:

@@ -13,7 +13,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.redact import redact, url_origin, url_secrets
 from aiops.signing import load_secret, signature_headers
@@ -82,7 +82,7 @@ class WebhookParams(BaseModel):
     url: str = Field(description="receiver URL (http or https); treated as a secret in logs and errors")
     secret: str | None = Field(None, description="HMAC-SHA256 signing secret (prefer secret_file or ${ENV})")
     secret_file: str | None = Field(None, description="file holding the signing secret, re-read on each send")
-    timeout: float = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
+    timeout: Duration = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (values are redacted)")
 
     @field_validator("url")
@@ -90,10 +90,6 @@ class WebhookParams(BaseModel):
     def _url(cls, value: str) -> str:
         return validate_http_url(value)
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookParams:

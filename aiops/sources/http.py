@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret
@@ -88,7 +89,7 @@ class HttpParams(BaseModel):
     username: str | None = Field(None, description="basic auth user (password from password_file/password_env)")
     password_file: str | None = Field(None, description="file holding the basic auth password")
     password_env: str | None = Field(None, description="environment variable holding the basic auth password")
-    timeout: float = Field(10.0, gt=0, description="seconds for the whole request")
+    timeout: Duration = Field(10.0, gt=0, description="for the whole request, e.g. 10s")
     verify_tls: bool | str = Field(True, description="verify the certificate (or path of a CA bundle)")
 
     @field_validator("metrics")

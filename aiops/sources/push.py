@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
 from aiops.sources._common import Problems
 from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
@@ -171,8 +172,8 @@ class AlertmanagerParams(BaseModel):
         default_factory=list, description='label matchers an alert must all satisfy, e.g. [alertname="HighLatency"]'
     )
     store_url: str | None = Field(None, description="store to read (default: the daemon's own store)")
-    expire_after: float | None = Field(
-        None, gt=0, description="seconds after which a firing alert not re-sent by Alertmanager counts as resolved"
+    expire_after: Duration | None = Field(
+        None, gt=0, description="after this long (e.g. 10m) an alert Alertmanager stops re-sending counts as resolved"
     )
 
     @field_validator("matchers")

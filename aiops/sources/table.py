@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret
@@ -57,7 +58,7 @@ class TableParams(BaseModel):
         None, description="declared schema: values are cast, failures reported (default: inferred)"
     )
     max_rows: int = Field(100_000, ge=1, description="bounded window: at most the newest this many rows per tick")
-    max_age: float | None = Field(None, gt=0, description="bounded window: only rows at most this many seconds old")
+    max_age: Duration | None = Field(None, gt=0, description="bounded window: only rows at most this old, e.g. 1h")
 
     @model_validator(mode="after")
     def _one_origin(self) -> TableParams:

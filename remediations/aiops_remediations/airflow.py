@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import RemediationError
 from aiops.redact import redact_url
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
@@ -156,14 +156,10 @@ class AirflowParams(BaseModel):
     password_file: str | None = None
     token: str | None = None
     api_prefix: str = "/api/v1"
-    timeout: float = Field(1800.0, gt=0, description="wait this long for the run to finish, e.g. 30m")
-    poll_interval: float = Field(5.0, gt=0)
+    timeout: Duration = Field(1800.0, gt=0, description="wait this long for the run to finish, e.g. 30m")
+    poll_interval: Duration = Field(5.0, gt=0)
     target: str | None = Field(None, description="blast-radius target (default airflow:<dag_id>)")
 
-    @field_validator("timeout", "poll_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class AirflowDagRemediation:

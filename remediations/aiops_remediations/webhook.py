@@ -11,7 +11,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import AiopsError
 from aiops.notifiers.webhook import incident_payload, parse_retry_after, validate_http_url
 from aiops.redact import redact, redact_url, url_origin, url_secrets
@@ -31,7 +31,7 @@ class WebhookRemediationParams(BaseModel):
     method: Literal["POST", "PUT"] = Field("POST", description="HTTP method")
     secret: str | None = Field(None, description="HMAC-SHA256 signing secret (prefer secret_file or ${ENV})")
     secret_file: str | None = Field(None, description="file holding the signing secret, re-read on each call")
-    timeout: float = Field(30.0, gt=0, description="connect and read timeout, e.g. 30s")
+    timeout: Duration = Field(30.0, gt=0, description="connect and read timeout, e.g. 30s")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (values are redacted)")
     body: dict[str, Any] | None = Field(
         None,
@@ -50,10 +50,6 @@ class WebhookRemediationParams(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookRemediationParams:
