@@ -87,9 +87,7 @@ def is_retryable_status(status: int) -> bool:
     return status >= 500 or status in RETRYABLE_4XX
 
 
-def classify_status(
-    status: int, headers: Mapping[str, str] | None = None, *, now: float | None = None
-) -> HttpOutcome:
+def classify_status(status: int, headers: Mapping[str, str] | None = None, *, now: float | None = None) -> HttpOutcome:
     """The outcome of an answer with this status (``headers`` give ``Retry-After``; matched case-insensitively).
 
     >>> classify_status(503, {"retry-after": "7"})
