@@ -1,4 +1,4 @@
-"""Helpers shared by the sources of issue 3: data-problem bookkeeping and secrets read from files or env."""
+"""Helpers every source shares: data-problem bookkeeping, and secrets read from files or env, not config text."""
 
 from __future__ import annotations
 
