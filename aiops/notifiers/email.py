@@ -36,7 +36,6 @@ class EmailParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-
     @model_validator(mode="after")
     def _one_password(self) -> EmailParams:
         if self.password and self.password_file:

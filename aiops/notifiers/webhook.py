@@ -59,7 +59,6 @@ class WebhookParams(BaseModel):
     def _url(cls, value: str) -> str:
         return validate_http_url(value)
 
-
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookParams:
         if self.secret and self.secret_file:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
-from aiops.sources._common import Problems, read_secret
+from aiops.sources._common import Problems, read_secret, rows_frame
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -152,17 +152,7 @@ class HttpSource:
                         rows.append(dict(item))
                     else:
                         problems.add("not_an_object", f"{path}: {str(item)[:80]!r}")
-        columns: dict[str, None] = {}
-        for row in rows:
-            columns.update(dict.fromkeys(row))
-        return Frame(
-            source="http",
-            collected_at=until,
-            series=tuple(series),
-            rows=tuple(rows),
-            columns=tuple(columns),
-            problems=problems.findings(),
-        )
+        return rows_frame("http", until, series, rows, problems)
 
     def _fetch(self) -> Any:
         p = self.params

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
 from aiops.matchers import Matchers, matches_all, parse_matchers
-from aiops.sources._common import Problems
+from aiops.sources._common import Problems, rows_frame
 from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
 from aiops.types import Frame, Series, series_key
 
@@ -96,17 +96,7 @@ class PushSource:
         if len(self.last_ts_) > MAX_TRACKED_SERIES:
             newest = sorted(self.last_ts_.items(), key=lambda kv: kv[1])[-MAX_TRACKED_SERIES:]
             self.last_ts_ = dict(newest)
-        columns: dict[str, None] = {}
-        for event in events:
-            columns.update(dict.fromkeys(event))
-        return Frame(
-            source="push",
-            collected_at=until,
-            series=tuple(series),
-            rows=tuple(events),
-            columns=tuple(columns),
-            problems=problems.findings(),
-        )
+        return rows_frame("push", until, series, events, problems)
 
 
 def _read(store_url: str | None, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:

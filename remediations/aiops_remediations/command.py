@@ -89,7 +89,6 @@ class CommandParams(BaseModel):
             raise ValueError("argv[0] (the program) must not be empty")
         return value
 
-
     @model_validator(mode="after")
     def _rules_name_placeholders_of_argv(self) -> CommandParams:
         used = placeholders(self.argv)

@@ -49,7 +49,6 @@ class RestartParams(BaseModel):
     ready_timeout: Duration = Field(60.0, gt=0)
     target: str | None = Field(None, description="blast-radius target (default process:<argv[0]>)")
 
-
     @model_validator(mode="after")
     def _probe(self) -> RestartParams:
         if not self.ready_url and not self.ready_file:

@@ -45,7 +45,6 @@ class DataParams(BaseModel):
     window: Duration | None = Field(None, description="only rows newer than this, e.g. 7d (needs time_column)")
     last_rows: int | None = Field(None, ge=1, description="only the newest N rows")
 
-
     @model_validator(mode="after")
     def _one_source(self) -> DataParams:
         if sum(bool(x) for x in (self.source, self.path, self.sql_url)) != 1:

@@ -49,7 +49,6 @@ class WebhookRemediationParams(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookRemediationParams:
         if self.secret and self.secret_file:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +15,7 @@ from aiops.http_outcome import HttpOutcome, classify_error, classify_status, par
 from aiops.notifiers.slack import SlackNotifier
 from aiops.notifiers.webhook import WebhookNotifier
 from aiops.types import IncidentState, IncidentView, Message, Severity
+from tests.servers import WebhookReceiver
 from tests.unit.test_registry import ctx, incident
 
 NOW = 1_000_000.0
@@ -80,37 +78,6 @@ def test_retry_after_edge_values() -> None:
 CALLER_STATUSES = [200, 404, 408, 425, 429, 503]
 
 
-@pytest.fixture(scope="module")
-def answering() -> Iterator[tuple[dict[str, int], str]]:
-    """A real local HTTP server answering every request with ``state["status"]`` (and a Retry-After)."""
-    state = {"status": 200}
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            body = b'{"ok": true, "dag_run_id": "r"}'
-            self.send_response(state["status"])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Retry-After", "7")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = _answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield state, f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
-
 def _message() -> Message:
     inc = IncidentView(1, "fp", "latency", IncidentState.FIRING, Severity.WARNING, "slow", {}, 0.0)
     return Message(event="firing", title="t", text="x", incident=inc, dedup_key="k")
@@ -125,9 +92,9 @@ def _notifier_verdict(notifier: Any) -> tuple[bool, bool, float | None]:
 
 
 @pytest.mark.parametrize("status", CALLER_STATUSES)
-def test_every_http_caller_classifies_like_the_classifier(answering: tuple[dict[str, int], str], status: int) -> None:
-    state, base = answering
-    state["status"] = status
+def test_every_http_caller_classifies_like_the_classifier(webhook_receiver: WebhookReceiver, status: int) -> None:
+    webhook_receiver.set_default(status, {"Retry-After": "7"})
+    base = webhook_receiver.url
     expected = classify_status(status, {"Retry-After": "7"})
     want = (expected.ok, expected.retryable)
     waits = expected.retry_after
