@@ -174,7 +174,8 @@ class RetrainRemediation:
                 timeout=p.reload.timeout,
             )
             if problem is not None:
-                return Outcome(ok=False, summary=f"promoted version {version} but {problem}", details=details)
+                said = f"promoted version {version} but {problem.reason}"
+                return Outcome(ok=False, summary=said, details=details, recoverable=problem.retryable)
         return Outcome(
             ok=True, summary=f"{_verdict(meta, p.metric)}; {p.model}@champion -> version {version}", details=details
         )

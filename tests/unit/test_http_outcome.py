@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 from aiops_remediations.airflow import AirflowClient
+from aiops_remediations.serving import reload_serving
 from aiops_remediations.webhook import WebhookRemediation
 
 from aiops.errors import DeliveryError, RemediationError
@@ -115,6 +116,9 @@ def test_every_http_caller_classifies_like_the_classifier(webhook_receiver: Webh
         airflow = (False, exc.recoverable)
     assert airflow == want
 
+    failure = reload_serving(url=base + "/reload", argv=None, payload={}, key="k", timeout=5)
+    assert (failure is None, failure is not None and failure.retryable) == want  # retrain/rollback reload hook
+
 
 def test_network_failures_are_retryable_for_every_caller() -> None:
     import socket
@@ -130,5 +134,7 @@ def test_network_failures_are_retryable_for_every_caller() -> None:
         with pytest.raises(RemediationError) as info:
             AirflowClient(url, timeout=2).latest_run("dag")
         assert info.value.recoverable is expected.retryable
+        failure = reload_serving(url=url, argv=None, payload={}, key="k", timeout=2)
+        assert failure is not None and failure.retryable is expected.retryable
     finally:
         sock.close()
