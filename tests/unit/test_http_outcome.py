@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
 
@@ -92,10 +93,18 @@ def _notifier_verdict(notifier: Any) -> tuple[bool, bool, float | None]:
     return True, False, None
 
 
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    """One real local HTTP server for the module (each test sets the answer it wants)."""
+    got = WebhookReceiver()
+    yield got
+    got.close()
+
+
 @pytest.mark.parametrize("status", CALLER_STATUSES)
-def test_every_http_caller_classifies_like_the_classifier(webhook_receiver: WebhookReceiver, status: int) -> None:
-    webhook_receiver.set_default(status, {"Retry-After": "7"})
-    base = webhook_receiver.url
+def test_every_http_caller_classifies_like_the_classifier(receiver: WebhookReceiver, status: int) -> None:
+    receiver.set_default(status, {"Retry-After": "7"})
+    base = receiver.url
     expected = classify_status(status, {"Retry-After": "7"})
     want = (expected.ok, expected.retryable)
     waits = expected.retry_after
