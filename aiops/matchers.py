@@ -16,7 +16,7 @@ as written. :func:`normalise` writes every matcher back in the quoted Alertmanag
 
 >>> m = parse_matcher('severity=~"warn.*"')
 >>> m, m.matches({"severity": "warning"}), m.matches({"severity": "critical"})
-(Matcher(name='severity', op='=~', value='warn.*'), True, False)
+(Matcher(name='severity', op=<MatchOp.REGEX: '=~'>, value='warn.*'), True, False)
 >>> [str(m) for m in parse_matchers(['{check="latency", env!=dev}', "team='ml'"])]
 ['check="latency"', 'env!="dev"', 'team="ml"']
 >>> parse_matcher("no operator")
@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -38,7 +39,17 @@ from pydantic import AfterValidator
 _MATCHER = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_.:\-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
 _EXPECTED = 'expected name="value", name!="value", name=~"regex" or name!~"regex"'
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
-OPS = ("=", "!=", "=~", "!~")
+
+
+class MatchOp(StrEnum):
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEX = "=~"
+    NOT_REGEX = "!~"
+
+    @property
+    def negated(self) -> bool:
+        return self in (MatchOp.NOT_EQUAL, MatchOp.NOT_REGEX)
 
 
 @dataclass(frozen=True)
@@ -46,14 +57,16 @@ class Matcher:
     """One ``name op value`` test of a label set."""
 
     name: str
-    op: str
+    op: MatchOp
     value: str
     _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"unknown operator {self.op!r} (use = != =~ !~)")
-        if self.op in ("=~", "!~"):
+        try:
+            object.__setattr__(self, "op", MatchOp(self.op))
+        except ValueError:
+            raise ValueError(f"unknown operator {self.op!r} (use = != =~ !~)") from None
+        if self.op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
             try:
                 object.__setattr__(self, "_regex", re.compile(self.value))
             except re.error as exc:
@@ -61,14 +74,13 @@ class Matcher:
 
     def matches(self, labels: Mapping[str, object]) -> bool:
         actual = str(labels.get(self.name, ""))
-        if self._regex is None:
-            return (actual == self.value) is (self.op == "=")
-        return (self._regex.fullmatch(actual) is not None) is (self.op == "=~")
+        hit = actual == self.value if self._regex is None else self._regex.fullmatch(actual) is not None
+        return hit is not self.op.negated
 
     def __str__(self) -> str:
         """Alertmanager's spelling, which :func:`parse_matcher` reads back to an equal matcher."""
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'{self.name}{self.op}"{escaped}"'
+        return f'{self.name}{self.op.value}"{escaped}"'
 
 
 def _unquote(raw: str) -> str:
@@ -94,7 +106,7 @@ def parse_matcher(text: str) -> Matcher:
         raise ValueError(f"matcher {text!r}: {_EXPECTED}")
     name, op, raw = m.groups()
     try:
-        return Matcher(name, op, _unquote(raw))
+        return Matcher(name, MatchOp(op), _unquote(raw))
     except ValueError as exc:
         raise ValueError(f"matcher {text!r}: {exc}") from None
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from aiops.config.notifications import RouteConfig, SilenceConfig
-from aiops.matchers import Matcher, normalise, parse_matcher, parse_matchers
+from aiops.matchers import Matcher, MatchOp, normalise, parse_matcher, parse_matchers
 from aiops.plugins import SOURCES, build
 
 # (what people wrote, in any spelling that validated before the grammar was shared) -> Alertmanager's form
@@ -72,7 +72,7 @@ def test_bad_matchers_name_the_matcher(bad: str, said: str) -> None:
 
 
 def test_a_matcher_prints_as_it_parses() -> None:
-    m = Matcher("msg", "=", 'line "one"\nline \\two')
+    m = Matcher("msg", MatchOp.EQUAL, 'line "one"\nline \\two')
     assert parse_matcher(str(m)) == m
 
 
