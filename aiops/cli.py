@@ -415,7 +415,13 @@ def ack(config_path: str | None, incident_id: int, comment: str) -> None:
 @click.argument("incident_id", type=int, required=False)
 @click.option("--for", "duration", default="1h", show_default=True, help="How long, e.g. 30m, 2h.")
 @click.option("--comment", default="")
-@click.option("--match", "-m", "matchers", multiple=True, help="Label matcher (a=b, a!=b, a=~re, a!~re); repeatable.")
+@click.option(
+    "--match",
+    "-m",
+    "matchers",
+    multiple=True,
+    help='Alertmanager label matcher: a="b", a!="b", a=~"re", a!~"re" or {a="b",c="d"}; repeatable.',
+)
 @click.option("--list", "list_", is_flag=True, help="List matcher silences.")
 @click.option("--expire", type=int, default=None, help="End matcher silence ID now.")
 def silence(

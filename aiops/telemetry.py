@@ -121,12 +121,6 @@ class Telemetry:
             buckets=ACTION_BUCKETS,
             registry=registry,
         )
-        self._guard = Counter(
-            "aiops_guard_decisions_total",
-            "Decisions of the policy guards (cooldown, caps, budgets, kill switch, dry-run, approval).",
-            ["action", "decision"],
-            registry=registry,
-        )
         self._notifications = Counter(
             "aiops_notifications_total",
             "Notification delivery attempts by outcome (sent, retry, failed).",
@@ -174,10 +168,6 @@ class Telemetry:
         self._actions.labels(action, outcome).inc()
         if seconds is not None:
             self._action_duration.labels(action).observe(max(0.0, seconds))
-
-    def guard(self, action: str, decision: str) -> None:
-        """A policy guard decided (allowed, cooldown, max_attempts, budget, paused, dry_run, approval...)."""
-        self._guard.labels(action, decision).inc()
 
     # -- notifications ------------------------------------------------------------------------------------
     def notification(self, notifier: str, outcome: str) -> None:

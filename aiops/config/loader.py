@@ -32,9 +32,6 @@ class Config:
     plugin_params: dict[Path, BaseModel] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
 
-    def params_for(self, path: Path) -> BaseModel:
-        return self.plugin_params[path]
-
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read, expand, validate. Raises ConfigError carrying every problem with its line."""

@@ -9,33 +9,25 @@ are grouped and repeated.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aiops.durations import parse_duration
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+from aiops.durations import Duration
+from aiops.matchers import Matchers
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _check_matchers(values: list[str]) -> list[str]:
-    from aiops.engine.silences import parse_matcher
-
-    for value in values:
-        parse_matcher(value)  # raises ValueError with a readable message
-    return values
-
-
 class RouteConfig(_Strict):
     """One route: which messages it takes (all matchers must match) and where and how they go."""
 
     match: dict[str, str] = Field(default_factory=dict, description="label: exact value (all must match)")
-    matchers: list[str] = Field(
-        default_factory=list, description="Alertmanager-style matchers: `a=b`, `a!=b`, `a=~re`, `a!~re`"
+    matchers: Matchers = Field(
+        default_factory=list,
+        description='Alertmanager matchers, all must match: `a="b"`, `a!="b"`, `a=~"re"`, `a!~"re"`, `{a="b", c="d"}`',
     )
     severity: list[str] = Field(default_factory=list, description="only these severities (default: any)")
     receivers: list[str] = Field(min_length=1, description="names of notifiers (under `notifiers`)")
@@ -48,11 +40,6 @@ class RouteConfig(_Strict):
     repeat_interval: Duration = Field(0.0, ge=0, description="re-send while still firing (0: never)")
     repeat_backoff: float = Field(2.0, ge=1.0, description="each repeat waits this many times longer")
     max_repeat_interval: Duration = Field(86400.0, gt=0, description="cap of the growing repeat interval")
-
-    @field_validator("matchers")
-    @classmethod
-    def _matchers(cls, value: list[str]) -> list[str]:
-        return _check_matchers(value)
 
     @field_validator("severity")
     @classmethod
@@ -76,14 +63,18 @@ class RouteConfig(_Strict):
 class SilenceConfig(_Strict):
     """A silence written in the config: messages matching every matcher are not sent until ``until``."""
 
-    matchers: list[str] = Field(min_length=1, description="`a=b`, `a!=b`, `a=~re`, `a!~re`; all must match")
+    matchers: Matchers = Field(
+        min_length=1, description='Alertmanager matchers, all must match: `a="b"`, `a!="b"`, `a=~"re"`, `a!~"re"`'
+    )
     until: float | None = Field(None, description="unix time it expires (default: never)")
     comment: str = Field("", description="why")
 
     @field_validator("matchers")
     @classmethod
-    def _matchers(cls, value: list[str]) -> list[str]:
-        return _check_matchers(value)
+    def _not_everything(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a silence needs at least one matcher (an empty group would silence everything)")
+        return value
 
     @field_validator("until", mode="before")
     @classmethod

@@ -56,14 +56,8 @@ def _parses_durations(metadata: Any) -> bool:
 
 
 def _duration_fields(model: type[BaseModel]) -> set[str]:
-    """Fields a model parses as durations: the ``Duration`` type, or a field validator named ``*duration*``
-    (plugins that parse durations themselves)."""
-    names = {n for n, f in model.model_fields.items() if _parses_durations(f.metadata)}
-    for decorator in model.__pydantic_decorators__.field_validators.values():
-        func = getattr(decorator.func, "__func__", decorator.func)
-        if "duration" in getattr(func, "__name__", ""):
-            names.update(decorator.info.fields)
-    return names
+    """Fields a model types as :data:`aiops.durations.Duration` (every duration in config and plugins is one)."""
+    return {n for n, f in model.model_fields.items() if _parses_durations(f.metadata)}
 
 
 def _type_name(annotation: Any, duration: bool = False) -> str:

@@ -28,7 +28,8 @@ import structlog
 
 from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
-from aiops.engine.silences import matches_all, message_labels, parse_matcher
+from aiops.engine.silences import message_labels
+from aiops.matchers import matches_all, parse_matchers
 from aiops.store.store import Row, Store
 from aiops.types import Message
 
@@ -43,7 +44,7 @@ def route_matches(r: RouteConfig, labels: Mapping[str, str]) -> bool:
         return False
     if any(labels.get(k) != v for k, v in r.match.items()):
         return False
-    return matches_all((parse_matcher(m) for m in r.matchers), labels)
+    return matches_all(parse_matchers(r.matchers), labels)
 
 
 def route(

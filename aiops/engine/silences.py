@@ -1,69 +1,22 @@
 """Silences: label matchers with an expiry that keep matching notifications from being sent.
 
 Why matchers and not incident ids: a silence must also cover the incidents that have not opened yet (a
-planned maintenance, a known-noisy model), exactly like Alertmanager's silences. The matcher syntax is
-Alertmanager's, so people type what they already know.
+planned maintenance, a known-noisy model), exactly like Alertmanager's silences. The matchers are
+:mod:`aiops.matchers` (Alertmanager's grammar, shared with routes and push filters), so people type what
+they already know.
 
->>> m = parse_matcher('severity=~"warn.*"')
->>> m, m.matches({"severity": "warning"}), m.matches({"severity": "critical"})
-(Matcher(name='severity', op='=~', value='warn.*'), True, False)
->>> matches_all([parse_matcher("check=latency"), parse_matcher("env!=dev")], {"check": "latency", "env": "prod"})
-True
->>> parse_matcher("no operator")
-Traceback (most recent call last):
-...
-ValueError: matcher 'no operator' must look like name=value, name!=value, name=~regex or name!~regex
+>>> silenced_by([ActiveSilence("config:0", parse_matchers(['{env="prod", check=~"lat.*"}']), None, "")],
+...             {"check": "latency", "env": "prod"}).id
+'config:0'
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """One ``name op value`` test; a missing label counts as the empty string (Alertmanager's rule)."""
-
-    name: str
-    op: str
-    value: str
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        actual = str(labels.get(self.name, ""))
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        hit = re.fullmatch(self.value, actual) is not None
-        return hit if self.op == "=~" else not hit
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
-
-
-def parse_matcher(text: str) -> Matcher:
-    """``name=value``, ``name!=value``, ``name=~regex`` or ``name!~regex``; the value may be quoted."""
-    m = _MATCHER.match(text)
-    if not m:
-        raise ValueError(f"matcher {text!r} must look like name=value, name!=value, name=~regex or name!~regex")
-    name, op, value = m.groups()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"matcher {text!r}: invalid regular expression: {exc}") from None
-    return Matcher(name, op, value)
-
-
-def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
+from aiops.matchers import Matcher, matches_all, normalise, parse_matchers
 
 
 def message_labels(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -102,7 +55,7 @@ def active_silences(
             out.append(
                 ActiveSilence(
                     f"db:{row['id']}",
-                    tuple(parse_matcher(m) for m in row["matchers"]),
+                    parse_matchers(row["matchers"]),
                     float(row["ends_at"]),
                     str(row["comment"]),
                 )
@@ -110,7 +63,7 @@ def active_silences(
     for i, cfg in enumerate(config_silences):
         if cfg.until is None or now < cfg.until:
             out.append(
-                ActiveSilence(f"config:{i}", tuple(parse_matcher(m) for m in cfg.matchers), cfg.until, cfg.comment)
+                ActiveSilence(f"config:{i}", parse_matchers(cfg.matchers), cfg.until, cfg.comment)
             )
     return out
 
@@ -141,7 +94,7 @@ def silence_command(
         out.append(f"silence {expire} expired")
     if matchers:
         try:
-            parsed = [str(parse_matcher(m)) for m in matchers]
+            parsed = normalise(matchers)
             seconds = parse_duration(duration)
         except ValueError as exc:
             raise AiopsError(str(exc)) from None

@@ -1,25 +1,26 @@
 """What every HTTP notifier shares: one POST, one classification of the answer, secrets kept out of errors.
 
-Why one place: whether an answer is final (400/403/404/410: retrying sends the same wrong request) or worth
-retrying (429 with its Retry-After, 408, 5xx, timeouts, refused connections) is the same question for every
-provider, and the redaction of webhook URLs (whose path *is* the credential for Slack, Discord, Teams) must
-never be forgotten by one of them.
+Why one place: the redaction of webhook URLs (whose path *is* the credential for Slack, Discord, Teams) must
+never be forgotten by one provider. Whether an answer is final or worth retrying is not decided here either:
+:mod:`aiops.http_outcome` holds that rule for every notifier and remediation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
-from aiops.errors import DeliveryError
-from aiops.notifiers.webhook import _excerpt, _root_cause, parse_retry_after, validate_http_url
-from aiops.redact import redact, url_origin, url_secrets
+from aiops.durations import Duration
+from aiops.http_outcome import classify_status
+from aiops.notifiers.webhook import _excerpt, delivered_or_raise, unanswered, validate_http_url
+from aiops.redact import url_origin, url_secrets
 from aiops.text import abbreviate
 from aiops.types import Delivery, Message
 
@@ -30,18 +31,14 @@ class HttpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="webhook URL; a secret (its path is the credential): use ${ENV}")
-    timeout: float = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
-    min_interval: float = Field(0.0, ge=0, description="rate limit: at least this long between two messages")
+    timeout: Duration = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
+    min_interval: Duration = Field(0.0, ge=0, description="rate limit: at least this long between two messages")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return validate_http_url(value)
 
-    @field_validator("timeout", "min_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class HttpNotifier:
@@ -49,8 +46,6 @@ class HttpNotifier:
 
     Params: ClassVar[type[BaseModel]] = HttpParams
     kind = "http"
-    #: Answers the provider documents as success besides 2xx (none by default).
-    extra_ok: frozenset[int] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         validated: Any = self.Params.model_validate(params)
@@ -71,9 +66,6 @@ class HttpNotifier:
         return self.post_json(self.params.url, self.render(message), dedup_key=message.dedup_key)
 
     # -- the shared POST ---------------------------------------------------------------------------------
-
-    def fail(self, text: str, **kwargs: Any) -> DeliveryError:
-        return DeliveryError(redact(f"{self.receiver}: {text}", self.secrets()), **kwargs)
 
     def post_json(
         self,
@@ -98,36 +90,15 @@ class HttpNotifier:
             kwargs = {"data": body.encode()}
         try:
             response = requests.post(url, headers=hdrs, timeout=self.params.timeout, allow_redirects=False, **kwargs)
-        except requests.Timeout:
-            raise self.fail(f"timed out after {self.params.timeout:g}s", recoverable=True, reason="timeout") from None
-        except requests.ConnectionError as exc:
-            raise self.fail(f"connection failed: {_root_cause(exc)}", recoverable=True, reason="connection") from None
         except requests.RequestException as exc:
-            raise self.fail(f"request failed: {type(exc).__name__}", recoverable=False, reason="request") from None
+            raise unanswered(exc, self.params.timeout, self.receiver, self.secrets()) from None
         with response:
-            status = response.status_code
             excerpt = _excerpt(response)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None and retry_after_from_body is not None and status == 429:
-                try:
-                    retry_after = retry_after_from_body(response.json())
-                except ValueError:
-                    retry_after = None
-        return self.classify(status, excerpt, retry_after)
-
-    def classify(self, status: int, excerpt: str, retry_after: float | None) -> Delivery:
-        """2xx is delivered; 429/408/5xx retry (honouring Retry-After); 3xx and other 4xx are final."""
-        if 200 <= status < 300 or status in self.extra_ok:
-            return Delivery(receiver=self.receiver, status=status, detail=redact(excerpt, self.secrets()))
-        said = f": {excerpt}" if excerpt else ""
-        reason = f"http_{status}"
-        if status in (408, 429) or status >= 500:
-            raise self.fail(
-                f"HTTP {status}, will retry{said}", recoverable=True, reason=reason, retry_after=retry_after
-            )
-        if 300 <= status < 400:
-            raise self.fail(f"HTTP {status} redirect; configure the final URL{said}", recoverable=False, reason=reason)
-        raise self.fail(f"HTTP {status}{said}", recoverable=False, reason=reason)
+            outcome = classify_status(response.status_code, response.headers)
+            if outcome.status == 429 and outcome.retry_after is None and retry_after_from_body is not None:
+                with contextlib.suppress(ValueError):
+                    outcome = replace(outcome, retry_after=retry_after_from_body(response.json()))
+        return delivered_or_raise(outcome, excerpt, self.receiver, self.secrets())
 
 
 # -- rendering helpers shared by the chat notifiers -------------------------------------------------------------

@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.notifiers._http import HttpNotifier, HttpParams, truncate
 from aiops.types import Delivery, Message
 
@@ -32,15 +32,11 @@ def iso(ts: float) -> str:
 
 class AlertmanagerParams(HttpParams):
     url: str = Field(description="Alertmanager base URL, e.g. http://alertmanager:9093")
-    resend_interval: float = Field(60.0, gt=0, description="re-post a firing alert this often")
-    ttl: float = Field(0.0, ge=0, description="endsAt of a firing alert: now + ttl (default 4 x resend_interval)")
+    resend_interval: Duration = Field(60.0, gt=0, description="re-post a firing alert this often")
+    ttl: Duration = Field(0.0, ge=0, description="endsAt of a firing alert: now + ttl (default 4 x resend_interval)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. Authorization")
     extra_labels: dict[str, str] = Field(default_factory=dict, description="labels added to every alert")
 
-    @field_validator("resend_interval", "ttl", mode="before")
-    @classmethod
-    def _dur(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class AlertmanagerNotifier(HttpNotifier):

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from aiops.durations import Duration
 from aiops.notifiers._http import HttpNotifier, HttpParams, color_of, facts, group_lines, link_list, truncate
 from aiops.types import Delivery, Message
 
@@ -21,7 +22,7 @@ EMBED_TOTAL_MAX = 6000
 
 
 class DiscordParams(HttpParams):
-    min_interval: float = Field(0.5, ge=0, description="Discord allows about 5 requests per 2 s per webhook")
+    min_interval: Duration = Field(0.5, ge=0, description="Discord allows about 5 requests per 2 s per webhook")
     username: str | None = Field(None, description="override the webhook's name")
     plot: bool = Field(True, description="attach a small PNG plot of the series or the drifted features")
 

@@ -9,9 +9,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.notifiers._http import color_of, facts, group_lines, link_list
 from aiops.redact import redact
@@ -30,16 +30,11 @@ class EmailParams(BaseModel):
     starttls: bool = Field(True, description="upgrade with STARTTLS (ignored with tls: true)")
     tls: bool = Field(False, description="implicit TLS from the first byte (port 465)")
     require_tls: bool = Field(True, description="refuse to send a password over a connection without TLS")
-    timeout: float = Field(15.0, gt=0, description="connect/command timeout")
+    timeout: Duration = Field(15.0, gt=0, description="connect/command timeout")
     plot: bool = Field(True, description="embed a small PNG plot of the series or the drifted features")
     subject_prefix: str = Field("", description="prepended to every subject")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _one_password(self) -> EmailParams:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from aiops.durations import Duration
 from aiops.notifiers._http import (
     SEVERITY_EMOJI,
     HttpNotifier,
@@ -26,7 +27,7 @@ TEXT_MAX = 4000  # top-level text shown in notifications
 
 
 class SlackParams(HttpParams):
-    min_interval: float = Field(1.0, ge=0, description="Slack allows about one message per second per channel")
+    min_interval: Duration = Field(1.0, ge=0, description="Slack allows about one message per second per channel")
     username: str | None = Field(None, description="override the webhook's display name (legacy webhooks only)")
 
 

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from aiops.durations import Duration
 from aiops.notifiers._http import HttpNotifier, HttpParams, facts, group_lines, link_list, truncate
 from aiops.types import Message
 
@@ -14,7 +15,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 
 class TeamsParams(HttpParams):
-    min_interval: float = Field(0.25, ge=0, description="Teams webhooks take about 4 requests per second")
+    min_interval: Duration = Field(0.25, ge=0, description="Teams webhooks take about 4 requests per second")
 
 
 class TeamsNotifier(HttpNotifier):

@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
+from aiops.http_outcome import HttpOutcome, classify_error, classify_status
 from aiops.redact import redact, url_origin, url_secrets
 from aiops.signing import load_secret, signature_headers
 from aiops.types import Delivery, IncidentView, Message, json_safe
-
-#: Answers a retry cannot fix: the request or the configuration is wrong.
-FINAL_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
-MAX_RETRY_AFTER = 86400.0
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/invalid.
-
-    >>> parse_retry_after("120"), parse_retry_after(None), parse_retry_after("soon")
-    (120.0, None, None)
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0)
-    30.0
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def incident_payload(incident: IncidentView) -> dict[str, Any]:
@@ -82,18 +51,13 @@ class WebhookParams(BaseModel):
     url: str = Field(description="receiver URL (http or https); treated as a secret in logs and errors")
     secret: str | None = Field(None, description="HMAC-SHA256 signing secret (prefer secret_file or ${ENV})")
     secret_file: str | None = Field(None, description="file holding the signing secret, re-read on each send")
-    timeout: float = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
+    timeout: Duration = Field(10.0, gt=0, description="connect and read timeout per request, e.g. 10s")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (values are redacted)")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return validate_http_url(value)
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookParams:
@@ -109,9 +73,9 @@ class WebhookNotifier:
     into anything else, so this one channel reaches everything. The body is versioned JSON (``"version":
     "1"``), ``X-Aiops-Dedup-Key`` lets the receiver drop duplicates (the outbox delivers at least once), and
     ``X-Aiops-Signature`` (see :mod:`aiops.signing`) lets it reject forged or replayed requests. 2xx is
-    delivered; 400/401/403/404/405/410/413/422 are final (retrying cannot fix them); 429 (with its
-    ``Retry-After``), 408, 5xx, timeouts and connection errors are retried by the outbox. Error messages never
-    contain the URL's path, query or userinfo, nor the secret.
+    delivered; what is retried (429 with its ``Retry-After``, 408, 425, 5xx, timeouts, refused connections)
+    and what is final (other 4xx, redirects) is :mod:`aiops.http_outcome`'s rule, shared by every notifier
+    and remediation. Error messages never contain the URL's path, query or userinfo, nor the secret.
     """
 
     Params: ClassVar[type[BaseModel]] = WebhookParams
@@ -143,9 +107,6 @@ class WebhookNotifier:
         if secret:
             values.append(secret.decode(errors="replace"))
         return values
-
-    def _fail(self, text: str, secret: bytes | None, **kwargs: Any) -> DeliveryError:
-        return DeliveryError(redact(f"{self.receiver}: {text}", self._secrets(secret)), **kwargs)
 
     def render(self, message: Message, now: float | None = None) -> dict[str, Any]:
         """The JSON document sent for a message."""
@@ -185,43 +146,40 @@ class WebhookNotifier:
                 timeout=self.params.timeout,
                 allow_redirects=False,  # a redirect would carry the signed body and headers elsewhere
             )
-        except requests.Timeout:
-            raise self._fail(
-                f"timed out after {self.params.timeout:g}s", secret, recoverable=True, reason="timeout"
-            ) from None
-        except requests.ConnectionError as exc:
-            raise self._fail(
-                f"connection failed: {_root_cause(exc)}", secret, recoverable=True, reason="connection"
-            ) from None
         except requests.RequestException as exc:
-            raise self._fail(
-                f"request failed: {type(exc).__name__}", secret, recoverable=False, reason="request"
-            ) from None
+            raise unanswered(exc, self.params.timeout, self.receiver, self._secrets(secret)) from None
         with response:
-            status = response.status_code
             excerpt = _excerpt(response)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if 200 <= status < 300:
-            return Delivery(receiver=self.receiver, status=status, detail=redact(excerpt, self._secrets(secret)))
-        reason = f"http_{status}"
-        said = f": {excerpt}" if excerpt else ""
-        if status == 429 or status == 408 or status >= 500:
-            raise self._fail(
-                f"HTTP {status}, will retry{said}",
-                secret,
-                recoverable=True,
-                reason=reason,
-                retry_after=retry_after,
-            )
-        if 300 <= status < 400:
-            raise self._fail(
-                f"HTTP {status} redirect; configure the final URL{said}",
-                secret,
-                recoverable=False,
-                reason=reason,
-            )
-        # FINAL_STATUSES and any other 4xx: the request itself is wrong, retrying sends the same request.
-        raise self._fail(f"HTTP {status}{said}", secret, recoverable=False, reason=reason)
+            outcome = classify_status(response.status_code, response.headers)
+        return delivered_or_raise(outcome, excerpt, self.receiver, self._secrets(secret))
+
+
+def delivered_or_raise(outcome: HttpOutcome, excerpt: str, receiver: str, secrets: Sequence[str]) -> Delivery:
+    """The :class:`Delivery` of a 2xx answer, else the :class:`DeliveryError` the outbox acts on: retried
+    (honouring ``Retry-After``) when :mod:`aiops.http_outcome` calls the answer retryable, else final."""
+    if outcome.ok:
+        return Delivery(receiver=receiver, status=outcome.status, detail=redact(excerpt, secrets))
+    said = f": {excerpt}" if excerpt else ""
+    if outcome.retryable:
+        text = f"HTTP {outcome.status}, will retry{said}"
+    elif outcome.redirect:
+        text = f"HTTP {outcome.status} redirect; configure the final URL{said}"
+    else:
+        text = f"HTTP {outcome.status}{said}"
+    raise DeliveryError(
+        redact(f"{receiver}: {text}", secrets),
+        recoverable=outcome.retryable,
+        reason=outcome.reason,
+        retry_after=outcome.retry_after,
+    )
+
+
+def unanswered(exc: requests.RequestException, timeout: float, receiver: str, secrets: Sequence[str]) -> DeliveryError:
+    """The error for a request that got no answer, retryable or not as :func:`classify_error` says."""
+    outcome = classify_error(exc, timeout)
+    return DeliveryError(
+        redact(f"{receiver}: {outcome.detail}", secrets), recoverable=outcome.retryable, reason=outcome.reason
+    )
 
 
 def _excerpt(response: requests.Response, limit: int = 200) -> str:
@@ -231,19 +189,3 @@ def _excerpt(response: requests.Response, limit: int = 200) -> str:
         return ""
     text = " ".join(text.split())
     return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost cause's class and message (e.g. ``ConnectionRefusedError: [Errno 111] ...``)."""
-    seen: set[int] = set()
-    cur: BaseException = exc
-    while id(cur) not in seen:
-        seen.add(id(cur))
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is None:
-            break
-        cur = nxt
-    reason = getattr(cur, "reason", None)
-    if isinstance(reason, BaseException):
-        cur = reason
-    return f"{type(cur).__name__}: {cur}"

@@ -1,13 +1,15 @@
-"""Helpers shared by the sources of issue 3: data-problem bookkeeping and secrets read from files or env."""
+"""Helpers every source shares: data-problem bookkeeping, and secrets read from files or env, not config text."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiops.errors import SourceError
 from aiops.redact import redact
-from aiops.types import Finding
+from aiops.types import Finding, Frame, Series
 
 EXAMPLE_CHARS = 200
 
@@ -57,3 +59,29 @@ def read_secret(value: str | None, file: str | None, env: str | None, what: str)
             raise SourceError(f"{what}: environment variable {env} is not set", recoverable=False)
         return got
     return value
+
+
+def rows_frame(
+    source: str,
+    until: float,
+    series: Sequence[Series],
+    rows: Sequence[Mapping[str, Any]],
+    problems: Problems,
+    *,
+    scan: int | None = None,
+    has_new_data: bool | None = None,
+) -> Frame:
+    """A Frame of rows whose ``columns`` are the keys the rows have, in first-seen order: what the data has,
+    not what a schema declares (the schema detector compares the two). ``scan`` bounds the rows looked at."""
+    columns: dict[str, None] = {}
+    for row in rows[:scan]:
+        columns.update(dict.fromkeys(row))
+    return Frame(
+        source=source,
+        collected_at=until,
+        series=tuple(series),
+        rows=tuple(rows),
+        columns=tuple(columns),
+        problems=problems.findings(),
+        has_new_data=has_new_data,
+    )

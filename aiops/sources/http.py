@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
-from aiops.sources._common import Problems, read_secret
+from aiops.sources._common import Problems, read_secret, rows_frame
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -88,7 +89,7 @@ class HttpParams(BaseModel):
     username: str | None = Field(None, description="basic auth user (password from password_file/password_env)")
     password_file: str | None = Field(None, description="file holding the basic auth password")
     password_env: str | None = Field(None, description="environment variable holding the basic auth password")
-    timeout: float = Field(10.0, gt=0, description="seconds for the whole request")
+    timeout: Duration = Field(10.0, gt=0, description="for the whole request, e.g. 10s")
     verify_tls: bool | str = Field(True, description="verify the certificate (or path of a CA bundle)")
 
     @field_validator("metrics")
@@ -151,17 +152,7 @@ class HttpSource:
                         rows.append(dict(item))
                     else:
                         problems.add("not_an_object", f"{path}: {str(item)[:80]!r}")
-        columns: dict[str, None] = {}
-        for row in rows:
-            columns.update(dict.fromkeys(row))
-        return Frame(
-            source="http",
-            collected_at=until,
-            series=tuple(series),
-            rows=tuple(rows),
-            columns=tuple(columns),
-            problems=problems.findings(),
-        )
+        return rows_frame("http", until, series, rows, problems)
 
     def _fetch(self) -> Any:
         p = self.params

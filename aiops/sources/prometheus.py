@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret
@@ -43,10 +44,10 @@ class PrometheusParams(BaseModel):
     url: str = Field(description="base URL of the Prometheus API, e.g. http://prometheus:9090")
     query: str = Field(min_length=1, description="PromQL expression")
     mode: Literal["instant", "range"] = Field("instant", description="instant: one point per series; range: all")
-    step: float = Field(15.0, gt=0, description="range queries: resolution step in seconds")
-    lookback: float = Field(300.0, gt=0, description="range queries: window of the first tick, in seconds")
+    step: Duration = Field(15.0, gt=0, description="range queries: resolution step, e.g. 15s")
+    lookback: Duration = Field(300.0, gt=0, description="range queries: window of the first tick, e.g. 5m")
     name: str | None = Field(None, description="series name (default: the result's __name__, else 'value')")
-    timeout: float = Field(10.0, gt=0, description="seconds for the whole request; also sent as the query timeout")
+    timeout: Duration = Field(10.0, gt=0, description="for the whole request, e.g. 10s; also sent as the query timeout")
     bearer_token: str | None = Field(None, description="bearer token (prefer bearer_token_file)")
     bearer_token_file: str | None = Field(None, description="file holding the bearer token, re-read every tick")
     basic_auth: BasicAuth | None = Field(None, description="HTTP basic authentication")

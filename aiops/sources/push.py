@@ -5,15 +5,15 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
-from aiops.sources._common import Problems
+from aiops.matchers import Matchers, matches_all, parse_matchers
+from aiops.sources._common import Problems, rows_frame
 from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
 from aiops.types import Frame, Series, series_key
 
@@ -96,17 +96,7 @@ class PushSource:
         if len(self.last_ts_) > MAX_TRACKED_SERIES:
             newest = sorted(self.last_ts_.items(), key=lambda kv: kv[1])[-MAX_TRACKED_SERIES:]
             self.last_ts_ = dict(newest)
-        columns: dict[str, None] = {}
-        for event in events:
-            columns.update(dict.fromkeys(event))
-        return Frame(
-            source="push",
-            collected_at=until,
-            series=tuple(series),
-            rows=tuple(events),
-            columns=tuple(columns),
-            problems=problems.findings(),
-        )
+        return rows_frame("push", until, series, events, problems)
 
 
 def _read(store_url: str | None, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:
@@ -121,66 +111,19 @@ def _read(store_url: str | None, stream: str, cursor: int | None, since: float |
 
 # -- alertmanager -------------------------------------------------------------------------------------------
 
-_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """A Prometheus/Alertmanager label matcher: ``name="v"``, ``name!="v"``, ``name=~"re"``, ``name!~"re"``.
-
-    >>> Matcher.parse('severity=~"crit.*"').matches({"severity": "critical"})
-    True
-    >>> Matcher.parse("team!=ml").matches({"team": "ml"})
-    False
-    """
-
-    name: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        m = _MATCHER.match(text)
-        if m is None:
-            raise ValueError(f'not a label matcher: {text!r} (expected name="value", !=, =~ or !~)')
-        value = m.group(3) if m.group(3) is not None else (m.group(4) or "")
-        value = value.replace('\\"', '"')
-        if m.group(2) in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression in {text!r}: {exc}") from None
-        return cls(m.group(1), m.group(2), value)
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        hit = re.fullmatch(self.value, actual) is not None
-        return hit if self.op == "=~" else not hit
-
-
 class AlertmanagerParams(BaseModel):
     """Parameters of the alertmanager source."""
 
     model_config = ConfigDict(extra="forbid")
 
-    matchers: list[str] = Field(
-        default_factory=list, description='label matchers an alert must all satisfy, e.g. [alertname="HighLatency"]'
+    matchers: Matchers = Field(
+        default_factory=list,
+        description='Alertmanager label matchers an alert must all satisfy, e.g. [alertname="HighLatency"]',
     )
     store_url: str | None = Field(None, description="store to read (default: the daemon's own store)")
-    expire_after: float | None = Field(
-        None, gt=0, description="seconds after which a firing alert not re-sent by Alertmanager counts as resolved"
+    expire_after: Duration | None = Field(
+        None, gt=0, description="after this long (e.g. 10m) an alert Alertmanager stops re-sending counts as resolved"
     )
-
-    @field_validator("matchers")
-    @classmethod
-    def _parse(cls, value: list[str]) -> list[str]:
-        for text in value:
-            Matcher.parse(text)
-        return value
 
 
 class AlertmanagerSource:
@@ -200,7 +143,7 @@ class AlertmanagerSource:
         self, *, matchers: list[str] | None = None, store_url: str | None = None, expire_after: float | None = None
     ) -> None:
         self.params = AlertmanagerParams(matchers=list(matchers or []), store_url=store_url, expire_after=expire_after)
-        self._matchers = [Matcher.parse(m) for m in self.params.matchers]
+        self._matchers = parse_matchers(self.params.matchers)
         self.cursor_: int | None = None
         self.active_: dict[str, dict[str, Any]] = {}
 
@@ -221,7 +164,7 @@ class AlertmanagerSource:
             rows = _read(self.params.store_url, ALERTMANAGER_STREAM, self.cursor_ or 0, None, 5_000)
             for row in rows:
                 labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
-                if not all(m.matches(labels) for m in self._matchers):
+                if not matches_all(self._matchers, labels):
                     continue
                 data = dict(row["data"] or {})
                 key = str(data.get("fingerprint") or series_key("alert", labels))

@@ -17,9 +17,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
-from aiops.sources._common import Problems, read_secret
+from aiops.sources._common import Problems, read_secret, rows_frame
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -57,7 +58,7 @@ class TableParams(BaseModel):
         None, description="declared schema: values are cast, failures reported (default: inferred)"
     )
     max_rows: int = Field(100_000, ge=1, description="bounded window: at most the newest this many rows per tick")
-    max_age: float | None = Field(None, gt=0, description="bounded window: only rows at most this many seconds old")
+    max_age: Duration | None = Field(None, gt=0, description="bounded window: only rows at most this old, e.g. 1h")
 
     @model_validator(mode="after")
     def _one_origin(self) -> TableParams:
@@ -120,18 +121,8 @@ class TableSource:
             rows = self._finish(rows, problems, sql=not self.params.path)
         finally:
             self._lock.release()
-        columns: dict[str, None] = {}  # what the data has (not what is declared: the schema detector compares)
-        for row in rows[:1000]:
-            columns.update(dict.fromkeys(row))
-        return Frame(
-            source="table",
-            collected_at=until,
-            series=(Series("table_rows_read", (until,), (float(total),)),),
-            rows=tuple(rows),
-            columns=tuple(columns),
-            problems=problems.findings(),
-            has_new_data=bool(rows),
-        )
+        rows_read = Series("table_rows_read", (until,), (float(total),))
+        return rows_frame("table", until, [rows_read], rows, problems, scan=1000, has_new_data=bool(rows))
 
     # ------------------------------------------------------------------ shared
 

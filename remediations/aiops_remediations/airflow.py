@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import RemediationError
+from aiops.http_outcome import classify_error, classify_status
 from aiops.redact import redact_url
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 
@@ -78,24 +79,30 @@ class AirflowClient:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
-            raise RemediationError(
-                f"airflow {redact_url(self.root)} unreachable: {exc.__class__.__name__}", recoverable=True
-            ) from exc
-        if resp.status_code >= 300:
-            raise RemediationError(f"airflow refused the login: {resp.status_code}", recoverable=False)
+            raise self._unreachable(self.root, exc) from exc
+        outcome = classify_status(resp.status_code, resp.headers)
+        if not outcome.ok:
+            raise RemediationError(f"airflow refused the login: {resp.status_code}", recoverable=outcome.retryable)
         self.session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The answer to a request; an answer or failure that :mod:`aiops.http_outcome` calls retryable is
+        raised as a recoverable error here, so callers only see answers that are final (2xx, 404, 409, ...)."""
         self._login()
         try:
             resp = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise RemediationError(
-                f"airflow {redact_url(self.base)} unreachable: {exc.__class__.__name__}", recoverable=True
-            ) from exc
-        if resp.status_code >= 500 or resp.status_code == 429:
+            raise self._unreachable(self.base, exc) from exc
+        if classify_status(resp.status_code, resp.headers).retryable:
             raise RemediationError(f"airflow answered {resp.status_code} to {method} {path}", recoverable=True)
         return resp
+
+    @staticmethod
+    def _unreachable(url: str, exc: requests.RequestException) -> RemediationError:
+        failure = classify_error(exc)
+        return RemediationError(
+            f"airflow {redact_url(url)} unreachable: {exc.__class__.__name__}", recoverable=failure.retryable
+        )
 
     def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
@@ -156,14 +163,10 @@ class AirflowParams(BaseModel):
     password_file: str | None = None
     token: str | None = None
     api_prefix: str = "/api/v1"
-    timeout: float = Field(1800.0, gt=0, description="wait this long for the run to finish, e.g. 30m")
-    poll_interval: float = Field(5.0, gt=0)
+    timeout: Duration = Field(1800.0, gt=0, description="wait this long for the run to finish, e.g. 30m")
+    poll_interval: Duration = Field(5.0, gt=0)
     target: str | None = Field(None, description="blast-radius target (default airflow:<dag_id>)")
 
-    @field_validator("timeout", "poll_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class AirflowDagRemediation:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.redact import redact
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.templating import ValueRules, placeholder_name, placeholders, render_template
@@ -64,7 +64,7 @@ class CommandParams(BaseModel):
         description="placeholder -> regular expression the whole value must match, e.g. "
         "{namespace: '[a-z0-9-]+'}; a value that does not holds the action",
     )
-    timeout: float = Field(60.0, gt=0, description="kill the command's process group after this long, e.g. 60s")
+    timeout: Duration = Field(60.0, gt=0, description="kill the command's process group after this long, e.g. 60s")
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables for the command")
     env_allow: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ENV_ALLOW),
@@ -88,11 +88,6 @@ class CommandParams(BaseModel):
         if not value[0].strip():
             raise ValueError("argv[0] (the program) must not be empty")
         return value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _rules_name_placeholders_of_argv(self) -> CommandParams:

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import psutil
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 
 
@@ -43,16 +43,11 @@ class RestartParams(BaseModel):
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict, description="extra environment (PATH/HOME/LANG kept)")
     log_file: str | None = Field(None, description="stdout/stderr of the process (default: pidfile + .log)")
-    stop_timeout: float = Field(10.0, gt=0, description="SIGTERM, then SIGKILL after this long")
+    stop_timeout: Duration = Field(10.0, gt=0, description="SIGTERM, then SIGKILL after this long")
     ready_url: str | None = Field(None, description="readiness: this URL answers 2xx")
     ready_file: str | None = Field(None, description="readiness: this file appears (newer than the start)")
-    ready_timeout: float = Field(60.0, gt=0)
+    ready_timeout: Duration = Field(60.0, gt=0)
     target: str | None = Field(None, description="blast-radius target (default process:<argv[0]>)")
-
-    @field_validator("stop_timeout", "ready_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _probe(self) -> RestartParams:

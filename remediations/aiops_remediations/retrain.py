@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import RemediationError
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.registry import ModelRegistry, open_registry
@@ -42,13 +42,8 @@ class DataParams(BaseModel):
     target: str = Field(description="label column")
     features: list[str] | None = Field(None, description="feature columns (default: all but target and time)")
     time_column: str | None = Field(None, description="row time (epoch seconds or ISO); enables `window`")
-    window: float | None = Field(None, description="only rows newer than this, e.g. 7d (needs time_column)")
+    window: Duration | None = Field(None, description="only rows newer than this, e.g. 7d (needs time_column)")
     last_rows: int | None = Field(None, ge=1, description="only the newest N rows")
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataParams:
@@ -70,7 +65,7 @@ class ReloadParams(BaseModel):
 
     url: str | None = Field(None, description="POSTed JSON {model, version, alias, key} after the alias moved")
     argv: list[str] | None = Field(None, description="command run after the alias moved; {model} {version}")
-    timeout: float = Field(30.0, gt=0)
+    timeout: Duration = Field(30.0, gt=0)
 
 
 class RetrainParams(BaseModel):
@@ -179,7 +174,8 @@ class RetrainRemediation:
                 timeout=p.reload.timeout,
             )
             if problem is not None:
-                return Outcome(ok=False, summary=f"promoted version {version} but {problem}", details=details)
+                said = f"promoted version {version} but {problem.reason}"
+                return Outcome(ok=False, summary=said, details=details, recoverable=problem.retryable)
         return Outcome(
             ok=True, summary=f"{_verdict(meta, p.metric)}; {p.model}@champion -> version {version}", details=details
         )

@@ -65,7 +65,8 @@ class RollbackRemediation:
                 timeout=p.reload.timeout,
             )
             if problem is not None:
-                return Outcome(ok=False, summary=f"rolled back to version {champion} but {problem}", details=details)
+                said = f"rolled back to version {champion} but {problem.reason}"
+                return Outcome(ok=False, summary=said, details=details, recoverable=problem.retryable)
         before = (result.get("before") or {}).get("champion")
         return Outcome(ok=True, summary=f"{p.model}@champion: version {before} -> {champion}", details=details)
 

@@ -11,15 +11,14 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops import __version__
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.errors import AiopsError
-from aiops.notifiers.webhook import incident_payload, parse_retry_after, validate_http_url
+from aiops.http_outcome import classify_error, classify_status
+from aiops.notifiers.webhook import incident_payload, validate_http_url
 from aiops.redact import redact, redact_url, url_origin, url_secrets
 from aiops.signing import load_secret, signature_headers
 from aiops.types import ActionContext, IncidentView, Outcome, Plan, json_safe
 from aiops_remediations.templating import render_template
-
-RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
 class WebhookRemediationParams(BaseModel):
@@ -31,7 +30,7 @@ class WebhookRemediationParams(BaseModel):
     method: Literal["POST", "PUT"] = Field("POST", description="HTTP method")
     secret: str | None = Field(None, description="HMAC-SHA256 signing secret (prefer secret_file or ${ENV})")
     secret_file: str | None = Field(None, description="file holding the signing secret, re-read on each call")
-    timeout: float = Field(30.0, gt=0, description="connect and read timeout, e.g. 30s")
+    timeout: Duration = Field(30.0, gt=0, description="connect and read timeout, e.g. 30s")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (values are redacted)")
     body: dict[str, Any] | None = Field(
         None,
@@ -49,11 +48,6 @@ class WebhookRemediationParams(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookRemediationParams:
@@ -79,8 +73,9 @@ class WebhookRemediation:
     runbook service). The request carries ``Idempotency-Key: <action key>`` and, when a secret is set,
     ``X-Aiops-Signature`` (see :mod:`aiops.signing`). The body is ``{"plan", "incident",
     "idempotency_key"}``, or the rendered ``body`` template when one is configured (to match an existing
-    API). 2xx is success; other 4xx are final (except 408/425/429); 5xx and network errors come back as a
-    recoverable failure, retried by the ledger under the same key.
+    API). 2xx is success; an answer or network failure that :mod:`aiops.http_outcome` calls retryable (429,
+    408, 425, 5xx, timeouts, refused connections) comes back as a recoverable failure, retried by the ledger
+    under the same key; other 4xx and redirects are final.
 
     ``resume`` (after a daemon crash mid-call) cannot know whether the first request arrived, so it sends
     the same request again with the same ``Idempotency-Key``: receivers must deduplicate by that key (the
@@ -177,28 +172,27 @@ class WebhookRemediation:
                 timeout=timeout,
                 allow_redirects=False,
             )
-        except requests.Timeout:
-            return self._failed(f"{name}: timed out after {timeout:g}s", "timeout", True, secrets)
-        except requests.ConnectionError as exc:
-            cause = type(exc.__context__ or exc).__name__
-            return self._failed(f"{name}: connection failed ({cause})", "connection", True, secrets)
         except requests.RequestException as exc:
-            return self._failed(f"{name}: request failed ({type(exc).__name__})", "request", False, secrets)
+            failure = classify_error(exc, timeout)
+            return Outcome(
+                ok=False,
+                summary=redact(f"{name}: {failure.detail}", secrets),
+                details={"reason": failure.reason},
+                recoverable=failure.retryable,
+            )
         with response:
-            status = response.status_code
             text = " ".join(response.text[:1000].split())
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        details: dict[str, Any] = {"status": status, "response": redact(text[:500], secrets)}
-        if 200 <= status < 300:
-            return Outcome(ok=True, summary=f"{name}: HTTP {status}", details=details)
-        if retry_after is not None:
-            details["retry_after"] = retry_after
-        recoverable = status >= 500 or status in RETRYABLE_4XX
-        details["reason"] = f"http_{status}"
+            outcome = classify_status(response.status_code, response.headers)
+        details: dict[str, Any] = {"status": outcome.status, "response": redact(text[:500], secrets)}
+        if outcome.ok:
+            return Outcome(ok=True, summary=f"{name}: HTTP {outcome.status}", details=details)
+        if outcome.retry_after is not None:
+            details["retry_after"] = outcome.retry_after
+        details["reason"] = outcome.reason
         return Outcome(
-            ok=False, summary=redact(f"{name}: HTTP {status}", secrets), details=details, recoverable=recoverable
+            ok=False,
+            summary=redact(f"{name}: HTTP {outcome.status}", secrets),
+            details=details,
+            recoverable=outcome.retryable,
         )
 
-    @staticmethod
-    def _failed(summary: str, reason: str, recoverable: bool, secrets: list[str]) -> Outcome:
-        return Outcome(ok=False, summary=redact(summary, secrets), details={"reason": reason}, recoverable=recoverable)

@@ -264,7 +264,7 @@ def test_warmup_reference_from_the_stream_survives_a_restart() -> None:
     assert finding.kind == "drift"
 
 
-# ---- the fast paths of `drift` (issue 5): equal to scipy / to the tie-corrected path ---------------------------
+# ---- the fast paths of `drift`: equal to scipy / to the tie-corrected path they replace for speed --------------
 def test_ks_pvalue_and_smirnov_equal_scipy() -> None:
     from scipy import special, stats
 

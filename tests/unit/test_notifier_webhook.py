@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from aiops.errors import DeliveryError
-from aiops.notifiers.webhook import WebhookNotifier, parse_retry_after
+from aiops.http_outcome import parse_retry_after
+from aiops.notifiers.webhook import WebhookNotifier
 from aiops.plugins import NOTIFIERS, build
 from aiops.signing import verify
 from aiops.types import IncidentState, IncidentView, Message, Severity

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from aiops.cli import cli
 from aiops.config.notifications import RouteConfig, SilenceConfig
 from aiops.engine.routing import group_key, route
-from aiops.engine.silences import active_silences, message_labels, parse_matcher, silenced_by
+from aiops.engine.silences import active_silences, message_labels, silenced_by
+from aiops.matchers import parse_matcher
 from aiops.store.store import Store
 
 
@@ -104,9 +105,9 @@ def test_cli_silence_with_matchers_list_and_expire(tmp_path: Path) -> None:
         ],
     )
     assert made.exit_code == 0, made.output
-    assert "silence 1 created: check=latency env!=dev for 2h" in made.output
+    assert 'silence 1 created: check="latency" env!="dev" for 2h' in made.output  # stored normalised
     listed = runner.invoke(cli, ["silence", "-c", str(config), "--list"])
-    assert "check=latency env!=dev" in listed.output and "(deploy)" in listed.output
+    assert 'check="latency" env!="dev"' in listed.output and "(deploy)" in listed.output
     store = Store(f"sqlite:///{tmp_path}/aiops.db")
     [row] = store.list_silences()
     assert 7190 < row["ends_at"] - row["starts_at"] <= 7200

@@ -1,5 +1,5 @@
 """Safety guards on a fake clock and a real SQLite store: backoff, retries, rate and blast-radius budgets, the
-circuit breaker (durable across a restart) and the flapping scenario of issue 6. Minutes of simulated time
+circuit breaker (durable across a restart) and a remediation that flaps for ten minutes. Minutes of simulated time
 run in well under a second each."""
 
 from __future__ import annotations

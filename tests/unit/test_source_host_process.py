@@ -1,4 +1,4 @@
-"""Per-process host metrics added for issue 3: restarts and open files of a real child process."""
+"""Per-process host metrics: restarts and open files of a real child process (what a process-level fault shows)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,6 @@ def _exercised(registry: CollectorRegistry, counts: dict[str, int] | None = None
     t.action("restart", "succeeded", 1.5)
     t.action("restart", "failed", 0.2)
     t.action("retrain", "dry_run")
-    t.guard("restart", "cooldown")
-    t.guard("restart", "allowed")
     for outcome in ("sent", "retry", "failed"):
         t.notification("webhook", outcome)
     t.set_outbox_pending_callback(lambda: 4)
@@ -74,7 +72,6 @@ def test_names_values_and_conventions(registry: CollectorRegistry) -> None:
     assert s[("aiops_findings_total", (("check", "cpu"), ("kind", "check_timeout")))] == 2
     assert s[("aiops_actions_total", (("action", "restart"), ("outcome", "succeeded")))] == 1
     assert s[("aiops_action_duration_seconds_count", (("action", "restart"),))] == 2
-    assert s[("aiops_guard_decisions_total", (("action", "restart"), ("decision", "cooldown")))] == 1
     assert s[("aiops_notifications_total", (("notifier", "webhook"), ("outcome", "retry")))] == 1
     assert s[("aiops_outbox_pending", ())] == 4
     assert s[("aiops_config_last_reload_successful", ())] == 0  # the last attempt failed

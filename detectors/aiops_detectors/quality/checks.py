@@ -15,15 +15,14 @@ import json
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.durations import parse_duration
+from aiops.durations import Duration
 from aiops.redact import MASK, is_secret_key
 from aiops.types import Finding, Frame, Severity, json_safe
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
 ColumnType = Literal["int", "float", "number", "str", "bool", "timestamp", "any"]
 
 
@@ -488,7 +487,7 @@ class DuplicateKeysDetector(_Quality):
 
 
 class FreshnessParams(QualityParams):
-    max_age: Seconds = Field(description="the newest row (or last success) may be at most this old, e.g. 2h")
+    max_age: Duration = Field(description="the newest row (or last success) may be at most this old, e.g. 2h")
     timestamp_column: str | None = Field("timestamp", description="row column holding event times")
     series: str | None = Field(
         None, description="instead of rows: a series whose value is the last success time (epoch seconds)"
