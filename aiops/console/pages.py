@@ -37,6 +37,13 @@ class ChecksBackend(Protocol):
 
 
 @runtime_checkable
+class VerdictBackend(Protocol):
+    """The verdict buttons' view of the daemon: operators' verdicts (see :mod:`aiops.feedback`)."""
+
+    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class SeriesBackend(Protocol):
     """The incident page's view of the recorded series (see :mod:`aiops.series_history`)."""
 
@@ -99,6 +106,7 @@ def incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         "incident": incident,
         "plots": incident_plots(incident, _recorded(ctx, incident)),
         "silence_choices": SILENCE_CHOICES,
+        "verdicts_enabled": isinstance(ctx.backend, VerdictBackend),
         **_header(ctx),
     }
 
@@ -141,6 +149,9 @@ def _check_names(ctx: ConsoleContext) -> list[str]:
     return [str(c["name"]) for c in ctx.backend.list_checks()]
 
 
+VERDICT_CHOICES = ("useful", "noise")
+
+
 # -- mutations ------------------------------------------------------------------------------------------------
 
 
@@ -157,3 +168,13 @@ def silence(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> o
     if not 0 < seconds <= 366 * 86400:
         raise Refused(400, "A silence lasts between one second and 366 days.")
     return ctx.backend.silence(incident_id, ACTOR, seconds, form.get("comment", "")[:2000])
+
+
+def verdict(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> object:
+    """An operator's verdict on the incident: the labels `aiops tune` learns from."""
+    kind = form.get("verdict", "")
+    if kind not in VERDICT_CHOICES:
+        raise Refused(400, f"A verdict is one of {', '.join(VERDICT_CHOICES)}.")
+    if not isinstance(ctx.backend, VerdictBackend):
+        raise Refused(404, "This daemon does not record verdicts.")
+    return ctx.backend.record_verdict(incident_id, kind, ACTOR, form.get("comment", "")[:2000])

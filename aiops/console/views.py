@@ -36,6 +36,7 @@ from aiops.console.pages import (
     incident_page,
     incidents_page,
     silence,
+    verdict,
 )
 from aiops.errors import AiopsError, StoreError
 from aiops.http.problems import new_error_id, public_message, refusal_status
@@ -45,6 +46,7 @@ LOGIN_FAILURE_DELAY: Final = 0.5  # seconds: slows guessing down without tying u
 MESSAGES: Final = {
     "ack": "Incident acknowledged.",
     "silence": "Incident silenced.",
+    "verdict": "Verdict recorded.",
     "approve": "Action approved; the executor runs it within a second.",
     "deny": "Action denied.",
     "pause": "Kill switch on: no remediation will run.",
@@ -105,6 +107,7 @@ def console_routes(ctx: ConsoleContext) -> list[BaseRoute]:
         Route("/logout", _logout(ctx), methods=["POST"]),
         post("/incidents/{id:aiops_id}/ack", "ack", ack),
         post("/incidents/{id:aiops_id}/silence", "silence", silence),
+        post("/incidents/{id:aiops_id}/verdict", "verdict", verdict),
         post("/actions/{id:aiops_id}/approve", "approve", lambda c, i, f: c.backend.approve(i, ACTOR, True)),
         post("/actions/{id:aiops_id}/deny", "deny", lambda c, i, f: c.backend.approve(i, ACTOR, False)),
         post("/pause", "pause", lambda c, i, f: c.backend.set_paused(True, ACTOR)),

@@ -13,6 +13,7 @@ Chromium is Debian's (scripts/install-test-deps.sh installs it); Playwright only
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -228,6 +229,15 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         expect(page.locator("h1 .state-resolved")).to_be_visible()
         expect(page.get_by_role("cell", name="succeeded")).to_be_visible()
         shots.take(page, "incident-resolved")
+
+        # the operator's verdict on it: the label `aiops tune` learns from
+        page.get_by_label("Comment").last.fill("paged for a real regression")
+        page.get_by_role("button", name="Useful").click()
+        expect(page.get_by_role("status").filter(has_text="Verdict recorded.")).to_be_visible()
+        expect(page.get_by_text("Current verdict: useful")).to_be_visible()
+        recorded = json.loads(proc.cli("incidents", "--json").stdout)
+        [mine] = [i for i in recorded if i["id"] == incident_id]
+        assert [v["verdict"] for v in mine["verdicts"]] == ["useful"]
 
         # the next incident: acknowledge, silence, deny its action from the queue
         writer.spiking = True
