@@ -1,0 +1,126 @@
+"""History of a source, replayed tick by tick as if the source were being collected live.
+
+A source that can read its past declares ``history(since, until, every) -> Replay``: one bulk read (Prometheus
+``query_range`` in chunks, a SQL table by its time column), after which ``Replay.collect(since, until)``
+answers from memory with the frame the live source would have returned for that window. A source without the
+hook is replayed through its own ``collect`` at simulated times (correct for sources whose ``collect``
+honours ``until``; documented as a limit in docs/backtest.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from aiops.types import Frame, Series
+
+
+class Replay(Protocol):
+    def collect(self, since: float | None, until: float) -> Frame: ...
+
+
+@dataclass(frozen=True)
+class _Points:
+    name: str
+    labels: Mapping[str, str]
+    timestamps: np.ndarray[Any, np.dtype[np.float64]]
+    values: np.ndarray[Any, np.dtype[np.float64]]
+
+
+class SeriesReplay:
+    """Metric series held in memory; ``collect`` returns the points in ``(since, until]``.
+
+    ``first_window`` is how far back the first tick (``since`` None) reaches, as the live source's lookback.
+    """
+
+    def __init__(self, source: str, series: Sequence[Series], first_window: float) -> None:
+        self.source = source
+        self.first_window = first_window
+        self._points = [
+            _Points(s.name, dict(s.labels), np.asarray(s.timestamps, dtype=float), np.asarray(s.values, dtype=float))
+            for s in series
+        ]
+
+    def __len__(self) -> int:
+        return sum(len(p.timestamps) for p in self._points)
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        start = until - self.first_window if since is None else since
+        out = []
+        for p in self._points:
+            lo, hi = np.searchsorted(p.timestamps, [start, until], side="right")
+            if hi > lo:
+                out.append(Series(p.name, p.timestamps[lo:hi].tolist(), p.values[lo:hi].tolist(), p.labels))
+        return Frame(source=self.source, collected_at=until, series=tuple(out))
+
+    def series(self) -> list[Series]:
+        """Everything held, for plots and for scoring a whole history in one batch."""
+        return [Series(p.name, p.timestamps.tolist(), p.values.tolist(), p.labels) for p in self._points]
+
+
+class RowsReplay:
+    """Table rows held in memory, ordered by their time column; ``collect`` frames the rows of the window
+    with ``make_frame`` (the live source's own frame builder, so a replayed frame has the live shape)."""
+
+    def __init__(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        timestamp_column: str,
+        make_frame: Callable[[list[dict[str, Any]], int, float], Frame],
+        max_rows: int,
+    ) -> None:
+        def when(row: Mapping[str, Any]) -> float:
+            value = row.get(timestamp_column)
+            return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
+
+        ordered = sorted((dict(r) for r in rows), key=when)
+        self._rows = ordered
+        self._ts_col = timestamp_column
+        self._times = np.asarray([when(r) for r in ordered], dtype=float)
+        self._make_frame = make_frame
+        self._max_rows = max_rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        lo = 0 if since is None else int(np.searchsorted(self._times, since, side="right"))
+        hi = int(np.searchsorted(self._times, until, side="right"))
+        hi = max(hi, lo)
+        rows = [dict(r) for r in self._rows[max(lo, hi - self._max_rows) : hi]]
+        return self._make_frame(rows, hi - lo, until)
+
+    def series(self) -> list[Series]:
+        """Each numeric column over time, for plots."""
+        numeric: dict[str, tuple[list[float], list[float]]] = {}
+        for t, row in zip(self._times.tolist(), self._rows, strict=True):
+            for col, value in row.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and col != self._ts_col:
+                    ts, vs = numeric.setdefault(col, ([], []))
+                    ts.append(t)
+                    vs.append(float(value))
+        return [Series(col, ts, vs) for col, (ts, vs) in numeric.items()]
+
+
+class LiveReplay:
+    """A source without a history hook, asked with simulated times through its own ``collect``."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        frame: Frame = self._source.collect(since, until)
+        return frame
+
+
+def replay_of(source: Any, since: float, until: float, every: float) -> Replay:
+    """The replay of one source over ``[since, until]`` (one bulk read when the source can read its past)."""
+    history = getattr(source, "history", None)
+    if callable(history):
+        replay: Replay = history(since, until, every)
+        return replay
+    return LiveReplay(source)
