@@ -474,6 +474,8 @@ _register_optional("aiops.commands.detect", "detect")
 _register_optional("aiops.commands.drift", "drift")
 _register_optional("aiops.commands.demo", "demo")
 _register_optional("aiops.commands.db", "db")
+_register_optional("aiops.commands.backtest", "backtest")
+_register_optional("aiops.commands.backtest", "tune")
 
 
 def main(argv: list[str] | None = None) -> None:
