@@ -255,7 +255,7 @@ class _Loop:
             for at, due in _schedule(selected, since, until):
                 self.clock.set(at)
                 for name in due:
-                    result = runners[name].tick(at)
+                    result = runners[name].tick_inline(at)
                     run.ticks += 1
                     if result.findings or result.problems or name in run.watch.open_checks:
                         self.incidents.observe(result)

@@ -2,7 +2,7 @@
 and drops the noise, with the backtest as the judge of every candidate.
 
 The history is read once; each candidate is the original config with one knob changed (a detector's
-``threshold``/``above``/``below``/``z_threshold``, the policy's ``for`` or ``resolve_after``), replayed through
+``threshold``/``above``/``below``/``z_threshold``, or the policy's ``for``), replayed through
 the real engine and scored against the labels. Coordinate descent, two rounds: a knob moves only when the
 candidate loses no more useful windows, pages fewer noise windows, or the same with fewer incidents; ties keep
 the value nearest the original. The result is a proposal file: the running config is never touched.
@@ -29,7 +29,7 @@ from aiops.errors import AiopsError
 
 _SCALES = (0.5, 0.75, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0)
 _SCORE_THRESHOLDS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-_TICK_MULTIPLES = (0, 1, 2, 3, 4, 5, 8, 10, 15, 20, 30)
+_TICK_MULTIPLES = (0, 1, 2, 3, 5, 10, 20)
 SCALED_PARAMS = ("above", "below", "z_threshold", "max_null_rate", "max_violation_rate", "max_duplicate_rate")
 
 
@@ -83,9 +83,8 @@ def knobs(check_block: Mapping[str, Any], every: float) -> list[Knob]:
         if isinstance(value, int | float) and not isinstance(value, bool) and _is_series_detector(det):
             out.append(Knob(("detectors", j, "threshold"), float(value), _SCORE_THRESHOLDS))
     policy = check_block.get("policy") or {}
-    for name in ("for", "resolve_after"):
-        current = parse_duration(policy.get(name, 0) or 0)
-        out.append(Knob(("policy", name), current, tuple(every * m for m in _TICK_MULTIPLES)))
+    current = parse_duration(policy.get("for", 0) or 0)
+    out.append(Knob(("policy", "for"), current, tuple(every * m for m in _TICK_MULTIPLES)))
     return out
 
 
@@ -140,7 +139,7 @@ def tune(
     current: dict[tuple[str | int, ...], float] = {}
     best_obj, before, _ = evaluate(current)
     first_obj, best_result = best_obj, before
-    for _round in range(2):
+    for _round in range(2 if len(tunables) > 1 else 1):
         moved = False
         for knob in tunables:
             for value in knob.candidates:
