@@ -76,9 +76,14 @@ def main() -> None:
 
     print(f"{args.series} series x {args.days} days of one-minute data = {points:,} points, {result.ticks:,} ticks")
     print(f"batch scoring alone (baseline): {batch:.2f} s")
-    print(f"backtest (engine, policy, store): {replayed:.2f} s  ({len(result.incidents)} would-be incidents, "
-          f"{sum(len(i.actions) for i in result.incidents)} actions)")
-    print(f"ratio backtest / batch scoring: {replayed / batch:.2f}x; target < 60 s: {'met' if replayed < 60 else 'MISSED'}")
+    print(
+        f"backtest (engine, policy, store): {replayed:.2f} s  ({len(result.incidents)} would-be incidents, "
+        f"{sum(len(i.actions) for i in result.incidents)} actions)"
+    )
+    print(
+        f"ratio backtest / batch scoring: {replayed / batch:.2f}x; "
+        f"target < 60 s: {'met' if replayed < 60 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from aiops.backtest.records import BacktestResult, WouldBeIncident
-from aiops.demo.report import _CSS, _COLORS, _e, line_chart
+from aiops.demo.report import _COLORS, _CSS, _e, line_chart
 
 _LINE_COLORS = ("#1a73e8", "#5f6b7a", "#0b8043")
 
@@ -40,11 +40,16 @@ def _summary_rows(results: list[tuple[str, BacktestResult]]) -> str:
             row(
                 "mean time to detect",
                 [
-                    "-" if not r.score or r.score.mean_time_to_detect is None else f"{r.score.mean_time_to_detect:.0f} s"
+                    "-"
+                    if not r.score or r.score.mean_time_to_detect is None
+                    else f"{r.score.mean_time_to_detect:.0f} s"
                     for r in rs
                 ],
             ),
-            row("noise windows paged", [f"{r.score.noise_paged}/{r.score.noise_windows}" if r.score else "-" for r in rs]),
+            row(
+                "noise windows paged",
+                [f"{r.score.noise_paged}/{r.score.noise_windows}" if r.score else "-" for r in rs],
+            ),
         ]
     return f"<table>{head}{''.join(lines)}</table>"
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from aiops.backtest.history import Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.backtest.records import (
     BacktestResult,
@@ -45,6 +47,7 @@ from aiops.testing import CapturingNotifier
 from aiops.types import ActionContext, Frame, IncidentState, IncidentView, Outcome, Plan
 
 PLOT_POINTS = 400
+log = structlog.get_logger("aiops.backtest")
 
 
 class SimClock:
@@ -80,8 +83,8 @@ class SimulatedRemediation:
                 return plan
             except PlanRefused:
                 raise
-            except Exception:  # a plan that needs a live system: the rung is still shown, by its type
-                pass
+            except Exception as exc:  # a plan that needs a live system: the rung is still shown, by its type
+                log.debug("plan needs a live system; shown by type", action=self.action_type, error=str(exc))
         return Plan(action=self.action_type, description=f"{self.action_type} (simulated)", target=self.check)
 
     def execute(self, plan: Plan, ctx: ActionContext) -> Outcome:
@@ -181,7 +184,9 @@ def simulate(
     runtime = SimulatedRuntime(
         config=config,
         checks={
-            c.name: CheckRuntime(config=without_probes(c), source=replays[c.name], detectors=built.checks[c.name].detectors)
+            c.name: CheckRuntime(
+                config=without_probes(c), source=replays[c.name], detectors=built.checks[c.name].detectors
+            )
             for c in selected
         },
         notifiers={name: CapturingNotifier() for name in built.notifiers},
@@ -344,9 +349,7 @@ def _schedule(selected: Sequence[CheckConfig], since: float, until: float) -> It
         yield current, due
 
 
-def _incidents(
-    store: Store, run: _Run, replays: Mapping[str, Replay], until: float
-) -> tuple[WouldBeIncident, ...]:
+def _incidents(store: Store, run: _Run, replays: Mapping[str, Replay], until: float) -> tuple[WouldBeIncident, ...]:
     out = []
     for row in sorted(store.list_incidents(limit=10**7), key=lambda r: int(r["id"])):
         if row["firing_at"] is None:

@@ -171,10 +171,7 @@ def _apply(raw: Mapping[str, Any], index: int, values: Mapping[tuple[str | int, 
     for path, value in values.items():
         node: Any = block
         for part in path[:-1]:
-            if isinstance(part, str):
-                node = node.setdefault(part, {})
-            else:
-                node = node[part]
+            node = node.setdefault(part, {}) if isinstance(part, str) else node[part]
         key = path[-1]
         node[key] = f"{value:g}s" if path[0] == "policy" else _number(value)
     return out

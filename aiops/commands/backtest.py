@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 
-
 def _time(value: str, what: str) -> float:
     from aiops.sources.file import parse_timestamp
 
@@ -37,6 +36,10 @@ def _labels(path: str | None, check: str | None, since: float, until: float) -> 
     return FileLabels(path).labels(check, since, until)
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
 def _print(name: str, result: Any) -> None:
     from aiops.backtest.report import when
 
@@ -51,15 +54,16 @@ def _print(name: str, result: Any) -> None:
             f"  #{n} {i.check} fired {when(i.firing_at)} ended {when(i.resolved_at)} [{i.final_state}] {i.summary}"
         )
         for a in i.actions:
-            click.echo(f"      action {a.action} ({a.mode}) on {a.target or '-'}: {a.state} {a.outcome or a.guard or ''}")
+            click.echo(
+                f"      action {a.action} ({a.mode}) on {a.target or '-'}: {a.state} {a.outcome or a.guard or ''}"
+            )
         for h in i.holds:
             click.echo(f"      held at {when(h.at)}: {h.reason}")
     s = result.score
     if s is not None:
-        pct = lambda v: "-" if v is None else f"{100 * v:.0f}%"  # noqa: E731
         ttd = "-" if s.mean_time_to_detect is None else f"{s.mean_time_to_detect:.0f} s"
         click.echo(
-            f"  precision {pct(s.precision)}, recall {pct(s.recall)} ({s.detected}/{s.positives} windows), "
+            f"  precision {_pct(s.precision)}, recall {_pct(s.recall)} ({s.detected}/{s.positives} windows), "
             f"mean time to detect {ttd}, noise windows paged {s.noise_paged}/{s.noise_windows}"
         )
 
@@ -137,9 +141,16 @@ def backtest(
 @click.option("--config", "-c", "config_path", required=True, type=click.Path(dir_okay=False), help="Config file.")
 @click.option("--from", "since", required=True, help="Start of the history (epoch seconds or ISO 8601, UTC).")
 @click.option("--to", "until", required=True, help="End of the history.")
-@click.option("--labels", "labels_path", required=True, type=click.Path(dir_okay=False),
-              help="CSV/JSON of check,start,end,verdict (useful|noise|missed).")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Proposal file (default: CONFIG.proposal.yaml).")
+@click.option(
+    "--labels",
+    "labels_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CSV/JSON of check,start,end,verdict (useful|noise|missed).",
+)
+@click.option(
+    "-o", "--output", "output", type=click.Path(dir_okay=False), help="Proposal file (default: CONFIG.proposal.yaml)."
+)
 def tune(check: str, config_path: str, since: str, until: str, labels_path: str, output: str | None) -> None:
     """Propose thresholds and durations for CHECK that keep the useful incidents and drop the noise.
 
@@ -158,8 +169,12 @@ def tune(check: str, config_path: str, since: str, until: str, labels_path: str,
     proposal = tuning.tune(config, check, start, end, labels, replays)
     b, a = proposal.before_objective, proposal.after_objective
     click.echo(f"{proposal.candidates_tried} candidates backtested for {check}")
-    click.echo(f"before: {b.incidents} incidents, useful windows missed {b.useful_lost}, noise windows paged {b.noise_paged}")
-    click.echo(f"after:  {a.incidents} incidents, useful windows missed {a.useful_lost}, noise windows paged {a.noise_paged}")
+    click.echo(
+        f"before: {b.incidents} incidents, useful windows missed {b.useful_lost}, noise windows paged {b.noise_paged}"
+    )
+    click.echo(
+        f"after:  {a.incidents} incidents, useful windows missed {a.useful_lost}, noise windows paged {a.noise_paged}"
+    )
     for knob, (old, new) in proposal.changes.items():
         click.echo(f"  {knob}: {old:g} -> {new:g}")
     click.echo(proposal.diff or "(no change proposed)")

@@ -40,8 +40,12 @@ def test_backtest_of_a_week_in_a_real_prometheus(tmp_path: Path) -> None:
     data = tmp_path / "prom" / "prometheus-data"
     data.mkdir(parents=True)
     promtool = find_binary("promtool", "/usr/bin/promtool")
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     proc, url = start_prometheus("global: {scrape_interval: 1h}\n", tmp_path / "prom")
     try:
         config = tmp_path / "aiops.yaml"
@@ -93,8 +97,8 @@ def test_backtest_of_a_table_opens_the_incidents_the_live_daemon_opened(tmp_path
     config = tmp_path / "aiops.yaml"
     config.write_text(
         f"""
-store: {{url: "sqlite:///{tmp_path / 'aiops.db'}"}}
-state_dir: {tmp_path / 'state'}
+store: {{url: "sqlite:///{tmp_path / "aiops.db"}"}}
+state_dir: {tmp_path / "state"}
 checks:
   - name: latency
     every: 0.2s
