@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--series", type=int, default=100)
     args = parser.parse_args()
-    configure_logging("warning")
+    configure_logging("error")
     series = history(args.days, args.series)
     points = sum(len(s) for s in series)
 

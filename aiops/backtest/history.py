@@ -58,8 +58,21 @@ class SeriesReplay:
         return Frame(source=self.source, collected_at=until, series=tuple(out))
 
     def series(self) -> list[Series]:
-        """Everything held, for plots and for scoring a whole history in one batch."""
+        """Everything held, for scoring a whole history in one batch."""
         return [Series(p.name, p.timestamps.tolist(), p.values.tolist(), p.labels) for p in self._points]
+
+    def window(self, labels: Mapping[str, str], start: float, end: float, limit: int = 3) -> list[Series]:
+        """For a plot: the points in ``[start, end]`` of the (at most ``limit``) series whose labels an
+        incident carries."""
+        out = []
+        for p in self._points:
+            if any(labels.get(k) != v for k, v in p.labels.items()):
+                continue
+            lo, hi = np.searchsorted(p.timestamps, [start, end], side="left")
+            out.append(Series(p.name, p.timestamps[lo:hi].tolist(), p.values[lo:hi].tolist(), p.labels))
+            if len(out) == limit:
+                break
+        return out
 
 
 class RowsReplay:
@@ -72,6 +85,7 @@ class RowsReplay:
         timestamp_column: str,
         make_frame: Callable[[list[dict[str, Any]], int, float], Frame],
         max_rows: int,
+        rewind: Callable[[], None] | None = None,
     ) -> None:
         def when(row: Mapping[str, Any]) -> float:
             value = row.get(timestamp_column)
@@ -80,6 +94,7 @@ class RowsReplay:
         ordered = sorted((dict(r) for r in rows), key=when)
         self._rows = ordered
         self._ts_col = timestamp_column
+        self._rewind = rewind
         self._times = np.asarray([when(r) for r in ordered], dtype=float)
         self._make_frame = make_frame
         self._max_rows = max_rows
@@ -94,12 +109,22 @@ class RowsReplay:
         rows = [dict(r) for r in self._rows[max(lo, hi - self._max_rows) : hi]]
         return self._make_frame(rows, hi - lo, until)
 
-    def series(self) -> list[Series]:
-        """Each numeric column over time, for plots."""
+    def rewind(self) -> None:
+        """Back to the start, for another replay of the same rows (a tune tries many configs)."""
+        if self._rewind is not None:
+            self._rewind()
+
+    def window(self, labels: Mapping[str, str], start: float, end: float, limit: int = 3) -> list[Series]:
+        """For a plot: up to ``limit`` numeric columns over ``[start, end]``."""
+        lo, hi = np.searchsorted(self._times, [start, end], side="left")
+        return self._numeric(self._rows[lo:hi], self._times[lo:hi].tolist())[:limit]
+
+    def _numeric(self, rows: Sequence[Mapping[str, Any]], times: Sequence[float]) -> list[Series]:
         numeric: dict[str, tuple[list[float], list[float]]] = {}
-        for t, row in zip(self._times.tolist(), self._rows, strict=True):
+        for t, row in zip(times, rows, strict=True):
             for col, value in row.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and col != self._ts_col:
+                skip = col in ("id", "ts", self._ts_col) or isinstance(value, bool)
+                if isinstance(value, int | float) and not skip:
                     ts, vs = numeric.setdefault(col, ([], []))
                     ts.append(t)
                     vs.append(float(value))

@@ -157,10 +157,24 @@ def select_checks(config: Config, names: Sequence[str] | None) -> list[CheckConf
 def read_history(config: Config, names: Sequence[str] | None, since: float, until: float) -> dict[str, Replay]:
     """One replay per selected check: the bulk read that a backtest (or every candidate of a tune) shares."""
     runtime = build_runtime(config)
+    selected = select_checks(config, names)
+    if any(c.source.get("type") in ("push", "alertmanager") for c in selected):
+        _bind_event_log(config)
     out: dict[str, Replay] = {}
-    for check in select_checks(config, names):
+    for check in selected:
         out[check.name] = replay_of(runtime.checks[check.name].source, since, until, _interval(check))
     return out
+
+
+def _bind_event_log(config: Config) -> None:
+    """Outside the daemon, pushed data is read from the store the config names (unless already bound)."""
+    from aiops.errors import SourceError
+    from aiops.sources.ingest import bind_store, resolve_store
+
+    try:
+        resolve_store(None)
+    except SourceError:
+        bind_store(Store(config.settings.store.url))
 
 
 def simulate(
@@ -180,6 +194,10 @@ def simulate(
     selected = select_checks(config, checks)
     names = [c.name for c in selected]
     replays = dict(replays) if replays is not None else read_history(config, names, since, until)
+    for replay in replays.values():
+        rewind = getattr(replay, "rewind", None)
+        if callable(rewind):
+            rewind()
     built = build_runtime(config)
     runtime = SimulatedRuntime(
         config=config,
@@ -402,19 +420,12 @@ def _action(a: Row) -> SimulatedAction:
 
 
 def _plot(replay: Replay | None, labels: Mapping[str, str], start: float, end: float) -> tuple[PlotSeries, ...]:
-    """The evidence around an incident: the series whose labels the incident carries (at most 3), thinned."""
+    """The evidence around an incident, thinned to about PLOT_POINTS points a series."""
     if not isinstance(replay, SeriesReplay | RowsReplay):
         return ()
     pad = max((end - start) * 0.5, 60.0)
     out = []
-    for s in replay.series():
-        if any(labels.get(k) != v for k, v in s.labels.items()):
-            continue
-        ts, vs = s.timestamps, s.values
-        keep = [i for i, t in enumerate(ts) if start - pad <= t <= end + pad]
-        step = max(1, len(keep) // PLOT_POINTS)
-        keep = keep[::step]
-        out.append(PlotSeries(s.key, tuple(float(ts[i]) for i in keep), tuple(float(vs[i]) for i in keep)))
-        if len(out) == 3:
-            break
+    for s in replay.window(labels, start - pad, end + pad):
+        step = max(1, len(s.timestamps) // PLOT_POINTS)
+        out.append(PlotSeries(s.key, tuple(s.timestamps[::step]), tuple(s.values[::step])))
     return tuple(out)
