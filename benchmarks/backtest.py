@@ -60,9 +60,9 @@ def main() -> None:
     points = sum(len(s) for s in series)
 
     detector = plugins.build(plugins.DETECTORS, "threshold", {"above": 150})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     detector.evaluate(Frame(source="bench", collected_at=T0, series=tuple(series)))
-    batch = time.perf_counter() - started
+    batch, batch_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "aiops.yaml"
@@ -70,19 +70,20 @@ def main() -> None:
         config = load_config(path)
         replay = SeriesReplay("prometheus", series, first_window=60.0)
         until = T0 + args.days * 86400.0
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = simulate(config, T0, until, replays={"fleet": replay})
-        replayed = time.perf_counter() - started
+        replayed, replayed_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     print(f"{args.series} series x {args.days} days of one-minute data = {points:,} points, {result.ticks:,} ticks")
-    print(f"batch scoring alone (baseline): {batch:.2f} s")
+    print(f"batch scoring alone (baseline): {batch:.2f} s wall, {batch_cpu:.2f} s CPU")
     print(
-        f"backtest (engine, policy, store): {replayed:.2f} s  ({len(result.incidents)} would-be incidents, "
+        f"backtest (engine, policy, store): {replayed:.2f} s wall, {replayed_cpu:.2f} s CPU "
+        f"({len(result.incidents)} would-be incidents, "
         f"{sum(len(i.actions) for i in result.incidents)} actions)"
     )
     print(
-        f"ratio backtest / batch scoring: {replayed / batch:.2f}x; "
-        f"target < 60 s: {'met' if replayed < 60 else 'MISSED'}"
+        f"ratio backtest / batch scoring (CPU): {replayed_cpu / batch_cpu:.1f}x; "
+        f"target < 60 s of one core: {'met' if replayed_cpu < 60 else 'MISSED'}"
     )
 
 

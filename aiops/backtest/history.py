@@ -31,6 +31,15 @@ class _Points:
     values: np.ndarray[Any, np.dtype[np.float64]]
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """Series sampled at the same instants (a Prometheus range query's are): one search slices them all."""
+
+    timestamps: np.ndarray[Any, np.dtype[np.float64]]
+    values: np.ndarray[Any, np.dtype[np.float64]]  # one row per series
+    members: tuple[_Points, ...]
+
+
 class SeriesReplay:
     """Metric series held in memory; ``collect`` returns the points in ``(since, until]``.
 
@@ -44,6 +53,13 @@ class SeriesReplay:
             _Points(s.name, dict(s.labels), np.asarray(s.timestamps, dtype=float), np.asarray(s.values, dtype=float))
             for s in series
         ]
+        groups: dict[bytes, list[_Points]] = {}
+        for p in self._points:
+            groups.setdefault(p.timestamps.tobytes(), []).append(p)
+        self._grids = [
+            _Grid(members[0].timestamps, np.vstack([m.values for m in members]), tuple(members))
+            for members in groups.values()
+        ]
 
     def __len__(self) -> int:
         return sum(len(p.timestamps) for p in self._points)
@@ -51,10 +67,13 @@ class SeriesReplay:
     def collect(self, since: float | None, until: float) -> Frame:
         start = until - self.first_window if since is None else since
         out = []
-        for p in self._points:
-            lo, hi = np.searchsorted(p.timestamps, [start, until], side="right")
-            if hi > lo:
-                out.append(Series(p.name, p.timestamps[lo:hi].tolist(), p.values[lo:hi].tolist(), p.labels))
+        for grid in self._grids:
+            lo, hi = np.searchsorted(grid.timestamps, [start, until], side="right")
+            if hi <= lo:
+                continue
+            ts = grid.timestamps[lo:hi].tolist()
+            for member, values in zip(grid.members, grid.values[:, lo:hi].tolist(), strict=True):
+                out.append(Series(member.name, ts, values, member.labels))
         return Frame(source=self.source, collected_at=until, series=tuple(out))
 
     def series(self) -> list[Series]:

@@ -300,8 +300,7 @@ class _Loop:
     def _housekeeping(self, run: _Run, at: float) -> bool:
         """The daemon's once-a-second jobs; returns whether anything is still open or queued."""
         self._execute()
-        self.incidents.sweep()
-        self._execute()
+        self.incidents.sweep()  # an action it queues starts at the next round, as in the daemon's jobs
         before = {name: len(n.messages) for name, n in self.runtime.notifiers.items()}
         self.outbox.tick()
         for name, notifier in self.runtime.notifiers.items():
