@@ -137,3 +137,29 @@ class BacktestResult:
             incidents_per_week=round(self.incidents_per_week, 3),
         )
         return out
+
+
+def result_from_dict(data: dict[str, Any]) -> BacktestResult:
+    """The inverse of :meth:`BacktestResult.to_dict` (a result shipped back by a compute executor)."""
+
+    def incident(d: dict[str, Any]) -> WouldBeIncident:
+        return WouldBeIncident(
+            **{k: d[k] for k in _fields(WouldBeIncident) if k not in ("timeline", "actions", "holds", "plot")},
+            timeline=tuple(Transition(**t) for t in d["timeline"]),
+            actions=tuple(SimulatedAction(**a) for a in d["actions"]),
+            holds=tuple(Hold(**h) for h in d["holds"]),
+            plot=tuple(PlotSeries(p["name"], tuple(p["timestamps"]), tuple(p["values"])) for p in d["plot"]),
+        )
+
+    plain = {k: data[k] for k in _fields(BacktestResult) if k not in ("incidents", "messages", "score", "checks")}
+    return BacktestResult(
+        **plain,
+        checks=tuple(data["checks"]),
+        incidents=tuple(incident(i) for i in data["incidents"]),
+        messages=tuple(SentMessage(**m) for m in data["messages"]),
+        score=Score(**data["score"]) if data.get("score") else None,
+    )
+
+
+def _fields(cls: type[Any]) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]

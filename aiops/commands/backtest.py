@@ -36,6 +36,15 @@ def _labels(path: str | None, check: str | None, since: float, until: float) -> 
     return FileLabels(path).labels(check, since, until)
 
 
+def _scored(result: Any, labels_path: str | None, since: float, until: float) -> Any:
+    import dataclasses
+
+    from aiops.backtest.labels import score
+
+    labels = _labels(labels_path, None, since, until)
+    return result if labels is None else dataclasses.replace(result, score=score(result.incidents, labels, until))
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
@@ -79,6 +88,7 @@ def _print(name: str, result: Any) -> None:
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="CSV/JSON of check,start,end,verdict.")
 @click.option("--actions-fail", is_flag=True, help="Simulated actions report failure (default: they ran).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--executor", help="Run on a compute executor: local, dask=tcp://HOST:8786 or ray=http://HOST:8265.")
 def backtest(
     config_path: str,
     checks: Sequence[str],
@@ -90,15 +100,13 @@ def backtest(
     labels_path: str | None,
     actions_fail: bool,
     progress: bool | None,
+    executor: str | None,
 ) -> None:
     """Replay checks over history through their real detectors and policy; nothing is run or sent.
 
     Prints the would-be incidents with their timelines, the actions that would have run or been held and
     why, and pages per week; with --labels, precision, recall and time to detect.
     """
-    import dataclasses
-
-    from aiops.backtest.labels import score
     from aiops.backtest.simulate import read_history, simulate
     from aiops.config.loader import load_config
 
@@ -113,6 +121,13 @@ def backtest(
             continue
         config = load_config(path)
         names = list(checks) or None
+        if executor:
+            from aiops.backtest.job import parse_executor, run_on
+
+            remote = run_on(parse_executor(executor), path, start, end, list(checks), action_ok=not actions_fail)
+            results.append((name, _scored(remote, labels_path, start, end)))
+            _print(name, results[-1][1])
+            continue
         selected = [c for c in config.settings.checks if not names or c.name in names]
         # the same source block reads the same data: --against replays what the first config read
         reuse = {c.name: base_replays[c.name] for c in selected if base_sources.get(c.name) == c.source}
@@ -122,10 +137,7 @@ def backtest(
             base_replays = replays
             base_sources = {c.name: c.source for c in selected}
         result = simulate(config, start, end, checks=names, replays=replays, progress=show, action_ok=not actions_fail)
-        labels = _labels(labels_path, None, start, end)
-        if labels is not None:
-            result = dataclasses.replace(result, score=score(result.incidents, labels, end))
-        results.append((name, result))
+        results.append((name, _scored(result, labels_path, start, end)))
         _print(name, result)
     if json_path:
         Path(json_path).write_text(json.dumps({n: r.to_dict() for n, r in results}, indent=2), encoding="utf-8")
