@@ -62,6 +62,33 @@ class FileLabels:
         ]
 
 
+class StoreVerdicts:
+    """Operators' verdicts kept by the daemon (``aiops verdict``, the API, the signed links), as labels: each
+    verdict's window is its incident's (opened to resolved), a ``missed`` verdict's the window it names."""
+
+    def __init__(self, store_url: str) -> None:
+        self.store_url = store_url
+
+    def labels(self, check: str | None, since: float, until: float) -> list[Label]:
+        try:
+            from aiops.store.verdicts import verdicts_for_check  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise AiopsError("this aiops stores no operators' verdicts: give the labels with --labels FILE") from None
+        from aiops.store.store import Store
+
+        if check is None:
+            raise AiopsError("operators' verdicts are read per check: name the check (--check)")
+        store = Store(self.store_url)
+        try:
+            records = verdicts_for_check(store, check, since, until)
+        finally:
+            store.close()
+        return [
+            Label(check=r.check, start=float(r.starts_at), end=float(r.ends_at), verdict=Verdict(str(r.verdict.value)))
+            for r in records
+        ]
+
+
 def _read(path: Path) -> list[Label]:
     try:
         text = path.read_text(encoding="utf-8")

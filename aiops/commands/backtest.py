@@ -28,20 +28,26 @@ def _quiet_logs() -> None:
     configure_logging("warning", stream=sys.stderr)
 
 
-def _labels(path: str | None, check: str | None, since: float, until: float) -> list[Any] | None:
-    if path is None:
-        return None
-    from aiops.backtest.labels import FileLabels
+def _labels(path: str | None, check: str | None, since: float, until: float, store_url: str | None = None) -> Any:
+    """Labels from ``--labels FILE``, else (given ``store_url``) the operators' verdicts in the store."""
+    from aiops.backtest.labels import FileLabels, StoreVerdicts
 
-    return FileLabels(path).labels(check, since, until)
+    if path is not None:
+        return FileLabels(path).labels(check, since, until)
+    if store_url is not None:
+        return StoreVerdicts(store_url).labels(check, since, until)
+    return None
 
 
-def _scored(result: Any, labels_path: str | None, since: float, until: float) -> Any:
+def _scored(result: Any, labels_path: str | None, since: float, until: float, store_url: str | None) -> Any:
     import dataclasses
 
     from aiops.backtest.labels import score
 
-    labels = _labels(labels_path, None, since, until)
+    if labels_path is None and store_url is not None:
+        labels = [lab for check in result.checks for lab in _labels(None, check, since, until, store_url)]
+    else:
+        labels = _labels(labels_path, None, since, until)
     return result if labels is None else dataclasses.replace(result, score=score(result.incidents, labels, until))
 
 
@@ -86,6 +92,7 @@ def _print(name: str, result: Any) -> None:
 @click.option("-o", "--output", "report", type=click.Path(dir_okay=False), help="Write an HTML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="CSV/JSON of check,start,end,verdict.")
+@click.option("--verdicts", is_flag=True, help="Score against the operators' verdicts in the config's store.")
 @click.option("--actions-fail", is_flag=True, help="Simulated actions report failure (default: they ran).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--executor", help="Run on a compute executor: local, dask=tcp://HOST:8786 or ray=http://HOST:8265.")
@@ -101,6 +108,7 @@ def backtest(
     actions_fail: bool,
     progress: bool | None,
     executor: str | None,
+    verdicts: bool,
 ) -> None:
     """Replay checks over history through their real detectors and policy; nothing is run or sent.
 
@@ -121,11 +129,12 @@ def backtest(
             continue
         config = load_config(path)
         names = list(checks) or None
+        store_url = config.settings.store.url if verdicts else None
         if executor:
             from aiops.backtest.job import parse_executor, run_on
 
             remote = run_on(parse_executor(executor), path, start, end, list(checks), action_ok=not actions_fail)
-            results.append((name, _scored(remote, labels_path, start, end)))
+            results.append((name, _scored(remote, labels_path, start, end, store_url)))
             _print(name, results[-1][1])
             continue
         selected = [c for c in config.settings.checks if not names or c.name in names]
@@ -137,7 +146,7 @@ def backtest(
             base_replays = replays
             base_sources = {c.name: c.source for c in selected}
         result = simulate(config, start, end, checks=names, replays=replays, progress=show, action_ok=not actions_fail)
-        results.append((name, _scored(result, labels_path, start, end)))
+        results.append((name, _scored(result, labels_path, start, end, store_url)))
         _print(name, result)
     if json_path:
         Path(json_path).write_text(json.dumps({n: r.to_dict() for n, r in results}, indent=2), encoding="utf-8")
@@ -156,14 +165,13 @@ def backtest(
 @click.option(
     "--labels",
     "labels_path",
-    required=True,
     type=click.Path(dir_okay=False),
-    help="CSV/JSON of check,start,end,verdict (useful|noise|missed).",
+    help="CSV/JSON of check,start,end,verdict (useful|noise|missed); default: the operators' verdicts in the store.",
 )
 @click.option(
     "-o", "--output", "output", type=click.Path(dir_okay=False), help="Proposal file (default: CONFIG.proposal.yaml)."
 )
-def tune(check: str, config_path: str, since: str, until: str, labels_path: str, output: str | None) -> None:
+def tune(check: str, config_path: str, since: str, until: str, labels_path: str | None, output: str | None) -> None:
     """Propose thresholds and durations for CHECK that keep the useful incidents and drop the noise.
 
     Every candidate is backtested; prints the config diff and the before/after counts, and writes the
@@ -176,7 +184,7 @@ def tune(check: str, config_path: str, since: str, until: str, labels_path: str,
     start, end = _time(since, "--from"), _time(until, "--to")
     _quiet_logs()
     config = load_config(config_path)
-    labels = _labels(labels_path, check, start, end) or []
+    labels = _labels(labels_path, check, start, end, config.settings.store.url)
     replays = read_history(config, [check], start, end)
     proposal = tuning.tune(config, check, start, end, labels, replays)
     b, a = proposal.before_objective, proposal.after_objective
