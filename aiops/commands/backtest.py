@@ -147,7 +147,7 @@ def backtest(
             base_sources = {c.name: c.source for c in selected}
         result = simulate(config, start, end, checks=names, replays=replays, progress=show, action_ok=not actions_fail)
         results.append((name, _scored(result, labels_path, start, end, store_url)))
-        _print(name, result)
+        _print(name, results[-1][1])
     if json_path:
         Path(json_path).write_text(json.dumps({n: r.to_dict() for n, r in results}, indent=2), encoding="utf-8")
     if report:
