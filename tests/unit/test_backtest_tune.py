@@ -76,6 +76,12 @@ def test_backtest_command_scores_against_labels_and_writes_reports(tmp_path: Pat
     assert out.exit_code == 0, out.output
     assert "13 would-be incidents" in out.output and "recall 100%" in out.output
     assert "<svg" in (tmp_path / "r.html").read_text()
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text(config.read_text().replace("    policy:\n", "    policy:\n      for: 3m\n"))
+    side = CliRunner().invoke(cli, [*args, "--against", str(stricter), "-o", str(tmp_path / "both.html")])
+    assert side.exit_code == 0, side.output
+    assert "== against" in side.output and "3 would-be incidents" in side.output
+    assert "<th>against</th>" in (tmp_path / "both.html").read_text()
     bad = CliRunner().invoke(cli, ["backtest", str(config), "--from", "yesterday-ish", "--to", "1"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 
