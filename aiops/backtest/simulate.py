@@ -372,10 +372,7 @@ def _incidents(store: Store, run: _Run, replays: Mapping[str, Replay], until: fl
         if row["firing_at"] is None:
             continue
         incident_id = int(row["id"])
-        timeline = tuple(
-            Transition(at=float(t["at"]), state=str(t["to_state"]), actor=str(t["actor"]), reason=str(t["reason"]))
-            for t in store.transitions(incident_id)
-        )
+        timeline = _timeline(store, incident_id)
         actions = tuple(
             _action(a) for a in sorted(store.list_actions(incident_id=incident_id, limit=10_000), key=lambda a: a["id"])
         )
@@ -398,6 +395,17 @@ def _incidents(store: Store, run: _Run, replays: Mapping[str, Replay], until: fl
                 holds=tuple(run.watch.holds.get(incident_id, [])),
                 plot=_plot(replays.get(str(row["check_name"])), labels, float(row["opened_at"]), resolved or until),
             )
+        )
+    return tuple(out)
+
+
+def _timeline(store: Store, incident_id: int) -> tuple[Transition, ...]:
+    out = []
+    for entry in store.transitions(incident_id):
+        # the audit trail as the store serves it to the API: a row, or a typed record's JSON
+        t: Any = entry.to_json() if hasattr(entry, "to_json") else entry
+        out.append(
+            Transition(at=float(t["at"]), state=str(t["to_state"]), actor=str(t["actor"]), reason=str(t["reason"]))
         )
     return tuple(out)
 
