@@ -10,7 +10,6 @@ from pathlib import Path
 
 from aiops.backtest.simulate import simulate
 from aiops.config.loader import load_config
-from aiops.store.store import Store
 from tests.e2e.daemon import DaemonProcess
 from tests.servers import find_binary, start_prometheus, stop_process
 
@@ -114,16 +113,12 @@ checks:
         end = time.time()
     finally:
         daemon.terminate()
-    live_store = Store(f"sqlite:///{tmp_path / 'aiops.db'}")
-    try:
-        rows = sorted(live_store.list_incidents(limit=1000), key=lambda r: r["id"])
-        live = [
-            (r["fingerprint"], r["kind"], [t["to_state"] for t in live_store.transitions(int(r["id"]))])
-            for r in rows
-            if r["firing_at"] is not None
-        ]
-    finally:
-        live_store.close()
+    # what the live daemon opened, as `aiops incidents --json` reports it from its store
+    live = [
+        (i["fingerprint"], i["kind"], [t["to_state"] for t in i["transitions"]])
+        for i in sorted(daemon.incidents(), key=lambda i: i["id"])
+        if i["firing_at"] is not None
+    ]
     result = simulate(load_config(config), start - 1.0, end + 1.0)
     replayed = [(i.fingerprint, i.kind, [t.state for t in i.timeline]) for i in result.incidents]
     assert len(live) == 2, live
