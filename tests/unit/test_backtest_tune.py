@@ -37,12 +37,15 @@ def _history(tmp_path: Path) -> tuple[Path, Path]:
     config = tmp_path / "aiops.yaml"
     config.write_text(
         f"""
+notifiers:
+  oncall: {{type: webhook, url: "http://127.0.0.1:9/never-called"}}
 checks:
   - name: latency
     every: 60s
     source: {{type: table, url: "sqlite:///{db}", table: preds, id_column: id, timestamp_column: ts}}
     detectors: [{{type: value_range, ranges: {{latency: {{max: 300}}}}}}]
     policy:
+      notify: [oncall]
       actions: [{{type: command, argv: ["true"]}}]
 """
     )
@@ -75,9 +78,13 @@ def test_backtest_command_scores_against_labels_and_writes_reports(tmp_path: Pat
     out = CliRunner().invoke(cli, [*args, "--json", str(tmp_path / "r.json"), "-o", str(tmp_path / "r.html")])
     assert out.exit_code == 0, out.output
     assert "13 would-be incidents" in out.output and "recall 100%" in out.output
+    # 13 firings and 3 escalations (the long outages outlast the verify window), captured, never sent:
+    # nothing listens on the webhook's port
+    assert "16 pages" in out.output
     assert "<svg" in (tmp_path / "r.html").read_text()
     stricter = tmp_path / "stricter.yaml"
     stricter.write_text(config.read_text().replace("    policy:\n", "    policy:\n      for: 3m\n"))
+    assert "for: 3m" in stricter.read_text()
     side = CliRunner().invoke(cli, [*args, "--against", str(stricter), "-o", str(tmp_path / "both.html")])
     assert side.exit_code == 0, side.output
     assert "== against" in side.output and "3 would-be incidents" in side.output
