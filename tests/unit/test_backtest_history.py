@@ -39,3 +39,36 @@ checks:
     assert [(i.final_state, i.firing_at - T0) for i in result.incidents] == [("resolved", 1380.0)]
     assert result.incidents[0].resolved_at == T0 + 1560.0
     assert result.incidents[0].plot and max(result.incidents[0].plot[0].values) == 900.0
+
+
+def test_a_guard_holds_the_second_action_and_says_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'aiops.db'}"
+    store = Store(url)
+    store.migrate()
+    bad = set(range(10, 15)) | set(range(30, 35))  # two outages 10 minutes apart, both on the same target
+    for k in range(60):
+        point = {
+            "stream": "jobs",
+            "kind": "point",
+            "name": "queue",
+            "ts": T0 + 60 * k,
+            "value": 900.0 if k in bad else 1,
+        }
+        store.append_events([point], now=T0 + 60 * k + 1)
+    store.close()
+    config = tmp_path / "aiops.yaml"
+    config.write_text(
+        f"""
+checks:
+  - name: queue
+    every: 60s
+    source: {{type: push, stream: jobs, store_url: "{url}"}}
+    detectors: [{{type: threshold, above: 100}}]
+    policy:
+      cooldown: 1h
+      actions: [{{type: command, argv: ["true"]}}]
+"""
+    )
+    first, second = simulate(load_config(config), T0, T0 + 3600).incidents
+    assert [a.state for a in first.actions] == ["succeeded"]
+    assert second.actions == () and second.holds and "cooldown" in second.holds[0].reason
