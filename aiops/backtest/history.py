@@ -105,16 +105,21 @@ class RowsReplay:
         make_frame: Callable[[list[dict[str, Any]], int, float], Frame],
         max_rows: int,
         rewind: Callable[[], None] | None = None,
+        times: Sequence[float] | None = None,
     ) -> None:
+        """``times``: each row's epoch seconds, when the rows carry their time as text (else the column's
+        number is used)."""
+
         def when(row: Mapping[str, Any]) -> float:
             value = row.get(timestamp_column)
             return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
 
-        ordered = sorted((dict(r) for r in rows), key=when)
-        self._rows = ordered
+        epochs = list(times) if times is not None else [when(r) for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: epochs[i])
+        self._rows = [dict(rows[i]) for i in order]
+        self._times = np.asarray([epochs[i] for i in order], dtype=float)
         self._ts_col = timestamp_column
         self._rewind = rewind
-        self._times = np.asarray([when(r) for r in ordered], dtype=float)
         self._make_frame = make_frame
         self._max_rows = max_rows
 
@@ -148,6 +153,28 @@ class RowsReplay:
                     ts.append(t)
                     vs.append(float(value))
         return [Series(col, ts, vs) for col, (ts, vs) in numeric.items()]
+
+
+class FrameReplay:
+    """A source whose frames carry both series and rows (the file source): each part replayed by its own
+    replay, merged back into one frame."""
+
+    def __init__(self, source: str, series: SeriesReplay, rows: RowsReplay, columns: Sequence[str]) -> None:
+        self.source = source
+        self._series = series
+        self._rows = rows
+        self._columns = tuple(columns)
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def collect(self, since: float | None, until: float) -> Frame:
+        rows = self._rows.collect(since, until).rows
+        series = self._series.collect(since, until).series
+        return Frame(source=self.source, collected_at=until, series=series, rows=rows, columns=self._columns)
+
+    def window(self, labels: Mapping[str, str], start: float, end: float, limit: int = 3) -> list[Series]:
+        return self._series.window(labels, start, end, limit)
 
 
 class LiveReplay:

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from aiops.backtest.history import Replay, RowsReplay, SeriesReplay, replay_of
+from aiops.backtest.history import FrameReplay, Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.backtest.records import (
     BacktestResult,
     Hold,
@@ -242,7 +242,7 @@ def simulate(
         until=until,
         checks=tuple(names),
         ticks=result.ticks,
-        points=sum(len(r) for r in replays.values() if isinstance(r, SeriesReplay | RowsReplay)),
+        points=sum(len(r) for r in replays.values() if isinstance(r, SeriesReplay | RowsReplay | FrameReplay)),
         incidents=incidents,
         cleared_pending=cleared,
         messages=messages,
@@ -428,7 +428,7 @@ def _action(a: Row) -> SimulatedAction:
 
 def _plot(replay: Replay | None, labels: Mapping[str, str], start: float, end: float) -> tuple[PlotSeries, ...]:
     """The evidence around an incident, thinned to about PLOT_POINTS points a series."""
-    if not isinstance(replay, SeriesReplay | RowsReplay):
+    if not isinstance(replay, SeriesReplay | RowsReplay | FrameReplay):
         return ()
     pad = max((end - start) * 0.5, 60.0)
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from aiops.backtest.simulate import read_history, simulate
@@ -72,3 +73,27 @@ checks:
     first, second = simulate(load_config(config), T0, T0 + 3600).incidents
     assert [a.state for a in first.actions] == ["succeeded"]
     assert second.actions == () and second.holds and "cooldown" in second.holds[0].reason
+
+
+def test_a_file_is_replayed_by_its_rows_times(tmp_path: Path) -> None:
+    log = tmp_path / "latency.csv"
+    lines = ["timestamp,latency"]
+    for k in range(120):
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + 30 * k))  # times as text, as logs have them
+        lines.append(f"{stamp},{900 if 40 <= k < 50 else 10}")
+    log.write_text("\n".join(lines) + "\n")
+    config = tmp_path / "aiops.yaml"
+    config.write_text(
+        f"""
+checks:
+  - name: latency
+    every: 60s
+    source: {{type: file, path: "{log}"}}
+    detectors: [{{type: threshold, above: 100}}]
+    policy: {{for: 2m}}
+"""
+    )
+    result = simulate(load_config(config), T0, T0 + 3600)
+    # a row is seen at the first tick at or after its own time (no arrival delay, unlike pushed points)
+    assert [(i.final_state, i.firing_at - T0) for i in result.incidents] == [("resolved", 1320.0)]
+    assert result.incidents[0].resolved_at == T0 + 1560.0  # the last bad point shares the tick at 1500
