@@ -20,7 +20,7 @@ MINUTE = 60
 def _history(tmp_path: Path) -> tuple[Path, Path]:
     """A day of one-minute rows: 3 long outages (20 min, useful) and 10 short blips (1-2 min, noise)."""
     useful = [(T0 + h * 3600, 20) for h in (2, 9, 17)]
-    noise = [(T0 + h * 3600 + 1800, 1 + h % 2) for h in range(0, 20, 2)]
+    noise = [(T0 + h * 3600 + 1800, 1 + (h // 2) % 2) for h in range(0, 20, 2)]
     bad = {t + k * MINUTE for t, n in useful + noise for k in range(n)}
     db = tmp_path / "data.db"
     con = sqlite3.connect(db)
@@ -62,7 +62,7 @@ def test_tune_keeps_the_useful_incidents_and_drops_the_noise(tmp_path: Path) -> 
         cli, ["tune", "latency", "--config", str(config), *window, "--labels", str(labels), "-o", str(proposal)]
     )
     assert out.exit_code == 0, out.output
-    assert "policy.for" in out.output and "+    for:" in out.output
+    assert "policy.for: 0 -> 120" in out.output and "+    for: 120s" in out.output  # 2-minute blips need 2 ticks
     assert load_config(config).settings.checks[0].policy.for_ == 0  # the running config is untouched
     after = simulate(load_config(proposal), T0, T0 + 86400)
     from aiops.backtest.labels import score
