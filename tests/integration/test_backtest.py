@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+from aiops.backtest.job import parse_executor, run_on
 from aiops.backtest.simulate import simulate
 from aiops.config.loader import load_config
 from tests.e2e.daemon import DaemonProcess
-from tests.servers import find_binary, start_prometheus, stop_process
+from tests.servers import DaskCluster, find_binary, start_prometheus, stop_process
+from tests.unit.test_backtest_tune import T0, _history
 
 WEEK = 7 * 86400
 STEP = 60
@@ -123,3 +126,15 @@ checks:
     replayed = [(i.fingerprint, i.kind, [t.state for t in i.timeline]) for i in result.incidents]
     assert len(live) == 2, live
     assert replayed == live
+
+
+def test_a_backtest_on_a_dask_cluster_returns_the_same_result(tmp_path: Path) -> None:
+    """The job runs in a real Dask worker process, reads the table itself and ships the result back."""
+    config, _labels = _history(tmp_path)
+    here = simulate(load_config(config), T0, T0 + 86400)
+    cluster = DaskCluster(tmp_path).start(sys.executable)
+    try:
+        there = run_on(parse_executor(f"dask={cluster.address}"), str(config), T0, T0 + 86400, [], action_ok=True)
+    finally:
+        cluster.stop()
+    assert there.incidents == here.incidents and there.messages == here.messages

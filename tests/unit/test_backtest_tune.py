@@ -91,12 +91,3 @@ def test_backtest_command_scores_against_labels_and_writes_reports(tmp_path: Pat
     assert "<th>against</th>" in (tmp_path / "both.html").read_text()
     bad = CliRunner().invoke(cli, ["backtest", str(config), "--from", "yesterday-ish", "--to", "1"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
-
-
-def test_a_backtest_on_the_compute_executor_returns_the_same_result(tmp_path: Path) -> None:
-    from aiops.backtest.job import parse_executor, run_on
-
-    config, _labels = _history(tmp_path)
-    here = simulate(load_config(config), T0, T0 + 86400)
-    there = run_on(parse_executor("local"), str(config), T0, T0 + 86400, [], action_ok=True)
-    assert there.incidents == here.incidents and there.messages == here.messages
