@@ -488,6 +488,8 @@ _register_optional("aiops.commands.demo", "demo")
 _register_optional("aiops.commands.db", "db")
 _register_optional("aiops.commands.verdicts", "verdict")
 _register_optional("aiops.commands.verdicts", "effectiveness")
+_register_optional("aiops.commands.backtest", "backtest")
+_register_optional("aiops.commands.backtest", "tune")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -124,6 +124,24 @@ class CheckRunner:
             if generation != self._generation:
                 return CheckResult(check=self.name, outcome="timeout", duration=duration, error="superseded")
             self._persist(frame, now)
+        return self._ok_result(frame, findings, detector_errors, duration)
+
+    def tick_inline(self, now: float) -> CheckResult:
+        """One tick in the calling thread and without the timeout: for replays (backtests), whose source
+        answers from memory and whose clock is simulated, so a wall-clock timeout means nothing."""
+        if not self._restored:
+            self.restore()
+        started = time.monotonic()
+        try:
+            frame, findings, detector_errors = self._collect_and_detect(now)
+        except Exception as exc:
+            return self._error_result(exc, now, time.monotonic() - started)
+        self._persist(frame, now)
+        return self._ok_result(frame, findings, detector_errors, time.monotonic() - started)
+
+    def _ok_result(
+        self, frame: Frame, findings: list[Finding], detector_errors: list[Finding], duration: float
+    ) -> CheckResult:
         return CheckResult(
             check=self.name,
             outcome="ok",

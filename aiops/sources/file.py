@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.backtest.history import FrameReplay, RowsReplay, SeriesReplay
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.types import Finding, Frame, Series
@@ -149,6 +150,21 @@ class FileSource:
             return self._collect(since, until)
         finally:
             self._lock.release()
+
+    def history(self, since: float, until: float, every: float) -> FrameReplay:
+        """The file's rows timed in ``(since, until]``, for a backtest: read once from the start by a fresh
+        reader, then each replayed tick gets the series points and rows of its window."""
+        reader = FileSource(**{**self.params.model_dump(), "max_rows_per_tick": 10**9})
+        frame = reader.collect(None, until)
+        ts_col = self.params.timestamp_column
+        timed = [(parse_timestamp(r.get(ts_col)), r) for r in frame.rows]
+        kept = [(t, r) for t, r in timed if t is not None and since < t <= until]
+
+        def rows_frame(window: list[dict[str, Any]], _total: int, at: float) -> Frame:
+            return Frame(source="file", collected_at=at, rows=tuple(window))
+
+        rows = RowsReplay([r for _, r in kept], ts_col, rows_frame, 10**9, times=[t for t, _ in kept])
+        return FrameReplay("file", SeriesReplay("file", frame.series, first_window=every), rows, frame.columns)
 
     def _collect(self, since: float | None, until: float) -> Frame:
         problems = _Problems(until)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.backtest.history import SeriesReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
@@ -100,6 +101,31 @@ class PrometheusSource:
             raise SourceError(f"prometheus {p.url}: response has no data.resultType", recoverable=False)
         series = self._series(result, since if p.mode == "range" else None, problems)
         return Frame(source="prometheus", collected_at=until, series=tuple(series), problems=problems.findings())
+
+    def history(self, since: float, until: float, every: float) -> SeriesReplay:
+        """The points of ``(since, until]`` for a backtest, read with ``query_range`` in chunks of at most
+        MAX_POINTS points per series. An instant query is evaluated on the ticks' grid (step ``every``, from
+        ``since + every``), which is what the live source asks at each tick; a range query at its own step."""
+        p = self.params
+        step = every if p.mode == "instant" else p.step
+        first = since + step if p.mode == "instant" else since - p.lookback
+        problems = Problems("prometheus", until)
+        merged: dict[str, tuple[Series, list[float], list[float]]] = {}
+        start = first
+        while start <= until:
+            end = min(until, start + step * (MAX_POINTS - 1))
+            query = {"query": p.query, "timeout": f"{p.timeout:g}s", "start": _fmt(start), "end": _fmt(end)}
+            data = self._get("/api/v1/query_range", {**query, "step": f"{step:g}"})
+            result = data.get("data")
+            if not isinstance(result, dict) or "resultType" not in result:
+                raise SourceError(f"prometheus {p.url}: response has no data.resultType", recoverable=False)
+            for s in self._series(result, None, problems):
+                _, ts, vs = merged.setdefault(s.key, (s, [], []))
+                ts.extend(s.timestamps)
+                vs.extend(s.values)
+            start = end + step
+        series = [Series(s.name, ts, vs, s.labels) for s, ts, vs in merged.values()]
+        return SeriesReplay("prometheus", series, first_window=step if p.mode == "instant" else p.lookback)
 
     # ------------------------------------------------------------------ internals
 

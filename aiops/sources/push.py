@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.backtest.history import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
 from aiops.matchers import Matchers, matches_all, parse_matchers
@@ -61,6 +62,31 @@ class PushSource:
 
     def collect(self, since: float | None, until: float) -> Frame:
         rows = _read(self.params.store_url, self.params.stream, self.cursor_, since, self.params.max_rows_per_tick)
+        if rows:
+            self.cursor_ = int(rows[-1]["id"])
+        return self._frame(rows, until)
+
+    def history(self, since: float, until: float, every: float) -> RowsReplay:
+        """The stream's stored rows that arrived in ``(since, until]``, for a backtest: each replayed tick
+        gets the rows that had arrived since the previous one, framed by this source's own code (the store
+        keeps pushed rows for a week, so that is as far back as this goes)."""
+        store = resolve_store(self.params.store_url)
+        rows: list[dict[str, Any]] = []
+        after = 0
+        try:
+            while True:
+                page = store.read_events(self.params.stream, after, 10_000, since=since)
+                if not page:
+                    break
+                rows.extend(dict(r) for r in page if float(r["received_at"]) <= until)
+                after = int(page[-1]["id"])
+        except StoreError as exc:
+            raise SourceError(f"{self.params.stream} stream: store unreachable: {exc}", recoverable=True) from None
+        return RowsReplay(
+            rows, "received_at", lambda window, _total, at: self._frame(window, at), 10**9, rewind=self.last_ts_.clear
+        )
+
+    def _frame(self, rows: list[Any], until: float) -> Frame:
         problems = Problems("push", until)
         points: dict[str, tuple[str, dict[str, str], list[tuple[float, float]]]] = {}
         events: list[dict[str, Any]] = []
@@ -74,8 +100,6 @@ class PushSource:
                 points.setdefault(key, (row["name"], labels, []))[2].append((float(row["ts"]), float(row["value"])))
             else:
                 events.append({"timestamp": row["ts"], "type": row["name"], **labels, **dict(row["data"] or {})})
-        if rows:
-            self.cursor_ = int(rows[-1]["id"])
         series = []
         for key, (name, labels, pts) in points.items():
             pts.sort(key=lambda p: p[0])

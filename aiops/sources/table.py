@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.backtest.history import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
@@ -121,8 +122,53 @@ class TableSource:
             rows = self._finish(rows, problems, sql=not self.params.path)
         finally:
             self._lock.release()
-        rows_read = Series("table_rows_read", (until,), (float(total),))
-        return rows_frame("table", until, [rows_read], rows, problems, scan=1000, has_new_data=bool(rows))
+        return _table_frame(rows, total, until, problems)
+
+    def history(self, since: float, until: float, every: float) -> RowsReplay:
+        """The rows of ``(since, until]`` by ``timestamp_column``, for a backtest: one read, then each
+        replayed tick gets the rows of its window in the frame shape ``collect`` gives (``every`` unused:
+        rows carry their own times)."""
+        ts_col = self.params.timestamp_column
+        if not ts_col:
+            raise SourceError("table source: a backtest needs timestamp_column (the rows' times)", recoverable=False)
+        problems = Problems("table", until)
+        if self.params.path:
+            rows, _ = self._collect_files(None, until, problems)
+        else:
+            rows = self._history_sql(since, until)
+        rows = self._finish(rows, problems, sql=not self.params.path)
+        kept = [r for r in rows if (_epoch(r.get(ts_col)) or -math.inf) > since]
+
+        def frame(window: list[dict[str, Any]], total: int, at: float) -> Frame:
+            return _table_frame(window, total, at, Problems("table", at))
+
+        return RowsReplay(kept, ts_col, frame, self.params.max_rows)
+
+    def _history_sql(self, since: float, until: float) -> list[dict[str, Any]]:
+        import sqlalchemy as sa
+        from sqlalchemy import exc as sa_exc
+
+        p = self.params
+        ts_col = p.timestamp_column
+        assert ts_col
+        try:
+            with self._connect().connect() as conn:
+                if p.table:
+                    schema, _, name = p.table.rpartition(".")
+                    base: Any = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+                    col: Any = base.c[ts_col]
+                    select: Any = sa.select(base)
+                else:
+                    base = None
+                    col = sa.column(ts_col)
+                    select = sa.select(sa.text("*")).select_from(sa.text(f"({p.query}) AS aiops_q"))
+                select = select.where(col > _time_bound(base, ts_col, since), col <= _time_bound(base, ts_col, until))
+                result = conn.execute(select.order_by(col)).mappings().all()
+        except sa_exc.NoSuchTableError:
+            raise SourceError(f"table source: no table {p.table!r}", recoverable=False) from None
+        except sa_exc.SQLAlchemyError as exc:
+            raise SourceError(f"table source: {redact(str(exc).splitlines()[0])[:300]}", recoverable=False) from None
+        return [{str(k): _sql_value(v) for k, v in r.items()} for r in result]
 
     # ------------------------------------------------------------------ shared
 
@@ -320,6 +366,11 @@ class TableSource:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _table_frame(rows: list[dict[str, Any]], total: int, until: float, problems: Problems) -> Frame:
+    rows_read = Series("table_rows_read", (until,), (float(total),))
+    return rows_frame("table", until, [rows_read], rows, problems, scan=1000, has_new_data=bool(rows))
 
 
 class _Window:
