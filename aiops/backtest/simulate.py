@@ -400,14 +400,10 @@ def _incidents(store: Store, run: _Run, replays: Mapping[str, Replay], until: fl
 
 
 def _timeline(store: Store, incident_id: int) -> tuple[Transition, ...]:
-    out = []
-    for entry in store.transitions(incident_id):
-        # the audit trail as the store serves it to the API: a row, or a typed record's JSON
-        t: Any = entry.to_json() if hasattr(entry, "to_json") else entry
-        out.append(
-            Transition(at=float(t["at"]), state=str(t["to_state"]), actor=str(t["actor"]), reason=str(t["reason"]))
-        )
-    return tuple(out)
+    return tuple(
+        Transition(at=t.at, state=t.to_state.value, actor=t.actor, reason=t.reason)
+        for t in store.transitions(incident_id)
+    )
 
 
 def _action(a: Row) -> SimulatedAction:

@@ -37,7 +37,6 @@ def _exported_metric_names() -> set[str]:
     telemetry.finding("c", "anomaly")
     telemetry.action("command", "succeeded", 1.0)
     telemetry.notification("n", "sent")
-    telemetry.guard("command", "cooldown")
     # Store-backed families (verdicts, effectiveness) have samples only with data; their TYPE line names them.
     registry.register(FeedbackCollector(Store("sqlite://")))
     text = generate_latest(registry).decode()

@@ -43,7 +43,7 @@ def test_a_fix_on_a_quiet_source_says_no_fresh_data_arrived(tmp_path: Path) -> N
         h.tick()  # the remediation worked, but the source writes nothing new
     inc = h.incident()
     assert inc["state"] == "escalated"
-    reasons = [t["reason"] for t in h.store.transitions(int(inc["id"]))]
+    reasons = [t.reason for t in h.store.transitions(int(inc["id"]))]
     assert any(r.startswith("no fresh data arrived within 30s after the action (settle 10s)") for r in reasons), reasons
     assert not any(r.startswith("not healed") for r in reasons)
 
@@ -53,7 +53,7 @@ def test_still_broken_after_the_fix_says_not_healed(tmp_path: Path) -> None:
     h.tick(500)
     for _ in range(5):
         h.tick(500)
-    reasons = [t["reason"] for t in h.store.transitions(int(h.incident()["id"]))]
+    reasons = [t.reason for t in h.store.transitions(int(h.incident()["id"]))]
     assert "not healed within 30s of the action" in reasons
 
 
@@ -70,7 +70,7 @@ def test_verify_quiet_decides_what_a_quiet_tick_counts_as(tmp_path: Path, quiet:
     h.tick()  # quiet after settling
     assert h.incident()["state"] == state
     if quiet == "healthy":
-        assert "verify.quiet: healthy" in h.store.transitions(int(h.incident()["id"]))[-1]["reason"]
+        assert "verify.quiet: healthy" in h.store.transitions(int(h.incident()["id"]))[-1].reason
 
 
 def test_cli_and_daemon_resolve_the_api_token_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
