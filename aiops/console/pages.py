@@ -16,7 +16,7 @@ from aiops.console.auth import ConsoleAuth
 from aiops.console.evidence import incident_plots
 from aiops.durations import parse_duration
 from aiops.errors import AiopsError
-from aiops.http.backend import ApiBackend
+from aiops.http.backend import ApiBackend, FeedbackBackend
 from aiops.http.problems import public_message
 
 ACTOR: Final = "console"
@@ -34,13 +34,6 @@ class ChecksBackend(Protocol):
     """The checks page's view of the daemon: each configured check with its last tick (see Daemon)."""
 
     def list_checks(self) -> list[dict[str, Any]]: ...
-
-
-@runtime_checkable
-class VerdictBackend(Protocol):
-    """The verdict buttons' view of the daemon: operators' verdicts (see :mod:`aiops.feedback`)."""
-
-    def record_verdict(self, incident_id: int, verdict: str, actor: str, comment: str) -> dict[str, Any]: ...
 
 
 @runtime_checkable
@@ -106,7 +99,7 @@ def incident_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         "incident": incident,
         "plots": incident_plots(incident, _recorded(ctx, incident)),
         "silence_choices": SILENCE_CHOICES,
-        "verdicts_enabled": isinstance(ctx.backend, VerdictBackend),
+        "verdicts_enabled": isinstance(ctx.backend, FeedbackBackend),
         **_header(ctx),
     }
 
@@ -120,6 +113,20 @@ def _recorded(ctx: ConsoleContext, incident: Mapping[str, Any]) -> list[dict[str
     end = resolved if isinstance(resolved, int | float) else time.time()
     before = min(RECORDED_BEFORE, max(30.0, end - opened))  # as much before as the incident lasted
     return ctx.backend.recent_series(str(incident.get("check_name", "")), opened - before, end + RECORDED_AFTER)
+
+
+EFFECTIVENESS_WINDOWS: Final = (("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"))
+
+
+def effectiveness_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    """Which remediation heals what: per action type and target, the share of runs that healed."""
+    window = request.query_params.get("since", "30d")
+    if window not in dict(EFFECTIVENESS_WINDOWS):
+        raise Refused(400, f"Choose a window of {', '.join(w for w, _ in EFFECTIVENESS_WINDOWS)}.")
+    rows = ctx.backend.effectiveness(time.time() - parse_duration(window)) if isinstance(
+        ctx.backend, FeedbackBackend
+    ) else None
+    return {"rows": rows, "window": window, "windows": EFFECTIVENESS_WINDOWS, **_header(ctx)}
 
 
 def actions_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
@@ -175,6 +182,6 @@ def verdict(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> o
     kind = form.get("verdict", "")
     if kind not in VERDICT_CHOICES:
         raise Refused(400, f"A verdict is one of {', '.join(VERDICT_CHOICES)}.")
-    if not isinstance(ctx.backend, VerdictBackend):
+    if not isinstance(ctx.backend, FeedbackBackend):
         raise Refused(404, "This daemon does not record verdicts.")
     return ctx.backend.record_verdict(incident_id, kind, ACTOR, form.get("comment", "")[:2000])

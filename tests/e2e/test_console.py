@@ -273,6 +273,12 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         expect(page.get_by_role("cell", name="ml-platform")).to_be_visible()
         shots.take(page, "checks")
 
+        # which remediation heals what: the approved command healed the first incident
+        _open(page, f"{proc.url}/ui/effectiveness")
+        table = page.get_by_role("table", name="how often a run healed")
+        expect(table.get_by_role("cell", name="100 %")).to_be_visible()
+        shots.take(page, "effectiveness")
+
         # log out: the buttons are gone again
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("status").filter(has_text="Logged out.")).to_be_visible()
