@@ -9,6 +9,7 @@ actions a grace period, release the leases of the rest and exit 0 within 10 s.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -363,6 +364,18 @@ class Daemon(FeedbackFacade):
     def recent_series(self, check: str, start: float, end: float) -> list[dict[str, Any]]:
         """The points each series of ``check`` had in ``[start, end]``, as far as this process recorded them."""
         return [s.to_dict() for s in self.history.window(check, start, end)]
+
+    def list_backtests(self) -> list[dict[str, Any]]:
+        """Backtest results saved with ``aiops backtest --save`` under this config's state_dir (console)."""
+        from aiops.backtest.saved import listing
+
+        return [dataclasses.asdict(b) for b in listing(self.config.settings.state_dir)]
+
+    def get_backtest(self, name: str) -> dict[str, Any]:
+        """One saved backtest: ``{"config": result, "against": result?}`` as records (console)."""
+        from aiops.backtest.saved import load
+
+        return dict(load(self.config.settings.state_dir, name))
 
     def set_paused(self, paused: bool, actor: str) -> None:
         self.store.set_flag(PAUSED_FLAG, "1" if paused else "0")

@@ -64,7 +64,9 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _incident(n: int, incident: WouldBeIncident) -> str:
+def incident_chart(incident: WouldBeIncident) -> str:
+    """The replayed series around a would-be incident, with firing, actions and resolution marked (SVG);
+    empty when the replay kept no series for it. The HTML report and the console draw the same chart."""
     series = [
         (p.name, [t - incident.opened_at for t in p.timestamps], list(p.values), _LINE_COLORS[k % 3])
         for k, p in enumerate(incident.plot)
@@ -73,7 +75,11 @@ def _incident(n: int, incident: WouldBeIncident) -> str:
     markers += [(a.at - incident.opened_at, a.action, _COLORS["action"]) for a in incident.actions]
     if incident.resolved_at is not None:
         markers.append((incident.resolved_at - incident.opened_at, "resolved", _COLORS["healed"]))
-    plot = line_chart(series, markers, xlabel="seconds from opening", ylabel="value") if series else ""
+    return line_chart(series, markers, xlabel="seconds from opening", ylabel="value") if series else ""
+
+
+def _incident(n: int, incident: WouldBeIncident) -> str:
+    plot = incident_chart(incident)
     timeline = "".join(
         f"<tr><td>{when(t.at)}</td><td>{_e(t.state)}</td><td>{_e(t.actor)}</td><td>{_e(t.reason)}</td></tr>"
         for t in incident.timeline

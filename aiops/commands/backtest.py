@@ -96,6 +96,7 @@ def _print(name: str, result: Any) -> None:
 @click.option("--actions-fail", is_flag=True, help="Simulated actions report failure (default: they ran).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--executor", help="Run on a compute executor: local, dask=tcp://HOST:8786 or ray=http://HOST:8265.")
+@click.option("--save", is_flag=True, help="Keep the result under the config's state_dir for the web console.")
 def backtest(
     config_path: str,
     checks: Sequence[str],
@@ -109,6 +110,7 @@ def backtest(
     progress: bool | None,
     executor: str | None,
     verdicts: bool,
+    save: bool,
 ) -> None:
     """Replay checks over history through their real detectors and policy; nothing is run or sent.
 
@@ -150,6 +152,11 @@ def backtest(
         _print(name, results[-1][1])
     if json_path:
         Path(json_path).write_text(json.dumps({n: r.to_dict() for n, r in results}, indent=2), encoding="utf-8")
+    if save:
+        from aiops.backtest.saved import save as save_result
+
+        saved = save_result(load_config(config_path).settings.state_dir, dict(results))
+        click.echo(f"saved: {saved} (the console shows it under /ui/backtests)")
     if report:
         from aiops.backtest.report import write_report
 

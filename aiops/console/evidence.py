@@ -179,3 +179,10 @@ def _drift_plots(findings: Sequence[Mapping[str, Any]]) -> list[Plot]:
         title = f"drift statistic per column{f' ({test})' if test else ''}; drifted columns in red"
         plots.insert(0, Plot(title, bar_chart(bars, title)))
     return plots
+
+
+def backtest_plots(results: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per config of a saved backtest, one chart per would-be incident (same order as its incidents)."""
+    from aiops.backtest.report import incident_chart
+
+    return {name: [incident_chart(i) for i in result.incidents] for name, result in results.items()}

@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from starlette.requests import Request
 
 from aiops.console.auth import ConsoleAuth
-from aiops.console.evidence import incident_plots
+from aiops.console.evidence import backtest_plots, incident_plots
 from aiops.durations import parse_duration
 from aiops.errors import AiopsError
 from aiops.http.backend import ApiBackend, FeedbackBackend
@@ -34,6 +34,15 @@ class ChecksBackend(Protocol):
     """The checks page's view of the daemon: each configured check with its last tick (see Daemon)."""
 
     def list_checks(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class BacktestBackend(Protocol):
+    """The backtest pages' view of the daemon: results saved by ``aiops backtest --save`` (see Daemon)."""
+
+    def list_backtests(self) -> list[dict[str, Any]]: ...
+
+    def get_backtest(self, name: str) -> dict[str, Any]: ...
 
 
 @runtime_checkable
@@ -113,6 +122,23 @@ def _recorded(ctx: ConsoleContext, incident: Mapping[str, Any]) -> list[dict[str
     end = resolved if isinstance(resolved, int | float) else time.time()
     before = min(RECORDED_BEFORE, max(30.0, end - opened))  # as much before as the incident lasted
     return ctx.backend.recent_series(str(incident.get("check_name", "")), opened - before, end + RECORDED_AFTER)
+
+
+def backtests_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    runs = ctx.backend.list_backtests() if isinstance(ctx.backend, BacktestBackend) else None
+    return {"runs": runs, **_header(ctx)}
+
+
+def backtest_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    """One saved backtest: per config, the would-be incidents with their timelines, actions and holds."""
+    if not isinstance(ctx.backend, BacktestBackend):
+        raise Refused(404, "This daemon keeps no backtest results.")
+    name = str(request.path_params["name"])
+    try:
+        results = ctx.backend.get_backtest(name)
+    except AiopsError as exc:
+        raise Refused(404, str(exc)) from None
+    return {"name": name, "results": results, "plots": backtest_plots(results), **_header(ctx)}
 
 
 EFFECTIVENESS_WINDOWS: Final = (("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"))

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,22 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         table = page.get_by_role("table", name="how often a run healed")
         expect(table.get_by_role("cell", name="100 %")).to_be_visible()
         shots.take(page, "effectiveness")
+
+        # a backtest of the same config over the last minutes, saved for the console
+        now = time.time()
+        out = subprocess.run(
+            [sys.executable, "-m", "aiops", "backtest", str(proc.config_path), "--from", str(now - 600),
+             "--to", str(now), "--save"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        _open(page, f"{proc.url}/ui/backtests")
+        page.get_by_role("table", name="Saved backtests").get_by_role("link").first.click()
+        expect(page.get_by_role("heading", name="Backtest")).to_be_visible()
+        expect(page.get_by_role("heading", name="#1 model-latency")).to_be_visible()
+        expect(page.get_by_role("table", name="Timeline of would-be incident 1")).to_be_visible()
+        _check_keyboard_and_names(page)
+        shots.take(page, "backtest")
 
         # log out: the buttons are gone again
         page.get_by_role("button", name="Log out").click()
