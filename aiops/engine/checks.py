@@ -1,8 +1,9 @@
-"""One tick of one check: collect, detect, persist state, all under a timeout.
+"""One tick of one check: collect, detect under a timeout, then checkpoint detector state when due.
 
 A stuck source must not stall the daemon: the collection runs in a worker thread; when it overruns the
-check's timeout the tick is abandoned (its late result discarded, its state never saved), a ``check_timeout``
-finding is returned, and the next tick runs as scheduled.
+check's timeout the tick is abandoned (its late result discarded, its state never saved, its detectors
+replaced and restored from the last checkpoint), a ``check_timeout`` finding is returned, and the next tick
+runs as scheduled.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import structlog
 
+from aiops.engine.checkpointing import Checkpointer
 from aiops.engine.runtime import CheckRuntime
 from aiops.errors import AiopsError, SourceError
+from aiops.store.checkpoints import Cursor
 from aiops.store.store import Store
 from aiops.types import Finding, Frame, Severity
 
@@ -36,16 +39,34 @@ class CheckResult:
     error: str | None = None
 
 
-class CheckRunner:
-    """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts."""
+class _Superseded(Exception):
+    """Raised inside an abandoned run so that it stops before touching another detector."""
 
-    def __init__(self, runtime: CheckRuntime, store: Store) -> None:
+
+class CheckRunner:
+    """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts.
+
+    A tick that overruns its timeout is abandoned for good: its generation is retired (the late thread
+    stops before its next detector and can never persist), and before the next tick the check's source and
+    detectors are rebuilt and restored from the last committed checkpoint, from which the source re-reads.
+    The next tick therefore ends exactly where a run without the hung call would have.
+    """
+
+    def __init__(self, runtime: CheckRuntime, store: Store, *, checkpoint_every: float = 60.0) -> None:
         self.runtime = runtime
         self.store = store
         self._generation = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the generation
+        self._tick_lock = threading.Lock()  # one tick (or the final checkpoint) at a time
         self._since: float | None = None
         self._restored = False
+        self._abandoned = False
+        self.checkpointer = Checkpointer(
+            self.name,
+            store,
+            checkpoint_every,
+            ticks_per_round=_ticks_per_round(checkpoint_every, runtime.config.every),
+        )
 
     @property
     def name(self) -> str:
@@ -53,39 +74,58 @@ class CheckRunner:
 
     def restore(self) -> None:
         """Load persisted state; a detector that cannot load its old state starts fresh (and says so)."""
-        row = self.store.load_check_state(self.name)
         self._restored = True
-        if row is None:
-            return
-        self._since = row["since"]
-        detector_state: Mapping[str, Any] = row["detector_state"] or {}
-        for key, det in self.runtime.detectors.items():
-            if key in detector_state and hasattr(det, "load_state_dict"):
-                try:
-                    det.load_state_dict(detector_state[key])
-                except Exception as exc:
-                    log.warning("detector state discarded", check=self.name, detector=key, error=str(exc))
-        source_state = row["source_state"] or {}
+        self._since = None
+        row = self.store.load_check_state(self.name)
+        if row is not None:
+            self._since = row["since"]
+            self._load_legacy(row["detector_state"] or {})
+        started = time.monotonic()
+        loaded = self.checkpointer.load(self.runtime.detectors)
+        if loaded:
+            log.info(
+                "detector state restored", check=self.name, states=loaded, seconds=round(time.monotonic() - started, 2)
+            )
+        source_state = row["source_state"] if row is not None else None
         if source_state and hasattr(self.runtime.source, "load_state_dict"):
             try:
                 self.runtime.source.load_state_dict(source_state)
             except Exception as exc:
                 log.warning("source state discarded", check=self.name, error=str(exc))
 
+    def _load_legacy(self, detector_state: Mapping[str, Any]) -> None:
+        """State saved as JSON by earlier releases; the first checkpoint rewrites it in binary form."""
+        for key, det in self.runtime.detectors.items():
+            if key in detector_state and hasattr(det, "load_state_dict"):
+                try:
+                    det.load_state_dict(detector_state[key])
+                except Exception as exc:
+                    log.warning("detector state discarded", check=self.name, detector=key, error=str(exc))
+
     def tick(self, now: float) -> CheckResult:
-        if not self._restored:
-            self.restore()
+        """One run: collect, detect, checkpoint when due. ``duration`` covers all of it."""
+        started = time.monotonic()
+        with self._tick_lock:
+            if self._abandoned:
+                self._recover()
+            if not self._restored:
+                self.restore()
+            result = self._run(now, started)
+        result.duration = time.monotonic() - started
+        return result
+
+    def _run(self, now: float, started: float) -> CheckResult:
         with self._lock:
             self._generation += 1
             generation = self._generation
         timeout = self.runtime.config.effective_timeout
+        source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
         box: dict[str, Any] = {}
         done = threading.Event()
-        started = time.monotonic()
 
         def work() -> None:
             try:
-                box["result"] = self._collect_and_detect(now)
+                box["result"] = self._collect_and_detect(now, source, detectors, generation)
             except BaseException as exc:
                 box["error"] = exc
             finally:
@@ -93,55 +133,96 @@ class CheckRunner:
 
         worker = threading.Thread(target=work, name=f"check-{self.name}", daemon=True)
         worker.start()
-        if not done.wait(timeout):
+        if not done.wait(max(0.0, timeout - (time.monotonic() - started))):
             with self._lock:
-                self._generation += 1  # the late result of the abandoned run is discarded
+                self._generation += 1  # the late run is retired: it stops at its next step
+            self._abandoned = True
             return CheckResult(
                 check=self.name,
                 outcome="timeout",
-                duration=time.monotonic() - started,
                 error=f"check did not finish within {timeout:g}s",
                 problems=[
-                    Finding(
-                        kind="check_timeout",
-                        detector="scheduler",
-                        summary=f"check {self.name} did not finish within {timeout:g}s; run abandoned",
-                        severity=Severity.WARNING,
-                        labels={"problem": "check_timeout"},
-                        evidence={"timeout_seconds": timeout},
-                        observed_at=now,
+                    scheduler_problem(
+                        "check_timeout",
+                        f"check {self.name} did not finish within {timeout:g}s; run abandoned",
+                        {"timeout_seconds": timeout},
+                        now,
                     )
                 ],
             )
-        duration = time.monotonic() - started
         if "error" in box:
-            return self._error_result(box["error"], now, duration)
+            return self._error_result(box["error"], now, time.monotonic() - started)
         frame, findings, detector_errors = box["result"]
-        with self._lock:
-            if generation != self._generation:
-                return CheckResult(check=self.name, outcome="timeout", duration=duration, error="superseded")
-            self._persist(frame, now)
+        self._since = now
+        problems = [*frame.problems, *detector_errors]
+        try:
+            self.checkpointer.tick(now, self.cursor(), detectors)
+        except AiopsError as exc:
+            self.checkpointer.abandon()  # the next round starts over; nothing committed is lost
+            problems.append(self._state_not_saved(exc, now))
         return CheckResult(
             check=self.name,
             outcome="ok",
             findings=findings,
-            problems=[*frame.problems, *detector_errors],
+            problems=problems,
             healthy_data=frame.fresh,
-            duration=duration,
         )
 
-    def _collect_and_detect(self, now: float) -> tuple[Frame, list[Finding], list[Finding]]:
-        frame: Frame = self.runtime.source.collect(self._since, now)
+    def cursor(self) -> Cursor:
+        """Where the source stands now: what a checkpoint commits with the detector states."""
+        source = self.runtime.source
+        return Cursor(since=self._since, source_state=source.state_dict() if hasattr(source, "state_dict") else {})
+
+    def flush(self, now: float, deadline: float) -> bool:
+        """Save what changed, with the cursor, before shutdown or reload; gives up at ``deadline``
+        (monotonic), and saves nothing for a check whose last run was abandoned (its last checkpoint
+        stands). Returns True when the current cursor was committed."""
+        if not self._tick_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            if not self._restored:
+                return True  # never ran: nothing changed
+            if self._abandoned:
+                return False
+            return self.checkpointer.flush(now, self.cursor(), self.runtime.detectors, deadline)
+        finally:
+            self._tick_lock.release()
+
+    def _recover(self) -> None:
+        """After an abandoned run: fresh plugin instances (the late thread may still hold the old ones),
+        restored from the last committed checkpoint."""
+        rebuild = self.runtime.rebuild
+        if rebuild is not None:
+            self.runtime.source, self.runtime.detectors = rebuild()
+        self.checkpointer.abandon()
+        self.restore()
+        self._abandoned = False
+        log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
+
+    def _current(self, generation: int) -> bool:
+        with self._lock:
+            return generation == self._generation
+
+    def _collect_and_detect(
+        self, now: float, source: Any, detectors: Mapping[str, Any], generation: int
+    ) -> tuple[Frame, list[Finding], list[Finding]]:
+        frame: Frame = source.collect(self._since, now)
         findings: list[Finding] = []
         errors: list[Finding] = []
         if frame.empty:
             return frame, findings, errors
-        for key, det in self.runtime.detectors.items():
+        for key, det in detectors.items():
+            if not self._current(generation):
+                raise _Superseded(self.name)
             try:
                 findings.extend(det.evaluate(frame))
             except AiopsError as exc:
                 errors.append(self._detector_failed(key, exc, now))
         return frame, findings, errors
+
+    def _state_not_saved(self, exc: Exception, now: float) -> Finding:
+        summary = f"check {self.name}: detector state not saved: {exc}"
+        return scheduler_problem("state_not_saved", summary, {"error": str(exc)}, now)
 
     def _detector_failed(self, key: str, exc: Exception, now: float) -> Finding:
         return Finding(
@@ -153,15 +234,6 @@ class CheckRunner:
             evidence={"error": str(exc)},
             observed_at=now,
         )
-
-    def _persist(self, frame: Frame, now: float) -> None:
-        self._since = now
-        detector_state = {
-            key: det.state_dict() for key, det in self.runtime.detectors.items() if hasattr(det, "state_dict")
-        }
-        source = self.runtime.source
-        source_state = source.state_dict() if hasattr(source, "state_dict") else {}
-        self.store.save_check_state(self.name, self._since, detector_state, source_state, now)
 
     def _error_result(self, exc: BaseException, now: float, duration: float) -> CheckResult:
         recoverable = getattr(exc, "recoverable", False)
@@ -185,3 +257,23 @@ class CheckRunner:
                 )
             ],
         )
+
+
+def _ticks_per_round(checkpoint_every: float, every: float | None) -> int:
+    """A round is spread over the ticks of half a checkpoint interval, so it ends well before the next."""
+    if every is None or every <= 0 or checkpoint_every <= 0:
+        return 1
+    return max(1, int(checkpoint_every / every / 2))
+
+
+def scheduler_problem(kind: str, summary: str, evidence: Mapping[str, Any], now: float) -> Finding:
+    """A notify-only problem of the daemon itself (timeouts, overruns, unsaved state)."""
+    return Finding(
+        kind=kind,
+        detector="scheduler",
+        summary=summary,
+        severity=Severity.WARNING,
+        labels={"problem": kind},
+        evidence=dict(evidence),
+        observed_at=now,
+    )

@@ -228,6 +228,24 @@ def _v3(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[breakers])
 
 
+# Detector state checkpoints: one row per (check, detector, series) in the binary form of
+# :mod:`aiops.store.state_codec`, rewritten only when that series changed; ``series`` is "" for a detector
+# saved whole. The check's cursor (``since``, source state) stays in ``aiops_check_state``.
+series_state = sa.Table(
+    "aiops_series_state",
+    metadata,
+    sa.Column("check_name", sa.String(100), primary_key=True),
+    sa.Column("detector", sa.String(100), primary_key=True),
+    sa.Column("series", sa.String(1000), primary_key=True),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+def _v5(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[series_state])
+
+
 def _v1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[incidents, transitions, actions, outbox, check_state])
 
@@ -237,5 +255,5 @@ def _v2(conn: sa.Connection) -> None:
 
 
 #: (version, step). Append new steps; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

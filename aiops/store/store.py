@@ -8,7 +8,7 @@ that nothing above this module depends on SQLAlchemy.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from aiops.errors import StoreError
+from aiops.store import checkpoints
 from aiops.store import schema as t
 from aiops.types import ActionState, IncidentState, json_safe
 
@@ -398,6 +399,21 @@ class Store:
             ).rowcount
             if not updated:
                 conn.execute(sa.insert(t.check_state).values(check_name=check, **values))
+
+    def save_checkpoint(
+        self, check: str, blobs: Iterable[checkpoints.SeriesBlob], cursor: checkpoints.Cursor | None, now: float
+    ) -> int:
+        """Save detector states and, when given, the cursor they are consistent with, in one transaction."""
+        with self.tx() as conn:
+            written = checkpoints.write_series(conn, check, blobs, now)
+            if cursor is not None:
+                checkpoints.write_cursor(conn, check, cursor, now)
+        return written
+
+    def iter_checkpoint(self, check: str) -> Iterator[checkpoints.SeriesBlob]:
+        """The saved detector states of ``check``, streamed inside one read transaction."""
+        with self.tx() as conn:
+            yield from checkpoints.read_series(conn, check)
 
     # -- pushed telemetry (issue 3) ---------------------------------------------------------------------
 

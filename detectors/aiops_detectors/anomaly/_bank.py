@@ -40,13 +40,28 @@ class KernelScorer(ScorerBase):
         self.kernel.run(self.st, self.p, xs, out)
         return out
 
+    def state_fields(self) -> dict[str, Any]:
+        """The state with its numeric vectors (``params``, ``state``) as numpy arrays; subclasses say which."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-safe: the arrays of :meth:`state_fields` as lists (non-finite values as None)."""
+        return {k: self.flat_to_json(v) if isinstance(v, np.ndarray) else v for k, v in self.state_fields().items()}
+
+    def state_arrays(self) -> dict[str, Any]:
+        """For binary checkpoints: the arrays copied as they are, NaN and infinities included."""
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.state_fields().items()}
+
     @staticmethod
     def flat_to_json(st: np.ndarray) -> list[float | None]:
         """JSON has no NaN or infinities: they travel as None (each kernel knows which one it stores)."""
         return [v if math.isfinite(v) else None for v in st.tolist()]
 
     @staticmethod
-    def flat_from_json(values: Sequence[float | None], missing: float) -> np.ndarray:
+    def flat_from_json(values: Sequence[float | None] | np.ndarray, missing: float) -> np.ndarray:
+        """A state vector from JSON (None stands for ``missing``) or, from a binary checkpoint, as it is."""
+        if isinstance(values, np.ndarray):
+            return np.array(values, dtype=float)
         return np.asarray([missing if v is None else v for v in values], dtype=float)
 
 
@@ -113,6 +128,10 @@ class BankedDetector(SeriesDetector):
         self._bank = self._new_bank()
         for scorer in self._scorers.values():
             self._bank.adopt(scorer)
+
+    def _adopt(self, key: str, scorer: StreamingScorer) -> None:
+        self._bank.adopt(scorer)
+        self._scorers[key] = scorer
 
     def evaluate(self, frame: Frame) -> list[Finding]:
         """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
