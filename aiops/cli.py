@@ -388,12 +388,13 @@ def _register_optional(module: str, name: str) -> None:
         return
     command = getattr(mod, name, None)
     if isinstance(command, click.Command):
-        cli.add_command(command, name)
+        cli.add_command(command)  # under its own name (``warm-cache`` for ``warm_cache``)
 
 
 _register_optional("aiops.commands.detect", "detect")
 _register_optional("aiops.commands.drift", "drift")
 _register_optional("aiops.commands.demo", "demo")
+_register_optional("aiops.commands.warm_cache", "warm_cache")
 
 
 def main(argv: list[str] | None = None) -> None:

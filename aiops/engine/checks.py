@@ -47,9 +47,11 @@ class CheckRunner:
     """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts.
 
     A tick that overruns its timeout is abandoned for good: its generation is retired (the late thread
-    stops before its next detector and can never persist), and before the next tick the check's source and
-    detectors are rebuilt and restored from the last committed checkpoint, from which the source re-reads.
-    The next tick therefore ends exactly where a run without the hung call would have.
+    stops before its next detector and can never persist), and before the next tick the check gets fresh
+    plugin instances: hung while collecting, a source rewound to its state before that run (the detectors
+    were not touched); hung while detecting, source and detectors restored from the last committed
+    checkpoint, from which the source re-reads. Either way the next tick ends exactly where a run without
+    the hung call would have.
     """
 
     def __init__(self, runtime: CheckRuntime, store: Store, *, checkpoint_every: float = 60.0) -> None:
@@ -60,7 +62,9 @@ class CheckRunner:
         self._tick_lock = threading.Lock()  # one tick (or the final checkpoint) at a time
         self._since: float | None = None
         self._restored = False
-        self._abandoned = False
+        self._abandoned: str | None = None  # "source" (hung collecting) or "all" (hung detecting)
+        self._source_before: Any = None  # the source's state before the abandoned run
+        self._patience = 1.0  # timeout multiplier: doubled after a run abandoned while detecting
         self.checkpointer = Checkpointer(
             self.name,
             store,
@@ -106,7 +110,7 @@ class CheckRunner:
         """One run: collect, detect, checkpoint when due. ``duration`` covers all of it."""
         started = time.monotonic()
         with self._tick_lock:
-            if self._abandoned:
+            if self._abandoned is not None:
                 self._recover()
             if not self._restored:
                 self.restore()
@@ -118,14 +122,15 @@ class CheckRunner:
         with self._lock:
             self._generation += 1
             generation = self._generation
-        timeout = self.runtime.config.effective_timeout
+        timeout = self.runtime.config.effective_timeout * self._patience
         source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
-        box: dict[str, Any] = {}
+        source_before = source.state_dict() if hasattr(source, "state_dict") else None
+        box: dict[str, Any] = {"phase": "collect"}
         done = threading.Event()
 
         def work() -> None:
             try:
-                box["result"] = self._collect_and_detect(now, source, detectors, generation)
+                box["result"] = self._collect_and_detect(now, source, detectors, generation, box)
             except BaseException as exc:
                 box["error"] = exc
             finally:
@@ -136,7 +141,8 @@ class CheckRunner:
         if not done.wait(max(0.0, timeout - (time.monotonic() - started))):
             with self._lock:
                 self._generation += 1  # the late run is retired: it stops at its next step
-            self._abandoned = True
+                phase = box["phase"]  # read under the lock the worker takes to enter "detect"
+            self._abandon(phase, source_before)
             return CheckResult(
                 check=self.name,
                 outcome="timeout",
@@ -154,6 +160,7 @@ class CheckRunner:
             return self._error_result(box["error"], now, time.monotonic() - started)
         frame, findings, detector_errors = box["result"]
         self._since = now
+        self._patience = 1.0
         problems = [*frame.problems, *detector_errors]
         try:
             self.checkpointer.tick(now, self.cursor(), detectors)
@@ -182,31 +189,58 @@ class CheckRunner:
         try:
             if not self._restored:
                 return True  # never ran: nothing changed
-            if self._abandoned:
+            if self._abandoned is not None:
                 return False
             return self.checkpointer.flush(now, self.cursor(), self.runtime.detectors, deadline)
         finally:
             self._tick_lock.release()
 
+    def _abandon(self, phase: str, source_before: Any) -> None:
+        """Note what the abandoned run may have changed, for :meth:`_recover` before the next tick.
+
+        Hung while collecting: only the source can have moved, and its state from before the run is at
+        hand. Hung while detecting: the detectors may be half-updated, so they come back from the last
+        checkpoint and the source re-reads from its cursor; such a run was slow rather than stuck on I/O
+        (a first tick over thousands of new series), so the catch-up run gets twice the time, up to 8x,
+        or it would time out the same way forever.
+        """
+        if phase == "collect":
+            self._abandoned, self._source_before = "source", source_before
+        else:
+            self._abandoned, self._source_before = "all", None
+            self._patience = min(8.0, self._patience * 2)
+
     def _recover(self) -> None:
         """After an abandoned run: fresh plugin instances (the late thread may still hold the old ones),
-        restored from the last committed checkpoint."""
+        put back where a run without the abandoned one would be."""
         rebuild = self.runtime.rebuild
-        if rebuild is not None:
-            self.runtime.source, self.runtime.detectors = rebuild()
-        self.checkpointer.abandon()
-        self.restore()
-        self._abandoned = False
-        log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
+        fresh = rebuild() if rebuild is not None else None
+        if self._abandoned == "source":
+            if fresh is not None:
+                self.runtime.source = fresh[0]
+            if self._source_before is not None and hasattr(self.runtime.source, "load_state_dict"):
+                self.runtime.source.load_state_dict(self._source_before)
+            log.info("check source rewound after an abandoned run", check=self.name)
+        else:
+            if fresh is not None:
+                self.runtime.source, self.runtime.detectors = fresh
+            self.checkpointer.abandon()
+            self.restore()
+            log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
+        self._abandoned, self._source_before = None, None
 
     def _current(self, generation: int) -> bool:
         with self._lock:
             return generation == self._generation
 
     def _collect_and_detect(
-        self, now: float, source: Any, detectors: Mapping[str, Any], generation: int
+        self, now: float, source: Any, detectors: Mapping[str, Any], generation: int, box: dict[str, Any]
     ) -> tuple[Frame, list[Finding], list[Finding]]:
         frame: Frame = source.collect(self._since, now)
+        with self._lock:
+            if generation != self._generation:
+                raise _Superseded(self.name)  # abandoned while collecting: the detectors stay untouched
+            box["phase"] = "detect"
         findings: list[Finding] = []
         errors: list[Finding] = []
         if frame.empty:

@@ -203,10 +203,65 @@ def test_a_timed_out_run_is_cancelled_for_good(tmp_path: Path) -> None:
             [{"stream": "fleet", "kind": "point", "name": "m", "labels": {"i": "0"}, "ts": now, "value": 99.0}], now
         )
     assert steady.runner.tick(now + 0.5).outcome == "ok"
-    late = hung.runtime.detectors["default"]
+    late = hung.runtime.source
     assert hung.runner.tick(now + 0.5).outcome == "timeout"
     release.set()  # the abandoned call returns now: it must not touch anything any more
     for tick in range(4, 6):
+        steady.push_and_tick(tick)
+        hung.push_and_tick(tick)
+    assert hung.runtime.source is not late  # the late call holds an instance nobody uses any more
+    assert hung.saved_blobs() == steady.saved_blobs()
+    assert hung.detector_arrays() == steady.detector_arrays()
+
+
+class HangingDetector:
+    """``default``, except that its ``hang_on``-th evaluation hangs, then goes on updating its state."""
+
+    def __init__(self, inner: Any, hang_on: int | None, release: threading.Event) -> None:
+        self.inner, self.hang_on, self.release, self.calls = inner, hang_on, release, 0
+        self.finished = threading.Event()
+
+    def evaluate(self, frame: Frame) -> list[Any]:
+        self.calls += 1
+        if self.calls == self.hang_on:
+            self.release.wait(10)
+        try:
+            found: list[Any] = self.inner.evaluate(frame)
+        finally:
+            self.finished.set()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_run_abandoned_while_detecting_comes_back_from_the_checkpoint(tmp_path: Path) -> None:
+    release = threading.Event()
+    steady, hung = Run(tmp_path, "steady", "0s"), Run(tmp_path, "hung", "0s")
+    for run, hang_on in ((steady, None), (hung, 3)):
+        built = run.runtime
+
+        def rebuild(built: CheckRuntime = built) -> tuple[Any, dict[str, Any]]:
+            assert built.rebuild is not None
+            source, detectors = built.rebuild()
+            return source, {"default": HangingDetector(detectors["default"], None, release)}
+
+        detectors = {"default": HangingDetector(built.detectors["default"], hang_on, release)}
+        run.runtime = CheckRuntime(built.config, built.source, detectors, rebuild)
+        run.runner = CheckRunner(run.runtime, run.store, checkpoint_every=0.0)
+    for tick in range(2):
+        steady.push_and_tick(tick)
+        hung.push_and_tick(tick)
+    now = 1_000.0 + EVERY * 2
+    for run in (steady, hung):
+        row = {"stream": "fleet", "kind": "point", "name": "m", "labels": {"i": "1"}, "ts": now, "value": 50.0}
+        run.store.append_events([row], now)
+    assert steady.runner.tick(now + 0.5).outcome == "ok"
+    late = hung.runtime.detectors["default"]
+    assert hung.runner.tick(now + 0.5).outcome == "timeout"
+    release.set()  # the late run feeds its frame to its detector, which no tick uses any more
+    assert late.finished.wait(10)
+    for tick in range(3, 5):
         steady.push_and_tick(tick)
         hung.push_and_tick(tick)
     assert hung.runtime.detectors["default"] is not late
