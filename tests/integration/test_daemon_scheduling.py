@@ -4,10 +4,8 @@ counted and raised as ``check_overrun``, and its duration covers the whole run."
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -15,6 +13,7 @@ from prometheus_client import generate_latest
 from aiops.config.loader import load_config
 from aiops.daemon import Daemon
 from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
+from tests.e2e.daemon import wait_for
 
 CONFIG = """
 store: {{url: "sqlite:///{work}/aiops.db"}}
@@ -38,14 +37,8 @@ def _plugins() -> Iterator[None]:
     unregister_test_plugins()
 
 
-def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def _incidents(daemon: Daemon, kind: str) -> list[dict[str, object]]:
+    return [i for i in daemon.store.list_incidents() if i["kind"] == kind]
 
 
 def _metric(daemon: Daemon, pattern: str) -> float:
@@ -61,8 +54,8 @@ def test_a_check_longer_than_its_interval_is_counted_and_raised(tmp_path: Path) 
     daemon.start()
     try:
         skipped = r'^aiops_check_ticks_skipped_total\{check="slow"\} (\S+)$'
-        _wait(lambda: _metric(daemon, skipped) >= 2, 30, "skipped runs to be counted")
-        _wait(lambda: [i for i in daemon.store.list_incidents() if i["kind"] == "check_overrun"], 30, "check_overrun")
+        wait_for(lambda: _metric(daemon, skipped) >= 2, 30, "skipped runs to be counted")
+        wait_for(lambda: _incidents(daemon, "check_overrun"), 30, "a check_overrun incident")
         runs = _metric(daemon, r'^aiops_check_duration_seconds_count\{check="slow"\} (\S+)$')
         total = _metric(daemon, r'^aiops_check_duration_seconds_sum\{check="slow"\} (\S+)$')
         assert runs >= 1 and total / runs >= 1.5  # the whole run, not the 2 ms after the source returned
