@@ -1,4 +1,4 @@
-"""Many series' scorer states as rows of one array, so a daemon tick is one compiled call for all of them.
+"""Many series' scorer states as rows of a few arrays, so a daemon tick is a few compiled calls for all of them.
 
 The compiled detectors (``default``, ``knn``'s k=1 path, ``bocpd``) keep a scorer's whole state in one flat
 ``float64`` array; stacking those arrays lets the usual tick, one new point for each of thousands of series,
