@@ -17,9 +17,10 @@ cursor, and saved with the round's last slice.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,13 +128,12 @@ class Checkpointer:
         written = 0
         while True:
             take, rnd.pending = rnd.pending[: rnd.slice], rnd.pending[rnd.slice :]
-            blobs, versions = self._encode(take, detectors)
+            versions: dict[tuple[str, str], float | None] = {}
             last = not rnd.pending
-            self.store.save_checkpoint(
-                self.check, [*blobs, *(rnd.whole if last else [])], rnd.cursor if last else None, now
-            )
-            self.saved.update(versions)
-            written += len(blobs)
+            blobs = itertools.chain(self._encode(take, detectors, versions), rnd.whole if last else ())
+            self.store.save_checkpoint(self.check, blobs, rnd.cursor if last else None, now)
+            self.saved.update(versions)  # only once committed
+            written += len(versions)
             if last:
                 self.whole_digest.update(rnd.whole_digest)
                 self._round = None
@@ -158,18 +158,19 @@ class Checkpointer:
         self._round = None
 
     def _encode(
-        self, take: Iterable[tuple[str, str]], detectors: Mapping[str, Any]
-    ) -> tuple[list[SeriesBlob], dict[tuple[str, str], float | None]]:
-        blobs: list[SeriesBlob] = []
-        versions: dict[tuple[str, str], float | None] = {}
+        self,
+        take: Iterable[tuple[str, str]],
+        detectors: Mapping[str, Any],
+        versions: dict[tuple[str, str], float | None],
+    ) -> Iterator[SeriesBlob]:
+        """The states of ``take``, one at a time (noting each one's version in ``versions``)."""
         for key, series in take:
             det = detectors.get(key)
             if det is None:
                 continue
             state = det.series_state(series)
-            blobs.append(SeriesBlob(key, series, encode_state(state)))
             versions[(key, series)] = state.get("last_ts")
-        return blobs, versions
+            yield SeriesBlob(key, series, encode_state(state))
 
 
 _UNSEEN = object()

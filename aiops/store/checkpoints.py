@@ -8,6 +8,7 @@ PostgreSQL, no dialect-specific upsert).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from aiops.store import schema as t
 from aiops.types import json_safe
 
 WHOLE = ""  # the ``series`` of a detector saved as one state rather than per series
+BATCH = 128  # states per statement
 
 
 @dataclass(frozen=True)
@@ -44,19 +46,21 @@ _DELETE = sa.delete(_SS).where(
 
 
 def write_series(conn: sa.Connection, check: str, blobs: Iterable[SeriesBlob], now: float) -> int:
-    """Replace the saved states of ``blobs``; returns how many were written."""
-    rows = [{"c": check, "d": b.detector, "s": b.series, "state": b.state} for b in blobs]
-    if not rows:
-        return 0
-    conn.execute(_DELETE, rows)
-    conn.execute(
-        sa.insert(_SS),
-        [
-            {"check_name": r["c"], "detector": r["d"], "series": r["s"], "state": r["state"], "updated_at": now}
-            for r in rows
-        ],
-    )
-    return len(rows)
+    """Replace the saved states of ``blobs``; returns how many were written. ``blobs`` is consumed
+    ``BATCH`` at a time, so a slice of thousands of 217 KB states is never all in memory at once."""
+    written = 0
+    stream = iter(blobs)
+    while batch := list(itertools.islice(stream, BATCH)):
+        conn.execute(_DELETE, [{"c": check, "d": b.detector, "s": b.series} for b in batch])
+        conn.execute(
+            sa.insert(_SS),
+            [
+                {"check_name": check, "detector": b.detector, "series": b.series, "state": b.state, "updated_at": now}
+                for b in batch
+            ],
+        )
+        written += len(batch)
+    return written
 
 
 def write_cursor(conn: sa.Connection, check: str, cursor: Cursor, now: float) -> None:
