@@ -1,9 +1,9 @@
 """One tick of one check: collect, detect under a timeout, then checkpoint detector state when due.
 
 A stuck source must not stall the daemon: the collection runs in a worker thread; when it overruns the
-check's timeout the tick is abandoned (its late result discarded, its state never saved, its detectors
-replaced and restored from the last checkpoint), a ``check_timeout`` finding is returned, and the next tick
-runs as scheduled.
+check's timeout the tick is abandoned (its late result discarded, its state never saved, its plugins
+replaced and put back where they would be without it), a ``check_timeout`` finding is returned, and the next
+tick runs as scheduled.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -39,6 +40,13 @@ class CheckResult:
     error: str | None = None
 
 
+class Phase(Enum):
+    """Where a run is: an abandoned run's phase says what it may have changed."""
+
+    COLLECTING = "collecting"  # only the source can have moved
+    DETECTING = "detecting"  # the detectors may be half-updated
+
+
 class _Superseded(Exception):
     """Raised inside an abandoned run so that it stops before touching another detector."""
 
@@ -62,7 +70,7 @@ class CheckRunner:
         self._tick_lock = threading.Lock()  # one tick (or the final checkpoint) at a time
         self._since: float | None = None
         self._restored = False
-        self._abandoned: str | None = None  # "source" (hung collecting) or "all" (hung detecting)
+        self._abandoned: Phase | None = None  # the phase an abandoned run was in
         self._source_before: Any = None  # the source's state before the abandoned run
         self._patience = 1.0  # timeout multiplier: doubled after a run abandoned while detecting
         self.checkpointer = Checkpointer(
@@ -125,7 +133,7 @@ class CheckRunner:
         timeout = self.runtime.config.effective_timeout * self._patience
         source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
         source_before = source.state_dict() if hasattr(source, "state_dict") else None
-        box: dict[str, Any] = {"phase": "collect"}
+        box: dict[str, Any] = {"phase": Phase.COLLECTING}
         done = threading.Event()
 
         def work() -> None:
@@ -141,7 +149,7 @@ class CheckRunner:
         if not done.wait(max(0.0, timeout - (time.monotonic() - started))):
             with self._lock:
                 self._generation += 1  # the late run is retired: it stops at its next step
-                phase = box["phase"]  # read under the lock the worker takes to enter "detect"
+                phase = box["phase"]  # read under the lock the worker takes to start detecting
             self._abandon(phase, source_before)
             return CheckResult(
                 check=self.name,
@@ -195,7 +203,7 @@ class CheckRunner:
         finally:
             self._tick_lock.release()
 
-    def _abandon(self, phase: str, source_before: Any) -> None:
+    def _abandon(self, phase: Phase, source_before: Any) -> None:
         """Note what the abandoned run may have changed, for :meth:`_recover` before the next tick.
 
         Hung while collecting: only the source can have moved, and its state from before the run is at
@@ -204,10 +212,11 @@ class CheckRunner:
         (a first tick over thousands of new series), so the catch-up run gets twice the time, up to 8x,
         or it would time out the same way forever.
         """
-        if phase == "collect":
-            self._abandoned, self._source_before = "source", source_before
+        self._abandoned = phase
+        if phase is Phase.COLLECTING:
+            self._source_before = source_before
         else:
-            self._abandoned, self._source_before = "all", None
+            self._source_before = None
             self._patience = min(8.0, self._patience * 2)
 
     def _recover(self) -> None:
@@ -215,7 +224,7 @@ class CheckRunner:
         put back where a run without the abandoned one would be."""
         rebuild = self.runtime.rebuild
         fresh = rebuild() if rebuild is not None else None
-        if self._abandoned == "source":
+        if self._abandoned is Phase.COLLECTING:
             if fresh is not None:
                 self.runtime.source = fresh[0]
             if self._source_before is not None and hasattr(self.runtime.source, "load_state_dict"):
@@ -240,7 +249,7 @@ class CheckRunner:
         with self._lock:
             if generation != self._generation:
                 raise _Superseded(self.name)  # abandoned while collecting: the detectors stay untouched
-            box["phase"] = "detect"
+            box["phase"] = Phase.DETECTING
         findings: list[Finding] = []
         errors: list[Finding] = []
         if frame.empty:
