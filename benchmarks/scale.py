@@ -127,7 +127,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
                 pass
             time.sleep(0.05)
         ready = time.monotonic() - started
-        first_run = time.monotonic()  # every check runs once at start, then every ``every`` seconds
+        origin = time.monotonic()  # every check ran once as the scheduler started, then every ``every`` s
         latencies: list[float] = []
         peak = [0.0]
         stop = threading.Event()
@@ -136,36 +136,37 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
             while not stop.wait(0.5):
                 peak[0] = max(peak[0], rss_mb(proc.pid))
 
-        sampler = threading.Thread(target=sample_rss, daemon=True)
-        sampler.start()
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {TOKEN}"
-        bodies = _bodies(s)
-        warm = 3 * s.every + 5.0  # the first runs create every series' state: not steady state
-        t_measure: float | None = None
-        base = (0.0, 0.0)
-        end = time.monotonic() + warm + duration
-        while time.monotonic() < end:
-            slot = time.monotonic()
-            now = time.time()
-            for body in bodies:
-                for point in body["points"]:
-                    point["timestamp"] = now
-                t0 = time.perf_counter()
-                r = session.post(url + "/api/v1/ingest", json=body, timeout=30)
-                latencies.append(time.perf_counter() - t0)
-                r.raise_for_status()
-            if t_measure is None and time.monotonic() - (end - duration) >= 0:
-                t_measure, base = time.monotonic(), scrape(url)
-            time.sleep(max(0.0, s.every - (time.monotonic() - slot)))
-        t_end = time.monotonic()
+        def push() -> None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {TOKEN}"
+            bodies = _bodies(s)
+            while not stop.is_set():
+                slot = time.monotonic()
+                now = time.time()
+                for body in bodies:
+                    for point in body["points"]:
+                        point["timestamp"] = now
+                    t0 = time.perf_counter()
+                    r = session.post(url + "/api/v1/ingest", json=body, timeout=60)
+                    latencies.append(time.perf_counter() - t0)
+                    r.raise_for_status()
+                stop.wait(max(0.0, s.every - (time.monotonic() - slot)))
+
+        threads = [threading.Thread(target=fn, daemon=True) for fn in (sample_rss, push)]
+        for thread in threads:
+            thread.start()
+        # Both scrapes in the middle of an interval, so the run of that interval has ended and the window
+        # holds exactly ``slots`` scheduled runs per check; the first runs (every series new) are left out.
+        warm_slots = math.ceil((3 * s.every + 5.0) / s.every)
+        slots = max(1, round(duration / s.every))
+        measure_at = origin + (warm_slots + 0.5) * s.every
+        time.sleep(max(0.0, measure_at - time.monotonic()))
+        base = scrape(url)
+        time.sleep(max(0.0, measure_at + slots * s.every - time.monotonic()))
         runs, skipped = scrape(url)
-        assert t_measure is not None
-        # scheduled runs in the window, counted on the checks' own phase (they all start together)
-        expected = s.checks * (
-            math.floor((t_end - first_run) / s.every) - math.floor((t_measure - first_run) / s.every)
-        )
+        expected = s.checks * slots
         stop.set()
+        threads[1].join(60)
         steady = latencies[len(latencies) // 10 :]  # leave out the first requests (connection set-up)
         return Outcome(
             ready_s=ready,

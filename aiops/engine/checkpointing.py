@@ -3,8 +3,8 @@
 Why rolling: a warmed ``default`` series is 217 KB of state, so a check over 10 000 series holds ~2 GB;
 writing that in one go takes longer than a 10 s tick. A *round* instead starts every ``state.checkpoint``
 seconds, notes the source's cursor and the series that changed since they were last saved, and writes
-them a slice per tick, so each tick pays a bounded share. Only when the round's last slice is written is
-the cursor committed, in that slice's transaction.
+them a slice per tick, so each tick pays a bounded share. Only after the round's last slice is written is
+the cursor committed.
 
 Why that is safe: a series saved mid-round may already hold points that came after the round's cursor.
 After a crash the source re-reads from the last committed cursor, and the per-series detectors skip every
@@ -121,7 +121,7 @@ class Checkpointer:
 
     def step(self, now: float, detectors: Mapping[str, Any], *, deadline: float | None = None) -> int:
         """Write the next slice of the round (all of it when ``deadline`` is given and not yet reached);
-        the last slice commits the round's cursor. Returns the series written."""
+        the round's cursor is committed after its last slice. Returns the series written."""
         rnd = self._round
         if rnd is None:
             return 0

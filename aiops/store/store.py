@@ -7,6 +7,7 @@ that nothing above this module depends on SQLAlchemy.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -403,10 +404,17 @@ class Store:
     def save_checkpoint(
         self, check: str, blobs: Iterable[checkpoints.SeriesBlob], cursor: checkpoints.Cursor | None, now: float
     ) -> int:
-        """Save detector states and, when given, the cursor they are consistent with, in one transaction."""
-        with self.tx() as conn:
-            written = checkpoints.write_series(conn, check, blobs, now)
-            if cursor is not None:
+        """Save detector states, ``checkpoints.BATCH`` per transaction, then (when given) the cursor they are
+        consistent with. Small transactions because SQLite has one writer: one transaction over thousands
+        of 217 KB states would hold every ingest request for seconds. Rows committed without their cursor
+        are valid on their own (see :mod:`aiops.engine.checkpointing`); the cursor only ever follows them."""
+        written = 0
+        stream = iter(blobs)
+        while batch := list(itertools.islice(stream, checkpoints.BATCH)):
+            with self.tx() as conn:
+                written += checkpoints.write_series(conn, check, batch, now)
+        if cursor is not None:
+            with self.tx() as conn:
                 checkpoints.write_cursor(conn, check, cursor, now)
         return written
 
