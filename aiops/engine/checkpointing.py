@@ -3,8 +3,9 @@
 Why rolling: a warmed ``default`` series is 217 KB of state, so a check over 10 000 series holds ~2 GB;
 writing that in one go takes longer than a 10 s tick. A *round* instead starts every ``state.checkpoint``
 seconds, notes the source's cursor and the series that changed since they were last saved, and writes
-them a slice per tick, so each tick pays a bounded share. Only after the round's last slice is written is
-the cursor committed.
+them slice by slice for at most ``budget`` seconds per tick (a quarter of the check's interval), so saving
+never makes a check miss its schedule; on a slow disk a round simply spans more ticks. Only after the
+round's last slice is written is the cursor committed.
 
 Why that is safe: a series saved mid-round may already hold points that came after the round's cursor.
 After a crash the source re-reads from the last committed cursor, and the per-series detectors skip every
@@ -32,7 +33,7 @@ from aiops.store.store import Store
 
 log = structlog.get_logger("aiops.checkpoint")
 
-MIN_SLICE = 32  # series per tick at least, so a round always ends
+SLICE = 32  # series written between two looks at the clock (at least one slice per tick: a round ends)
 
 
 def is_per_series(detector: Any) -> bool:
@@ -44,7 +45,6 @@ class _Round:
     cursor: Cursor
     pending: list[tuple[str, str]]  # (detector, series) still to write
     whole: list[SeriesBlob]  # whole-detector states captured with the cursor
-    slice: int
     whole_digest: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -55,7 +55,7 @@ class Checkpointer:
     check: str
     store: Store
     every: float  # seconds between rounds; 0 saves everything on every tick
-    ticks_per_round: int = 1  # how many ticks a round is spread over
+    budget: float | None = None  # seconds of writing per tick; None writes a whole round at once
     saved: dict[tuple[str, str], float | None] = field(default_factory=dict)  # version last written
     whole_digest: dict[str, bytes] = field(default_factory=dict)
     last_round_at: float = -math.inf
@@ -115,19 +115,21 @@ class Checkpointer:
                 if self.whole_digest.get(key) != digest:
                     whole.append(SeriesBlob(key, WHOLE, blob))
                     digests[key] = digest
-        slice_ = max(MIN_SLICE, -(-len(pending) // max(1, self.ticks_per_round)))
-        self._round = _Round(cursor=cursor, pending=pending, whole=whole, slice=slice_, whole_digest=digests)
+        self._round = _Round(cursor=cursor, pending=pending, whole=whole, whole_digest=digests)
         self.last_round_at = now
 
     def step(self, now: float, detectors: Mapping[str, Any], *, deadline: float | None = None) -> int:
-        """Write the next slice of the round (all of it when ``deadline`` is given and not yet reached);
-        the round's cursor is committed after its last slice. Returns the series written."""
+        """Write slices of the round until ``deadline`` (monotonic; default: ``budget`` from now, or the
+        whole round without a budget); the round's cursor is committed after its last slice. Returns the
+        series written."""
         rnd = self._round
         if rnd is None:
             return 0
+        if deadline is None and self.budget is not None:
+            deadline = time.monotonic() + self.budget
         written = 0
         while True:
-            take, rnd.pending = rnd.pending[: rnd.slice], rnd.pending[rnd.slice :]
+            take, rnd.pending = rnd.pending[:SLICE], rnd.pending[SLICE:]
             versions: dict[tuple[str, str], float | None] = {}
             last = not rnd.pending
             blobs = itertools.chain(self._encode(take, detectors, versions), rnd.whole if last else ())
@@ -138,7 +140,7 @@ class Checkpointer:
                 self.whole_digest.update(rnd.whole_digest)
                 self._round = None
                 return written
-            if deadline is None or time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 return written
 
     def flush(self, now: float, cursor: Cursor, detectors: Mapping[str, Any], deadline: float) -> bool:

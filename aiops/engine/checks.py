@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from aiops.config.models import CheckConfig
 from aiops.engine.checkpointing import Checkpointer
 from aiops.engine.runtime import CheckRuntime
 from aiops.errors import AiopsError, SourceError
@@ -77,7 +78,7 @@ class CheckRunner:
             self.name,
             store,
             checkpoint_every,
-            ticks_per_round=_ticks_per_round(checkpoint_every, runtime.config.every),
+            budget=_checkpoint_budget(checkpoint_every, runtime.config),
         )
 
     @property
@@ -302,11 +303,12 @@ class CheckRunner:
         )
 
 
-def _ticks_per_round(checkpoint_every: float, every: float | None) -> int:
-    """A round is spread over the ticks of half a checkpoint interval, so it ends well before the next."""
-    if every is None or every <= 0 or checkpoint_every <= 0:
-        return 1
-    return max(1, int(checkpoint_every / every / 2))
+def _checkpoint_budget(checkpoint_every: float, config: CheckConfig) -> float | None:
+    """Seconds of checkpoint writing per tick: a quarter of the interval (of the timeout for cron checks);
+    none when every tick saves everything (``state.checkpoint: 0``)."""
+    if checkpoint_every <= 0:
+        return None
+    return 0.25 * (config.every or config.effective_timeout)
 
 
 def scheduler_problem(kind: str, summary: str, evidence: Mapping[str, Any], now: float) -> Finding:
