@@ -479,7 +479,7 @@ def _register_optional(module: str, name: str) -> None:
         return
     command = getattr(mod, name, None)
     if isinstance(command, click.Command):
-        cli.add_command(command, name)
+        cli.add_command(command)  # under its own name (``warm-cache`` for ``warm_cache``)
 
 
 _register_optional("aiops.commands.detect", "detect")
@@ -490,6 +490,7 @@ _register_optional("aiops.commands.verdicts", "verdict")
 _register_optional("aiops.commands.verdicts", "effectiveness")
 _register_optional("aiops.commands.backtest", "backtest")
 _register_optional("aiops.commands.backtest", "tune")
+_register_optional("aiops.commands.warm_cache", "warm_cache")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -27,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
-from aiops.engine.checks import CheckRunner
+from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
@@ -42,12 +43,14 @@ from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
-from aiops.types import json_safe
+from aiops.types import Finding, json_safe
 
 log = structlog.get_logger("aiops.daemon")
 
 PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
+CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
+MAX_WORKERS = 16  # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
@@ -97,6 +100,8 @@ class Daemon(FeedbackFacade):
         self._runners: dict[str, CheckRunner] = {}
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
+        self._overruns: dict[str, int] = {}  # skipped runs per check, reported by its next run
+        self._overruns_lock = threading.Lock()
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._server: ApiServer | None = None
@@ -129,10 +134,11 @@ class Daemon(FeedbackFacade):
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
         self.incidents.reconcile()  # and incidents whose last decision a crash of an older release split
         scheduler = BackgroundScheduler(
-            executors={"default": SchedulerPool(max_workers=max(4, len(self._runtime.checks) + 3))},
+            executors={"default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
         )
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._scheduler = scheduler
         for job_id, fn in (
             ("executor", self._executor_tick),
@@ -165,10 +171,10 @@ class Daemon(FeedbackFacade):
         for job in self._scheduler.get_jobs():
             if job.id.startswith("check:"):
                 job.remove()
+        self._flush_checkpoints(deadline=None)  # the new runners restore from what the old ones saved
+        every = self.config.settings.state.checkpoint
         self._runners = {
-            name: CheckRunner(
-                CheckRuntime(cr.config, RecordingSource(cr.source, name, self.history), cr.detectors), self.store
-            )
+            name: CheckRunner(self._recorded(name, cr), self.store, checkpoint_every=every)
             for name, cr in runtime.checks.items()
         }
         self.history.forget_except(set(runtime.checks))
@@ -183,7 +189,14 @@ class Daemon(FeedbackFacade):
                 trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
                 first = None
             self._scheduler.add_job(
-                self._check_tick, trigger, args=[name], id=f"check:{name}", name=name, next_run_time=first or _now_dt()
+                self._check_tick,
+                trigger,
+                args=[name],
+                id=f"check:{name}",
+                name=name,
+                next_run_time=first or _now_dt(),
+                # a run that cannot start within half its interval is skipped (and counted), not run late
+                misfire_grace_time=max(1, int((cfg.every or 60.0) / 2)),
             )
 
     def serve_forever(self) -> int:
@@ -207,6 +220,7 @@ class Daemon(FeedbackFacade):
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self.telemetry.set_scheduler_running(False)
+        self._flush_checkpoints(deadline=started + CHECKPOINT_GRACE)
         self.executor.shutdown(grace=SHUTDOWN_GRACE)
         try:
             self.outbox.tick()  # one last flush; anything unsent stays in the outbox for the next start
@@ -217,7 +231,38 @@ class Daemon(FeedbackFacade):
         self.store.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
 
+    def _flush_checkpoints(self, deadline: float | None) -> None:
+        """Save every check's changed detector state with its cursor (until ``deadline``, monotonic)."""
+        now = self.clock.now()
+        for name, runner in self._runners.items():
+            try:
+                if not runner.flush(now, time.monotonic() + 3600.0 if deadline is None else deadline):
+                    log.info("final checkpoint incomplete; the next start re-reads from the last one", check=name)
+            except AiopsError as exc:
+                log.warning(
+                    "final checkpoint failed; the next start re-reads from the last one", check=name, error=str(exc)
+                )
+
     # -- jobs ------------------------------------------------------------------------------------------
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        """A check's scheduled run did not happen (still running, or too late to start): count it, and let
+        the check's next run raise ``check_overrun`` so a person sees it, not only a log line."""
+        if not event.job_id.startswith("check:"):
+            return
+        name = event.job_id.removeprefix("check:")
+        missed = len(getattr(event, "scheduled_run_times", None) or [None])
+        self.telemetry.check_ticks_skipped(name, missed)
+        with self._overruns_lock:
+            self._overruns[name] = self._overruns.get(name, 0) + missed
+
+    def _overrun_problem(self, name: str, now: float) -> Finding | None:
+        with self._overruns_lock:
+            missed = self._overruns.pop(name, 0)
+        if not missed:
+            return None
+        summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
+        return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
 
     def _check_tick(self, name: str) -> None:
         runner = self._runners.get(name)
@@ -233,6 +278,9 @@ class Daemon(FeedbackFacade):
             return
         self.telemetry.check_run(name, result.outcome, result.duration)
         self._ticks[name] = CheckTick(time.time(), result.outcome, result.duration, result.error)
+        overrun = self._overrun_problem(name, self.clock.now())
+        if overrun is not None:
+            result.problems.append(overrun)
         for f in [*result.findings, *result.problems]:
             self.telemetry.finding(name, f.kind)
         if result.outcome != "ok":
@@ -339,6 +387,19 @@ class Daemon(FeedbackFacade):
         out = json_safe(self.store.list_actions(state=state, limit=limit))
         assert isinstance(out, list)
         return out
+
+    def _recorded(self, name: str, cr: CheckRuntime) -> CheckRuntime:
+        """The check with its source recording what it collects (the console plots it), rebuilt ones too."""
+        rebuild = cr.rebuild
+
+        def fresh() -> tuple[Any, dict[str, Any]]:
+            assert rebuild is not None
+            source, detectors = rebuild()
+            return RecordingSource(source, name, self.history), detectors
+
+        return dataclasses.replace(
+            cr, source=RecordingSource(cr.source, name, self.history), rebuild=fresh if rebuild is not None else None
+        )
 
     def list_checks(self) -> list[dict[str, Any]]:
         """Each configured check with its schedule, source, detectors, owner and last tick (console)."""

@@ -178,6 +178,36 @@ class SeriesDetector:
             self._scorers[key] = scorer
         self._last_ts = {k: float(v) for k, v in dict(state.get("last_ts", {})).items()}
 
+    # -- per-series checkpoints: only the series that changed are saved, as arrays rather than JSON --------
+
+    def series_versions(self) -> Mapping[str, float]:
+        """Each series' last timestamp fed: a series whose entry moved has changed since it was saved."""
+        return self._last_ts
+
+    def series_state(self, key: str) -> dict[str, Any]:
+        """One series' state; numeric arrays stay numpy arrays (scorers with ``state_arrays``) so the
+        checkpoint can store them as raw bytes."""
+        scorer = self._scorers.get(key)
+        state: dict[str, Any] = {"last_ts": self._last_ts.get(key)}
+        if scorer is not None:
+            arrays = getattr(scorer, "state_arrays", None)
+            state["scorer"] = arrays() if callable(arrays) else scorer.state_dict()
+        return state
+
+    def load_series_state(self, key: str, state: Mapping[str, Any]) -> None:
+        """Restore one series saved by :meth:`series_state` (replacing what this detector holds for it)."""
+        if state.get("scorer") is not None:
+            scorer = self.new_scorer()
+            scorer.load_state_dict(state["scorer"])
+            self._adopt(key, scorer)
+        last = state.get("last_ts")
+        if isinstance(last, int | float):
+            self._last_ts[key] = float(last)
+
+    def _adopt(self, key: str, scorer: StreamingScorer) -> None:
+        """Take a restored scorer as the scorer of ``key`` (banked detectors also move it into their bank)."""
+        self._scorers[key] = scorer
+
 
 @dataclass(frozen=True)
 class ColumnDrift:

@@ -97,9 +97,15 @@ class Telemetry:
         )
         self._check_duration = Histogram(
             "aiops_check_duration_seconds",
-            "Wall time of one check run: collect plus evaluate.",
+            "Wall time of one check run: collect, evaluate and its share of saving detector state.",
             ["check"],
             buckets=CHECK_BUCKETS,
+            registry=registry,
+        )
+        self._ticks_skipped = Counter(
+            "aiops_check_ticks_skipped_total",
+            "Scheduled check runs that did not run: the previous run was still going, or it was too late.",
+            ["check"],
             registry=registry,
         )
         self._findings = Counter(
@@ -127,9 +133,7 @@ class Telemetry:
             ["notifier", "outcome"],
             registry=registry,
         )
-        self._outbox = Gauge(
-            "aiops_outbox_pending", "Notifications waiting in the outbox.", registry=registry
-        )
+        self._outbox = Gauge("aiops_outbox_pending", "Notifications waiting in the outbox.", registry=registry)
         self._outbox.set_function(self._read_outbox_pending)
         self._reload_ok = Gauge(
             "aiops_config_last_reload_successful",
@@ -157,6 +161,11 @@ class Telemetry:
         self._check_runs.labels(check, outcome).inc()
         self._check_duration.labels(check).observe(max(0.0, seconds))
 
+    def check_ticks_skipped(self, check: str, count: int = 1) -> None:
+        """``count`` scheduled runs of ``check`` were skipped (overrun or missed)."""
+        if count > 0:
+            self._ticks_skipped.labels(check).inc(count)
+
     def finding(self, check: str, kind: str, count: int = 1) -> None:
         """A check produced ``count`` findings of ``kind`` (anomaly, drift, check_timeout, ...)."""
         if count > 0:
@@ -173,9 +182,7 @@ class Telemetry:
     def notification(self, notifier: str, outcome: str) -> None:
         """One delivery attempt; ``outcome`` is sent, retry or failed."""
         if outcome not in NOTIFICATION_OUTCOMES:
-            raise ValueError(
-                f"notification outcome must be one of {', '.join(NOTIFICATION_OUTCOMES)}, not {outcome!r}"
-            )
+            raise ValueError(f"notification outcome must be one of {', '.join(NOTIFICATION_OUTCOMES)}, not {outcome!r}")
         self._notifications.labels(notifier, outcome).inc()
 
     def set_outbox_pending_callback(self, fn: Callable[[], float]) -> None:

@@ -220,6 +220,14 @@ class ServerConfig(Strict):
         return value
 
 
+class StateConfig(Strict):
+    checkpoint: Duration = Field(
+        60.0,
+        ge=0.0,
+        description="save changed detector state this often (and at shutdown); a restart re-reads what came after",
+    )
+
+
 class LogConfig(Strict):
     level: str = Field("info", pattern="^(debug|info|warning|error)$", description="debug, info, warning, error")
     json_: bool | None = Field(None, alias="json", description="force JSON lines (true) or console (false)")
@@ -231,6 +239,9 @@ class Settings(Strict):
     store: StoreConfig = Field(default_factory=lambda: StoreConfig.model_validate({}))
     server: ServerConfig = Field(default_factory=lambda: ServerConfig.model_validate({}))
     log: LogConfig = Field(default_factory=lambda: LogConfig.model_validate({}))
+    state: StateConfig = Field(
+        default_factory=lambda: StateConfig.model_validate({}), description="detector state checkpoints"
+    )
     state_dir: str = Field("aiops-data", description="files of running actions (status files) live here")
     dry_run: bool = Field(False, description="global dry-run: every `auto` action only records its plan")
     safety: SafetyConfig = Field(

@@ -766,7 +766,17 @@ def _link_token(settings: Any) -> str | None:
         return None
 
 
-_META_KINDS = frozenset({"check_timeout", "source_unavailable", "check_error", "detector_error", "data_quality"})
+_META_KINDS = frozenset(
+    {
+        "check_timeout",
+        "check_overrun",
+        "state_not_saved",
+        "source_unavailable",
+        "check_error",
+        "detector_error",
+        "data_quality",
+    }
+)
 
 
 def _group(cfg: CheckConfig, findings: list[Finding], *, actionable: bool) -> dict[str, tuple[list[Finding], bool]]:

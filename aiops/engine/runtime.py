@@ -7,7 +7,9 @@ once every plugin constructed without error: an invalid new config never replace
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -28,6 +30,8 @@ class CheckRuntime:
     config: CheckConfig
     source: Any
     detectors: dict[str, Any]
+    # fresh instances of the source and detectors, for a check whose run was abandoned mid-way
+    rebuild: Callable[[], tuple[Any, dict[str, Any]]] | None = None
 
     @property
     def name(self) -> str:
@@ -67,19 +71,29 @@ def build_runtime(config: Config) -> Runtime:
     for name, block in config.settings.notifiers.items():
         runtime.notifiers[name] = _build(config, plugins.NOTIFIERS, ("notifiers", name), block["type"])
     for i, check in enumerate(config.settings.checks):
-        source = _build(config, plugins.SOURCES, ("checks", i, "source"), check.source["type"])
-        detectors: dict[str, Any] = {}
-        for j, block in enumerate(check.detectors):
-            key = str(block["type"])
-            if key in detectors:
-                key = f"{key}#{j}"
-            detector = _build(config, plugins.DETECTORS, ("checks", i, "detectors", j), block["type"])
-            _warm_up(detector, f"checks.{i}.detectors.{j}")
-            detectors[key] = detector
+        source, detectors = _build_check(config, i, warm=True)
         for k, action in enumerate(check.policy.actions):
             _build(config, plugins.REMEDIATIONS, ("checks", i, "policy", "actions", k), action.type)
-        runtime.checks[check.name] = CheckRuntime(config=check, source=source, detectors=detectors)
+        runtime.checks[check.name] = CheckRuntime(
+            config=check, source=source, detectors=detectors, rebuild=partial(_build_check, config, i, warm=False)
+        )
     return runtime
+
+
+def _build_check(config: Config, i: int, *, warm: bool) -> tuple[Any, dict[str, Any]]:
+    """The source and detectors (by key) of the ``i``-th check."""
+    check = config.settings.checks[i]
+    source = _build(config, plugins.SOURCES, ("checks", i, "source"), check.source["type"])
+    detectors: dict[str, Any] = {}
+    for j, block in enumerate(check.detectors):
+        key = str(block["type"])
+        if key in detectors:
+            key = f"{key}#{j}"
+        detector = _build(config, plugins.DETECTORS, ("checks", i, "detectors", j), block["type"])
+        if warm:
+            _warm_up(detector, f"checks.{i}.detectors.{j}")
+        detectors[key] = detector
+    return source, detectors
 
 
 def _warm_up(detector: Any, where: str) -> None:

@@ -225,3 +225,17 @@ verdicts = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+
+# Detector state checkpoints: one row per (check, detector, series) in the binary form of
+# :mod:`aiops.store.state_codec`, rewritten only when that series changed; ``series`` is "" for a detector
+# saved whole. The check's cursor (``since``, source state) stays in ``aiops_check_state``.
+series_state = sa.Table(
+    "aiops_series_state",
+    metadata,
+    sa.Column("check_name", sa.String(100), primary_key=True),
+    sa.Column("detector", sa.String(100), primary_key=True),
+    sa.Column("series", sa.String(1000), primary_key=True),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -201,13 +201,9 @@ class BocpdScorer(KernelScorer):
             "detectors": ["bocpd"],
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        # dead run-length hypotheses hold -inf (log 0): JSON has no infinities, so they travel as None
-        return {
-            "version": _STATE_VERSION,
-            "params": self.p[: kernel.N_PARAMS].tolist(),
-            "state": self.flat_to_json(self.st),
-        }
+    def state_fields(self) -> dict[str, Any]:
+        # dead run-length hypotheses hold -inf (log 0): in JSON they travel as None, in a checkpoint as is
+        return {"version": _STATE_VERSION, "params": self.p[: kernel.N_PARAMS], "state": self.st}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("version") != _STATE_VERSION:

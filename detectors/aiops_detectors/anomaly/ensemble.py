@@ -139,11 +139,11 @@ class DefaultScorer(KernelScorer):
             "detectors": [n for n, s in zip(self.names, surprise, strict=True) if s >= level],
         }
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_fields(self) -> dict[str, Any]:
         return {
             "version": 2,
-            "params": self.p.tolist(),
-            "state": self.flat_to_json(self.st),
+            "params": self.p,
+            "state": self.st,
             "seasonal": None if self.seasonal is None else self.seasonal.state_dict(),
         }
 

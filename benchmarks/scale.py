@@ -1,0 +1,234 @@
+"""Does the daemon keep up? The real daemon (a subprocess) fed by HTTP push, at growing numbers of series.
+
+    .venv/bin/python benchmarks/scale.py --duration 180             # every configuration below
+    .venv/bin/python benchmarks/scale.py --duration 600 --only 10000x10s
+
+Each configuration runs twice in the same invocation: with ``default`` and with ``threshold`` (the control:
+its maths costs nothing, so what ``threshold`` cannot do is the daemon's overhead, not the detector's).
+Per run: how long the daemon took to be ready, the share of scheduled check runs that ran (from the
+daemon's own ``aiops_check_runs_total`` between two scrapes, so start-up is not counted), the skipped runs
+it reported (``aiops_check_ticks_skipped_total``), its peak RSS, and the p99 latency of the ingest POSTs
+(1 000 points per request, the pusher sending one point per series per interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CHUNK = 1000  # points per POST (the API takes bodies up to 1 MiB)
+TOKEN = "scale-benchmark-token"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    series: int  # per check
+    every: float
+    checks: int = 1
+
+
+SCENARIOS = [
+    Scenario("10x10s", 10, 10.0),
+    Scenario("100x10s", 100, 10.0),
+    Scenario("1000x10s", 1000, 10.0),
+    Scenario("10000x10s", 10000, 10.0),
+    Scenario("1000x1s", 1000, 1.0),
+    Scenario("1000checks_x1x10s", 1, 10.0, checks=1000),
+]
+
+
+def config(s: Scenario, detector: str, store: Path) -> str:
+    det = "{type: threshold, above: 1000}" if detector == "threshold" else "{type: default}"
+    lines = [f"store: {{url: 'sqlite:///{store}'}}", f"server: {{token: {TOKEN}}}", "checks:"]
+    for c in range(s.checks):
+        lines += [
+            f"  - name: c{c}",
+            f"    every: {s.every:g}s",
+            f"    source: {{type: push, stream: s{c}}}",
+            f"    detectors: [{det}]",
+            "    policy: {}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    match = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def scrape(url: str) -> tuple[float, float]:
+    """(check runs that ended ok, skipped runs), summed over checks."""
+    text = requests.get(url + "/metrics", timeout=30).text
+    runs = sum(float(m) for m in re.findall(r'^aiops_check_runs_total\{[^}]*outcome="ok"[^}]*\} (\S+)$', text, re.M))
+    skipped = sum(float(m) for m in re.findall(r"^aiops_check_ticks_skipped_total\{[^}]*\} (\S+)$", text, re.M))
+    return runs, skipped
+
+
+@dataclass
+class Outcome:
+    ready_s: float
+    ran_share: float
+    skipped: float
+    rss_peak_mb: float
+    ingest_p99_ms: float
+    ingest_max_ms: float
+    requests: int
+
+
+def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
+    store = workdir / f"{s.name}-{detector}.db"
+    cfg = workdir / f"{s.name}-{detector}.yaml"
+    cfg.write_text(config(s, detector, store))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (workdir / f"{s.name}-{detector}.log").open("wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiops", "run", "--config", str(cfg), "--listen", f"127.0.0.1:{port}"],
+        cwd=workdir,
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "AIOPS_LOG_JSON": "1"},
+    )
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"daemon exited early; see {log.name}")
+            try:
+                if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        ready = time.monotonic() - started
+        origin = time.monotonic()  # every check ran once as the scheduler started, then every ``every`` s
+        latencies: list[float] = []
+        peak = [0.0]
+        stop = threading.Event()
+
+        def sample_rss() -> None:
+            while not stop.wait(0.5):
+                peak[0] = max(peak[0], rss_mb(proc.pid))
+
+        def push() -> None:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {TOKEN}"
+            bodies = _bodies(s)
+            while not stop.is_set():
+                slot = time.monotonic()
+                now = time.time()
+                for body in bodies:
+                    for point in body["points"]:
+                        point["timestamp"] = now
+                    t0 = time.perf_counter()
+                    r = session.post(url + "/api/v1/ingest", json=body, timeout=60)
+                    latencies.append(time.perf_counter() - t0)
+                    r.raise_for_status()
+                stop.wait(max(0.0, s.every - (time.monotonic() - slot)))
+
+        threads = [threading.Thread(target=fn, daemon=True) for fn in (sample_rss, push)]
+        for thread in threads:
+            thread.start()
+        # Both scrapes in the middle of an interval, so the run of that interval has ended and the window
+        # holds exactly ``slots`` scheduled runs per check; the first runs (every series new) are left out.
+        warm_slots = math.ceil((3 * s.every + 5.0) / s.every)
+        slots = max(1, round(duration / s.every))
+        measure_at = origin + (warm_slots + 0.5) * s.every
+        time.sleep(max(0.0, measure_at - time.monotonic()))
+        base = scrape(url)
+        time.sleep(max(0.0, measure_at + slots * s.every - time.monotonic()))
+        runs, skipped = scrape(url)
+        expected = s.checks * slots
+        stop.set()
+        threads[1].join(60)
+        steady = latencies[len(latencies) // 10 :]  # leave out the first requests (connection set-up)
+        return Outcome(
+            ready_s=ready,
+            ran_share=(runs - base[0]) / expected,
+            skipped=skipped - base[1],
+            rss_peak_mb=peak[0],
+            ingest_p99_ms=1000 * float(np.percentile(steady, 99)),
+            ingest_max_ms=1000 * max(steady),
+            requests=len(latencies),
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _bodies(s: Scenario) -> list[dict[str, object]]:
+    """The POST bodies of one interval: one point per series, at most CHUNK points per request."""
+    bodies: list[dict[str, object]] = []
+    rng = np.random.default_rng(0)
+    for c in range(s.checks):
+        points = [
+            {"name": "m", "labels": {"i": str(i)}, "value": float(10 + rng.normal()), "timestamp": 0.0}
+            for i in range(s.series)
+        ]
+        for k in range(0, len(points), CHUNK):
+            bodies.append({"stream": f"s{c}", "points": points[k : k + CHUNK]})
+    return bodies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=600.0, help="measured seconds per run (after warm-up)")
+    parser.add_argument("--only", action="append", help="scenario names to run (default: all)")
+    parser.add_argument("--no-control", action="store_true", help="skip the threshold control runs")
+    args = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")
+    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms")
+    print(f"{'scenario':<20}{'detector':<11}" + "".join(f"{h:>8}" for h in heads))
+    with tempfile.TemporaryDirectory(prefix="aiops-scale-") as tmp:
+        for s in chosen:
+            results = {}
+            for detector in ("default",) if args.no_control else ("threshold", "default"):
+                o = run(s, detector, args.duration, Path(tmp))
+                results[detector] = o
+                print(
+                    f"{s.name:<20}{detector:<11}{o.ready_s:>8.2f}{o.ran_share:>8.1%}{o.skipped:>8.0f}"
+                    f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}",
+                    flush=True,
+                )
+            if "threshold" in results:
+                d, c = results["default"], results["threshold"]
+                print(
+                    f"{'':<20}{'ratio':<11}{d.ready_s / c.ready_s:>8.2f}{d.ran_share / c.ran_share:>8.2f}{'':>8}"
+                    f"{d.rss_peak_mb / c.rss_peak_mb:>8.2f}{d.ingest_p99_ms / c.ingest_p99_ms:>8.2f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

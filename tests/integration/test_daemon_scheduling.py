@@ -1,0 +1,63 @@
+"""The daemon's scheduling tells the truth: a check that runs longer than its interval has its skipped runs
+counted and raised as ``check_overrun``, and its duration covers the whole run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from aiops.config.loader import load_config
+from aiops.daemon import Daemon
+from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
+from tests.e2e.daemon import wait_for
+
+CONFIG = """
+store: {{url: "sqlite:///{work}/aiops.db"}}
+state_dir: {work}/state
+server: {{listen: "127.0.0.1:0"}}
+checks:
+  - name: slow
+    every: 0.5s
+    timeout: 5s
+    source: {{type: scripted, channel: slow, hang_seconds: 1.6}}
+    detectors: [{{type: threshold, above: 100}}]
+    policy: {{}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _plugins() -> Iterator[None]:
+    register_test_plugins()
+    ScriptedSource.reset()
+    yield
+    unregister_test_plugins()
+
+
+def _incidents(daemon: Daemon, kind: str) -> list[dict[str, object]]:
+    return [i for i in daemon.store.list_incidents() if i["kind"] == kind]
+
+
+def _metric(daemon: Daemon, pattern: str) -> float:
+    text = generate_latest(daemon.registry).decode()
+    found = re.search(pattern, text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_check_longer_than_its_interval_is_counted_and_raised(tmp_path: Path) -> None:
+    path = tmp_path / "aiops.yaml"
+    path.write_text(CONFIG.format(work=tmp_path))
+    daemon = Daemon(load_config(path))
+    daemon.start()
+    try:
+        skipped = r'^aiops_check_ticks_skipped_total\{check="slow"\} (\S+)$'
+        wait_for(lambda: _metric(daemon, skipped) >= 2, 30, "skipped runs to be counted")
+        wait_for(lambda: _incidents(daemon, "check_overrun"), 30, "a check_overrun incident")
+        runs = _metric(daemon, r'^aiops_check_duration_seconds_count\{check="slow"\} (\S+)$')
+        total = _metric(daemon, r'^aiops_check_duration_seconds_sum\{check="slow"\} (\S+)$')
+        assert runs >= 1 and total / runs >= 1.5  # the whole run, not the 2 ms after the source returned
+    finally:
+        daemon.shutdown()
