@@ -488,6 +488,7 @@ _register_optional("aiops.commands.demo", "demo")
 _register_optional("aiops.commands.db", "db")
 _register_optional("aiops.commands.verdicts", "verdict")
 _register_optional("aiops.commands.verdicts", "effectiveness")
+_register_optional("aiops.commands.cluster", "cluster")
 
 
 def main(argv: list[str] | None = None) -> None:
