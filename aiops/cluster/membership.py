@@ -96,26 +96,32 @@ class Membership:
 
     @classmethod
     def join(cls, store: Store, replica: str, address: str, now: Callable[[], float] = time.time) -> Membership:
-        """Register this replica; on SQLite, first refuse when another live daemon serves the store."""
+        """Register this replica; on SQLite, unregister again and refuse when an older live daemon serves the
+        store (:class:`StoreInUse`, naming it)."""
         membership = cls(store, replica, address, now)
+        membership.beat()
         if store.engine.dialect.name == "sqlite":
             membership._refuse_a_second_daemon()
-        membership.beat()
         return membership
 
     def _refuse_a_second_daemon(self) -> None:
+        """Register first, then look: of two daemons started at the same instant each sees the other's row,
+        and the younger one (later start, then higher id) gives way, so exactly one keeps the store."""
         now = self.now()
+        mine = (self.started_at, self.replica)
         for other in members(self.store):
             if other.replica == self.replica:
                 continue
-            if other.alive(now):
+            if other.alive(now) and (other.started_at, other.replica) < mine:
+                self._forget(self.replica)
                 raise StoreInUse(
                     f"another aiops daemon already uses the SQLite store {self.store.redacted_url}: pid {other.pid} "
                     f"on {other.host}, running since {_since(other.started_at)} (last heartbeat "
                     f"{other.heartbeat_age(now):.0f}s ago). A SQLite store serves one daemon: stop that one, or "
                     "use PostgreSQL to run several replicas"
                 )
-            self._forget(other.replica)  # a dead daemon's row: it must not block anyone
+            if not other.alive(now):
+                self._forget(other.replica)  # a dead daemon's row: it must not block anyone
 
     def _forget(self, replica: str) -> None:
         with self.store.tx() as conn:
