@@ -3,7 +3,7 @@
 Each replica registers a row in ``aiops_members`` when it starts (its id is host:pid:process-start, the same
 id that owns action leases), beats every :data:`HEARTBEAT_INTERVAL` seconds and removes its row on a clean
 shutdown. A replica whose heartbeat is older than :data:`STALE_AFTER`, or whose process on this host is gone,
-is presumed dead: it is listed as such and never blocks anything.
+is presumed dead: it is listed as such and never blocks anything; after :data:`PRUNE_AFTER` its row is deleted.
 
 Why in the database and not a coordination service: the store is the one thing every replica already shares
 (as Airflow's schedulers share their metadata database), so membership needs no extra component.
@@ -32,6 +32,7 @@ from aiops.store.store import Store, owner_is_dead
 
 HEARTBEAT_INTERVAL: Final = 5.0  # seconds between two heartbeats of one replica
 STALE_AFTER: Final = 3 * HEARTBEAT_INTERVAL  # no heartbeat for this long: the replica is presumed dead
+PRUNE_AFTER: Final = 3600.0  # a dead replica stays listed (and alerted on) this long, then its row is deleted
 
 
 class StoreInUse(AiopsError):
@@ -142,6 +143,9 @@ class Membership:
                         replica=self.replica, host=host, pid=pid, started_at=self.started_at, **values
                     )
                 )
+            # Survivors forget replicas dead for long: the list and the "replica lost" alert show a loss for an
+            # hour, not forever.
+            conn.execute(sa.delete(t.members).where(t.members.c.heartbeat_at < now - PRUNE_AFTER))
         self._last_beat = now
 
     def tick(self) -> None:

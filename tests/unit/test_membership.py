@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops.cluster.membership import STALE_AFTER, Membership, StoreInUse, members
+from aiops.cluster.membership import PRUNE_AFTER, STALE_AFTER, Membership, StoreInUse, members
 from aiops.store.store import Store
 
 # Replica ids on another host: only their heartbeat can tell whether they live (as for real remote replicas).
@@ -76,3 +76,15 @@ def test_beats_keep_the_heartbeat_fresh_and_re_register(store: Store) -> None:
     clock.now = 1012.0
     member.tick()  # removed by hand (or pruned while it was paused): it registers again
     assert [m.heartbeat_at for m in members(store)] == [1012.0]
+
+
+def test_replicas_dead_for_long_are_pruned_by_a_survivor(store: Store) -> None:
+    clock = Clock(1000.0)
+    Membership(store, FIRST, "a", clock).beat()  # then it died without leaving
+    clock.now = 1000.0 + PRUNE_AFTER - 1
+    survivor = Membership(store, SECOND, "b", clock)
+    survivor.beat()
+    assert [m.replica for m in members(store)] == [FIRST, SECOND]  # lost, still listed (and alerted on)
+    clock.now = 1000.0 + PRUNE_AFTER + 1
+    survivor.beat()
+    assert [m.replica for m in members(store)] == [SECOND]
