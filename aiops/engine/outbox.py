@@ -33,7 +33,7 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.store import Row, Store, default_owner
+from aiops.store.store import Row, Store, default_owner, owner_is_dead
 from aiops.types import json_safe
 
 log = structlog.get_logger("aiops.outbox")
@@ -130,11 +130,9 @@ class OutboxDispatcher:
             if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
                 continue
-            if not self.store.claim_notification(int(row["id"]), self.owner, now + self.claim_for, now):
+            full = self._claim(int(row["id"]), now)
+            if full is None:
                 blocked.add(name)  # another replica is sending it (or sent it): its successors wait behind it
-                continue
-            full = self.store.get_notification(int(row["id"]))
-            if full is None or full["state"] != "pending":
                 continue
             row = full
             if self._filtered(row, name, silences):
@@ -147,6 +145,21 @@ class OutboxDispatcher:
         return sent
 
     # -- one row -----------------------------------------------------------------------------------------
+
+    def _claim(self, notification_id: int, now: float) -> Row | None:
+        """Claim a pending row for this replica and return it; None when another live replica holds it or it
+        is no longer pending. A claim left by a dead process of this host (this daemon before a crash) is
+        taken over at once, so a restart resends without waiting for the claim to lapse."""
+        until = now + self.claim_for
+        if not self.store.claim_notification(notification_id, self.owner, until, now):
+            current = self.store.get_notification(notification_id)
+            holder = current["claimed_by"] if current is not None else None
+            if holder is None or not owner_is_dead(str(holder)):
+                return None
+            if not self.store.claim_notification(notification_id, self.owner, until, now, dead_owner=str(holder)):
+                return None
+        full = self.store.get_notification(notification_id)
+        return full if full is not None and full["state"] == "pending" else None
 
     def _filtered(self, row: Row, name: str, silences: list[ActiveSilence]) -> bool:
         """Silenced, or a resolve whose firing was never sent: recorded, not sent."""

@@ -423,18 +423,20 @@ class Store:
         with self.tx() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def claim_notification(self, notification_id: int, owner: str, until: float, now: float) -> bool:
+    def claim_notification(
+        self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
+    ) -> bool:
         """Take a pending outbox row for sending until ``until``: exactly one replica wins (a conditional
-        UPDATE), and a claim left by a replica that died mid-send lapses at its ``claim_until``."""
+        UPDATE). A claim left by a replica that died mid-send lapses at its ``claim_until``, or at once when the
+        caller knows that claimer is dead (``dead_owner``: a process of this host that is gone)."""
         o = t.outbox.c
+        free = [o.claimed_by.is_(None), o.claimed_by == owner, o.claim_until < now]
+        if dead_owner is not None:
+            free.append(o.claimed_by == dead_owner)
         with self.tx() as conn:
             won = conn.execute(
                 sa.update(t.outbox)
-                .where(
-                    o.id == notification_id,
-                    o.state == "pending",
-                    sa.or_(o.claimed_by.is_(None), o.claimed_by == owner, o.claim_until < now),
-                )
+                .where(o.id == notification_id, o.state == "pending", sa.or_(*free))
                 .values(claimed_by=owner, claim_until=until)
             ).rowcount
         return bool(won)
