@@ -491,6 +491,7 @@ _register_optional("aiops.commands.verdicts", "effectiveness")
 _register_optional("aiops.commands.backtest", "backtest")
 _register_optional("aiops.commands.backtest", "tune")
 _register_optional("aiops.commands.warm_cache", "warm_cache")
+_register_optional("aiops.commands.cluster", "cluster")
 
 
 def main(argv: list[str] | None = None) -> None:

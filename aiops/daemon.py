@@ -27,6 +27,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
+from aiops.cluster.membership import Membership
+from aiops.cluster.metrics import ClusterCollector
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
@@ -75,6 +77,7 @@ class Daemon(FeedbackFacade):
         self.owner = default_owner()
         self.store = Store(_store_url(config))
         self.store.migrate()
+        self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
         bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
         self._runtime = build_runtime(config)
         self._runtime_lock = threading.Lock()
@@ -87,6 +90,7 @@ class Daemon(FeedbackFacade):
         # operators' verdicts and remediation effectiveness: API (FeedbackBackend) and metrics, from the store
         self.feedback = Feedback(self.store, self.clock.now, lambda: self.runtime().checks.keys())
         self.registry.register(FeedbackCollector(self.store, self.clock.now))
+        self.registry.register(ClusterCollector(self.store))  # aiops_cluster_members, from the members table
         self.incidents = IncidentManager(self.store, self.runtime, self.clock.now, paused=self.paused)
         self.executor = ActionExecutor(
             self.store,
@@ -144,6 +148,7 @@ class Daemon(FeedbackFacade):
             ("executor", self._executor_tick),
             ("outbox", self._outbox_tick),
             ("sweeper", self._sweep_tick),
+            ("membership", self.membership.tick),
         ):
             scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
         self._schedule_checks(self._runtime)
@@ -228,6 +233,7 @@ class Daemon(FeedbackFacade):
             log.warning("final outbox flush failed", error=str(exc))
         if self._server is not None:
             self._server.stop()
+        self.membership.leave()
         self.store.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
 

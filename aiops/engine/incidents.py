@@ -164,7 +164,7 @@ class IncidentManager:
         if row is None:
             firing = not actionable or cfg.policy.for_ <= 0
             state = S.FIRING if firing else S.PENDING
-            row = self.store.create_incident(
+            opened = self.store.create_incident_once(
                 {
                     "fingerprint": fp,
                     "check_name": cfg.name,
@@ -186,12 +186,18 @@ class IncidentManager:
                 actor="detector:" + top.detector,
                 reason=top.summary,
             )
-            log.info("incident opened", incident=row["id"], check=cfg.name, state=state.value, summary=top.summary)
-            self._emit(cfg.name, state.value)
-            if state is S.FIRING:
-                return self._on_firing(cfg, row, now)
-            self._reached("incident.pending", cfg.name)
-            return None
+            if opened is not None:
+                log.info(
+                    "incident opened", incident=opened["id"], check=cfg.name, state=state.value, summary=top.summary
+                )
+                self._emit(cfg.name, state.value)
+                if state is S.FIRING:
+                    return self._on_firing(cfg, opened, now)
+                self._reached("incident.pending", cfg.name)
+                return None
+            row = self.store.open_incident(fp)  # another replica opened it a moment ago: this sighting joins it
+            if row is None:
+                return None
         state = S(row["state"])
         updates: dict[str, Any] = {"last_seen_at": now, "evidence": evidence, "summary": top.summary}
         if state is S.PENDING and now - float(row["opened_at"]) >= cfg.policy.for_:

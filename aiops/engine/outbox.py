@@ -33,7 +33,7 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.store import Row, Store
+from aiops.store.store import Row, Store, default_owner, owner_is_dead
 from aiops.types import json_safe
 
 log = structlog.get_logger("aiops.outbox")
@@ -76,8 +76,12 @@ class OutboxDispatcher:
         on_result: Callable[[str, str], None] | None = None,
         max_attempts: int = 50,
         max_backoff: float = 300.0,
+        owner: str | None = None,
+        claim_for: float = 120.0,
     ) -> None:
         self.store = store
+        self.owner = owner or default_owner()  # this replica, as it claims a row before sending it
+        self.claim_for = claim_for  # longer than any notifier's timeout, so a live sender's claim never lapses
         self.runtime_ref = runtime_ref
         self.now = now
         self.on_result = on_result
@@ -121,16 +125,17 @@ class OutboxDispatcher:
                 self._finish(row, "failed", f"notifier {name!r} is not configured any more")
                 self._result(name, "failed")
                 continue
-            full = self.store.get_notification(int(row["id"]))
-            if full is None or full["state"] != "pending":
-                continue  # another dispatcher (a second replica) handled it meanwhile
-            row = full
-            if self._filtered(row, name, silences):
-                continue
             interval = float(getattr(notifier, "min_interval", 0.0) or 0.0)
             last = self._last_sent.get(name)
             if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
+                continue
+            full = self._claim(int(row["id"]), now)
+            if full is None:
+                blocked.add(name)  # another replica is sending it (or sent it): its successors wait behind it
+                continue
+            row = full
+            if self._filtered(row, name, silences):
                 continue
             outcome = self._send(row, name, notifier, runtime.config.secrets)
             if outcome == "sent":
@@ -140,6 +145,21 @@ class OutboxDispatcher:
         return sent
 
     # -- one row -----------------------------------------------------------------------------------------
+
+    def _claim(self, notification_id: int, now: float) -> Row | None:
+        """Claim a pending row for this replica and return it; None when another live replica holds it or it
+        is no longer pending. A claim left by a dead process of this host (this daemon before a crash) is
+        taken over at once, so a restart resends without waiting for the claim to lapse."""
+        until = now + self.claim_for
+        if not self.store.claim_notification(notification_id, self.owner, until, now):
+            current = self.store.get_notification(notification_id)
+            holder = current["claimed_by"] if current is not None else None
+            if holder is None or not owner_is_dead(str(holder)):
+                return None
+            if not self.store.claim_notification(notification_id, self.owner, until, now, dead_owner=str(holder)):
+                return None
+        full = self.store.get_notification(notification_id)
+        return full if full is not None and full["state"] == "pending" else None
 
     def _filtered(self, row: Row, name: str, silences: list[ActiveSilence]) -> bool:
         """Silenced, or a resolve whose firing was never sent: recorded, not sent."""
@@ -183,7 +203,8 @@ class OutboxDispatcher:
                 return "failed"
             delay = max(exc.retry_after or 0.0, backoff_delay(attempts, cap=self.max_backoff))
             self.store.update_notification(
-                int(row["id"]), {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay}
+                int(row["id"]),
+                {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay, "claimed_by": None},
             )
             log.warning(
                 "notification will be retried",
@@ -204,6 +225,7 @@ class OutboxDispatcher:
                     "attempts": attempts,
                     "last_error": error,
                     "next_attempt_at": now + backoff_delay(attempts, cap=self.max_backoff),
+                    "claimed_by": None,
                 },
             )
             log.error("notifier raised", notifier=name, error=error)

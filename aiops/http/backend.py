@@ -89,9 +89,7 @@ class FeedbackBackend(Protocol):
         """Mark an incident useful or noise; returns the stored verdict. ``not_found`` for an unknown id."""
         ...
 
-    def record_missed(
-        self, check: str, starts_at: float, ends_at: float, actor: str, comment: str
-    ) -> dict[str, Any]:
+    def record_missed(self, check: str, starts_at: float, ends_at: float, actor: str, comment: str) -> dict[str, Any]:
         """Record that ``check`` missed a problem in that window; ``invalid`` for an unknown check."""
         ...
 
@@ -101,4 +99,21 @@ class FeedbackBackend(Protocol):
 
     def effectiveness(self, since: float) -> list[dict[str, Any]]:
         """Per action type and target: runs, healed, heal ratio, median time to heal, escalations."""
+        ...
+
+
+@runtime_checkable
+class ClusterBackend(Protocol):
+    """The replicas sharing the daemon's store (``GET /api/v1/cluster``); separate like :class:`IngestBackend`,
+    so a backend without a store answers 501 there. The daemon's :class:`~aiops.cluster.membership.Membership`
+    is the implementation."""
+
+    @property
+    def membership(self) -> MembershipView: ...
+
+
+@runtime_checkable
+class MembershipView(Protocol):
+    def view(self) -> list[dict[str, Any]]:
+        """Every registered replica with its heartbeat age and whether it is alive."""
         ...

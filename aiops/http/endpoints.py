@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 import aiops
 from aiops.durations import parse_duration
-from aiops.http.backend import ApiBackend, FeedbackBackend, IngestBackend
+from aiops.http.backend import ApiBackend, ClusterBackend, FeedbackBackend, IngestBackend
 from aiops.http.bodies import CommentBody, EmptyBody, MissedBody, RequestBody, SilenceBody, VerdictBody, validate_body
 from aiops.http.problems import HttpError, json_response, problem_response, public_message
 from aiops.sources.ingest import (
@@ -296,6 +296,13 @@ def _effectiveness(call: Call) -> Response:
     return json_response(200, {"since": since, "actions": _feedback(call).effectiveness(since)})
 
 
+def _cluster(call: Call) -> Response:
+    backend = call.ctx.backend
+    if not isinstance(backend, ClusterBackend):
+        raise HttpError(501, "this server has no store to list replicas from")
+    return json_response(200, {"members": backend.membership.view()})
+
+
 def _checked_verdict_link(call: Call) -> str:
     from aiops.verdict_links import verify
 
@@ -393,6 +400,31 @@ _EFFECT: Final = {
         "median_heal_seconds": {"type": ["number", "null"]},
     },
 }
+_MEMBER: Final = {
+    "type": "object",
+    "required": [
+        "replica",
+        "host",
+        "pid",
+        "started_at",
+        "heartbeat_at",
+        "heartbeat_age",
+        "alive",
+        "version",
+        "address",
+    ],
+    "properties": {
+        "replica": {"type": "string", "description": "host:pid:process-start"},
+        "host": {"type": "string"},
+        "pid": {"type": "integer"},
+        "started_at": {"type": "number"},
+        "heartbeat_at": {"type": "number"},
+        "heartbeat_age": {"type": "number", "description": "seconds since the last heartbeat"},
+        "alive": {"type": "boolean", "description": "recent heartbeat and (same host) process still running"},
+        "version": {"type": "string"},
+        "address": {"type": "string", "description": "the replica's API listen address"},
+    },
+}
 _VERDICT_QUERY: Final = (
     QueryParam("check", {"type": "string", "pattern": CHECK_PATTERN}, "only this check"),
     QueryParam("verdict", {"type": "string", "enum": list(_VERDICT_KINDS)}, "only this kind"),
@@ -456,9 +488,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         response_schema=_INCIDENT,
     ),
     _write("/api/v1/incidents/{id}/ack", _ack, "acknowledge an incident", _INCIDENT, CommentBody),
-    _write(
-        "/api/v1/incidents/{id}/silence", _silence, "silence an incident's notifications", _INCIDENT, SilenceBody
-    ),
+    _write("/api/v1/incidents/{id}/silence", _silence, "silence an incident's notifications", _INCIDENT, SilenceBody),
     _listing("/api/v1/actions", _actions, "list ledger actions, newest first", "actions"),
     _write("/api/v1/actions/{id}/approve", partial(_decide_by_api, True), "approve an action", _INCIDENT),
     _write("/api/v1/actions/{id}/deny", partial(_decide_by_api, False), "deny an action", _INCIDENT),
@@ -537,6 +567,17 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             "type": "object",
             "required": ["since", "actions"],
             "properties": {"since": {"type": "number"}, "actions": {"type": "array", "items": _EFFECT}},
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/cluster",
+        _cluster,
+        "the daemon replicas sharing this store, with their heartbeat ages",
+        response_schema={
+            "type": "object",
+            "required": ["members"],
+            "properties": {"members": {"type": "array", "items": _MEMBER}},
         },
     ),
     Endpoint(

@@ -45,6 +45,15 @@ incidents = sa.Table(
     sa.Column("silenced_until", sa.Float),
     sa.Column("guard_note", sa.Text),
     sa.Column("notified_firing", sa.Boolean, nullable=False, default=False),
+    # At most one open incident per fingerprint, enforced by the database: two replicas deciding about the same
+    # anomaly at once both try to insert, the second insert conflicts and that replica joins the first's incident.
+    sa.Index(
+        "uq_aiops_incidents_open_fingerprint",
+        "fingerprint",
+        unique=True,
+        sqlite_where=sa.text("state != 'resolved'"),
+        postgresql_where=sa.text("state != 'resolved'"),
+    ),
 )
 
 transitions = sa.Table(
@@ -110,6 +119,10 @@ outbox = sa.Table(
     sa.Column("group_key", sa.String(300), index=True),
     sa.Column("route", sa.JSON),
     sa.Column("parent_id", sa.Integer),
+    # The replica sending the row and until when its claim holds: a row is claimed before it is sent, so two
+    # replicas never send it both; a claim of a replica that died before finishing lapses at ``claim_until``.
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claim_until", sa.Float),
     sa.UniqueConstraint("notifier", "dedup_key", name="uq_outbox_notifier_dedup"),
 )
 
@@ -238,4 +251,19 @@ series_state = sa.Table(
     sa.Column("series", sa.String(1000), primary_key=True),
     sa.Column("state", sa.LargeBinary, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+# Replicas of the daemon sharing this store: each registers at start, beats every few seconds and leaves on a
+# clean shutdown; a member whose heartbeat is old is presumed gone. ``replica`` is host:pid:process-start.
+members = sa.Table(
+    "aiops_members",
+    metadata,
+    sa.Column("replica", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("version", sa.String(50), nullable=False),
+    sa.Column("address", sa.String(300), nullable=False),
 )

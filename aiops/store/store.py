@@ -171,19 +171,41 @@ class Store:
         data = json_safe(dict(values))
         with self.tx() as conn:
             incident_id = _inserted_id(conn.execute(sa.insert(t.incidents).values(**data)))
-            conn.execute(
-                sa.insert(t.transitions).values(
-                    incident_id=incident_id,
-                    at=data["opened_at"],
-                    from_state=None,
-                    to_state=data["state"],
-                    actor=actor,
-                    reason=reason,
-                    evidence=data.get("evidence", {}),
-                )
-            )
+            self._opened(conn, incident_id, data, actor, reason)
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
         return dict(row._mapping)
+
+    def create_incident_once(self, values: Mapping[str, Any], actor: str, reason: str) -> Row | None:
+        """Open an incident unless its fingerprint already has an open one (the database's unique index on
+        open fingerprints decides, so two replicas racing both get one answer); None when another one won,
+        and the caller joins that incident (:meth:`open_incident`)."""
+        data = json_safe(dict(values))
+        with self.tx() as conn:
+            if not self._insert_or_ignore(conn, t.incidents, data):
+                return None
+            row = conn.execute(
+                sa.select(t.incidents)
+                .where(t.incidents.c.fingerprint == data["fingerprint"], t.incidents.c.state.in_(OPEN_STATES))
+                .order_by(t.incidents.c.id.desc())
+                .limit(1)
+            ).one()
+            self._opened(conn, int(row.id), data, actor, reason)
+        return dict(row._mapping)
+
+    @staticmethod
+    def _opened(conn: sa.Connection, incident_id: int, data: Mapping[str, Any], actor: str, reason: str) -> None:
+        """The audit row of an incident's opening."""
+        conn.execute(
+            sa.insert(t.transitions).values(
+                incident_id=incident_id,
+                at=data["opened_at"],
+                from_state=None,
+                to_state=data["state"],
+                actor=actor,
+                reason=reason,
+                evidence=data.get("evidence", {}),
+            )
+        )
 
     def update_incident(
         self,
@@ -401,6 +423,24 @@ class Store:
         )
         with self.tx() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def claim_notification(
+        self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
+    ) -> bool:
+        """Take a pending outbox row for sending until ``until``: exactly one replica wins (a conditional
+        UPDATE). A claim left by a replica that died mid-send lapses at its ``claim_until``, or at once when the
+        caller knows that claimer is dead (``dead_owner``: a process of this host that is gone)."""
+        o = t.outbox.c
+        free = [o.claimed_by.is_(None), o.claimed_by == owner, o.claim_until < now]
+        if dead_owner is not None:
+            free.append(o.claimed_by == dead_owner)
+        with self.tx() as conn:
+            won = conn.execute(
+                sa.update(t.outbox)
+                .where(o.id == notification_id, o.state == "pending", sa.or_(*free))
+                .values(claimed_by=owner, claim_until=until)
+            ).rowcount
+        return bool(won)
 
     def update_notification(self, notification_id: int, values: Mapping[str, Any]) -> None:
         with self.tx() as conn:

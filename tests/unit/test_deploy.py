@@ -15,6 +15,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
+from aiops.cluster.metrics import ClusterCollector
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.store.store import Store
 from aiops.telemetry import Telemetry
@@ -39,10 +40,11 @@ def _exported_metric_names() -> set[str]:
     telemetry.notification("n", "sent")
     # Store-backed families (verdicts, effectiveness) have samples only with data; their TYPE line names them.
     registry.register(FeedbackCollector(Store("sqlite://")))
+    registry.register(ClusterCollector(Store("sqlite://")))
     text = generate_latest(registry).decode()
     names = set()
     for line in text.splitlines():
-        if line.startswith(("# TYPE aiops_incident_verdicts", "# TYPE aiops_remediation_")):
+        if line.startswith(("# TYPE aiops_incident_verdicts", "# TYPE aiops_remediation_", "# TYPE aiops_cluster_")):
             names.add(line.split()[2])
         elif line and not line.startswith("#"):
             names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
@@ -60,7 +62,7 @@ def test_prometheus_rules_are_valid_and_use_exported_metrics() -> None:
 
 def test_grafana_dashboard_uses_exported_metrics() -> None:
     dashboard = json.loads((DEPLOY / "grafana" / "aiops-dashboard.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]  # a row has no targets
     used = {m.removesuffix("_bucket") + ("_bucket" if m.endswith("_bucket") else "")
             for e in exprs for m in re.findall(r"\baiops_[a-z_]+", e)}
     assert used <= _exported_metric_names(), used - _exported_metric_names()
@@ -71,7 +73,7 @@ def test_kubernetes_manifests_validate() -> None:
     kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
     files = [base / name for name in kustomization["resources"]]
     assert all(f.exists() for f in files)
-    core = [str(f) for f in files if yaml.safe_load(f.read_text())["apiVersion"] in ("v1", "apps/v1")]
+    core = [str(f) for f in files if yaml.safe_load(f.read_text())["apiVersion"] in ("v1", "apps/v1", "policy/v1")]
     out = subprocess.run([_tool("kubernetes-validate"), "--strict", *core], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -79,6 +81,9 @@ def test_kubernetes_manifests_validate() -> None:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    pdb = yaml.safe_load((base / "pdb.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 3 and pdb["spec"]["minAvailable"] == 2
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
 
 
 def test_dockerfile_lints_clean_and_runs_as_non_root() -> None:

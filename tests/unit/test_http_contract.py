@@ -19,6 +19,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from aiops.approval_links import signed_path
+from aiops.cluster.membership import Member
 from aiops.effectiveness import Effectiveness
 from aiops.errors import AiopsError, StoreError
 from aiops.http.endpoints import ENDPOINTS, Auth
@@ -65,6 +66,14 @@ class PushBackend(FakeBackend):
 
     def effectiveness(self, since: float) -> list[dict[str, Any]]:
         return [Effectiveness("command", "svc", 2, 1, 1, 0, 0.5, 30.0).to_dict()]
+
+    # ClusterBackend, in memory (the real one, over a store, is tested in tests/e2e/test_cluster_membership.py)
+    @property
+    def membership(self) -> PushBackend:
+        return self
+
+    def view(self) -> list[dict[str, Any]]:
+        return [Member("node-a:1:2.0", "node-a", 1, 2.0, 3.0, "0.1.0", "127.0.0.1:9464").to_dict(4.0)]
 
 
 def _serve(backend: FakeBackend) -> Iterator[str]:
@@ -119,6 +128,7 @@ VALID_REQUESTS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ),
     ("get", "/api/v1/verdicts"): ("/api/v1/verdicts?check=cpu&verdict=noise&limit=5", None),
     ("get", "/api/v1/effectiveness"): ("/api/v1/effectiveness?since=7d", None),
+    ("get", "/api/v1/cluster"): ("/api/v1/cluster", None),
     ("get", "/api/v1/openapi.json"): ("/api/v1/openapi.json", None),
 }
 

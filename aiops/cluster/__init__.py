@@ -1,0 +1,1 @@
+"""Several daemon replicas sharing one store: who is there (membership)."""
