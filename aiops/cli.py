@@ -252,17 +252,17 @@ def incidents(
     if as_json or output == "json":
         from aiops.store.verdicts import verdicts_of_incidents
 
-        verdicts = verdicts_of_incidents(store, [int(r["id"]) for r in rows])
+        verdicts = verdicts_of_incidents(store, [r.id for r in rows])
         out = []
         for row in rows:
             item = incident_dict(row)
-            item["transitions"] = [t.to_json() for t in store.transitions(int(row["id"]))]
-            item["actions"] = json_safe(store.list_actions(incident_id=int(row["id"])))
-            item["verdicts"] = [r.to_dict() for r in verdicts.get(int(row["id"]), [])]
+            item["transitions"] = [t.to_json() for t in store.transitions(row.id)]
+            item["actions"] = json_safe(store.list_actions(incident_id=row.id))
+            item["verdicts"] = [r.to_dict() for r in verdicts.get(row.id, [])]
             item["notifications"] = json_safe(
                 [
                     {k: n[k] for k in ("notifier", "event", "state", "attempts", "last_error", "sent_at")}
-                    for n in store.list_notifications(incident_id=int(row["id"]))
+                    for n in store.list_notifications(incident_id=row.id)
                 ]
             )
             out.append(item)
@@ -273,17 +273,17 @@ def incidents(
         return
     cells = []
     for r in rows:
-        failed = [n for n in store.list_notifications(incident_id=int(r["id"]), state="failed")]
+        failed = [n for n in store.list_notifications(incident_id=r.id, state="failed")]
         note = f"[{len(failed)} notification(s) failed] " if failed else ""
         cells.append(
             [
-                str(r["id"]),
-                r["state"],
-                r["severity"],
-                r["check_name"],
-                _age(r["opened_at"]),
-                str(r["attempts"]),
-                note + r["summary"],
+                str(r.id),
+                r.state.value,
+                r.severity.value,
+                r.check_name,
+                _age(r.opened_at),
+                str(r.attempts),
+                note + r.summary,
             ]
         )
     headers = ["ID", "STATE", "SEV", "CHECK", "OPENED", "TRIES", "SUMMARY"]

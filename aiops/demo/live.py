@@ -86,7 +86,7 @@ class LiveView:
             table.add_column(col)
         open_by_check: dict[str, str] = {}
         for row in daemon.store.list_incidents(open_only=True, limit=50):
-            open_by_check.setdefault(str(row["check_name"]), str(row["state"]))
+            open_by_check.setdefault(row.check_name, row.state.value)
         for name, cr in daemon.runtime().checks.items():
             runs = daemon.registry.get_sample_value("aiops_check_runs_total", {"check": name, "outcome": "ok"})
             findings = sum(
@@ -107,13 +107,13 @@ class LiveView:
         table = Table(title="incidents (newest first)", title_justify="left", expand=True)
         _columns(table, names=("#", "check", "state"), text=("summary", "guard"))
         for row in daemon.store.list_incidents(limit=6):
-            state = str(row["state"])
+            state = row.state.value
             table.add_row(
-                str(row["id"]),
-                str(row["check_name"]),
+                str(row.id),
+                row.check_name,
                 Text(state, style=_STATE_STYLE.get(state, "")),
-                abbreviate(str(row["summary"]), 70),
-                abbreviate(str(row["guard_note"] or ""), 60),
+                abbreviate(row.summary, 70),
+                abbreviate(str(row.guard_note or ""), 60),
             )
         return table
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiops.config.notifications import FlappingConfig
+from aiops.store.records import Incident
 from aiops.store.store import Row, Store
 
 SEND, HOLD, ANNOUNCE = "send", "hold", "announce"
@@ -30,11 +31,11 @@ class FlapDecision:
     opens: int = 0
 
 
-def assess(store: Store, cfg: FlappingConfig, incident: Row, event: str, now: float) -> FlapDecision:
+def assess(store: Store, cfg: FlappingConfig, incident: Incident, event: str, now: float) -> FlapDecision:
     """What to do with a message of ``event`` about ``incident`` given how often its fingerprint opened."""
     if not cfg.enabled or event not in ("firing", "resolved"):
         return FlapDecision(SEND)
-    fp = str(incident["fingerprint"])
+    fp = incident.fingerprint
     flap = store.get_flap(fp)
     active = flap is not None and flap["ended_at"] is None
     if event == "resolved":
@@ -52,12 +53,12 @@ def assess(store: Store, cfg: FlappingConfig, incident: Row, event: str, now: fl
 
 
 def start_episode(
-    store: Store, incident: Row, opens: int, receivers: list[str], payload: dict[str, Any], now: float
+    store: Store, incident: Incident, opens: int, receivers: list[str], payload: dict[str, Any], now: float
 ) -> None:
     store.save_flap(
-        str(incident["fingerprint"]),
+        incident.fingerprint,
         {
-            "check_name": incident["check_name"],
+            "check_name": incident.check_name,
             "started_at": now,
             "last_at": now,
             "ended_at": None,

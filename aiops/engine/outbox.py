@@ -33,15 +33,18 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
+from aiops.store.records import Incident
 from aiops.store.store import Row, Store
-from aiops.types import json_safe
+from aiops.types import IncidentState, json_safe
 
 log = structlog.get_logger("aiops.outbox")
 
 #: Events a repeat re-sends while the incident is still open.
 REPEATED_EVENTS = frozenset({"firing", "escalated", "flapping", "group"})
 #: Incident states in which repeats continue (a person who acknowledged or silenced it stops them).
-REPEAT_STATES = frozenset({"firing", "remediating", "verifying", "escalated"})
+REPEAT_STATES = frozenset(
+    {IncidentState.FIRING, IncidentState.REMEDIATING, IncidentState.VERIFYING, IncidentState.ESCALATED}
+)
 
 
 def backoff_delay(attempts: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
@@ -267,7 +270,7 @@ class OutboxDispatcher:
         for entry in self.store.due_repeats(now):
             incident = self.store.get_incident(int(entry["incident_id"]))
             name = str(entry["notifier"])
-            if incident is None or incident["state"] == "resolved" or name not in runtime.notifiers:
+            if incident is None or incident.state is IncidentState.RESOLVED or name not in runtime.notifiers:
                 self.store.forget_notify_log(int(entry["incident_id"]), name)
                 continue
             original = self.store.notification_by_key(name, str(entry["dedup_key"]))
@@ -275,7 +278,7 @@ class OutboxDispatcher:
                 self.store.forget_notify_log(int(entry["incident_id"]), name)
                 continue
             base, _backoff, _cap = self._repeat_timing(original, runtime.notifiers[name])
-            if str(incident["state"]) not in REPEAT_STATES:  # acknowledged or silenced: look again later
+            if incident.state not in REPEAT_STATES:  # acknowledged or silenced: look again later
                 self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": now + max(base, 60.0)})
                 continue
             n = int(entry["repeats"]) + 1
@@ -284,7 +287,7 @@ class OutboxDispatcher:
                 {
                     "notifier": name,
                     "dedup_key": payload["dedup_key"],
-                    "incident_id": incident["id"],
+                    "incident_id": incident.id,
                     "event": original["event"] if original["event"] != "group" else "firing",
                     "payload": payload,
                     "state": "pending",
@@ -300,11 +303,11 @@ class OutboxDispatcher:
             self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": None, "repeats": n})
 
     @staticmethod
-    def _repeat_payload(original: Row, incident: Row, entry: Row, n: int) -> dict[str, Any]:
+    def _repeat_payload(original: Row, incident: Incident, entry: Row, n: int) -> dict[str, Any]:
         payload = dict(original["payload"])
         if payload.get("event") == "group":  # repeat only this incident's own message
             for member in payload.get("details", {}).get("group", []):
-                if int(member["incident"]["id"]) == int(incident["id"]):
+                if int(member["incident"]["id"]) == incident.id:
                     payload = dict(member)
         view = incident_view(incident)
         inc = dict(payload["incident"])

@@ -30,6 +30,7 @@ from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
 from aiops.engine.silences import message_labels
 from aiops.matchers import matches_all, parse_matchers
+from aiops.store.records import Incident
 from aiops.store.store import Row, Store
 from aiops.types import Message
 
@@ -73,7 +74,7 @@ def enqueue_message(
     store: Store,
     settings: Any,
     notify: Sequence[str],
-    incident: Row,
+    incident: Incident,
     message: Message,
     payload: dict[str, Any],
     now: float,
@@ -99,12 +100,12 @@ def enqueue_message(
     if decision.kind == flapping.ANNOUNCE:
         payload = flapping_payload(payload, decision.reason, flap_cfg.window if flap_cfg else 0.0, now)
         flapping.start_episode(store, incident, decision.opens, sorted(targets), payload, now)
-        log.warning("incident is flapping; further messages held", incident=incident["id"], reason=decision.reason)
+        log.warning("incident is flapping; further messages held", incident=incident.id, reason=decision.reason)
     for receiver, routed in targets.items():
         values: dict[str, Any] = {
             "notifier": receiver,
             "dedup_key": str(payload["dedup_key"]),
-            "incident_id": incident["id"],
+            "incident_id": incident.id,
             "event": str(payload["event"]),
             "payload": payload,
             "state": "pending",

@@ -16,6 +16,7 @@ import structlog
 
 from aiops.config.models import ActionConfig, CheckConfig, SafetyConfig
 from aiops.engine.policy import GuardFacts
+from aiops.store.records import Incident
 from aiops.store.store import Row, Store
 from aiops.types import ActionState, IncidentState
 
@@ -29,7 +30,7 @@ def gather(
     store: Store,
     cfg: CheckConfig,
     safety: SafetyConfig,
-    row: Row,
+    row: Incident,
     rung: int,
     target: str | None,
     now: float,
@@ -37,16 +38,16 @@ def gather(
     """Read the ledger and the breaker for one decision about ``rung`` of an incident."""
     policy = cfg.policy
     action = policy.actions[rung]
-    incident_id = int(row["id"])
+    incident_id = row.id
     mine = [
         a
         for a in store.list_actions(incident_id=incident_id, limit=1000)
         if int(a["rung"]) == rung and a["state"] in EXECUTED
     ]
     rung_last_at = max((float(a["finished_at"] or a["started_at"] or a["created_at"]) for a in mine), default=None)
-    if mine and row["verify_deadline"] is not None and float(row["verify_deadline"]) <= now:
+    if mine and row.verify_deadline is not None and row.verify_deadline <= now:
         # an attempt that ran but did not heal ended when its verification window closed
-        rung_last_at = max(rung_last_at or 0.0, float(row["verify_deadline"]))
+        rung_last_at = max(rung_last_at or 0.0, row.verify_deadline)
     check_since = now - policy.attempts_window
     check_attempts = 0
     oldest: float | None = None
@@ -94,7 +95,7 @@ def _trial_busy(store: Store, breaker: Row | None) -> bool:
     if trial["state"] in ACTIVE:
         return True
     incident = store.get_incident(int(trial["incident_id"]))
-    return incident is not None and incident["state"] in (IncidentState.REMEDIATING, IncidentState.VERIFYING)
+    return incident is not None and incident.state in (IncidentState.REMEDIATING, IncidentState.VERIFYING)
 
 
 def trial_started(store: Store, action: ActionConfig, action_row: Row, now: float) -> None:
@@ -105,13 +106,13 @@ def trial_started(store: Store, action: ActionConfig, action_row: Row, now: floa
         log.info("circuit breaker half-open: trial run", action_type=action.type, action=action_row["id"])
 
 
-def failed(store: Store, cfg: CheckConfig, row: Row, action_row: Row | None, reason: str, now: float) -> int:
+def failed(store: Store, cfg: CheckConfig, row: Incident, action_row: Row | None, reason: str, now: float) -> int:
     """An execution failed or did not heal: count it for the breaker; return the incident's next rung.
 
     The same rung is tried again while it has ``retries`` left (the policy's backoff spaces the retries),
     otherwise the ladder moves on.
     """
-    rung = int(row["rung"] or 0)
+    rung = row.rung
     if action_row is None:
         return rung + 1
     action_type = str(action_row["action_type"])
@@ -132,15 +133,15 @@ def failed(store: Store, cfg: CheckConfig, row: Row, action_row: Row | None, rea
         return rung + 1
     tried = sum(
         1
-        for a in store.list_actions(incident_id=int(row["id"]), limit=1000)
+        for a in store.list_actions(incident_id=row.id, limit=1000)
         if int(a["rung"]) == rung and a["state"] in EXECUTED
     )
     return rung if tried <= rung_cfg.retries else rung + 1
 
 
-def healed(store: Store, row: Row, now: float) -> None:
+def healed(store: Store, row: Incident, now: float) -> None:
     """Verification passed: the last executed action's type has a working fix; close its breaker."""
-    for action in store.list_actions(incident_id=int(row["id"]), limit=50):
+    for action in store.list_actions(incident_id=row.id, limit=50):
         if action["state"] == ActionState.SUCCEEDED.value:
             breaker = store.get_breaker(str(action["action_type"]))
             if breaker is not None and (breaker["state"] != "closed" or breaker["failures"]):

@@ -5,7 +5,8 @@ runtime ``KeyError`` and a state is a bare string. A frozen record with enum sta
 cannot be mutated behind the store's back. ``to_json()`` gives exactly the JSON the API and the CLI always
 served for the row.
 
-Only the audit trail is converted so far; incidents, actions and outbox messages follow the same pattern.
+JSON columns (evidence, labels, plan, payload, ...) stay JSON: they are typed ``JsonObject`` (a read-only
+mapping of ``object``), so a reader has to narrow what it takes out of them instead of trusting ``Any``.
 
 >>> t = Transition(1, 7, 100.0, None, IncidentState.FIRING, "detector:threshold", "v is high", {})
 >>> t.to_state is IncidentState.FIRING, t.to_json()["to_state"]
@@ -15,9 +16,12 @@ Only the audit trail is converted so far; incidents, actions and outbox messages
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from aiops.types import IncidentState, json_safe
+from aiops.types import IncidentState, Severity, json_safe
+
+#: A JSON object column as read back from the store.
+JsonObject = Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Transition:
     to_state: IncidentState
     actor: str
     reason: str
-    evidence: Mapping[str, object] = field(default_factory=dict)
+    evidence: JsonObject = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Mapping[str, object]) -> Transition:
@@ -45,7 +49,7 @@ class Transition:
             to_state=IncidentState(str(row["to_state"])),
             actor=str(row["actor"]),
             reason=str(row["reason"]),
-            evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
+            evidence=_object(evidence),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -62,6 +66,100 @@ class Transition:
             }
         )
         return out
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident as stored: what is wrong (fingerprint, check, labels), where it stands in its life
+    (state, rung, attempts, verification clock) and what a person did to it. Fields are in column order, so
+    ``to_json()`` is the row exactly as the API and the CLI always served it."""
+
+    id: int
+    fingerprint: str
+    check_name: str
+    labels: Mapping[str, str]
+    state: IncidentState
+    severity: Severity
+    kind: str
+    summary: str
+    evidence: JsonObject
+    opened_at: float
+    updated_at: float
+    firing_at: float | None
+    resolved_at: float | None
+    last_seen_at: float
+    rung: int
+    attempts: int
+    verify_started_at: float | None
+    verify_deadline: float | None
+    healthy_ticks: int
+    acknowledged_by: str | None
+    silenced_until: float | None
+    guard_note: str | None
+    notified_firing: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Incident:
+        labels = row.get("labels")
+        return cls(
+            id=_int(row["id"]),
+            fingerprint=str(row["fingerprint"]),
+            check_name=str(row["check_name"]),
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+            state=IncidentState(str(row["state"])),
+            severity=Severity(str(row["severity"])),
+            kind=str(row["kind"]),
+            summary=str(row["summary"]),
+            evidence=_object(row.get("evidence")),
+            opened_at=_float(row["opened_at"]),
+            updated_at=_float(row["updated_at"]),
+            firing_at=_opt_float(row.get("firing_at")),
+            resolved_at=_opt_float(row.get("resolved_at")),
+            last_seen_at=_float(row["last_seen_at"]),
+            rung=_int(row.get("rung") or 0),
+            attempts=_int(row.get("attempts") or 0),
+            verify_started_at=_opt_float(row.get("verify_started_at")),
+            verify_deadline=_opt_float(row.get("verify_deadline")),
+            healthy_ticks=_int(row.get("healthy_ticks") or 0),
+            acknowledged_by=_opt_str(row.get("acknowledged_by")),
+            silenced_until=_opt_float(row.get("silenced_until")),
+            guard_note=_opt_str(row.get("guard_note")),
+            notified_firing=bool(row.get("notified_firing")),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _record_json(self)
+
+    @property
+    def is_detector(self) -> bool:
+        """Opened by a detector's finding (the ladder applies), not by a source's or the scheduler's problem."""
+        return self.kind.startswith("detector:")
+
+    def silenced_at(self, now: float) -> bool:
+        """Whether a person's silence (or acknowledgement with an end) still holds at ``now``."""
+        return self.silenced_until is not None and now < self.silenced_until
+
+
+def column_names(record: type[Incident]) -> frozenset[str]:
+    """The fields a store update may name: a typo is an error, not a silently ignored key."""
+    return frozenset(f.name for f in fields(record))
+
+
+def _record_json(record: Incident) -> dict[str, object]:
+    out: dict[str, object] = json_safe({f.name: getattr(record, f.name) for f in fields(record)})
+    return out
+
+
+def _object(value: object) -> JsonObject:
+    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else _float(value)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _int(value: object) -> int:

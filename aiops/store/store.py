@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import migrations
 from aiops.store import schema as t
-from aiops.store.records import Transition
+from aiops.store.records import Incident, Transition, column_names
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -156,7 +156,7 @@ class Store:
 
     # -- incidents -------------------------------------------------------------------------------------
 
-    def open_incident(self, fingerprint: str) -> Row | None:
+    def open_incident(self, fingerprint: str) -> Incident | None:
         with self.tx() as conn:
             row = conn.execute(
                 sa.select(t.incidents)
@@ -164,10 +164,11 @@ class Store:
                 .order_by(t.incidents.c.id.desc())
                 .limit(1)
             ).first()
-        return dict(row._mapping) if row else None
+        return Incident.from_row(dict(row._mapping)) if row else None
 
-    def create_incident(self, values: Mapping[str, Any], actor: str, reason: str) -> Row:
-        data = json_safe(dict(values))
+    def create_incident(self, values: Mapping[str, object], actor: str, reason: str) -> Incident:
+        """Insert an incident (every column but ``id``) and its first audit row, in one transaction."""
+        data = _incident_values(values)
         with self.tx() as conn:
             incident_id = _inserted_id(conn.execute(sa.insert(t.incidents).values(**data)))
             conn.execute(
@@ -182,21 +183,23 @@ class Store:
                 )
             )
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
-        return dict(row._mapping)
+        return Incident.from_row(dict(row._mapping))
 
     def update_incident(
         self,
         incident_id: int,
-        values: Mapping[str, Any],
+        values: Mapping[str, object],
         *,
-        transition: tuple[str, str, str, Mapping[str, Any]] | None = None,
+        transition: tuple[IncidentState | str, str, str, Mapping[str, object]] | None = None,
         now: float,
-    ) -> Row:
-        """Update fields; with ``transition=(to_state, actor, reason, evidence)`` also write the audit row.
+    ) -> Incident:
+        """Update the named fields; with ``transition=(to_state, actor, reason, evidence)`` also write the
+        audit row. Both happen in one transaction, so the trail never disagrees with the state.
 
-        Both happen in one transaction, so the trail never disagrees with the state.
+        Only the named fields are written (not the whole record), so a caller holding an older copy of the
+        incident cannot undo a field it did not mean to change.
         """
-        data = json_safe(dict(values))
+        data = _incident_values(values)
         data["updated_at"] = now
         with self.tx() as conn:
             current = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
@@ -204,13 +207,13 @@ class Store:
                 raise StoreError(f"no incident {incident_id}", recoverable=False, reason="not_found")
             if transition is not None:
                 to_state, actor, reason, evidence = transition
-                data["state"] = to_state
+                data["state"] = IncidentState(to_state).value
                 conn.execute(
                     sa.insert(t.transitions).values(
                         incident_id=incident_id,
                         at=now,
                         from_state=current.state,
-                        to_state=to_state,
+                        to_state=data["state"],
                         actor=actor,
                         reason=reason,
                         evidence=json_safe(dict(evidence)),
@@ -218,12 +221,12 @@ class Store:
                 )
             conn.execute(sa.update(t.incidents).where(t.incidents.c.id == incident_id).values(**data))
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
-        return dict(row._mapping)
+        return Incident.from_row(dict(row._mapping))
 
-    def get_incident(self, incident_id: int) -> Row | None:
+    def get_incident(self, incident_id: int) -> Incident | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-        return dict(row._mapping) if row else None
+        return Incident.from_row(dict(row._mapping)) if row else None
 
     def list_incidents(
         self,
@@ -232,7 +235,7 @@ class Store:
         open_only: bool = False,
         check: str | None = None,
         limit: int = 100,
-    ) -> list[Row]:
+    ) -> list[Incident]:
         query = sa.select(t.incidents).order_by(t.incidents.c.id.desc()).limit(limit)
         if state:
             query = query.where(t.incidents.c.state == state)
@@ -241,7 +244,7 @@ class Store:
         if check:
             query = query.where(t.incidents.c.check_name == check)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Incident.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def transitions(self, incident_id: int) -> list[Transition]:
         """An incident's audit trail, oldest first."""
@@ -748,6 +751,18 @@ class Store:
 
 class _Conflict(Exception):
     """Internal: a conditional update lost a race; the transaction is rolled back."""
+
+
+_INCIDENT_COLUMNS = column_names(Incident) - {"id"}
+
+
+def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:
+    """Column values for an incident write; a name that is not a column is a programming error, said so."""
+    unknown = set(values) - _INCIDENT_COLUMNS
+    if unknown:
+        raise StoreError(f"not incident columns: {sorted(unknown)}", recoverable=False, reason="bad_request")
+    data: dict[str, Any] = json_safe(dict(values))
+    return data
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:

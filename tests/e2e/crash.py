@@ -188,7 +188,7 @@ class Life:
         try:
             incidents = store.list_incidents(limit=100)
             first = incidents[-1]
-            states = tuple(t.to_state.value for t in store.transitions(int(first["id"])))
+            states = tuple(t.to_state.value for t in store.transitions(first.id))
             actions = store.list_actions(limit=100)
         finally:
             store.close()
@@ -202,7 +202,7 @@ class Life:
         log = self.work / "executions.log"
         return LifeEnd(
             incidents=len(incidents),
-            final_state=str(first["state"]),
+            final_state=first.state.value,
             states=states,
             action_states=tuple(str(a["state"]) for a in actions),
             executions=len(log.read_text().splitlines()) if log.exists() else 0,

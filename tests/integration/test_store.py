@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from aiops.store.migrations import head_revisions
+from aiops.store.records import Incident
 from aiops.store.store import Store, owner_is_dead
 
 
@@ -32,7 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> dict:
+def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> Incident:
     return store.create_incident(
         {
             "fingerprint": fp,
@@ -85,29 +86,29 @@ def test_migrate_is_idempotent(store: Store) -> None:
 
 def test_incident_and_audit_trail_are_written_together(store: Store) -> None:
     inc = _incident(store)
-    assert inc["evidence"]["value"] is None  # NaN is stored as null, never breaks JSON
+    assert inc.evidence["value"] is None  # NaN is stored as null, never breaks JSON
     store.update_incident(
-        int(inc["id"]), {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
+        inc.id, {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
     )
-    trail = store.transitions(int(inc["id"]))
+    trail = store.transitions(inc.id)
     assert [(t.from_state, t.to_state) for t in trail] == [(None, "firing"), ("firing", "remediating")]
-    assert store.open_incident("fp1")["state"] == "remediating"
+    assert store.open_incident("fp1").state == "remediating"
     assert store.incident_counts()["remediating"] == 1
-    store.update_incident(int(inc["id"]), {}, transition=("resolved", "verifier", "ok", {}), now=102)
+    store.update_incident(inc.id, {}, transition=("resolved", "verifier", "ok", {}), now=102)
     assert store.open_incident("fp1") is None
 
 
 def test_idempotency_key_is_unique(store: Store) -> None:
     inc = _incident(store)
-    first = _action(store, int(inc["id"]))
-    again = _action(store, int(inc["id"]))
+    first = _action(store, inc.id)
+    again = _action(store, inc.id)
     assert first["id"] == again["id"]
     assert len(store.list_actions()) == 1
 
 
 def test_exactly_one_claimer_wins(store: Store) -> None:
     inc = _incident(store)
-    action = _action(store, int(inc["id"]))
+    action = _action(store, inc.id)
     wins: list[str] = []
 
     def claim(owner: str) -> None:
@@ -126,7 +127,7 @@ def test_exactly_one_claimer_wins(store: Store) -> None:
 
 def test_steal_is_compare_and_set(store: Store) -> None:
     inc = _incident(store)
-    action = _action(store, int(inc["id"]))
+    action = _action(store, inc.id)
     assert store.claim_action(int(action["id"]), "dead", 5.0, 2.0, from_states=["pending"])
     assert store.steal_action(int(action["id"]), "dead", "me", 50.0, 6.0)
     assert not store.steal_action(int(action["id"]), "dead", "you", 50.0, 6.0)
@@ -137,7 +138,7 @@ def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
     row = {
         "notifier": "n",
         "dedup_key": "d1",
-        "incident_id": inc["id"],
+        "incident_id": inc.id,
         "event": "firing",
         "payload": {"x": 1},
         "state": "pending",
