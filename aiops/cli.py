@@ -257,7 +257,7 @@ def incidents(
         for row in rows:
             item = incident_dict(row)
             item["transitions"] = [t.to_json() for t in store.transitions(row.id)]
-            item["actions"] = json_safe(store.list_actions(incident_id=row.id))
+            item["actions"] = [a.to_json() for a in store.list_actions(incident_id=row.id)]
             item["verdicts"] = [r.to_dict() for r in verdicts.get(row.id, [])]
             item["notifications"] = json_safe(
                 [
@@ -300,13 +300,12 @@ def incidents(
 def actions(config_path: str | None, state: str | None, limit: int, as_json: bool, output: str | None) -> None:
     """List the action ledger: plan, mode, guard decision and outcome."""
     from aiops.text import table
-    from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_actions(state=state, limit=limit)
     breakers = store.list_breakers()
     if as_json or output == "json":
-        click.echo(json.dumps(json_safe(rows), indent=2))
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     if not rows:
         click.echo("no actions")
@@ -314,15 +313,15 @@ def actions(config_path: str | None, state: str | None, limit: int, as_json: boo
         headers = ["ID", "INC", "STATE", "MODE", "ACTION", "CREATED", "PLAN", "GUARD", "OUTCOME"]
         cells = [
             [
-                str(r["id"]),
-                str(r["incident_id"]),
-                r["state"],
-                r["mode"],
-                r["action_label"],
-                _age(r["created_at"]),
-                r["plan"].get("description", ""),
-                r["guard"] or "",
-                (r["outcome"] or {}).get("summary") or "",
+                str(r.id),
+                str(r.incident_id),
+                r.state.value,
+                r.mode.value,
+                r.action_label,
+                _age(r.created_at),
+                r.description,
+                r.guard or "",
+                r.summary,
             ]
             for r in rows
         ]

@@ -313,7 +313,7 @@ class Daemon(FeedbackFacade):
         out = incident_dict(row)
         out["transitions"] = [t.to_json() for t in self.store.transitions(incident_id)]
         out["verdicts"] = self.feedback.verdicts_of(incident_id)
-        out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
+        out["actions"] = [a.to_json() for a in self.store.list_actions(incident_id=incident_id)]
         out["notifications"] = json_safe(
             [
                 {k: n[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")}
@@ -329,15 +329,10 @@ class Daemon(FeedbackFacade):
         return incident_dict(self.incidents.silence(incident_id, actor, duration_seconds, comment))
 
     def approve(self, action_id: int, actor: str, approved: bool) -> dict[str, Any]:
-        decided = self.incidents.decide_approval(action_id, approved, actor)
-        out = json_safe(decided)
-        assert isinstance(out, dict)
-        return out
+        return self.incidents.decide_approval(action_id, approved, actor).to_json()
 
     def list_actions(self, state: str | None, limit: int) -> list[dict[str, Any]]:
-        out = json_safe(self.store.list_actions(state=state, limit=limit))
-        assert isinstance(out, list)
-        return out
+        return [a.to_json() for a in self.store.list_actions(state=state, limit=limit)]
 
     def list_checks(self) -> list[dict[str, Any]]:
         """Each configured check with its schedule, source, detectors, owner and last tick (console)."""

@@ -122,12 +122,12 @@ class LiveView:
         _columns(table, names=("#", "inc", "action", "state"), text=("guard", "outcome"))
         for a in daemon.store.list_actions(limit=5):
             table.add_row(
-                str(a["id"]),
-                str(a["incident_id"]),
-                str(a["action_label"]),
-                str(a["state"]),
-                abbreviate(str(a["guard"] or ""), 40),
-                abbreviate(str((a["outcome"] or {}).get("summary", "")), 60),
+                str(a.id),
+                str(a.incident_id),
+                a.action_label,
+                a.state.value,
+                abbreviate(a.guard or "", 40),
+                abbreviate(a.summary, 60),
             )
         return table
 

@@ -522,15 +522,15 @@ class DemoRun:
             ]
             item["actions"] = [
                 {
-                    "id": a["id"],
-                    "type": a["action_type"],
-                    "label": a["action_label"],
-                    "state": a["state"],
-                    "guard": a["guard"],
-                    "plan": (a["plan"] or {}).get("description", ""),
-                    "outcome": (a["outcome"] or {}).get("summary", ""),
-                    "created_at": a["created_at"],
-                    "finished_at": a["finished_at"],
+                    "id": a.id,
+                    "type": a.action_type,
+                    "label": a.action_label,
+                    "state": a.state.value,
+                    "guard": a.guard,
+                    "plan": a.description,
+                    "outcome": a.summary,
+                    "created_at": a.created_at,
+                    "finished_at": a.finished_at,
                 }
                 for a in reversed(store.list_actions(incident_id=row.id))
             ]

@@ -38,8 +38,8 @@ from aiops.engine.verify import (
     quiet_verdict,
 )
 from aiops.errors import AiopsError, PlanRefused
-from aiops.store.records import Incident
-from aiops.store.store import Row, Store
+from aiops.store.records import Action, Incident
+from aiops.store.store import Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint
 
 log = structlog.get_logger("aiops.incidents")
@@ -294,7 +294,7 @@ class IncidentManager:
         if row.state is not S.FIRING or not row.kind.startswith("detector:"):
             return
         incident_id = row.id
-        if any(a["state"] in _ACTIVE_ACTION_STATES for a in self.store.list_actions(incident_id=incident_id)):
+        if any(a.state in _ACTIVE_ACTION_STATES for a in self.store.list_actions(incident_id=incident_id)):
             return
         rung = row.rung
         target_last: float | None = None
@@ -303,8 +303,8 @@ class IncidentManager:
             target = self._plan_target(cfg, row, rung)
             if target is not None and cfg.policy.cooldown > 0:
                 last = self.store.last_action_on_target(target, _EXECUTED_STATES)
-                if last is not None and int(last["incident_id"]) != incident_id:
-                    target_last = float(last["finished_at"] or last["started_at"] or last["created_at"])
+                if last is not None and last.incident_id != incident_id:
+                    target_last = last.last_at
             guards = safety.gather(self.store, cfg, self.runtime_ref().config.settings.safety, row, rung, target, now)
         step = next_step(
             policy=cfg.policy,
@@ -420,7 +420,7 @@ class IncidentManager:
                 "guard": step.reason,
             }
         )
-        log.info("action planned", incident=incident_id, action=action["id"], mode=mode.value, plan=plan.description)
+        log.info("action planned", incident=incident_id, action=action.id, mode=mode.value, plan=plan.description)
         self._reached("action.planned", cfg.name)
         if mode is ActionMode.AUTO:
             safety.trial_started(self.store, step.action, action, now)
@@ -429,21 +429,21 @@ class IncidentManager:
                 S.REMEDIATING,
                 "policy",
                 f"running {step.action.label}: {plan.description}",
-                {"action_id": action["id"], "plan": action["plan"]},
+                {"action_id": action.id, "plan": action.plan},
                 {"guard_note": None},
             )
         elif mode is ActionMode.APPROVE:
             row = self.store.update_incident(
-                incident_id, {"guard_note": f"waiting for approval of action {action['id']}"}, now=now
+                incident_id, {"guard_note": f"waiting for approval of action {action.id}"}, now=now
             )
             self._notify(
                 cfg,
                 row,
                 "approval",
-                f"approve with: aiops approve {action['id']}  (plan: {plan.description})",
+                f"approve with: aiops approve {action.id}  (plan: {plan.description})",
                 now,
-                suffix=str(action["id"]),
-                details={"action_id": action["id"], "plan": action["plan"]},
+                suffix=str(action.id),
+                details={"action_id": action.id, "plan": action.plan},
             )
         else:
             # dry-run/observe: the plan is recorded, nothing ran; go on down the ladder so that a person is
@@ -459,46 +459,44 @@ class IncidentManager:
 
     # -- called by the executor and the sweeper --------------------------------------------------------
 
-    def claim_action(self, action: Row, owner: str, lease_until: float) -> Row | None:
+    def claim_action(self, action: Action, owner: str, lease_until: float) -> Action | None:
         """Claim a pending action for execution; an approved one moves its incident to ``remediating`` in
         the same unit of work, so no crash can leave it "waiting for approval" while the action runs."""
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            if not self.store.claim_action(
-                int(action["id"]), owner, lease_until, now, from_states=[ActionState.PENDING.value]
-            ):
+        with self._action_decision(action.incident_id):
+            if not self.store.claim_action(action.id, owner, lease_until, now, from_states=[ActionState.PENDING.value]):
                 return None
-            claimed = self.store.get_action(int(action["id"]))
+            claimed = self.store.get_action(action.id)
             assert claimed is not None
             self._action_started(claimed)
-            self._reached("action.claimed", str(action["check_name"]))
+            self._reached("action.claimed", action.check_name)
         return claimed
 
-    def finish_action(self, action_id: int, values: Mapping[str, Any], ok: bool, summary: str) -> Row:
+    def finish_action(self, action_id: int, values: Mapping[str, object], ok: bool, summary: str) -> Action:
         """Record an execution's final state and the incident's transition in one unit of work."""
         current = self.store.get_action(action_id)
         assert current is not None
-        with self._action_decision(int(current["incident_id"])):
+        with self._action_decision(current.incident_id):
             updated = self.store.update_action(action_id, values, self.now())
             self.action_finished(updated, ok, summary)
-            self._reached("action.finished", str(current["check_name"]))
+            self._reached("action.finished", current.check_name)
         return updated
 
-    def decide_approval(self, action_id: int, approved: bool, actor: str) -> Row:
+    def decide_approval(self, action_id: int, approved: bool, actor: str) -> Action:
         """A person's (or the timeout's) decision on an action awaiting approval, with its consequence for
         the incident, in one unit of work. Raises AiopsError when the action is not awaiting approval."""
         action = self.store.get_action(action_id)
         if action is None:
             raise AiopsError(f"no action {action_id}", reason="not_found")
-        with self._action_decision(int(action["incident_id"])):
+        with self._action_decision(action.incident_id):
             if not self.store.decide_approval(action_id, approved, actor, self.now()):
                 current = self.store.get_action(action_id)
-                state = current["state"] if current is not None else "gone"
+                state = current.state if current is not None else "gone"
                 raise AiopsError(f"action {action_id} is {state}, not awaiting approval", reason="conflict")
             decided = self.store.get_action(action_id)
             assert decided is not None
             self.approval_decided(decided, approved, actor)
-            self._reached("action.approved", str(action["check_name"]))
+            self._reached("action.approved", action.check_name)
         return decided
 
     @contextmanager
@@ -507,13 +505,13 @@ class IncidentManager:
         with self._decision(incident.fingerprint if incident is not None else f"incident-{incident_id}"):
             yield
 
-    def action_finished(self, action: Row, ok: bool, summary: str) -> None:
+    def action_finished(self, action: Action, ok: bool, summary: str) -> None:
         """An execution ended: success starts verification, failure moves down the ladder."""
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            row = self.store.get_incident(int(action["incident_id"]))
+        with self._action_decision(action.incident_id):
+            row = self.store.get_incident(action.incident_id)
             runtime = self.runtime_ref()
-            check = runtime.checks.get(str(action["check_name"]))
+            check = runtime.checks.get(action.check_name)
             if row is None or check is None or row.state is not S.REMEDIATING:
                 return
             cfg = check.config
@@ -524,8 +522,8 @@ class IncidentManager:
                     row,
                     S.VERIFYING,
                     "action",
-                    f"{action['action_label']} succeeded: {summary}",
-                    {"action_id": action["id"]},
+                    f"{action.action_label} succeeded: {summary}",
+                    {"action_id": action.id},
                     {
                         "attempts": attempts,
                         "verify_started_at": now,
@@ -539,40 +537,38 @@ class IncidentManager:
                     row,
                     S.FIRING,
                     "action",
-                    f"{action['action_label']} failed: {summary}",
-                    {"action_id": action["id"]},
+                    f"{action.action_label} failed: {summary}",
+                    {"action_id": action.id},
                     {"attempts": attempts, "rung": next_rung},
                 )
                 self._drive(cfg, row, now)
 
-    def _action_started(self, action: Row) -> None:
+    def _action_started(self, action: Action) -> None:
         """An approved action was claimed for execution: the incident is now being remediated."""
-        row = self.store.get_incident(int(action["incident_id"]))
+        row = self.store.get_incident(action.incident_id)
         if row is not None and row.state is S.FIRING:
             self._move(
                 row,
                 S.REMEDIATING,
-                str(action["decided_by"] or "policy"),
-                f"running approved {action['action_label']}: {action['plan'].get('description', '')}",
-                {"action_id": action["id"]},
+                action.decided_by or "policy",
+                f"running approved {action.action_label}: {action.description}",
+                {"action_id": action.id},
                 {"guard_note": None},
             )
 
-    def approval_decided(self, action: Row, approved: bool, actor: str) -> None:
+    def approval_decided(self, action: Action, approved: bool, actor: str) -> None:
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            row = self.store.get_incident(int(action["incident_id"]))
-            check = self.runtime_ref().checks.get(str(action["check_name"]))
+        with self._action_decision(action.incident_id):
+            row = self.store.get_incident(action.incident_id)
+            check = self.runtime_ref().checks.get(action.check_name)
             if row is None or check is None:
                 return
             if approved:
-                self.store.update_incident(
-                    row.id, {"guard_note": f"action {action['id']} approved by {actor}"}, now=now
-                )
+                self.store.update_incident(row.id, {"guard_note": f"action {action.id} approved by {actor}"}, now=now)
             elif row.state is S.FIRING:
                 row = self.store.update_incident(
                     row.id,
-                    {"rung": row.rung + 1, "guard_note": f"action {action['id']} rejected by {actor}"},
+                    {"rung": row.rung + 1, "guard_note": f"action {action.id} rejected by {actor}"},
                     now=now,
                 )
                 self._drive(check.config, row, now)
@@ -631,24 +627,24 @@ class IncidentManager:
         if last is None:
             return False
         state = row.state
-        if last["state"] == ActionState.RUNNING.value:
+        if last.state == ActionState.RUNNING.value:
             if state is S.FIRING:
-                log.warning("reconcile: claimed action, incident still firing", incident=incident_id, action=last["id"])
+                log.warning("reconcile: claimed action, incident still firing", incident=incident_id, action=last.id)
                 self._action_started(last)
                 return True
             return False
-        if last["state"] not in _FINISHED_STATES or self._finish_applied(incident_id, int(last["id"])):
+        if last.state not in _FINISHED_STATES or self._finish_applied(incident_id, last.id):
             return False
         log.warning(
             "reconcile: finished action not applied to its incident",
             incident=incident_id,
-            action=last["id"],
+            action=last.id,
             state=state.value,
         )
         if state is S.FIRING:
             self._action_started(last)
-        outcome = last["outcome"] or {}
-        self.action_finished(last, last["state"] == ActionState.SUCCEEDED.value, str(outcome.get("summary", "")))
+        outcome = last.outcome or {}
+        self.action_finished(last, last.state == ActionState.SUCCEEDED.value, str(outcome.get("summary", "")))
         return True
 
     def _finish_applied(self, incident_id: int, action_id: int) -> bool:

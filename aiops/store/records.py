@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from aiops.types import IncidentState, Severity, json_safe
+from aiops.config.models import ActionMode
+from aiops.types import ActionState, IncidentState, Severity, json_safe
 
 #: A JSON object column as read back from the store.
 JsonObject = Mapping[str, object]
@@ -140,12 +141,96 @@ class Incident:
         return self.silenced_until is not None and now < self.silenced_until
 
 
-def column_names(record: type[Incident]) -> frozenset[str]:
+@dataclass(frozen=True)
+class Action:
+    """One row of the action ledger: a planned, running or finished remediation of an incident's rung.
+
+    The idempotency key makes the ledger the guarantee that nothing runs twice; ``lease_owner`` and
+    ``lease_expires`` say which daemon holds a running action. Fields are in column order (see
+    :class:`Incident`)."""
+
+    id: int
+    idempotency_key: str
+    incident_id: int
+    check_name: str
+    rung: int
+    action_type: str
+    action_label: str
+    mode: ActionMode
+    target: str
+    plan: JsonObject
+    state: ActionState
+    runs: int
+    lease_owner: str | None
+    lease_expires: float | None
+    handle: JsonObject | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    deadline: float | None
+    approval_deadline: float | None
+    decided_by: str | None
+    guard: str | None
+    outcome: JsonObject | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Action:
+        handle, outcome = row.get("handle"), row.get("outcome")
+        return cls(
+            id=_int(row["id"]),
+            idempotency_key=str(row["idempotency_key"]),
+            incident_id=_int(row["incident_id"]),
+            check_name=str(row["check_name"]),
+            rung=_int(row.get("rung") or 0),
+            action_type=str(row["action_type"]),
+            action_label=str(row["action_label"]),
+            mode=ActionMode(str(row["mode"])),
+            target=str(row.get("target") or ""),
+            plan=_object(row.get("plan")),
+            state=ActionState(str(row["state"])),
+            runs=_int(row.get("runs") or 0),
+            lease_owner=_opt_str(row.get("lease_owner")),
+            lease_expires=_opt_float(row.get("lease_expires")),
+            handle=_object(handle) if handle is not None else None,
+            created_at=_float(row["created_at"]),
+            updated_at=_float(row["updated_at"]),
+            started_at=_opt_float(row.get("started_at")),
+            finished_at=_opt_float(row.get("finished_at")),
+            deadline=_opt_float(row.get("deadline")),
+            approval_deadline=_opt_float(row.get("approval_deadline")),
+            decided_by=_opt_str(row.get("decided_by")),
+            guard=_opt_str(row.get("guard")),
+            outcome=_object(outcome) if outcome is not None else None,
+            error=_opt_str(row.get("error")),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return _record_json(self)
+
+    @property
+    def last_at(self) -> float:
+        """When it last did something: finished, else started, else planned."""
+        return self.finished_at or self.started_at or self.created_at
+
+    @property
+    def description(self) -> str:
+        """The plan's one-line description (what it does, to what)."""
+        return str(self.plan.get("description", ""))
+
+    @property
+    def summary(self) -> str:
+        """The outcome's one-line summary, empty until it finished."""
+        return str((self.outcome or {}).get("summary") or "")
+
+
+def column_names(record: type[Incident | Action]) -> frozenset[str]:
     """The fields a store update may name: a typo is an error, not a silently ignored key."""
     return frozenset(f.name for f in fields(record))
 
 
-def _record_json(record: Incident) -> dict[str, object]:
+def _record_json(record: Incident | Action) -> dict[str, object]:
     out: dict[str, object] = json_safe({f.name: getattr(record, f.name) for f in fields(record)})
     return out
 

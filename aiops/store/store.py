@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import migrations
 from aiops.store import schema as t
-from aiops.store.records import Incident, Transition, column_names
+from aiops.store.records import Action, Incident, Transition, column_names
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -266,34 +266,36 @@ class Store:
 
     # -- action ledger ---------------------------------------------------------------------------------
 
-    def create_action(self, values: Mapping[str, Any]) -> Row:
+    def create_action(self, values: Mapping[str, object]) -> Action:
         """Insert a planned action; an existing row with the same idempotency key is returned instead."""
-        data = json_safe(dict(values))
+        data = _action_values(values)
         with self.tx() as conn:
             self._insert_or_ignore(conn, t.actions, data)
             row = conn.execute(
                 sa.select(t.actions).where(t.actions.c.idempotency_key == str(data["idempotency_key"]))
             ).one()
-        return dict(row._mapping)
+        return Action.from_row(dict(row._mapping))
 
-    def get_action(self, action_id: int) -> Row | None:
+    def get_action(self, action_id: int) -> Action | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
-    def action_by_key(self, key: str) -> Row | None:
+    def action_by_key(self, key: str) -> Action | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.actions).where(t.actions.c.idempotency_key == key)).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
-    def list_actions(self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100) -> list[Row]:
+    def list_actions(
+        self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100
+    ) -> list[Action]:
         query = sa.select(t.actions).order_by(t.actions.c.id.desc()).limit(limit)
         if state:
             query = query.where(t.actions.c.state == state)
         if incident_id is not None:
             query = query.where(t.actions.c.incident_id == incident_id)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Action.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def claim_action(
         self, action_id: int, owner: str, lease_until: float, now: float, *, from_states: Sequence[str]
@@ -325,13 +327,13 @@ class Store:
             ).rowcount
         return bool(won)
 
-    def update_action(self, action_id: int, values: Mapping[str, Any], now: float) -> Row:
-        data = json_safe(dict(values))
+    def update_action(self, action_id: int, values: Mapping[str, object], now: float) -> Action:
+        data = _action_values(values)
         data["updated_at"] = now
         with self.tx() as conn:
             conn.execute(sa.update(t.actions).where(t.actions.c.id == action_id).values(**data))
             row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).one()
-        return dict(row._mapping)
+        return Action.from_row(dict(row._mapping))
 
     def decide_approval(self, action_id: int, approved: bool, actor: str, now: float) -> bool:
         """Approve or reject an action waiting for a person; false if it was not waiting any more."""
@@ -347,7 +349,7 @@ class Store:
             ).rowcount
         return bool(won)
 
-    def last_action_on_target(self, target: str, states: Sequence[str]) -> Row | None:
+    def last_action_on_target(self, target: str, states: Sequence[str]) -> Action | None:
         query = (
             sa.select(t.actions)
             .where(t.actions.c.target == target, t.actions.c.state.in_(list(states)))
@@ -356,7 +358,7 @@ class Store:
         )
         with self.tx() as conn:
             row = conn.execute(query).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
     def release_leases(self, owner: str, now: float) -> int:
         """On a clean shutdown: let the next start resume our running actions at once."""
@@ -756,11 +758,22 @@ class _Conflict(Exception):
 _INCIDENT_COLUMNS = column_names(Incident) - {"id"}
 
 
+_ACTION_COLUMNS = column_names(Action) - {"id"}
+
+
 def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:
     """Column values for an incident write; a name that is not a column is a programming error, said so."""
-    unknown = set(values) - _INCIDENT_COLUMNS
+    return _column_values("incident", _INCIDENT_COLUMNS, values)
+
+
+def _action_values(values: Mapping[str, object]) -> dict[str, Any]:
+    return _column_values("action", _ACTION_COLUMNS, values)
+
+
+def _column_values(what: str, columns: frozenset[str], values: Mapping[str, object]) -> dict[str, Any]:
+    unknown = set(values) - columns
     if unknown:
-        raise StoreError(f"not incident columns: {sorted(unknown)}", recoverable=False, reason="bad_request")
+        raise StoreError(f"not {what} columns: {sorted(unknown)}", recoverable=False, reason="bad_request")
     data: dict[str, Any] = json_safe(dict(values))
     return data
 

@@ -204,11 +204,11 @@ class Life:
             incidents=len(incidents),
             final_state=first.state.value,
             states=states,
-            action_states=tuple(str(a["state"]) for a in actions),
+            action_states=tuple(a.state.value for a in actions),
             executions=len(log.read_text().splitlines()) if log.exists() else 0,
             messages={k: len(v) for k, v in sorted(keys.items())},
             deliveries=dict(sorted(deliveries.items())),
-            interrupted=any("interrupted" in str(a.get("error") or "") for a in actions),
+            interrupted=any("interrupted" in (a.error or "") for a in actions),
         )
 
 

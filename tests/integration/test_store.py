@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from aiops.store.migrations import head_revisions
-from aiops.store.records import Incident
+from aiops.store.records import Action, Incident
 from aiops.store.store import Store, owner_is_dead
 
 
@@ -57,7 +57,7 @@ def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> Incident:
     )
 
 
-def _action(store: Store, incident_id: int, key: str = "k1") -> dict:
+def _action(store: Store, incident_id: int, key: str = "k1") -> Action:
     return store.create_action(
         {
             "idempotency_key": key,
@@ -102,7 +102,7 @@ def test_idempotency_key_is_unique(store: Store) -> None:
     inc = _incident(store)
     first = _action(store, inc.id)
     again = _action(store, inc.id)
-    assert first["id"] == again["id"]
+    assert first.id == again.id
     assert len(store.list_actions()) == 1
 
 
@@ -112,7 +112,7 @@ def test_exactly_one_claimer_wins(store: Store) -> None:
     wins: list[str] = []
 
     def claim(owner: str) -> None:
-        if store.claim_action(int(action["id"]), owner, 999.0, 2.0, from_states=["pending"]):
+        if store.claim_action(action.id, owner, 999.0, 2.0, from_states=["pending"]):
             wins.append(owner)
 
     threads = [threading.Thread(target=claim, args=(f"o{i}",)) for i in range(8)]
@@ -121,16 +121,16 @@ def test_exactly_one_claimer_wins(store: Store) -> None:
     for t in threads:
         t.join()
     assert len(wins) == 1
-    row = store.get_action(int(action["id"]))
-    assert row["state"] == "running" and row["lease_owner"] == wins[0] and row["runs"] == 1
+    row = store.get_action(action.id)
+    assert row is not None and row.state == "running" and row.lease_owner == wins[0] and row.runs == 1
 
 
 def test_steal_is_compare_and_set(store: Store) -> None:
     inc = _incident(store)
     action = _action(store, inc.id)
-    assert store.claim_action(int(action["id"]), "dead", 5.0, 2.0, from_states=["pending"])
-    assert store.steal_action(int(action["id"]), "dead", "me", 50.0, 6.0)
-    assert not store.steal_action(int(action["id"]), "dead", "you", 50.0, 6.0)
+    assert store.claim_action(action.id, "dead", 5.0, 2.0, from_states=["pending"])
+    assert store.steal_action(action.id, "dead", "me", 50.0, 6.0)
+    assert not store.steal_action(action.id, "dead", "you", 50.0, 6.0)
 
 
 def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:

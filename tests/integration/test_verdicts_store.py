@@ -94,9 +94,9 @@ def test_effectiveness_reads_the_ledger_and_the_trail_alike_on_both_stores(store
             "started_at": 110.0, "finished_at": 112.0,
         }
     )
-    store.update_incident(incident_id, {}, transition=("remediating", "policy", "run", {"action_id": healed["id"]}),
+    store.update_incident(incident_id, {}, transition=("remediating", "policy", "run", {"action_id": healed.id}),
                           now=110.0)
-    store.update_incident(incident_id, {}, transition=("verifying", "action", "ok", {"action_id": healed["id"]}),
+    store.update_incident(incident_id, {}, transition=("verifying", "action", "ok", {"action_id": healed.id}),
                           now=112.0)
     store.update_incident(incident_id, {"resolved_at": 155.0}, transition=("resolved", "verifier", "healed", {}),
                           now=155.0)

@@ -110,7 +110,7 @@ actions: [{type: recording}]
     assert inc.state == "resolved"
     assert h.states() == ["firing", "remediating", "verifying", "resolved"]
     assert h.messages() == ["firing", "resolved"]
-    assert h.store.list_actions()[0]["state"] == "succeeded"
+    assert h.store.list_actions()[0].state == "succeeded"
 
 
 def test_no_data_is_not_health(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ actions: [{type: recording, name: first}, {type: recording, name: second, target
         h.tick(500)  # still anomalous through the first window, then the second
     for _ in range(4):
         h.tick(500)
-    assert [a["action_label"] for a in reversed(h.store.list_actions())] == ["first", "second"]
+    assert [a.action_label for a in reversed(h.store.list_actions())] == ["first", "second"]
     assert h.incident().state == "escalated"
     assert "escalated" in h.messages()
     assert len(RecordingRemediation.executions) == 2
@@ -174,7 +174,7 @@ def test_global_dry_run_executes_nothing_and_tells_a_person(tmp_path: Path) -> N
     h = Harness(tmp_path, text)
     h.tick(500)
     assert RecordingRemediation.executions == []
-    assert h.store.list_actions()[0]["state"] == "dry_run"
+    assert h.store.list_actions()[0].state == "dry_run"
     assert h.incident().state == "escalated"
 
 
@@ -196,11 +196,11 @@ def test_approval_mode_waits_for_a_person(tmp_path: Path) -> None:
     )
     h.tick(500)
     action = h.store.list_actions()[0]
-    assert action["state"] == "awaiting_approval"
+    assert action.state == "awaiting_approval"
     assert "approval" in h.messages()
     h.tick(500)
     assert RecordingRemediation.executions == []
-    assert h.store.decide_approval(int(action["id"]), True, "alice", h.clock.now())
+    assert h.store.decide_approval(action.id, True, "alice", h.clock.now())
     h.run_actions()
     assert len(RecordingRemediation.executions) == 1
     assert h.incident().state == "verifying"
@@ -211,7 +211,7 @@ def test_approval_timeout_rejects_by_default(tmp_path: Path) -> None:
     h.tick(500)
     for _ in range(4):
         h.tick(500)
-    assert h.store.list_actions()[0]["state"] == "rejected"
+    assert h.store.list_actions()[0].state == "rejected"
     assert RecordingRemediation.executions == []
     assert h.incident().state == "escalated"
 

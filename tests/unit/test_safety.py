@@ -70,7 +70,7 @@ class Harness:
             time.sleep(0.002)
 
     def executed(self) -> list[dict[str, Any]]:
-        return [a for a in self.store.list_actions(limit=1000) if a["state"] in ("succeeded", "failed")]
+        return [a for a in self.store.list_actions(limit=1000) if a.state in ("succeeded", "failed")]
 
     def escalations(self) -> int:
         return sum(
@@ -109,7 +109,7 @@ def test_flapping_for_ten_minutes_stays_in_budget_opens_the_breaker_and_escalate
     executed = h.executed()
     assert 1 <= len(executed) <= 4, "more actions than the rate budget"
     assert len(executed) == 3, "the breaker (3 failures) should have stopped it first"
-    starts = sorted(float(a["started_at"]) for a in executed)
+    starts = sorted(float(a.started_at) for a in executed)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps[1] > gaps[0], f"retries are not backed off exponentially: {gaps}"
     breaker = h.store.get_breaker("recording")
@@ -118,8 +118,8 @@ def test_flapping_for_ten_minutes_stays_in_budget_opens_the_breaker_and_escalate
     inc = h.store.list_incidents(limit=10)
     assert len(inc) == 1 and inc[0].state == "escalated"
     assert "circuit breaker open" in inc[0].guard_note
-    skipped = [a for a in h.store.list_actions() if a["state"] == "skipped"]
-    assert len(skipped) == 1 and "circuit breaker open" in skipped[0]["guard"]
+    skipped = [a for a in h.store.list_actions() if a.state == "skipped"]
+    assert len(skipped) == 1 and "circuit breaker open" in (skipped[0].guard or "")
 
 
 def test_rate_budget_caps_runs_without_a_breaker(tmp_path: Path) -> None:

@@ -64,16 +64,16 @@ def test_reconcile_applies_a_finished_action_an_old_release_left_unapplied(tmp_p
     assert h.incident().state == "verifying"
     assert h.states() == ["firing", "remediating", "verifying"]
     assert h.incidents.reconcile() == 0  # nothing left to repair
-    assert action["state"] == "succeeded"
+    assert action.state == "succeeded"
 
 
 def test_reconcile_moves_a_firing_incident_whose_approved_action_runs(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("notify: [capture]\nactions: [{type: recording, mode: approve}]"))
     h.tick(500)
     action = h.store.list_actions()[0]
-    assert h.store.decide_approval(int(action["id"]), True, "alice", h.clock.now())
+    assert h.store.decide_approval(action.id, True, "alice", h.clock.now())
     # the old release's claim committed alone; the incident's move to remediating never happened
-    assert h.store.claim_action(int(action["id"]), "dead:1:1.0", 0.0, h.clock.now(), from_states=["pending"])
+    assert h.store.claim_action(action.id, "dead:1:1.0", 0.0, h.clock.now(), from_states=["pending"])
     assert h.incident().state == "firing"
     assert h.incidents.reconcile() == 1
     assert h.incident().state == "remediating"
