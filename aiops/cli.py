@@ -245,7 +245,6 @@ def incidents(
     """List incidents, newest first."""
     from aiops.engine.incidents import incident_dict
     from aiops.text import table
-    from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_incidents(state=state, open_only=open_only, limit=limit)
@@ -259,12 +258,8 @@ def incidents(
             item["transitions"] = [t.to_json() for t in store.transitions(row.id)]
             item["actions"] = [a.to_json() for a in store.list_actions(incident_id=row.id)]
             item["verdicts"] = [r.to_dict() for r in verdicts.get(row.id, [])]
-            item["notifications"] = json_safe(
-                [
-                    {k: n[k] for k in ("notifier", "event", "state", "attempts", "last_error", "sent_at")}
-                    for n in store.list_notifications(incident_id=row.id)
-                ]
-            )
+            keys = ("notifier", "event", "state", "attempts", "last_error", "sent_at")
+            item["notifications"] = [n.to_json(keys) for n in store.list_notifications(incident_id=row.id)]
             out.append(item)
         click.echo(json.dumps(out, indent=2))
         return

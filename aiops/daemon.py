@@ -41,7 +41,6 @@ from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
-from aiops.types import json_safe
 
 log = structlog.get_logger("aiops.daemon")
 
@@ -314,12 +313,8 @@ class Daemon(FeedbackFacade):
         out["transitions"] = [t.to_json() for t in self.store.transitions(incident_id)]
         out["verdicts"] = self.feedback.verdicts_of(incident_id)
         out["actions"] = [a.to_json() for a in self.store.list_actions(incident_id=incident_id)]
-        out["notifications"] = json_safe(
-            [
-                {k: n[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")}
-                for n in self.store.list_notifications(incident_id=incident_id)
-            ]
-        )
+        keys = ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")
+        out["notifications"] = [n.to_json(keys) for n in self.store.list_notifications(incident_id=incident_id)]
         return out
 
     def acknowledge(self, incident_id: int, actor: str, comment: str) -> dict[str, Any]:

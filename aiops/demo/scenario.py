@@ -536,7 +536,7 @@ class DemoRun:
             ]
             item["guard_notes"] = list(self.guard_notes.get(row.id, []))
             item["notifications"] = [
-                {"event": n["event"], "state": n["state"], "notifier": n["notifier"]}
+                {"event": n.event, "state": n.state.value, "notifier": n.notifier}
                 for n in store.list_notifications(incident_id=row.id)
             ]
             result.incidents.append(item)

@@ -33,7 +33,7 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.records import Incident
+from aiops.store.records import Incident, OutboxMessage, json_object
 from aiops.store.store import Row, Store
 from aiops.types import IncidentState, json_safe
 
@@ -98,7 +98,7 @@ class OutboxDispatcher:
             except Exception as exc:  # a bookkeeping stage must never stop delivery itself
                 log.error("outbox stage failed", stage=stage.__name__, error=repr(exc))
         rows = self.store.pending_notifications()
-        if any(r.get("group_key") for r in rows):
+        if any(r.group_key for r in rows):
             try:
                 if self._flush_groups(rows):
                     rows = self.store.pending_notifications()
@@ -110,13 +110,13 @@ class OutboxDispatcher:
         sent = 0
         blocked: set[str] = set()
         for row in rows:
-            name = str(row["notifier"])
+            name = row.notifier
             if name in blocked:
                 continue
-            if row.get("group_key"):
+            if row.group_key:
                 continue  # waits for its group's flush; it holds no receiver back meanwhile
             now = self.now()
-            if float(row["next_attempt_at"]) > now:
+            if row.next_attempt_at > now:
                 blocked.add(name)  # an older message is waiting: nothing newer may overtake it
                 continue
             notifier = runtime.notifiers.get(name)
@@ -124,8 +124,8 @@ class OutboxDispatcher:
                 self._finish(row, "failed", f"notifier {name!r} is not configured any more")
                 self._result(name, "failed")
                 continue
-            full = self.store.get_notification(int(row["id"]))
-            if full is None or full["state"] != "pending":
+            full = self.store.get_notification(row.id)
+            if full is None or full.state != "pending":
                 continue  # another dispatcher (a second replica) handled it meanwhile
             row = full
             if self._filtered(row, name, silences):
@@ -144,54 +144,54 @@ class OutboxDispatcher:
 
     # -- one row -----------------------------------------------------------------------------------------
 
-    def _filtered(self, row: Row, name: str, silences: list[ActiveSilence]) -> bool:
+    def _filtered(self, row: OutboxMessage, name: str, silences: list[ActiveSilence]) -> bool:
         """Silenced, or a resolve whose firing was never sent: recorded, not sent."""
-        event = str(row["event"])
+        event = row.event
         if event == "resolved":
-            if row["incident_id"] is not None and not self._announced(name, int(row["incident_id"])):
+            if row.incident_id is not None and not self._announced(name, row.incident_id):
                 self._finish(row, "suppressed", "the firing message was never sent (silenced or held)")
                 return True
             return False
         if event == "approval":
             return False  # an approval waits on a person: it is never silenced
-        silence = silenced_by(silences, message_labels(row["payload"]))
+        silence = silenced_by(silences, message_labels(row.body))
         if silence is not None:
             self._finish(row, "silenced", f"silenced by {silence.id} {silence.comment}".strip())
-            log.info("notification silenced", notifier=name, dedup_key=row["dedup_key"], silence=silence.id)
+            log.info("notification silenced", notifier=name, dedup_key=row.dedup_key, silence=silence.id)
             return True
         return False
 
     def _announced(self, name: str, incident_id: int) -> bool:
         return any(
-            r["event"] != "resolved" and r["state"] in ("sent", "grouped")
+            r.event != "resolved" and r.state in ("sent", "grouped")
             for r in self.store.notification_states(name, incident_id)
         )
 
-    def _send(self, row: Row, name: str, notifier: Any, secrets: list[str]) -> str:
+    def _send(self, row: OutboxMessage, name: str, notifier: Any, secrets: list[str]) -> str:
         """Deliver one row; returns its outcome: ``sent``, ``retry`` or ``failed``."""
         now = self.now()
-        attempts = int(row["attempts"]) + 1
+        attempts = row.attempts + 1
         try:
-            notifier.send(payload_to_message(row["payload"]))
+            notifier.send(payload_to_message(row.body))
         except DeliveryError as exc:
             error = redact(str(exc), secrets)
             if not exc.recoverable or attempts >= self.max_attempts:
                 self.store.update_notification(
-                    int(row["id"]), {"state": "failed", "attempts": attempts, "last_error": error}
+                    row.id, {"state": "failed", "attempts": attempts, "last_error": error}
                 )
                 log.error(
-                    "notification failed for good", notifier=name, kind=row["event"], reason=exc.reason, error=error
+                    "notification failed for good", notifier=name, kind=row.event, reason=exc.reason, error=error
                 )
                 self._result(name, "failed")
                 return "failed"
             delay = max(exc.retry_after or 0.0, backoff_delay(attempts, cap=self.max_backoff))
             self.store.update_notification(
-                int(row["id"]), {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay}
+                row.id, {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay}
             )
             log.warning(
                 "notification will be retried",
                 notifier=name,
-                kind=row["event"],
+                kind=row.event,
                 attempt=attempts,
                 retry_in=round(delay, 2),
                 reason=exc.reason,
@@ -202,7 +202,7 @@ class OutboxDispatcher:
         except Exception as exc:  # a notifier bug: retry later, never drop, never crash the loop
             error = redact(f"{exc.__class__.__name__}: {exc}", secrets)
             self.store.update_notification(
-                int(row["id"]),
+                row.id,
                 {
                     "attempts": attempts,
                     "last_error": error,
@@ -213,9 +213,10 @@ class OutboxDispatcher:
             self._result(name, "retry")
             return "retry"
         self.store.update_notification(
-            int(row["id"]), {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
+            row.id, {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
         )
-        faults.point("notification.sent", str((row["payload"].get("incident") or {}).get("check", "")))
+        incident: dict[str, Any] = dict(json_object(row.body.get("incident")))
+        faults.point("notification.sent", str(incident.get("check", "")))
         self._last_sent[name] = now
         self._result(name, "sent")
         try:
@@ -224,36 +225,36 @@ class OutboxDispatcher:
             log.error("notification log update failed", notifier=name, error=repr(exc))
         return "sent"
 
-    def _finish(self, row: Row, state: str, reason: str) -> None:
-        self.store.update_notification(int(row["id"]), {"state": state, "last_error": reason})
+    def _finish(self, row: OutboxMessage, state: str, reason: str) -> None:
+        self.store.update_notification(row.id, {"state": state, "last_error": reason})
 
     # -- repeats -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _repeat_timing(row: Row, notifier: Any) -> tuple[float, float, float]:
+    def _repeat_timing(row: OutboxMessage, notifier: Any) -> tuple[float, float, float]:
         """(interval, backoff, cap) from the row's route, else the notifier's own resend interval
         (Alertmanager needs re-posting while firing), else no repeats."""
-        route: Mapping[str, Any] = row.get("route") or {}
+        route: Mapping[str, Any] = row.route or {}
         base = float(route.get("repeat_interval") or 0.0)
         if base > 0:
             return base, float(route.get("repeat_backoff", 2.0)), float(route.get("max_repeat_interval", 86400.0))
         own = float(getattr(notifier, "resend_interval", 0.0) or 0.0)
         return own, 1.0, max(own, 1.0)
 
-    def _log_sent(self, row: Row, name: str, notifier: Any, now: float) -> None:
-        payload = row["payload"]
-        event = str(row["event"])
-        incident_ids = [int(row["incident_id"])] if row["incident_id"] is not None else []
+    def _log_sent(self, row: OutboxMessage, name: str, notifier: Any, now: float) -> None:
+        payload: dict[str, Any] = dict(row.body)  # a rendered message (message_to_payload)
+        event = row.event
+        incident_ids = [row.incident_id] if row.incident_id is not None else []
         if event == "group":
             members = payload.get("details", {}).get("group", [])
             for m in members:
                 self._log_one(m["event"], int(m["incident"]["id"]), str(m["dedup_key"]), row, name, notifier, now)
             return
         for incident_id in incident_ids:
-            self._log_one(event, incident_id, str(row["dedup_key"]), row, name, notifier, now)
+            self._log_one(event, incident_id, row.dedup_key, row, name, notifier, now)
 
     def _log_one(
-        self, event: str, incident_id: int, dedup_key: str, row: Row, name: str, notifier: Any, now: float
+        self, event: str, incident_id: int, dedup_key: str, row: OutboxMessage, name: str, notifier: Any, now: float
     ) -> None:
         if event == "resolved":
             self.store.forget_notify_log(incident_id, name)
@@ -261,7 +262,7 @@ class OutboxDispatcher:
         if event not in REPEATED_EVENTS:
             return
         base, backoff, cap = self._repeat_timing(row, notifier)
-        repeat = int((row["payload"].get("details") or {}).get("repeat") or 0)
+        repeat = int(str(json_object(row.body.get("details")).get("repeat") or 0))
         nxt = now + repeat_interval(base, backoff, cap, repeat) if base > 0 else None
         self.store.log_notification(name, incident_id, dedup_key, now, nxt, repeat=repeat > 0)
 
@@ -288,14 +289,14 @@ class OutboxDispatcher:
                     "notifier": name,
                     "dedup_key": payload["dedup_key"],
                     "incident_id": incident.id,
-                    "event": original["event"] if original["event"] != "group" else "firing",
+                    "event": original.event if original.event != "group" else "firing",
                     "payload": payload,
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
                     "group_key": None,
-                    "route": original.get("route"),
+                    "route": original.route,
                 }
             )
             # next_repeat_at stays empty until this repeat is sent: a receiver that is down gets one queued
@@ -303,8 +304,8 @@ class OutboxDispatcher:
             self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": None, "repeats": n})
 
     @staticmethod
-    def _repeat_payload(original: Row, incident: Incident, entry: Row, n: int) -> dict[str, Any]:
-        payload = dict(original["payload"])
+    def _repeat_payload(original: OutboxMessage, incident: Incident, entry: Row, n: int) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(original.body)
         if payload.get("event") == "group":  # repeat only this incident's own message
             for member in payload.get("details", {}).get("group", []):
                 if int(member["incident"]["id"]) == incident.id:
@@ -323,31 +324,31 @@ class OutboxDispatcher:
 
     # -- grouping ----------------------------------------------------------------------------------------
 
-    def _flush_groups(self, rows: list[Row]) -> bool:
+    def _flush_groups(self, rows: list[OutboxMessage]) -> bool:
         """Flush the groups that are due; True when any row changed."""
         now = self.now()
         changed = False
-        groups: dict[tuple[str, str], list[Row]] = {}
+        groups: dict[tuple[str, str], list[OutboxMessage]] = {}
         for row in rows:
-            if row.get("group_key"):
-                groups.setdefault((str(row["notifier"]), str(row["group_key"])), []).append(row)
+            if row.group_key:
+                groups.setdefault((row.notifier, row.group_key), []).append(row)
         for (name, key), members in groups.items():
             first = members[0]
-            route: Mapping[str, Any] = first.get("route") or {}
-            if now < float(first["created_at"]) + float(route.get("group_wait", 0.0)):
+            route: Mapping[str, Any] = first.route or {}
+            if now < first.created_at + float(route.get("group_wait", 0.0)):
                 continue
             flushed = self.store.group_flushed_at(name, key)
             if flushed is not None and now < flushed + float(route.get("group_interval", 0.0)):
                 continue
             changed = True
             if len(members) == 1:
-                self.store.flush_group(int(first["id"]), [], {}, name, key, now)
+                self.store.flush_group(first.id, [], {}, name, key, now)
                 continue
-            payloads = [self.store.get_notification(int(m["id"])) for m in members]
-            payload = group_payload([m["payload"] for m in payloads if m is not None], key)
+            payloads = [self.store.get_notification(m.id) for m in members]
+            payload = group_payload([m.body for m in payloads if m is not None], key)
             if self.store.flush_group(
-                int(first["id"]),
-                [int(m["id"]) for m in members[1:]],
+                first.id,
+                [m.id for m in members[1:]],
                 {"payload": payload, "event": "group"},
                 name,
                 key,

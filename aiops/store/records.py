@@ -15,7 +15,8 @@ mapping of ``object``), so a reader has to narrow what it takes out of them inst
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from aiops.config.models import ActionMode
@@ -225,22 +226,108 @@ class Action:
         return str((self.outcome or {}).get("summary") or "")
 
 
-def column_names(record: type[Incident | Action]) -> frozenset[str]:
+class NotificationState(enum.StrEnum):
+    """Where one outbox row stands. Only ``pending`` rows are ever sent; every other state is final."""
+
+    PENDING = "pending"  # queued (maybe waiting for a retry or its group's flush)
+    SENT = "sent"
+    FAILED = "failed"  # given up: a permanent error, too many attempts, or its notifier is gone
+    HELD = "held"  # flap control: recorded, not sent
+    SILENCED = "silenced"  # a silence matched it
+    SUPPRESSED = "suppressed"  # a resolve whose firing message was never sent
+    GROUPED = "grouped"  # went out inside its group's message (``parent_id``)
+
+    @property
+    def delivered(self) -> bool:
+        """Reached the receiver, alone or inside a group."""
+        return self in (NotificationState.SENT, NotificationState.GROUPED)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One row of the notification outbox: a rendered message for one receiver, written in the same unit of
+    work as the decision that caused it and sent afterwards (at least once, deduplicated by ``dedup_key``).
+
+    ``payload`` is None when the row was listed without it (:meth:`Store.pending_notifications` reads
+    every pending row each tick, and the payload is by far its largest part); :meth:`body` says so loudly
+    rather than letting an empty message go out."""
+
+    id: int
+    notifier: str
+    dedup_key: str
+    incident_id: int | None
+    event: str
+    payload: JsonObject | None
+    state: NotificationState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+    group_key: str | None
+    route: JsonObject | None
+    parent_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> OutboxMessage:
+        route = row.get("route")
+        return cls(
+            id=_int(row["id"]),
+            notifier=str(row["notifier"]),
+            dedup_key=str(row["dedup_key"]),
+            incident_id=_opt_int(row.get("incident_id")),
+            event=str(row["event"]),
+            payload=_object(row["payload"]) if "payload" in row else None,
+            state=NotificationState(str(row["state"])),
+            attempts=_int(row.get("attempts") or 0),
+            next_attempt_at=_float(row["next_attempt_at"]),
+            last_error=_opt_str(row.get("last_error")),
+            created_at=_float(row["created_at"]),
+            sent_at=_opt_float(row.get("sent_at")),
+            group_key=_opt_str(row.get("group_key")),
+            route=_object(route) if route is not None else None,
+            parent_id=_opt_int(row.get("parent_id")),
+        )
+
+    def to_json(self, only: Sequence[str] = ()) -> dict[str, object]:
+        """The row as JSON; ``only`` keeps just those fields (in column order)."""
+        out = _record_json(self)
+        if self.payload is None:
+            del out["payload"]  # listed without it: not an empty payload
+        return {k: v for k, v in out.items() if k in only} if only else out
+
+    @property
+    def body(self) -> JsonObject:
+        """The payload; an error when this copy was listed without it."""
+        if self.payload is None:
+            raise ValueError(f"notification {self.id} was read without its payload")
+        return self.payload
+
+
+def column_names(record: type[Incident | Action | OutboxMessage]) -> frozenset[str]:
     """The fields a store update may name: a typo is an error, not a silently ignored key."""
     return frozenset(f.name for f in fields(record))
 
 
-def _record_json(record: Incident | Action) -> dict[str, object]:
+def _record_json(record: Incident | Action | OutboxMessage) -> dict[str, object]:
     out: dict[str, object] = json_safe({f.name: getattr(record, f.name) for f in fields(record)})
     return out
 
 
-def _object(value: object) -> JsonObject:
+def json_object(value: object) -> JsonObject:
+    """A JSON value taken out of a JSON column, as an object: empty when it is absent or not an object."""
     return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+_object = json_object
 
 
 def _opt_float(value: object) -> float | None:
     return None if value is None else _float(value)
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _int(value)
 
 
 def _opt_str(value: object) -> str | None:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import migrations
 from aiops.store import schema as t
-from aiops.store.records import Action, Incident, Transition, column_names
+from aiops.store.records import Action, Incident, NotificationState, OutboxMessage, Transition, column_names
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -373,9 +373,9 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------------------
 
-    def enqueue_notification(self, values: Mapping[str, Any]) -> bool:
+    def enqueue_notification(self, values: Mapping[str, object]) -> bool:
         """Insert-or-ignore by (notifier, dedup_key): the same event is never queued twice."""
-        data = json_safe(dict(values))
+        data = _outbox_values(values)
         with self.tx() as conn:
             return self._insert_or_ignore(conn, t.outbox, data)
 
@@ -396,34 +396,35 @@ class Store:
         inserted = conn.execute(insert.values(**data).on_conflict_do_nothing().returning(key)).first()
         return inserted is not None
 
-    def due_notifications(self, now: float, limit: int = 100) -> list[Row]:
+    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxMessage]:
         query = (
             sa.select(t.outbox)
-            .where(t.outbox.c.state == "pending", t.outbox.c.next_attempt_at <= now)
+            .where(t.outbox.c.state == _PENDING, t.outbox.c.next_attempt_at <= now)
             .order_by(t.outbox.c.id)
             .limit(limit)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    def update_notification(self, notification_id: int, values: Mapping[str, Any]) -> None:
+    def update_notification(self, notification_id: int, values: Mapping[str, object]) -> None:
+        data = _outbox_values(values)
         with self.tx() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == notification_id).values(**json_safe(dict(values))))
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == notification_id).values(**data))
 
     def list_notifications(
         self, *, incident_id: int | None = None, state: str | None = None, limit: int = 500
-    ) -> list[Row]:
+    ) -> list[OutboxMessage]:
         query = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
         if incident_id is not None:
             query = query.where(t.outbox.c.incident_id == incident_id)
         if state:
             query = query.where(t.outbox.c.state == state)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def outbox_pending(self) -> int:
         with self.tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == "pending")).scalar() or 0)
+            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING)).scalar() or 0)
 
     # -- per-check state -------------------------------------------------------------------------------
 
@@ -509,35 +510,34 @@ class Store:
 
     # -- notification pipeline: grouping, repeats, silences, flaps (issue 7) -------------------------------
 
-    def pending_notifications(self, limit: int = 1000) -> list[Row]:
+    def pending_notifications(self, limit: int = 1000) -> list[OutboxMessage]:
         """Every pending outbox row, due or not, oldest first, without its payload (see
         :meth:`get_notification`): the dispatcher keeps per-receiver order by never sending a row while an
         older one of the same receiver is still waiting, so it must see them all, cheaply, every tick."""
-        light = [c for c in t.outbox.c if c.name != "payload"]  # the payload is read only for rows being sent
-        query = sa.select(*light).where(t.outbox.c.state == "pending").order_by(t.outbox.c.id).limit(limit)
+        query = sa.select(*_OUTBOX_LIGHT).where(t.outbox.c.state == _PENDING).order_by(t.outbox.c.id).limit(limit)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    def get_notification(self, notification_id: int) -> Row | None:
+    def get_notification(self, notification_id: int) -> OutboxMessage | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.outbox).where(t.outbox.c.id == notification_id)).first()
-        return dict(row._mapping) if row else None
+        return OutboxMessage.from_row(dict(row._mapping)) if row else None
 
-    def notification_states(self, notifier: str, incident_id: int) -> list[Row]:
-        """(event, state) of every row of one receiver for one incident, oldest first."""
+    def notification_states(self, notifier: str, incident_id: int) -> list[OutboxMessage]:
+        """Every row of one receiver for one incident, oldest first, without payloads (for their states)."""
         query = (
-            sa.select(t.outbox.c.id, t.outbox.c.event, t.outbox.c.state, t.outbox.c.parent_id)
+            sa.select(*_OUTBOX_LIGHT)
             .where(t.outbox.c.notifier == notifier, t.outbox.c.incident_id == incident_id)
             .order_by(t.outbox.c.id)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def flush_group(
         self,
         carrier_id: int,
         member_ids: Sequence[int],
-        carrier_values: Mapping[str, Any],
+        carrier_values: Mapping[str, object],
         notifier: str,
         group_key: str,
         now: float,
@@ -551,31 +551,31 @@ class Store:
             with self.tx() as conn:
                 claimed = conn.execute(
                     sa.update(t.outbox)
-                    .where(t.outbox.c.id.in_(ids), t.outbox.c.state == "pending", t.outbox.c.group_key == group_key)
+                    .where(t.outbox.c.id.in_(ids), t.outbox.c.state == _PENDING, t.outbox.c.group_key == group_key)
                     .values(group_key=None)
                 ).rowcount
                 if claimed != len(ids):
                     raise _Conflict()
                 conn.execute(
-                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**json_safe(dict(carrier_values)))
+                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**_outbox_values(carrier_values))
                 )
                 if member_ids:
                     conn.execute(
                         sa.update(t.outbox)
                         .where(t.outbox.c.id.in_(list(member_ids)))
-                        .values(state="grouped", parent_id=carrier_id)
+                        .values(state=NotificationState.GROUPED.value, parent_id=carrier_id)
                     )
                 self._touch_group(conn, notifier, group_key, now)
         except _Conflict:
             return False
         return True
 
-    def notification_by_key(self, notifier: str, dedup_key: str) -> Row | None:
+    def notification_by_key(self, notifier: str, dedup_key: str) -> OutboxMessage | None:
         with self.tx() as conn:
             row = conn.execute(
                 sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key)
             ).first()
-        return dict(row._mapping) if row else None
+        return OutboxMessage.from_row(dict(row._mapping)) if row else None
 
     @staticmethod
     def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
@@ -768,6 +768,17 @@ def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:
 
 def _action_values(values: Mapping[str, object]) -> dict[str, Any]:
     return _column_values("action", _ACTION_COLUMNS, values)
+
+
+_OUTBOX_COLUMNS = column_names(OutboxMessage) - {"id"}
+_PENDING = NotificationState.PENDING.value
+#: An outbox row without its payload: what the dispatcher lists every tick (the payload is read only for
+#: the rows it sends).
+_OUTBOX_LIGHT = [c for c in t.outbox.c if c.name != "payload"]
+
+
+def _outbox_values(values: Mapping[str, object]) -> dict[str, Any]:
+    return _column_values("outbox", _OUTBOX_COLUMNS, values)
 
 
 def _column_values(what: str, columns: frozenset[str], values: Mapping[str, object]) -> dict[str, Any]:

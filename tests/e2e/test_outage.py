@@ -187,8 +187,8 @@ checks:
     incidents = store.list_incidents(limit=1000)
     assert len(incidents) == INCIDENTS and all(i.state == "resolved" for i in incidents)
     rows = store.list_notifications(limit=10_000)
-    assert len(rows) == 2 * INCIDENTS and {r["state"] for r in rows} == {"sent"}
-    expected = {r["dedup_key"] for r in rows}
+    assert len(rows) == 2 * INCIDENTS and {r.state for r in rows} == {"sent"}
+    expected = {r.dedup_key for r in rows}
     assert set(receiver.first_seen) == expected  # every notification arrived ...
     assert len(receiver.accepted_order) == len(expected)  # ... exactly once per dedup key
     assert receiver.bad_signatures == 0

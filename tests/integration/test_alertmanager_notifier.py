@@ -151,7 +151,7 @@ def test_real_alertmanager_shows_firing_then_resolved(
     assert outbox.tick() == 1
     [again] = wait_for(lambda: [a for a in am_alerts(am_url) if a["endsAt"] != first_ends])
     assert again["status"]["state"] == "active" and again["endsAt"] > first_ends
-    assert store.list_notifications()[-1]["dedup_key"].endswith(":repeat-1")
+    assert store.list_notifications()[-1].dedup_key.endswith(":repeat-1")
 
     # resolved: endsAt = now, Alertmanager stops showing it active and forwards a resolved notification
     row = store.update_incident(

@@ -261,7 +261,7 @@ def test_outbox_retries_until_the_receiver_recovers(tmp_path: Path) -> None:
         h.clock.advance(400)
     assert h.messages() == ["firing"]
     row = h.store.list_notifications()[0]
-    assert row["state"] == "sent" and row["attempts"] == 4
+    assert row.state == "sent" and row.attempts == 4
 
 
 def test_acknowledge_stops_automation_and_resolves_when_healthy(tmp_path: Path) -> None:

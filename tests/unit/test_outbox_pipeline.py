@@ -152,7 +152,7 @@ def test_grouping_waits_then_sends_one_message_per_group(tmp_path: Path) -> None
     assert group.event == "group" and group.title.startswith("[FIRING:3]")
     assert [m["incident"]["id"] for m in group.details["group"]] == [r.id for r in rows]
     # members are recorded as grouped into the carrier; the carrier is the oldest row
-    states = [n["state"] for n in p.store.list_notifications()]
+    states = [n.state for n in p.store.list_notifications()]
     assert states == ["sent", "grouped", "grouped"]
     # a later change of the same group waits for group_interval; resolves and a new firing go as one
     p.notify(rows[0], "resolved", ())
@@ -227,9 +227,9 @@ def test_silence_with_matchers_until_it_expires(tmp_path: Path) -> None:
         p.notify(r, "firing")
     p.run(2)
     assert p.got() == [("firing", dev.id)]
-    rows = {n["incident_id"]: n for n in p.store.list_notifications()}
-    assert rows[silenced.id]["state"] == "silenced" and "db:" in rows[silenced.id]["last_error"]
-    assert rows[ranker.id]["state"] == "silenced" and "known noisy" in rows[ranker.id]["last_error"]
+    rows = {n.incident_id: n for n in p.store.list_notifications()}
+    assert rows[silenced.id].state == "silenced" and "db:" in (rows[silenced.id].last_error or "")
+    assert rows[ranker.id].state == "silenced" and "known noisy" in (rows[ranker.id].last_error or "")
     p.notify(silenced, "resolved")  # its firing never went out: no lonely "resolved" either
     p.run(2)
     assert p.got() == [("firing", dev.id)]
@@ -300,8 +300,8 @@ def test_final_failure_is_recorded_and_later_messages_still_flow(tmp_path: Path)
     p.notify(b, "firing")
     p.outbox.tick()
     rows = p.store.list_notifications()
-    assert [r["state"] for r in rows] == ["failed", "sent"]
-    assert "channel_not_found" in rows[0]["last_error"]
+    assert [r.state for r in rows] == ["failed", "sent"]
+    assert "channel_not_found" in (rows[0].last_error or "")
 
 
 # -- flap control through the real incident state machine ----------------------------------------------------
@@ -333,9 +333,9 @@ def test_flapping_incident_is_announced_once_then_held(tmp_path: Path) -> None:
         tick(50)
     events = [m.event for m in p.runtime.notifiers["chat"].messages]
     assert events == ["firing", "resolved", "firing", "resolved", "flapping"], events
-    held = [n for n in p.store.list_notifications() if n["state"] == "held"]
+    held = [n for n in p.store.list_notifications() if n.state == "held"]
     assert len(held) == 3 * 2 + 1  # later firings and resolves, and the resolve of the announcing incident
-    assert all("flapping" in n["last_error"] for n in held)
+    assert all("flapping" in (n.last_error or "") for n in held)
     deadline = time.monotonic() + 5
     for _ in range(70):  # quiet for the whole window: one closing message
         tick(50)

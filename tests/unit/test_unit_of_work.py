@@ -29,7 +29,7 @@ def test_firing_without_its_message_cannot_be_committed(tmp_path: Path) -> None:
         conn.execute(sa.text("ALTER TABLE aiops_outbox_away RENAME TO aiops_outbox"))
     h.tick(500)
     assert h.incident().state == "firing"
-    assert [n["event"] for n in h.store.list_notifications()] == ["firing"]
+    assert [n.event for n in h.store.list_notifications()] == ["firing"]
 
 
 def test_a_failed_decision_leaves_no_ledger_row(tmp_path: Path) -> None:
