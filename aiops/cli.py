@@ -323,11 +323,11 @@ def actions(config_path: str | None, state: str | None, limit: int, as_json: boo
         for line in table(headers, cells, flexible=[6, 7, 8], width=_table_width(output), right=[0, 1]):
             click.echo(line)
     for b in breakers:  # circuit breakers that are open or counting failures
-        if b["state"] != "closed" or b["failures"]:
+        if b.state != "closed" or b.failures:
             click.echo(
-                f"circuit breaker {b['action_type']}: {b['state']}, {b['failures']} consecutive failure(s)"
-                + (f", opened {_age(b['opened_at'])}" if b["opened_at"] else "")
-                + (f": {b['last_reason']}" if b["last_reason"] else "")
+                f"circuit breaker {b.action_type}: {b.state.value}, {b.failures} consecutive failure(s)"
+                + (f", opened {_age(b.opened_at)}" if b.opened_at else "")
+                + (f": {b.last_reason}" if b.last_reason else "")
             )
 
 

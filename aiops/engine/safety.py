@@ -16,8 +16,8 @@ import structlog
 
 from aiops.config.models import ActionConfig, CheckConfig, SafetyConfig
 from aiops.engine.policy import GuardFacts
-from aiops.store.records import Action, Incident
-from aiops.store.store import Row, Store
+from aiops.store.records import Action, Breaker, BreakerState, Incident
+from aiops.store.store import Store
 from aiops.types import ActionState, IncidentState
 
 log = structlog.get_logger("aiops.safety")
@@ -75,17 +75,17 @@ def gather(
         targets_in_window=frozenset(store.targets_since(since, EXECUTED))
         if safety.max_targets is not None
         else frozenset(),
-        breaker_state=str(breaker["state"]) if breaker else "closed",
-        breaker_opened_at=float(breaker["opened_at"]) if breaker and breaker["opened_at"] is not None else None,
-        breaker_failures=int(breaker["failures"]) if breaker else 0,
+        breaker_state=breaker.state.value if breaker else BreakerState.CLOSED.value,
+        breaker_opened_at=breaker.opened_at if breaker else None,
+        breaker_failures=breaker.failures if breaker else 0,
         breaker_trial_busy=_trial_busy(store, breaker),
     )
 
 
-def _trial_busy(store: Store, breaker: Row | None) -> bool:
-    if not breaker or breaker["state"] != "half_open" or breaker["trial_action_id"] is None:
+def _trial_busy(store: Store, breaker: Breaker | None) -> bool:
+    if not breaker or breaker.state is not BreakerState.HALF_OPEN or breaker.trial_action_id is None:
         return False
-    trial = store.get_action(int(breaker["trial_action_id"]))
+    trial = store.get_action(breaker.trial_action_id)
     if trial is None:
         return False
     if trial.state in ACTIVE:
@@ -97,7 +97,7 @@ def _trial_busy(store: Store, breaker: Row | None) -> bool:
 def trial_started(store: Store, action: ActionConfig, action_row: Action, now: float) -> None:
     """An action of a type whose breaker is open (reset elapsed) runs: that run is the half-open trial."""
     breaker = store.get_breaker(action.type)
-    if breaker and breaker["state"] in ("open", "half_open"):
+    if breaker and breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
         store.put_breaker(action.type, {"state": "half_open", "trial_action_id": action_row.id}, now)
         log.info("circuit breaker half-open: trial run", action_type=action.type, action=action_row.id)
 
@@ -117,9 +117,9 @@ def failed(store: Store, cfg: CheckConfig, row: Incident, action_row: Action | N
     act_cfg = cfg.policy.actions[act_rung] if act_rung < len(cfg.policy.actions) else None
     threshold = act_cfg.breaker_failures if act_cfg is not None and act_cfg.type == action_type else 0
     breaker = store.get_breaker(action_type)
-    failures = (int(breaker["failures"]) if breaker else 0) + 1
+    failures = (breaker.failures if breaker else 0) + 1
     values: dict[str, object] = {"failures": failures, "last_reason": reason[:500], "trial_action_id": None}
-    state = str(breaker["state"]) if breaker else "closed"
+    state = breaker.state.value if breaker else BreakerState.CLOSED.value
     if threshold and (failures >= threshold or state == "half_open"):
         if state != "open":
             log.warning("circuit breaker opened", action_type=action_type, failures=failures, reason=reason)
@@ -136,7 +136,7 @@ def healed(store: Store, row: Incident, now: float) -> None:
     for action in store.list_actions(incident_id=row.id, limit=50):
         if action.state == ActionState.SUCCEEDED.value:
             breaker = store.get_breaker(action.action_type)
-            if breaker is not None and (breaker["state"] != "closed" or breaker["failures"]):
+            if breaker is not None and (breaker.state is not BreakerState.CLOSED or breaker.failures):
                 store.put_breaker(
                     action.action_type,
                     {"state": "closed", "failures": 0, "opened_at": None, "trial_action_id": None},

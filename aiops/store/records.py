@@ -304,7 +304,39 @@ class OutboxMessage:
         return self.payload
 
 
-def column_names(record: type[Incident | Action | OutboxMessage]) -> frozenset[str]:
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"  # actions of the type run
+    OPEN = "open"  # too many consecutive failures: its rungs are skipped until the reset time
+    HALF_OPEN = "half_open"  # one trial run is let through
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """One action type's circuit breaker: consecutive failures across all incidents, and whether that type
+    may run now."""
+
+    action_type: str
+    state: BreakerState
+    failures: int
+    opened_at: float | None
+    trial_action_id: int | None
+    last_reason: str | None
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Breaker:
+        return cls(
+            action_type=str(row["action_type"]),
+            state=BreakerState(str(row["state"])),
+            failures=_int(row.get("failures") or 0),
+            opened_at=_opt_float(row.get("opened_at")),
+            trial_action_id=_opt_int(row.get("trial_action_id")),
+            last_reason=_opt_str(row.get("last_reason")),
+            updated_at=_float(row["updated_at"]),
+        )
+
+
+def column_names(record: type[Incident | Action | OutboxMessage | Breaker]) -> frozenset[str]:
     """The fields a store update may name: a typo is an error, not a silently ignored key."""
     return frozenset(f.name for f in fields(record))
 

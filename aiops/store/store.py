@@ -26,7 +26,15 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import migrations
 from aiops.store import schema as t
-from aiops.store.records import Action, Incident, NotificationState, OutboxMessage, Transition, column_names
+from aiops.store.records import (
+    Action,
+    Breaker,
+    Incident,
+    NotificationState,
+    OutboxMessage,
+    Transition,
+    column_names,
+)
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -728,14 +736,14 @@ class Store:
         with self.tx() as conn:
             return {str(r[0]) for r in conn.execute(query)}
 
-    def get_breaker(self, action_type: str) -> Row | None:
+    def get_breaker(self, action_type: str) -> Breaker | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).first()
-        return dict(row._mapping) if row else None
+        return Breaker.from_row(dict(row._mapping)) if row else None
 
-    def put_breaker(self, action_type: str, values: Mapping[str, Any], now: float) -> Row:
+    def put_breaker(self, action_type: str, values: Mapping[str, object], now: float) -> Breaker:
         """Upsert a breaker's state (one transaction)."""
-        data = json_safe(dict(values))
+        data = _column_values("breaker", _BREAKER_COLUMNS, values)
         data["updated_at"] = now
         with self.tx() as conn:
             updated = conn.execute(
@@ -744,11 +752,12 @@ class Store:
             if not updated:
                 conn.execute(sa.insert(t.breakers).values(action_type=action_type, **{"state": "closed", **data}))
             row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).one()
-        return dict(row._mapping)
+        return Breaker.from_row(dict(row._mapping))
 
-    def list_breakers(self) -> list[Row]:
+    def list_breakers(self) -> list[Breaker]:
+        query = sa.select(t.breakers).order_by(t.breakers.c.action_type)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(t.breakers).order_by(t.breakers.c.action_type))]
+            return [Breaker.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
 
 class _Conflict(Exception):
@@ -759,6 +768,7 @@ _INCIDENT_COLUMNS = column_names(Incident) - {"id"}
 
 
 _ACTION_COLUMNS = column_names(Action) - {"id"}
+_BREAKER_COLUMNS = column_names(Breaker) - {"action_type"}
 
 
 def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:

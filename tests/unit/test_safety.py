@@ -113,7 +113,7 @@ def test_flapping_for_ten_minutes_stays_in_budget_opens_the_breaker_and_escalate
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps[1] > gaps[0], f"retries are not backed off exponentially: {gaps}"
     breaker = h.store.get_breaker("recording")
-    assert breaker is not None and breaker["state"] == "open" and breaker["failures"] == 3
+    assert breaker is not None and breaker.state == "open" and breaker.failures == 3
     assert h.escalations() == 1
     inc = h.store.list_incidents(limit=10)
     assert len(inc) == 1 and inc[0].state == "escalated"
@@ -137,7 +137,7 @@ def test_open_breaker_survives_a_restart_then_half_opens_and_closes_on_a_heal(tm
     h = Harness(tmp_path, config(FLAPPING))
     for i in range(60):
         h.tick(500 if i % 2 == 0 else 50)
-    assert h.store.get_breaker("recording")["state"] == "open"
+    assert h.store.get_breaker("recording").state == "open"
     for _ in range(31):  # the flapping ends; the escalated incident resolves after 5 healthy minutes
         h.tick(50)
     assert h.store.list_incidents(limit=1)[0].state == "resolved"
@@ -151,12 +151,12 @@ def test_open_breaker_survives_a_restart_then_half_opens_and_closes_on_a_heal(tm
     h2.clock.advance(30 * 60)  # breaker_reset elapsed: one trial may run
     h2.tick(500)
     assert len(h2.executed()) == 4
-    assert h2.store.get_breaker("recording")["state"] == "half_open"
+    assert h2.store.get_breaker("recording").state == "half_open"
     for _ in range(3):
         h2.tick(50)
     assert h2.store.list_incidents(limit=1)[0].state == "resolved"
     breaker = h2.store.get_breaker("recording")
-    assert breaker["state"] == "closed" and breaker["failures"] == 0
+    assert breaker.state == "closed" and breaker.failures == 0
 
 
 def test_blast_radius_holds_a_new_target(tmp_path: Path) -> None:

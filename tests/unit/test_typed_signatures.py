@@ -39,7 +39,7 @@ NOT_YET_TYPED = {
     # per-check state: being reworked (binary checkpoints) on another branch; typed there
     "aiops/store/store.py:Store.load_check_state",
     "aiops/store/store.py:Store.save_check_state",
-    # pushed events, the repeat log, silences, flap episodes and circuit breakers: still rows
+    # pushed events, the repeat log, silences and flap episodes: still rows
     "aiops/store/store.py:Store.append_events",
     "aiops/store/store.py:Store.read_events",
     "aiops/store/store.py:Store.due_repeats",
@@ -49,9 +49,6 @@ NOT_YET_TYPED = {
     "aiops/store/store.py:Store.get_flap",
     "aiops/store/store.py:Store.save_flap",
     "aiops/store/store.py:Store.active_flaps",
-    "aiops/store/store.py:Store.get_breaker",
-    "aiops/store/store.py:Store.put_breaker",
-    "aiops/store/store.py:Store.list_breakers",
     "aiops/engine/flapping.py:quiet_episodes",
     "aiops/engine/routing.py:flap_closed_payload",
     "aiops/engine/silences.py:active_silences",
