@@ -33,8 +33,8 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.records import Incident, OutboxMessage, json_object
-from aiops.store.store import Row, Store
+from aiops.store.records import Incident, OutboxMessage, RepeatLog, json_object
+from aiops.store.store import Store
 from aiops.types import IncidentState, json_safe
 
 log = structlog.get_logger("aiops.outbox")
@@ -176,12 +176,8 @@ class OutboxDispatcher:
         except DeliveryError as exc:
             error = redact(str(exc), secrets)
             if not exc.recoverable or attempts >= self.max_attempts:
-                self.store.update_notification(
-                    row.id, {"state": "failed", "attempts": attempts, "last_error": error}
-                )
-                log.error(
-                    "notification failed for good", notifier=name, kind=row.event, reason=exc.reason, error=error
-                )
+                self.store.update_notification(row.id, {"state": "failed", "attempts": attempts, "last_error": error})
+                log.error("notification failed for good", notifier=name, kind=row.event, reason=exc.reason, error=error)
                 self._result(name, "failed")
                 return "failed"
             delay = max(exc.retry_after or 0.0, backoff_delay(attempts, cap=self.max_backoff))
@@ -269,20 +265,20 @@ class OutboxDispatcher:
     def _queue_repeats(self, runtime: Runtime) -> None:
         now = self.now()
         for entry in self.store.due_repeats(now):
-            incident = self.store.get_incident(int(entry["incident_id"]))
-            name = str(entry["notifier"])
+            incident = self.store.get_incident(entry.incident_id)
+            name = entry.notifier
             if incident is None or incident.state is IncidentState.RESOLVED or name not in runtime.notifiers:
-                self.store.forget_notify_log(int(entry["incident_id"]), name)
+                self.store.forget_notify_log(entry.incident_id, name)
                 continue
-            original = self.store.notification_by_key(name, str(entry["dedup_key"]))
+            original = self.store.notification_by_key(name, entry.dedup_key)
             if original is None:
-                self.store.forget_notify_log(int(entry["incident_id"]), name)
+                self.store.forget_notify_log(entry.incident_id, name)
                 continue
             base, _backoff, _cap = self._repeat_timing(original, runtime.notifiers[name])
             if incident.state not in REPEAT_STATES:  # acknowledged or silenced: look again later
-                self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": now + max(base, 60.0)})
+                self.store.update_notify_log(entry.id, {"next_repeat_at": now + max(base, 60.0)})
                 continue
-            n = int(entry["repeats"]) + 1
+            n = entry.repeats + 1
             payload = self._repeat_payload(original, incident, entry, n)
             self.store.enqueue_notification(
                 {
@@ -301,10 +297,10 @@ class OutboxDispatcher:
             )
             # next_repeat_at stays empty until this repeat is sent: a receiver that is down gets one queued
             # repeat, not one per interval.
-            self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": None, "repeats": n})
+            self.store.update_notify_log(entry.id, {"next_repeat_at": None, "repeats": n})
 
     @staticmethod
-    def _repeat_payload(original: OutboxMessage, incident: Incident, entry: Row, n: int) -> dict[str, Any]:
+    def _repeat_payload(original: OutboxMessage, incident: Incident, entry: RepeatLog, n: int) -> dict[str, Any]:
         payload: dict[str, Any] = dict(original.body)
         if payload.get("event") == "group":  # repeat only this incident's own message
             for member in payload.get("details", {}).get("group", []):
@@ -315,7 +311,7 @@ class OutboxDispatcher:
         inc.update(state=str(view.state), summary=view.summary, attempts=view.attempts, rung=view.rung)
         details = dict(payload.get("details") or {})
         details["repeat"] = n
-        base_key = str(entry["dedup_key"]).split(":repeat-")[0]
+        base_key = entry.dedup_key.split(":repeat-")[0]
         title = re.sub(r"^\[REPEAT \d+\] ", "", str(payload["title"]))
         payload.update(
             incident=json_safe(inc), details=details, title=f"[REPEAT {n}] {title}", dedup_key=f"{base_key}:repeat-{n}"
@@ -366,7 +362,7 @@ class OutboxDispatcher:
         now = self.now()
         for flap in flapping.quiet_episodes(self.store, cfg, now):
             payload = flap_closed_payload(flap, now)
-            for receiver in flap["receivers"]:
+            for receiver in flap.receivers:
                 self.store.enqueue_notification(
                     {
                         "notifier": receiver,
@@ -380,8 +376,8 @@ class OutboxDispatcher:
                         "created_at": now,
                     }
                 )
-            self.store.save_flap(str(flap["fingerprint"]), {"ended_at": now})
-            log.info("flapping ended", fingerprint=flap["fingerprint"], check=flap["check_name"])
+            self.store.save_flap(flap.fingerprint, {"ended_at": now})
+            log.info("flapping ended", fingerprint=flap.fingerprint, check=flap.check_name)
 
     def _result(self, notifier: str, outcome: str) -> None:
         if self.on_result is not None:

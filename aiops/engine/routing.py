@@ -30,8 +30,8 @@ from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
 from aiops.engine.silences import message_labels
 from aiops.matchers import matches_all, parse_matchers
-from aiops.store.records import Incident
-from aiops.store.store import Row, Store
+from aiops.store.records import FlapEpisode, Incident
+from aiops.store.store import Store
 from aiops.types import Message
 
 log = structlog.get_logger("aiops.routing")
@@ -144,16 +144,16 @@ def flapping_payload(payload: Mapping[str, Any], reason: str, window: float, now
     return out
 
 
-def flap_closed_payload(flap: Row, now: float) -> dict[str, Any]:
+def flap_closed_payload(flap: FlapEpisode, now: float) -> dict[str, Any]:
     """The message that ends a flapping episode (sent as ``resolved`` so pagers close their alert)."""
-    out = dict(flap["payload"])
+    out: dict[str, Any] = dict(flap.payload)
     inc = dict(out["incident"])
     inc["state"] = "resolved"
     out.update(
         event="resolved",
         incident=inc,
         title=f"[RESOLVED] {inc.get('check')}: stopped flapping",
-        text=f"no new opening since {float(flap['last_at']):.0f} ({int(flap['opens'])} openings while flapping)",
+        text=f"no new opening since {flap.last_at:.0f} ({flap.opens} openings while flapping)",
         dedup_key=f"{out['dedup_key']}:resolved",
     )
     return out

@@ -336,12 +336,99 @@ class Breaker:
         )
 
 
-def column_names(record: type[Incident | Action | OutboxMessage | Breaker]) -> frozenset[str]:
+@dataclass(frozen=True)
+class Silence:
+    """A stored silence (``aiops silence --match``): label matchers in force from ``starts_at`` to ``ends_at``."""
+
+    id: int
+    matchers: tuple[str, ...]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Silence:
+        matchers = row.get("matchers")
+        return cls(
+            id=_int(row["id"]),
+            matchers=tuple(str(m) for m in matchers) if isinstance(matchers, list | tuple) else (),
+            starts_at=_float(row["starts_at"]),
+            ends_at=_float(row["ends_at"]),
+            created_by=str(row["created_by"]),
+            comment=str(row.get("comment") or ""),
+            created_at=_float(row["created_at"]),
+        )
+
+    def active_at(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
+class FlapEpisode:
+    """A fingerprint that keeps opening and resolving: its messages are held until it has been quiet for a
+    whole window; ``payload`` is the announcement, from which the closing message is derived."""
+
+    fingerprint: str
+    check_name: str
+    started_at: float
+    last_at: float
+    ended_at: float | None
+    opens: int
+    receivers: tuple[str, ...]
+    payload: JsonObject
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> FlapEpisode:
+        receivers = row.get("receivers")
+        return cls(
+            fingerprint=str(row["fingerprint"]),
+            check_name=str(row["check_name"]),
+            started_at=_float(row["started_at"]),
+            last_at=_float(row["last_at"]),
+            ended_at=_opt_float(row.get("ended_at")),
+            opens=_int(row.get("opens") or 0),
+            receivers=tuple(str(r) for r in receivers) if isinstance(receivers, list | tuple) else (),
+            payload=_object(row.get("payload")),
+        )
+
+
+@dataclass(frozen=True)
+class RepeatLog:
+    """When a receiver was last told about an open incident, and when to tell it again (None while a repeat
+    is queued)."""
+
+    id: int
+    notifier: str
+    incident_id: int
+    dedup_key: str
+    repeats: int
+    last_sent_at: float
+    next_repeat_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> RepeatLog:
+        return cls(
+            id=_int(row["id"]),
+            notifier=str(row["notifier"]),
+            incident_id=_int(row["incident_id"]),
+            dedup_key=str(row["dedup_key"]),
+            repeats=_int(row.get("repeats") or 0),
+            last_sent_at=_float(row["last_sent_at"]),
+            next_repeat_at=_opt_float(row.get("next_repeat_at")),
+        )
+
+
+Record = Incident | Action | OutboxMessage | Breaker | Silence | FlapEpisode | RepeatLog
+
+
+def column_names(record: type[Record]) -> frozenset[str]:
     """The fields a store update may name: a typo is an error, not a silently ignored key."""
     return frozenset(f.name for f in fields(record))
 
 
-def _record_json(record: Incident | Action | OutboxMessage) -> dict[str, object]:
+def _record_json(record: Record) -> dict[str, object]:
     out: dict[str, object] = json_safe({f.name: getattr(record, f.name) for f in fields(record)})
     return out
 

@@ -29,9 +29,12 @@ from aiops.store import schema as t
 from aiops.store.records import (
     Action,
     Breaker,
+    FlapEpisode,
     Incident,
     NotificationState,
     OutboxMessage,
+    RepeatLog,
+    Silence,
     Transition,
     column_names,
 )
@@ -628,7 +631,7 @@ class Store:
                 values.update(dedup_key=dedup_key, repeats=0)
             conn.execute(sa.update(log).where(log.c.id == row.id).values(**values))
 
-    def due_repeats(self, now: float, limit: int = 500) -> list[Row]:
+    def due_repeats(self, now: float, limit: int = 500) -> list[RepeatLog]:
         log = t.notify_log
         query = (
             sa.select(log)
@@ -637,11 +640,12 @@ class Store:
             .limit(limit)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [RepeatLog.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    def update_notify_log(self, log_id: int, values: Mapping[str, Any]) -> None:
+    def update_notify_log(self, log_id: int, values: Mapping[str, object]) -> None:
+        data = _column_values("repeat log", _REPEAT_LOG_COLUMNS, values)
         with self.tx() as conn:
-            conn.execute(sa.update(t.notify_log).where(t.notify_log.c.id == log_id).values(**dict(values)))
+            conn.execute(sa.update(t.notify_log).where(t.notify_log.c.id == log_id).values(**data))
 
     def forget_notify_log(self, incident_id: int, notifier: str | None = None) -> None:
         query = sa.delete(t.notify_log).where(t.notify_log.c.incident_id == incident_id)
@@ -650,19 +654,19 @@ class Store:
         with self.tx() as conn:
             conn.execute(query)
 
-    def add_silence(self, values: Mapping[str, Any]) -> Row:
+    def add_silence(self, values: Mapping[str, object]) -> Silence:
+        data = _column_values("silence", _SILENCE_COLUMNS, values)
         with self.tx() as conn:
-            new_id = _inserted_id(conn.execute(sa.insert(t.silences).values(**json_safe(dict(values)))))
-            row = conn.execute(sa.select(t.silences).where(t.silences.c.id == new_id)).first()
-        assert row is not None
-        return dict(row._mapping)
+            new_id = _inserted_id(conn.execute(sa.insert(t.silences).values(**data)))
+            row = conn.execute(sa.select(t.silences).where(t.silences.c.id == new_id)).one()
+        return Silence.from_row(dict(row._mapping))
 
-    def list_silences(self, *, active_at: float | None = None) -> list[Row]:
+    def list_silences(self, *, active_at: float | None = None) -> list[Silence]:
         query = sa.select(t.silences).order_by(t.silences.c.id)
         if active_at is not None:
             query = query.where(t.silences.c.starts_at <= active_at, t.silences.c.ends_at > active_at)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Silence.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
         with self.tx() as conn:
@@ -685,13 +689,13 @@ class Store:
                 or 0
             )
 
-    def get_flap(self, fingerprint: str) -> Row | None:
+    def get_flap(self, fingerprint: str) -> FlapEpisode | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint)).first()
-        return dict(row._mapping) if row else None
+        return FlapEpisode.from_row(dict(row._mapping)) if row else None
 
-    def save_flap(self, fingerprint: str, values: Mapping[str, Any]) -> None:
-        data = json_safe(dict(values))
+    def save_flap(self, fingerprint: str, values: Mapping[str, object]) -> None:
+        data = _column_values("flap", _FLAP_COLUMNS, values)
         with self.tx() as conn:
             updated = conn.execute(
                 sa.update(t.flaps).where(t.flaps.c.fingerprint == fingerprint).values(**data)
@@ -699,9 +703,10 @@ class Store:
             if not updated:
                 conn.execute(sa.insert(t.flaps).values(fingerprint=fingerprint, **data))
 
-    def active_flaps(self) -> list[Row]:
+    def active_flaps(self) -> list[FlapEpisode]:
+        query = sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None))
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None)))]
+            return [FlapEpisode.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     # -- safety guards: budgets from the ledger, circuit breakers (issue 6) ------------------------------
 
@@ -769,6 +774,9 @@ _INCIDENT_COLUMNS = column_names(Incident) - {"id"}
 
 _ACTION_COLUMNS = column_names(Action) - {"id"}
 _BREAKER_COLUMNS = column_names(Breaker) - {"action_type"}
+_SILENCE_COLUMNS = column_names(Silence) - {"id"}
+_FLAP_COLUMNS = column_names(FlapEpisode) - {"fingerprint"}
+_REPEAT_LOG_COLUMNS = column_names(RepeatLog) - {"id"}
 
 
 def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:
