@@ -1,8 +1,9 @@
 """The durable store: incidents and their audit trail, the action ledger, the notification outbox, and the
 per-check state that lets a restarted daemon carry on where it stopped.
 
-SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return plain dicts so
-that nothing above this module depends on SQLAlchemy.
+SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return the typed
+records of :mod:`aiops.store.records` (per-check state and pushed events are still plain dicts), so nothing
+above this module depends on SQLAlchemy or on a column's spelling.
 
 Unit of work: every method runs in its own transaction, unless the calling thread opened one with
 :meth:`Store.transaction`; then every method called inside joins it, and the whole decision (an incident's
