@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import uuid
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from aiops.store import schema
 from aiops.store.migrations import head_revisions
 from aiops.store.records import Action, Incident
 from aiops.store.store import Store, owner_is_dead
+from aiops.types import json_safe
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -131,6 +134,32 @@ def test_steal_is_compare_and_set(store: Store) -> None:
     assert store.claim_action(action.id, "dead", 5.0, 2.0, from_states=["pending"])
     assert store.steal_action(action.id, "dead", "me", 50.0, 6.0)
     assert not store.steal_action(action.id, "dead", "you", 50.0, 6.0)
+
+
+def test_records_serialise_exactly_as_the_raw_rows_did(store: Store) -> None:
+    """The API, the CLI and the console show ``to_json()`` of a record; it must be the JSON of the row as
+    the store held it (same keys, same order, same values), so clients see no change."""
+    inc = _incident(store)
+    action = _action(store, inc.id)
+    store.enqueue_notification(
+        {
+            "notifier": "n",
+            "dedup_key": "d1",
+            "incident_id": inc.id,
+            "event": "firing",
+            "payload": {"title": "x", "incident": {"id": inc.id}},
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": 0.0,
+            "created_at": 0.0,
+        }
+    )
+    [message] = store.list_notifications()
+    for record, table in ((inc, schema.incidents), (action, schema.actions), (message, schema.outbox)):
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == record.id)).one()
+        raw = json.dumps(json_safe(dict(row._mapping)))
+        assert json.dumps(record.to_json()) == raw, table.name
 
 
 def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
