@@ -245,26 +245,21 @@ def incidents(
     """List incidents, newest first."""
     from aiops.engine.incidents import incident_dict
     from aiops.text import table
-    from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_incidents(state=state, open_only=open_only, limit=limit)
     if as_json or output == "json":
         from aiops.store.verdicts import verdicts_of_incidents
 
-        verdicts = verdicts_of_incidents(store, [int(r["id"]) for r in rows])
+        verdicts = verdicts_of_incidents(store, [r.id for r in rows])
         out = []
         for row in rows:
             item = incident_dict(row)
-            item["transitions"] = [t.to_json() for t in store.transitions(int(row["id"]))]
-            item["actions"] = json_safe(store.list_actions(incident_id=int(row["id"])))
-            item["verdicts"] = [r.to_dict() for r in verdicts.get(int(row["id"]), [])]
-            item["notifications"] = json_safe(
-                [
-                    {k: n[k] for k in ("notifier", "event", "state", "attempts", "last_error", "sent_at")}
-                    for n in store.list_notifications(incident_id=int(row["id"]))
-                ]
-            )
+            item["transitions"] = [t.to_json() for t in store.transitions(row.id)]
+            item["actions"] = [a.to_json() for a in store.list_actions(incident_id=row.id)]
+            item["verdicts"] = [r.to_dict() for r in verdicts.get(row.id, [])]
+            keys = ("notifier", "event", "state", "attempts", "last_error", "sent_at")
+            item["notifications"] = [n.to_json(keys) for n in store.list_notifications(incident_id=row.id)]
             out.append(item)
         click.echo(json.dumps(out, indent=2))
         return
@@ -273,17 +268,17 @@ def incidents(
         return
     cells = []
     for r in rows:
-        failed = [n for n in store.list_notifications(incident_id=int(r["id"]), state="failed")]
+        failed = [n for n in store.list_notifications(incident_id=r.id, state="failed")]
         note = f"[{len(failed)} notification(s) failed] " if failed else ""
         cells.append(
             [
-                str(r["id"]),
-                r["state"],
-                r["severity"],
-                r["check_name"],
-                _age(r["opened_at"]),
-                str(r["attempts"]),
-                note + r["summary"],
+                str(r.id),
+                r.state.value,
+                r.severity.value,
+                r.check_name,
+                _age(r.opened_at),
+                str(r.attempts),
+                note + r.summary,
             ]
         )
     headers = ["ID", "STATE", "SEV", "CHECK", "OPENED", "TRIES", "SUMMARY"]
@@ -300,13 +295,12 @@ def incidents(
 def actions(config_path: str | None, state: str | None, limit: int, as_json: bool, output: str | None) -> None:
     """List the action ledger: plan, mode, guard decision and outcome."""
     from aiops.text import table
-    from aiops.types import json_safe
 
     store = _store(config_path)
     rows = store.list_actions(state=state, limit=limit)
     breakers = store.list_breakers()
     if as_json or output == "json":
-        click.echo(json.dumps(json_safe(rows), indent=2))
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     if not rows:
         click.echo("no actions")
@@ -314,26 +308,26 @@ def actions(config_path: str | None, state: str | None, limit: int, as_json: boo
         headers = ["ID", "INC", "STATE", "MODE", "ACTION", "CREATED", "PLAN", "GUARD", "OUTCOME"]
         cells = [
             [
-                str(r["id"]),
-                str(r["incident_id"]),
-                r["state"],
-                r["mode"],
-                r["action_label"],
-                _age(r["created_at"]),
-                r["plan"].get("description", ""),
-                r["guard"] or "",
-                (r["outcome"] or {}).get("summary") or "",
+                str(r.id),
+                str(r.incident_id),
+                r.state.value,
+                r.mode.value,
+                r.action_label,
+                _age(r.created_at),
+                r.description,
+                r.guard or "",
+                r.summary,
             ]
             for r in rows
         ]
         for line in table(headers, cells, flexible=[6, 7, 8], width=_table_width(output), right=[0, 1]):
             click.echo(line)
     for b in breakers:  # circuit breakers that are open or counting failures
-        if b["state"] != "closed" or b["failures"]:
+        if b.state != "closed" or b.failures:
             click.echo(
-                f"circuit breaker {b['action_type']}: {b['state']}, {b['failures']} consecutive failure(s)"
-                + (f", opened {_age(b['opened_at'])}" if b["opened_at"] else "")
-                + (f": {b['last_reason']}" if b["last_reason"] else "")
+                f"circuit breaker {b.action_type}: {b.state.value}, {b.failures} consecutive failure(s)"
+                + (f", opened {_age(b.opened_at)}" if b.opened_at else "")
+                + (f": {b.last_reason}" if b.last_reason else "")
             )
 
 

@@ -45,7 +45,7 @@ from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
-from aiops.types import Finding, json_safe
+from aiops.types import Finding
 
 log = structlog.get_logger("aiops.daemon")
 
@@ -368,13 +368,9 @@ class Daemon(FeedbackFacade):
         out = incident_dict(row)
         out["transitions"] = [t.to_json() for t in self.store.transitions(incident_id)]
         out["verdicts"] = self.feedback.verdicts_of(incident_id)
-        out["actions"] = json_safe(self.store.list_actions(incident_id=incident_id))
-        out["notifications"] = json_safe(
-            [
-                {k: n[k] for k in ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")}
-                for n in self.store.list_notifications(incident_id=incident_id)
-            ]
-        )
+        out["actions"] = [a.to_json() for a in self.store.list_actions(incident_id=incident_id)]
+        keys = ("id", "notifier", "event", "state", "attempts", "last_error", "sent_at")
+        out["notifications"] = [n.to_json(keys) for n in self.store.list_notifications(incident_id=incident_id)]
         return out
 
     def acknowledge(self, incident_id: int, actor: str, comment: str) -> dict[str, Any]:
@@ -384,15 +380,10 @@ class Daemon(FeedbackFacade):
         return incident_dict(self.incidents.silence(incident_id, actor, duration_seconds, comment))
 
     def approve(self, action_id: int, actor: str, approved: bool) -> dict[str, Any]:
-        decided = self.incidents.decide_approval(action_id, approved, actor)
-        out = json_safe(decided)
-        assert isinstance(out, dict)
-        return out
+        return self.incidents.decide_approval(action_id, approved, actor).to_json()
 
     def list_actions(self, state: str | None, limit: int) -> list[dict[str, Any]]:
-        out = json_safe(self.store.list_actions(state=state, limit=limit))
-        assert isinstance(out, list)
-        return out
+        return [a.to_json() for a in self.store.list_actions(state=state, limit=limit)]
 
     def _recorded(self, name: str, cr: CheckRuntime) -> CheckRuntime:
         """The check with its source recording what it collects (the console plots it), rebuilt ones too."""

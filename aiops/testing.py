@@ -17,7 +17,43 @@ from pydantic import BaseModel, ConfigDict
 
 from aiops import plugins
 from aiops.errors import DeliveryError
+from aiops.store.records import Incident
 from aiops.types import ActionContext, Delivery, Frame, IncidentView, Message, Outcome, Plan
+
+
+def incident_record(**fields: object) -> Incident:
+    """A stored-looking incident for building messages in a test (a notifier's, say) without a store: every
+    column has a plausible default, ``fields`` override them (by column name)."""
+    row: dict[str, object] = {
+        "id": 1,
+        "fingerprint": "fp",
+        "check_name": "check",
+        "labels": {},
+        "state": "firing",
+        "severity": "warning",
+        "kind": "detector:threshold",
+        "summary": "",
+        "evidence": {},
+        "opened_at": 0.0,
+        "updated_at": 0.0,
+        "firing_at": None,
+        "resolved_at": None,
+        "last_seen_at": 0.0,
+        "rung": 0,
+        "attempts": 0,
+        "verify_started_at": None,
+        "verify_deadline": None,
+        "healthy_ticks": 0,
+        "acknowledged_by": None,
+        "silenced_until": None,
+        "guard_note": None,
+        "notified_firing": False,
+    }
+    unknown = set(fields) - set(row)
+    if unknown:
+        raise TypeError(f"not incident columns: {sorted(unknown)}")
+    row.update(fields)
+    return Incident.from_row(row)
 
 
 class FakeClock:

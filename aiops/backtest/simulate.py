@@ -217,7 +217,7 @@ def simulate(
             store.migrate()
             result = _Loop(store, runtime, clock).run(selected, since, until, progress)
             incidents = _incidents(store, result, replays, until)
-            cleared = sum(1 for r in store.list_incidents(limit=10**7) if r["firing_at"] is None)
+            cleared = sum(1 for r in store.list_incidents(limit=10**7) if r.firing_at is None)
         finally:
             store.close()
     messages = tuple(
@@ -283,7 +283,7 @@ class _Loop:
                     if result.findings or result.problems or name in run.watch.open_checks:
                         self.incidents.observe(result)
                         rows = self.store.list_incidents(open_only=True, check=name, limit=100_000)
-                        run.watch.saw(rows, at)
+                        run.watch.saw([r.to_json() for r in rows], at)
                         if rows:
                             run.watch.open_checks.add(name)
                         else:
@@ -307,8 +307,8 @@ class _Loop:
             for message in notifier.messages[before[name] :]:
                 run.sent_at[id(message)] = at
         rows = self.store.list_incidents(open_only=True, limit=100_000)
-        run.watch.saw(rows, at)
-        run.watch.open_checks = {str(r["check_name"]) for r in rows}
+        run.watch.saw([r.to_json() for r in rows], at)
+        run.watch.open_checks = {r.check_name for r in rows}
         return bool(rows) or self.store.outbox_pending() > 0 or bool(self.store.active_flaps())
 
     def _execute(self) -> None:
@@ -368,13 +368,15 @@ def _schedule(selected: Sequence[CheckConfig], since: float, until: float) -> It
 
 def _incidents(store: Store, run: _Run, replays: Mapping[str, Replay], until: float) -> tuple[WouldBeIncident, ...]:
     out = []
-    for row in sorted(store.list_incidents(limit=10**7), key=lambda r: int(r["id"])):
+    for record in sorted(store.list_incidents(limit=10**7), key=lambda r: r.id):
+        row: dict[str, Any] = dict(record.to_json())
         if row["firing_at"] is None:
             continue
         incident_id = int(row["id"])
         timeline = _timeline(store, incident_id)
         actions = tuple(
-            _action(a) for a in sorted(store.list_actions(incident_id=incident_id, limit=10_000), key=lambda a: a["id"])
+            _action(dict(a.to_json()))
+            for a in sorted(store.list_actions(incident_id=incident_id, limit=10_000), key=lambda a: a.id)
         )
         labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
         resolved = float(row["resolved_at"]) if row["resolved_at"] is not None else None

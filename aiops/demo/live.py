@@ -86,7 +86,7 @@ class LiveView:
             table.add_column(col)
         open_by_check: dict[str, str] = {}
         for row in daemon.store.list_incidents(open_only=True, limit=50):
-            open_by_check.setdefault(str(row["check_name"]), str(row["state"]))
+            open_by_check.setdefault(row.check_name, row.state.value)
         for name, cr in daemon.runtime().checks.items():
             runs = daemon.registry.get_sample_value("aiops_check_runs_total", {"check": name, "outcome": "ok"})
             findings = sum(
@@ -107,13 +107,13 @@ class LiveView:
         table = Table(title="incidents (newest first)", title_justify="left", expand=True)
         _columns(table, names=("#", "check", "state"), text=("summary", "guard"))
         for row in daemon.store.list_incidents(limit=6):
-            state = str(row["state"])
+            state = row.state.value
             table.add_row(
-                str(row["id"]),
-                str(row["check_name"]),
+                str(row.id),
+                row.check_name,
                 Text(state, style=_STATE_STYLE.get(state, "")),
-                abbreviate(str(row["summary"]), 70),
-                abbreviate(str(row["guard_note"] or ""), 60),
+                abbreviate(row.summary, 70),
+                abbreviate(str(row.guard_note or ""), 60),
             )
         return table
 
@@ -122,12 +122,12 @@ class LiveView:
         _columns(table, names=("#", "inc", "action", "state"), text=("guard", "outcome"))
         for a in daemon.store.list_actions(limit=5):
             table.add_row(
-                str(a["id"]),
-                str(a["incident_id"]),
-                str(a["action_label"]),
-                str(a["state"]),
-                abbreviate(str(a["guard"] or ""), 40),
-                abbreviate(str((a["outcome"] or {}).get("summary", "")), 60),
+                str(a.id),
+                str(a.incident_id),
+                a.action_label,
+                a.state.value,
+                abbreviate(a.guard or "", 40),
+                abbreviate(a.summary, 60),
             )
         return table
 

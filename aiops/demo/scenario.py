@@ -191,12 +191,12 @@ class Follower(threading.Thread):
     def run_once(self) -> None:
         store = self.demo.daemon.store
         for row in reversed(store.list_incidents(limit=15)):
-            note = row["guard_note"]
-            held = self.demo.guard_notes.setdefault(int(row["id"]), [])
-            if note and row["state"] in ("firing", "pending") and not _same_guard(str(note), held):
+            note = row.guard_note
+            held = self.demo.guard_notes.setdefault(row.id, [])
+            if note and row.state in ("firing", "pending") and not _same_guard(str(note), held):
                 held.append(str(note))
                 self.demo.emit(f"incident #{row['id']} {row['check_name']}: held: {note}")
-            for t in store.transitions(int(row["id"])):
+            for t in store.transitions(row.id):
                 if t.id in self.seen:
                     continue
                 self.seen.add(t.id)
@@ -413,11 +413,9 @@ class DemoRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rows = [
-                r
-                for r in self.daemon.store.list_incidents(check=check, limit=50)
-                if float(r["opened_at"]) >= result.fault_at
+                r for r in self.daemon.store.list_incidents(check=check, limit=50) if r.opened_at >= result.fault_at
             ]
-            done = [r for r in rows if r["state"] == "resolved"]
+            done = [r for r in rows if r.state == "resolved"]
             if done:
                 verified = any(
                     t.actor == "verifier" and t.to_state is IncidentState.RESOLVED
@@ -425,7 +423,7 @@ class DemoRun:
                 )
                 result.outcome = "healed" if verified else "cleared"
                 return
-            if any(r["state"] == "escalated" for r in rows):
+            if any(r.state == "escalated" for r in rows):
                 result.outcome = "escalated"
                 return
             time.sleep(0.1)
@@ -472,12 +470,10 @@ class DemoRun:
                 requests.post(f"{self.endpoints.service}/-/fault", json={"error_rate": rate}, timeout=10)
                 time.sleep(3 * self.tick())
             rows = [
-                r
-                for r in self.daemon.store.list_incidents(check=check, limit=50)
-                if float(r["opened_at"]) >= result.fault_at
+                r for r in self.daemon.store.list_incidents(check=check, limit=50) if r.opened_at >= result.fault_at
             ]
             escalated = any(
-                t.to_state is IncidentState.ESCALATED for r in rows for t in self.daemon.store.transitions(int(r["id"]))
+                t.to_state is IncidentState.ESCALATED for r in rows for t in self.daemon.store.transitions(r.id)
             )
             if escalated and len(rows) >= 4:
                 break
@@ -489,16 +485,9 @@ class DemoRun:
             if not self.daemon.store.list_incidents(check=check, open_only=True, limit=5):
                 break
             time.sleep(0.1)
-        rows = [
-            r
-            for r in self.daemon.store.list_incidents(check=check, limit=50)
-            if float(r["opened_at"]) >= result.fault_at
-        ]
+        rows = [r for r in self.daemon.store.list_incidents(check=check, limit=50) if r.opened_at >= result.fault_at]
         escalations = sum(
-            1
-            for r in rows
-            for t in self.daemon.store.transitions(int(r["id"]))
-            if t.to_state is IncidentState.ESCALATED
+            1 for r in rows for t in self.daemon.store.transitions(r.id) if t.to_state is IncidentState.ESCALATED
         )
         result.outcome = "escalated" if escalations == 1 else ("escalated" if escalations else "not escalated")
         result.extra["escalations"] = escalations
@@ -510,11 +499,11 @@ class DemoRun:
         check = CHECK_OF[result.name]
         end = result.finished_at or time.time()
         for row in reversed(store.list_incidents(check=check, limit=100)):
-            opened = float(row["opened_at"])
+            opened = row.opened_at
             if opened < result.fault_at or opened > end:
                 continue
             item = {
-                k: row[k]
+                k: row.to_json()[k]
                 for k in (
                     "id",
                     "state",
@@ -529,26 +518,26 @@ class DemoRun:
             }
             item["transitions"] = [
                 {"to_state": t.to_state.value, "actor": t.actor, "reason": t.reason, "at": t.at}
-                for t in store.transitions(int(row["id"]))
+                for t in store.transitions(row.id)
             ]
             item["actions"] = [
                 {
-                    "id": a["id"],
-                    "type": a["action_type"],
-                    "label": a["action_label"],
-                    "state": a["state"],
-                    "guard": a["guard"],
-                    "plan": (a["plan"] or {}).get("description", ""),
-                    "outcome": (a["outcome"] or {}).get("summary", ""),
-                    "created_at": a["created_at"],
-                    "finished_at": a["finished_at"],
+                    "id": a.id,
+                    "type": a.action_type,
+                    "label": a.action_label,
+                    "state": a.state.value,
+                    "guard": a.guard,
+                    "plan": a.description,
+                    "outcome": a.summary,
+                    "created_at": a.created_at,
+                    "finished_at": a.finished_at,
                 }
-                for a in reversed(store.list_actions(incident_id=int(row["id"])))
+                for a in reversed(store.list_actions(incident_id=row.id))
             ]
-            item["guard_notes"] = list(self.guard_notes.get(int(row["id"]), []))
+            item["guard_notes"] = list(self.guard_notes.get(row.id, []))
             item["notifications"] = [
-                {"event": n["event"], "state": n["state"], "notifier": n["notifier"]}
-                for n in store.list_notifications(incident_id=int(row["id"]))
+                {"event": n.event, "state": n.state.value, "notifier": n.notifier}
+                for n in store.list_notifications(incident_id=row.id)
             ]
             result.incidents.append(item)
 

@@ -28,7 +28,8 @@ from aiops.engine.incidents import IncidentManager
 from aiops.engine.messages import incident_view
 from aiops.engine.runtime import Runtime
 from aiops.errors import AiopsError, StoreError
-from aiops.store.store import Row, Store, owner_is_dead
+from aiops.store.records import Action
+from aiops.store.store import Store, owner_is_dead
 from aiops.types import ActionContext, ActionState, Outcome, Plan
 
 log = structlog.get_logger("aiops.executor")
@@ -71,10 +72,10 @@ class ActionExecutor:
         now = self.now()
         self._expire_approvals(now)
         for action in self.store.list_actions(state=ActionState.RUNNING.value, limit=1000):
-            if int(action["id"]) in self._inflight:
+            if action.id in self._inflight:
                 continue
-            expired = action["lease_expires"] is None or float(action["lease_expires"]) <= now
-            if action["lease_owner"] == self.owner or expired or owner_is_dead(action["lease_owner"]):
+            expired = action.lease_expires is None or action.lease_expires <= now
+            if action.lease_owner == self.owner or expired or owner_is_dead(action.lease_owner):
                 self._adopt(action, now)
         if self.incidents.paused():
             return  # the kill switch also stops actions already queued but not started
@@ -84,47 +85,47 @@ class ActionExecutor:
             if claimed is not None:
                 self._start(claimed, resume=False)
 
-    def _adopt(self, action: Row, now: float) -> None:
+    def _adopt(self, action: Action, now: float) -> None:
         lease = now + self._timeout(action) + 30
-        if action["lease_owner"] != self.owner and not self.store.steal_action(
-            int(action["id"]), action["lease_owner"], self.owner, lease, now
+        if action.lease_owner != self.owner and not self.store.steal_action(
+            action.id, action.lease_owner, self.owner, lease, now
         ):
             return
         log.warning(
             "adopting action left running by a dead process",
-            action=action["id"],
-            previous_owner=action["lease_owner"],
-            has_handle=bool(action["handle"]),
+            action=action.id,
+            previous_owner=action.lease_owner,
+            has_handle=bool(action.handle),
         )
-        adopted = self.store.get_action(int(action["id"]))
+        adopted = self.store.get_action(action.id)
         assert adopted is not None
-        self._start(adopted, resume=bool(adopted["handle"]))
+        self._start(adopted, resume=bool(adopted.handle))
 
-    def _start(self, action: Row, *, resume: bool) -> None:
-        action_id = int(action["id"])
+    def _start(self, action: Action, *, resume: bool) -> None:
+        action_id = action.id
         with self._lock:
             if action_id in self._inflight:
                 return
             self._inflight[action_id] = self._pool.submit(self._run, action, resume)
 
-    def _timeout(self, action: Row) -> float:
-        cfg = self.runtime_ref().action_config(str(action["check_name"]), int(action["rung"]))
+    def _timeout(self, action: Action) -> float:
+        cfg = self.runtime_ref().action_config(action.check_name, action.rung)
         return cfg.timeout if cfg is not None else 300.0
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def _run(self, action: Row, resume: bool) -> None:
-        action_id = int(action["id"])
+    def _run(self, action: Action, resume: bool) -> None:
+        action_id = action.id
         try:
             self._run_and_record(action, resume)
         finally:
             with self._lock:
                 self._inflight.pop(action_id, None)
 
-    def _run_and_record(self, action: Row, resume: bool) -> None:
-        action_id = int(action["id"])
+    def _run_and_record(self, action: Action, resume: bool) -> None:
+        action_id = action.id
         started = time.monotonic()
-        bound = log.bind(action=action_id, incident=action["incident_id"], key=action["idempotency_key"])
+        bound = log.bind(action=action_id, incident=action.incident_id, key=action.idempotency_key)
         try:
             outcome = self._execute(action, resume, bound)
         except Exception as exc:  # a plugin bug is a failed action, never a dead worker
@@ -138,7 +139,7 @@ class ActionExecutor:
         seconds = time.monotonic() - started
         bound.info("action finished", ok=outcome.ok, summary=outcome.summary, seconds=round(seconds, 3))
         if self.on_done is not None:
-            self.on_done(str(action["action_type"]), state.value, seconds)
+            self.on_done(action.action_type, state.value, seconds)
 
     def _record(self, action_id: int, state: ActionState, outcome: Outcome, bound: Any) -> bool:
         """Commit the outcome (and the incident's transition); retried while the store refuses writes."""
@@ -162,31 +163,32 @@ class ActionExecutor:
                 return False
             delay = min(delay * 2, RECORD_RETRY_MAX)
 
-    def _execute(self, action: Row, resume: bool, bound: Any) -> Outcome:
+    def _execute(self, action: Action, resume: bool, bound: Any) -> Outcome:
         runtime = self.runtime_ref()
-        remediation = runtime.remediation(str(action["check_name"]), int(action["rung"]))
-        incident = self.store.get_incident(int(action["incident_id"]))
+        remediation = runtime.remediation(action.check_name, action.rung)
+        incident = self.store.get_incident(action.incident_id)
         assert incident is not None
-        plan_data: Mapping[str, Any] = action["plan"]
+        plan_data = action.plan
+        details = plan_data.get("details")
         plan = Plan(
             action=str(plan_data["action"]),
             description=str(plan_data["description"]),
             target=str(plan_data["target"]),
-            details=dict(plan_data.get("details") or {}),
+            details=dict(details) if isinstance(details, Mapping) else {},
         )
-        action_id = int(action["id"])
+        action_id = action.id
 
         def save_handle(handle: Mapping[str, Any]) -> None:
             self.store.update_action(action_id, {"handle": dict(handle)}, self.now())
-            faults.point("action.handle_saved", str(action["check_name"]))
+            faults.point("action.handle_saved", action.check_name)
 
         ctx = ActionContext(
-            idempotency_key=str(action["idempotency_key"]),
+            idempotency_key=action.idempotency_key,
             incident=incident_view(incident),
             deadline=self.now() + self._timeout(action),
             save_handle=save_handle,
             now=self.now,
-            handle=dict(action["handle"]) if action["handle"] else None,
+            handle=dict(action.handle) if action.handle else None,
         )
         if resume:
             bound.info("resuming action from its handle")
@@ -204,16 +206,16 @@ class ActionExecutor:
 
     def _expire_approvals(self, now: float) -> None:
         for action in self.store.list_actions(state=ActionState.AWAITING_APPROVAL.value, limit=1000):
-            deadline = action["approval_deadline"]
+            deadline = action.approval_deadline
             if deadline is None or now < float(deadline):
                 continue
-            cfg = self.runtime_ref().action_config(str(action["check_name"]), int(action["rung"]))
+            cfg = self.runtime_ref().action_config(action.check_name, action.rung)
             approve = cfg is not None and cfg.on_approval_timeout == "approve"
             try:
-                self.incidents.decide_approval(int(action["id"]), approve, "timeout")
+                self.incidents.decide_approval(action.id, approve, "timeout")
             except AiopsError:
                 continue  # a person decided first
-            log.info("approval timed out", action=action["id"], default="approve" if approve else "reject")
+            log.info("approval timed out", action=action.id, default="approve" if approve else "reject")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

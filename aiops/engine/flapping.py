@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiops.config.notifications import FlappingConfig
-from aiops.store.store import Row, Store
+from aiops.store.records import FlapEpisode, Incident
+from aiops.store.store import Store
 
 SEND, HOLD, ANNOUNCE = "send", "hold", "announce"
 
@@ -30,21 +31,21 @@ class FlapDecision:
     opens: int = 0
 
 
-def assess(store: Store, cfg: FlappingConfig, incident: Row, event: str, now: float) -> FlapDecision:
+def assess(store: Store, cfg: FlappingConfig, incident: Incident, event: str, now: float) -> FlapDecision:
     """What to do with a message of ``event`` about ``incident`` given how often its fingerprint opened."""
     if not cfg.enabled or event not in ("firing", "resolved"):
         return FlapDecision(SEND)
-    fp = str(incident["fingerprint"])
+    fp = incident.fingerprint
     flap = store.get_flap(fp)
-    active = flap is not None and flap["ended_at"] is None
+    active = flap is not None and flap.ended_at is None
     if event == "resolved":
         if active:
-            return FlapDecision(HOLD, f"flapping since {flap['started_at']:.0f}: resolution held" if flap else "")
+            return FlapDecision(HOLD, f"flapping since {flap.started_at:.0f}: resolution held" if flap else "")
         return FlapDecision(SEND)
     if active and flap is not None:
-        opens = int(flap["opens"] or 0) + 1
+        opens = flap.opens + 1
         store.save_flap(fp, {"last_at": now, "opens": opens})
-        return FlapDecision(HOLD, f"flapping: opened {opens} times since {flap['started_at']:.0f}", opens)
+        return FlapDecision(HOLD, f"flapping: opened {opens} times since {flap.started_at:.0f}", opens)
     opens = store.count_opened(fp, now - cfg.window)
     if opens >= cfg.threshold:
         return FlapDecision(ANNOUNCE, f"opened {opens} times within {cfg.window:g}s", opens)
@@ -52,12 +53,12 @@ def assess(store: Store, cfg: FlappingConfig, incident: Row, event: str, now: fl
 
 
 def start_episode(
-    store: Store, incident: Row, opens: int, receivers: list[str], payload: dict[str, Any], now: float
+    store: Store, incident: Incident, opens: int, receivers: list[str], payload: dict[str, Any], now: float
 ) -> None:
     store.save_flap(
-        str(incident["fingerprint"]),
+        incident.fingerprint,
         {
-            "check_name": incident["check_name"],
+            "check_name": incident.check_name,
             "started_at": now,
             "last_at": now,
             "ended_at": None,
@@ -68,13 +69,13 @@ def start_episode(
     )
 
 
-def quiet_episodes(store: Store, cfg: FlappingConfig, now: float) -> list[Row]:
+def quiet_episodes(store: Store, cfg: FlappingConfig, now: float) -> list[FlapEpisode]:
     """Active episodes that saw no opening for a whole window and have no open incident: ready to close."""
     out = []
     for flap in store.active_flaps():
-        if now - float(flap["last_at"]) < cfg.window:
+        if now - flap.last_at < cfg.window:
             continue
-        if store.open_incident(str(flap["fingerprint"])) is not None:
+        if store.open_incident(flap.fingerprint) is not None:
             continue
         out.append(flap)
     return out

@@ -38,8 +38,9 @@ from aiops.engine.verify import (
     quiet_verdict,
 )
 from aiops.errors import AiopsError, PlanRefused
-from aiops.store.store import Row, Store
-from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint, json_safe
+from aiops.store.records import Action, Incident
+from aiops.store.store import Store
+from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint
 
 log = structlog.get_logger("aiops.incidents")
 
@@ -121,14 +122,14 @@ class IncidentManager:
                     with self._decision(fp):
                         self._drive(cfg, fired, now)
         for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
-            if row["fingerprint"] in grouped:
+            if row.fingerprint in grouped:
                 continue
-            meta = row["kind"] in _META_KINDS
+            meta = row.kind in _META_KINDS
             healthy = result.outcome == "ok" and (meta or result.healthy_data)
             if healthy:
-                self._healthy_incident(cfg, int(row["id"]), str(row["fingerprint"]), now, result.current)
-            elif result.outcome == "ok" and S(row["state"]) is S.VERIFYING:
-                self._quiet_incident(cfg, int(row["id"]), str(row["fingerprint"]), now, result.current)
+                self._healthy_incident(cfg, row.id, row.fingerprint, now, result.current)
+            elif result.outcome == "ok" and row.state is S.VERIFYING:
+                self._quiet_incident(cfg, row.id, row.fingerprint, now, result.current)
 
     def _healthy_incident(
         self,
@@ -143,7 +144,7 @@ class IncidentManager:
         and transaction, between the decision that asks for it and the one that applies its answer."""
         with self._decision(fp):
             row = self.store.get_incident(incident_id)
-            if row is None or not S(row["state"]).is_open:
+            if row is None or not row.state.is_open:
                 return
             probe_for = self._healthy(cfg, row, now, current, verified)
         if probe_for is None:
@@ -151,11 +152,13 @@ class IncidentManager:
         failure = probe_failure(cfg.policy.verify)
         with self._decision(fp):
             row = self.store.get_incident(incident_id)
-            if row is None or S(row["state"]) is not S.VERIFYING or row["verify_started_at"] != probe_for:
+            if row is None or row.state is not S.VERIFYING or row.verify_started_at != probe_for:
                 return  # something else decided meanwhile (deadline passed, a person acted)
             self._verified(cfg, row, failure, now, current, verified)
 
-    def _seen(self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float) -> Row | None:
+    def _seen(
+        self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float
+    ) -> Incident | None:
         """Record a sighting; returns the incident when it just went firing (the ladder decides next)."""
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
         severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
@@ -187,9 +190,7 @@ class IncidentManager:
                 reason=top.summary,
             )
             if opened is not None:
-                log.info(
-                    "incident opened", incident=opened["id"], check=cfg.name, state=state.value, summary=top.summary
-                )
+                log.info("incident opened", incident=opened.id, check=cfg.name, state=state.value, summary=top.summary)
                 self._emit(cfg.name, state.value)
                 if state is S.FIRING:
                     return self._on_firing(cfg, opened, now)
@@ -198,9 +199,9 @@ class IncidentManager:
             row = self.store.open_incident(fp)  # another replica opened it a moment ago: this sighting joins it
             if row is None:
                 return None
-        state = S(row["state"])
+        state = row.state
         updates: dict[str, Any] = {"last_seen_at": now, "evidence": evidence, "summary": top.summary}
-        if state is S.PENDING and now - float(row["opened_at"]) >= cfg.policy.for_:
+        if state is S.PENDING and now - row.opened_at >= cfg.policy.for_:
             row = self._move(
                 row,
                 S.FIRING,
@@ -212,11 +213,11 @@ class IncidentManager:
             return self._on_firing(cfg, row, now)
         if state is S.VERIFYING:
             updates["healthy_ticks"] = 0
-        if state in (S.SILENCED, S.ACKNOWLEDGED) and row["silenced_until"] and now >= float(row["silenced_until"]):
+        if state in (S.SILENCED, S.ACKNOWLEDGED) and row.silenced_until and now >= row.silenced_until:
             row = self._move(row, S.FIRING, "system", "silence expired", evidence, {**updates, "silenced_until": None})
             self._drive(cfg, row, now)
             return None
-        row = self.store.update_incident(int(row["id"]), updates, now=now)
+        row = self.store.update_incident(row.id, updates, now=now)
         if state is S.FIRING:
             self._drive(cfg, row, now)
         return None
@@ -227,7 +228,7 @@ class IncidentManager:
         """A tick without fresh data while verifying: what it counts as is the check's ``verify.quiet``."""
         with self._decision(fp):
             row = self.store.get_incident(incident_id)
-            if row is None or S(row["state"]) is not S.VERIFYING:
+            if row is None or row.state is not S.VERIFYING:
                 return
             verdict = quiet_verdict(cfg.policy.verify, row, now)
             if verdict is QuietVerify.UNHEALTHY:
@@ -235,32 +236,32 @@ class IncidentManager:
         if verdict is QuietVerify.HEALTHY:
             self._healthy_incident(cfg, incident_id, fp, now, current, verified=QUIET_HEALTHY_REASON)
 
-    def _not_healed(self, cfg: CheckConfig, row: Row, reason: str, now: float) -> None:
-        last = safety.last_executed(self.store, int(row["id"]))
+    def _not_healed(self, cfg: CheckConfig, row: Incident, reason: str, now: float) -> None:
+        last = safety.last_executed(self.store, row.id)
         next_rung = safety.failed(self.store, cfg, row, last, reason, now)
         row = self._move(row, S.FIRING, "verifier", reason, {}, {"rung": next_rung})
         self._drive(cfg, row, now)
 
     def _healthy(
-        self, cfg: CheckConfig, row: Row, now: float, current: Mapping[str, float], verified: str = HEALED
+        self, cfg: CheckConfig, row: Incident, now: float, current: Mapping[str, float], verified: str = HEALED
     ) -> float | None:
         """Apply a healthy evaluation. Returns the verification's start time when a probe must run before
         the incident can resolve (the caller runs it outside the lock and calls :meth:`_verified`)."""
-        state = S(row["state"])
+        state = row.state
         if state is S.PENDING:
             self._resolve(cfg, row, "cleared before the for-duration elapsed", now, notify=False, current=current)
         elif state is S.VERIFYING:
-            settle_end = float(row["verify_started_at"] or now) + cfg.policy.verify.settle
+            settle_end = float(row.verify_started_at or now) + cfg.policy.verify.settle
             if now < settle_end:
                 return None
-            ticks = int(row["healthy_ticks"] or 0) + 1
-            row = self.store.update_incident(int(row["id"]), {"healthy_ticks": ticks}, now=now)
+            ticks = row.healthy_ticks + 1
+            row = self.store.update_incident(row.id, {"healthy_ticks": ticks}, now=now)
             if ticks >= cfg.policy.verify.healthy_ticks:
                 if has_probes(cfg.policy.verify):
-                    return float(row["verify_started_at"]) if row["verify_started_at"] is not None else None
+                    return row.verify_started_at if row.verify_started_at is not None else None
                 self._verified(cfg, row, None, now, current, verified)
         elif state in (S.FIRING, S.ESCALATED, S.ACKNOWLEDGED, S.SILENCED) and (
-            now - float(row["last_seen_at"]) >= cfg.policy.resolve_after
+            now - row.last_seen_at >= cfg.policy.resolve_after
         ):
             self._resolve(cfg, row, "healthy again", now, notify=True, current=current)
         # remediating: the action's outcome decides first; verification follows it
@@ -269,7 +270,7 @@ class IncidentManager:
     def _verified(
         self,
         cfg: CheckConfig,
-        row: Row,
+        row: Incident,
         probe: str | None,
         now: float,
         current: Mapping[str, float],
@@ -277,42 +278,42 @@ class IncidentManager:
     ) -> None:
         """Enough healthy ticks after the settle time; ``probe`` is why a verification probe disagrees."""
         if probe is not None:  # the symptom is gone, but the probe says the fix is not (yet) there
-            self.store.update_incident(int(row["id"]), {"guard_note": probe}, now=now)
+            self.store.update_incident(row.id, {"guard_note": probe}, now=now)
             return
         safety.healed(self.store, row, now)
         self._resolve(cfg, row, verified, now, notify=True, current=current)
 
     # -- the ladder ------------------------------------------------------------------------------------
 
-    def _on_firing(self, cfg: CheckConfig, row: Row, now: float) -> Row | None:
+    def _on_firing(self, cfg: CheckConfig, row: Incident, now: float) -> Incident | None:
         """Firing: its message is queued in the same unit of work. Returns the incident when the ladder
         applies to it."""
-        self._notify(cfg, row, "firing", f"{row['summary']}", now)
-        row = self.store.update_incident(int(row["id"]), {"notified_firing": True}, now=now)
+        self._notify(cfg, row, "firing", f"{row.summary}", now)
+        row = self.store.update_incident(row.id, {"notified_firing": True}, now=now)
         self._reached("incident.firing", cfg.name)
-        return row if str(row["kind"]).startswith("detector:") else None
+        return row if row.kind.startswith("detector:") else None
 
-    def _drive(self, cfg: CheckConfig, row: Row, now: float) -> None:
+    def _drive(self, cfg: CheckConfig, row: Incident, now: float) -> None:
         """Take the next step for a firing incident, unless an action of it is already under way."""
-        if S(row["state"]) is not S.FIRING or not str(row["kind"]).startswith("detector:"):
+        if row.state is not S.FIRING or not row.kind.startswith("detector:"):
             return
-        incident_id = int(row["id"])
-        if any(a["state"] in _ACTIVE_ACTION_STATES for a in self.store.list_actions(incident_id=incident_id)):
+        incident_id = row.id
+        if any(a.state in _ACTIVE_ACTION_STATES for a in self.store.list_actions(incident_id=incident_id)):
             return
-        rung = int(row["rung"] or 0)
+        rung = row.rung
         target_last: float | None = None
         guards: GuardFacts | None = None
         if rung < len(cfg.policy.actions):
             target = self._plan_target(cfg, row, rung)
             if target is not None and cfg.policy.cooldown > 0:
                 last = self.store.last_action_on_target(target, _EXECUTED_STATES)
-                if last is not None and int(last["incident_id"]) != incident_id:
-                    target_last = float(last["finished_at"] or last["started_at"] or last["created_at"])
+                if last is not None and last.incident_id != incident_id:
+                    target_last = last.last_at
             guards = safety.gather(self.store, cfg, self.runtime_ref().config.settings.safety, row, rung, target, now)
         step = next_step(
             policy=cfg.policy,
             rung=rung,
-            attempts=int(row["attempts"] or 0),
+            attempts=row.attempts,
             paused=self.paused(),
             acknowledged=False,
             last_action_on_target_at=target_last,
@@ -325,14 +326,14 @@ class IncidentManager:
             self._skip(cfg, row, step, now)
         elif step.kind == "escalate":
             self._escalate(cfg, row, step.reason, now)
-        elif step.kind == "wait" and row["guard_note"] != step.reason:
+        elif step.kind == "wait" and row.guard_note != step.reason:
             self.store.update_incident(incident_id, {"guard_note": step.reason}, now=now)
             log.info("action held back", incident=incident_id, reason=step.reason)
 
-    def _skip(self, cfg: CheckConfig, row: Row, step: Step, now: float) -> None:
+    def _skip(self, cfg: CheckConfig, row: Incident, step: Step, now: float) -> None:
         """A guard (the circuit breaker) rules this rung out: record it in the ledger, go down the ladder."""
         assert step.action is not None
-        incident_id = int(row["id"])
+        incident_id = row.id
         self.store.create_action(
             {
                 "idempotency_key": f"incident-{incident_id}-rung-{step.rung}-skipped",
@@ -359,19 +360,19 @@ class IncidentManager:
         row = self.store.update_incident(incident_id, {"rung": step.rung + 1, "guard_note": step.reason}, now=now)
         self._drive(cfg, row, now)
 
-    def _plan_target(self, cfg: CheckConfig, row: Row, rung: int) -> str | None:
+    def _plan_target(self, cfg: CheckConfig, row: Incident, rung: int) -> str | None:
         try:
             remediation = self.runtime_ref().remediation(cfg.name, rung)
             return str(remediation.plan(incident_view(row)).target)
         except PlanRefused:
             return None  # _act holds the action and says why, once
         except Exception as exc:
-            log.warning("cannot plan action", incident=row["id"], rung=rung, error=str(exc))
+            log.warning("cannot plan action", incident=row.id, rung=rung, error=str(exc))
             return None
 
-    def _act(self, cfg: CheckConfig, row: Row, step: Step, now: float) -> None:
+    def _act(self, cfg: CheckConfig, row: Incident, step: Step, now: float) -> None:
         assert step.action is not None
-        incident_id = int(row["id"])
+        incident_id = row.id
         runtime = self.runtime_ref()
         try:
             remediation = runtime.remediation(cfg.name, step.rung)
@@ -380,7 +381,7 @@ class IncidentManager:
             # The incident's data (a pushed label) failed the action's value rules: hold, with the reason
             # on the incident. Nothing ran; the sweeper re-plans, so a config that allows the value goes ahead.
             note = f"held: {step.action.label} refused this incident's data: {exc}"
-            if row["guard_note"] != note:
+            if row.guard_note != note:
                 self.store.update_incident(incident_id, {"guard_note": note}, now=now)
                 log.warning("action held back", incident=incident_id, reason=note)
             return
@@ -390,7 +391,7 @@ class IncidentManager:
         mode = step.action.mode
         if runtime.config.settings.dry_run and mode is ActionMode.AUTO:
             mode = ActionMode.DRY_RUN
-        key = f"incident-{incident_id}-rung-{step.rung}-attempt-{int(row['attempts'] or 0) + 1}"
+        key = f"incident-{incident_id}-rung-{step.rung}-attempt-{int(row.attempts or 0) + 1}"
         state = {
             ActionMode.AUTO: ActionState.PENDING,
             ActionMode.APPROVE: ActionState.AWAITING_APPROVAL,
@@ -423,7 +424,7 @@ class IncidentManager:
                 "guard": step.reason,
             }
         )
-        log.info("action planned", incident=incident_id, action=action["id"], mode=mode.value, plan=plan.description)
+        log.info("action planned", incident=incident_id, action=action.id, mode=mode.value, plan=plan.description)
         self._reached("action.planned", cfg.name)
         if mode is ActionMode.AUTO:
             safety.trial_started(self.store, step.action, action, now)
@@ -432,21 +433,21 @@ class IncidentManager:
                 S.REMEDIATING,
                 "policy",
                 f"running {step.action.label}: {plan.description}",
-                {"action_id": action["id"], "plan": action["plan"]},
+                {"action_id": action.id, "plan": action.plan},
                 {"guard_note": None},
             )
         elif mode is ActionMode.APPROVE:
             row = self.store.update_incident(
-                incident_id, {"guard_note": f"waiting for approval of action {action['id']}"}, now=now
+                incident_id, {"guard_note": f"waiting for approval of action {action.id}"}, now=now
             )
             self._notify(
                 cfg,
                 row,
                 "approval",
-                f"approve with: aiops approve {action['id']}  (plan: {plan.description})",
+                f"approve with: aiops approve {action.id}  (plan: {plan.description})",
                 now,
-                suffix=str(action["id"]),
-                details={"action_id": action["id"], "plan": action["plan"]},
+                suffix=str(action.id),
+                details={"action_id": action.id, "plan": action.plan},
             )
         else:
             # dry-run/observe: the plan is recorded, nothing ran; go on down the ladder so that a person is
@@ -456,79 +457,77 @@ class IncidentManager:
             )
             self._drive(cfg, row, now)
 
-    def _escalate(self, cfg: CheckConfig, row: Row, reason: str, now: float) -> None:
+    def _escalate(self, cfg: CheckConfig, row: Incident, reason: str, now: float) -> None:
         row = self._move(row, S.ESCALATED, "policy", reason, {}, {"guard_note": reason})
         self._notify(cfg, row, "escalated", reason, now)
 
     # -- called by the executor and the sweeper --------------------------------------------------------
 
-    def claim_action(self, action: Row, owner: str, lease_until: float) -> Row | None:
+    def claim_action(self, action: Action, owner: str, lease_until: float) -> Action | None:
         """Claim a pending action for execution; an approved one moves its incident to ``remediating`` in
         the same unit of work, so no crash can leave it "waiting for approval" while the action runs."""
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            if not self.store.claim_action(
-                int(action["id"]), owner, lease_until, now, from_states=[ActionState.PENDING.value]
-            ):
+        with self._action_decision(action.incident_id):
+            if not self.store.claim_action(action.id, owner, lease_until, now, from_states=[ActionState.PENDING.value]):
                 return None
-            claimed = self.store.get_action(int(action["id"]))
+            claimed = self.store.get_action(action.id)
             assert claimed is not None
             self._action_started(claimed)
-            self._reached("action.claimed", str(action["check_name"]))
+            self._reached("action.claimed", action.check_name)
         return claimed
 
-    def finish_action(self, action_id: int, values: Mapping[str, Any], ok: bool, summary: str) -> Row:
+    def finish_action(self, action_id: int, values: Mapping[str, object], ok: bool, summary: str) -> Action:
         """Record an execution's final state and the incident's transition in one unit of work."""
         current = self.store.get_action(action_id)
         assert current is not None
-        with self._action_decision(int(current["incident_id"])):
+        with self._action_decision(current.incident_id):
             updated = self.store.update_action(action_id, values, self.now())
             self.action_finished(updated, ok, summary)
-            self._reached("action.finished", str(current["check_name"]))
+            self._reached("action.finished", current.check_name)
         return updated
 
-    def decide_approval(self, action_id: int, approved: bool, actor: str) -> Row:
+    def decide_approval(self, action_id: int, approved: bool, actor: str) -> Action:
         """A person's (or the timeout's) decision on an action awaiting approval, with its consequence for
         the incident, in one unit of work. Raises AiopsError when the action is not awaiting approval."""
         action = self.store.get_action(action_id)
         if action is None:
             raise AiopsError(f"no action {action_id}", reason="not_found")
-        with self._action_decision(int(action["incident_id"])):
+        with self._action_decision(action.incident_id):
             if not self.store.decide_approval(action_id, approved, actor, self.now()):
                 current = self.store.get_action(action_id)
-                state = current["state"] if current is not None else "gone"
+                state = current.state if current is not None else "gone"
                 raise AiopsError(f"action {action_id} is {state}, not awaiting approval", reason="conflict")
             decided = self.store.get_action(action_id)
             assert decided is not None
             self.approval_decided(decided, approved, actor)
-            self._reached("action.approved", str(action["check_name"]))
+            self._reached("action.approved", action.check_name)
         return decided
 
     @contextmanager
     def _action_decision(self, incident_id: int) -> Iterator[None]:
         incident = self.store.get_incident(incident_id)
-        with self._decision(str(incident["fingerprint"]) if incident is not None else f"incident-{incident_id}"):
+        with self._decision(incident.fingerprint if incident is not None else f"incident-{incident_id}"):
             yield
 
-    def action_finished(self, action: Row, ok: bool, summary: str) -> None:
+    def action_finished(self, action: Action, ok: bool, summary: str) -> None:
         """An execution ended: success starts verification, failure moves down the ladder."""
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            row = self.store.get_incident(int(action["incident_id"]))
+        with self._action_decision(action.incident_id):
+            row = self.store.get_incident(action.incident_id)
             runtime = self.runtime_ref()
-            check = runtime.checks.get(str(action["check_name"]))
-            if row is None or check is None or S(row["state"]) is not S.REMEDIATING:
+            check = runtime.checks.get(action.check_name)
+            if row is None or check is None or row.state is not S.REMEDIATING:
                 return
             cfg = check.config
-            attempts = int(row["attempts"] or 0) + 1
+            attempts = row.attempts + 1
             if ok:
                 verify = cfg.policy.verify
                 self._move(
                     row,
                     S.VERIFYING,
                     "action",
-                    f"{action['action_label']} succeeded: {summary}",
-                    {"action_id": action["id"]},
+                    f"{action.action_label} succeeded: {summary}",
+                    {"action_id": action.id},
                     {
                         "attempts": attempts,
                         "verify_started_at": now,
@@ -542,40 +541,38 @@ class IncidentManager:
                     row,
                     S.FIRING,
                     "action",
-                    f"{action['action_label']} failed: {summary}",
-                    {"action_id": action["id"]},
+                    f"{action.action_label} failed: {summary}",
+                    {"action_id": action.id},
                     {"attempts": attempts, "rung": next_rung},
                 )
                 self._drive(cfg, row, now)
 
-    def _action_started(self, action: Row) -> None:
+    def _action_started(self, action: Action) -> None:
         """An approved action was claimed for execution: the incident is now being remediated."""
-        row = self.store.get_incident(int(action["incident_id"]))
-        if row is not None and S(row["state"]) is S.FIRING:
+        row = self.store.get_incident(action.incident_id)
+        if row is not None and row.state is S.FIRING:
             self._move(
                 row,
                 S.REMEDIATING,
-                str(action["decided_by"] or "policy"),
-                f"running approved {action['action_label']}: {action['plan'].get('description', '')}",
-                {"action_id": action["id"]},
+                action.decided_by or "policy",
+                f"running approved {action.action_label}: {action.description}",
+                {"action_id": action.id},
                 {"guard_note": None},
             )
 
-    def approval_decided(self, action: Row, approved: bool, actor: str) -> None:
+    def approval_decided(self, action: Action, approved: bool, actor: str) -> None:
         now = self.now()
-        with self._action_decision(int(action["incident_id"])):
-            row = self.store.get_incident(int(action["incident_id"]))
-            check = self.runtime_ref().checks.get(str(action["check_name"]))
+        with self._action_decision(action.incident_id):
+            row = self.store.get_incident(action.incident_id)
+            check = self.runtime_ref().checks.get(action.check_name)
             if row is None or check is None:
                 return
             if approved:
-                self.store.update_incident(
-                    int(row["id"]), {"guard_note": f"action {action['id']} approved by {actor}"}, now=now
-                )
-            elif S(row["state"]) is S.FIRING:
+                self.store.update_incident(row.id, {"guard_note": f"action {action.id} approved by {actor}"}, now=now)
+            elif row.state is S.FIRING:
                 row = self.store.update_incident(
-                    int(row["id"]),
-                    {"rung": int(row["rung"]) + 1, "guard_note": f"action {action['id']} rejected by {actor}"},
+                    row.id,
+                    {"rung": row.rung + 1, "guard_note": f"action {action.id} rejected by {actor}"},
                     now=now,
                 )
                 self._drive(check.config, row, now)
@@ -588,25 +585,21 @@ class IncidentManager:
         if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:
             self.reconcile()
         for listed in self.store.list_incidents(open_only=True, limit=10_000):
-            check = runtime.checks.get(str(listed["check_name"]))
+            check = runtime.checks.get(listed.check_name)
             if check is None:
                 continue
             cfg = check.config
-            with self._decision(str(listed["fingerprint"])):
-                row = self.store.get_incident(int(listed["id"]))
+            with self._decision(listed.fingerprint):
+                row = self.store.get_incident(listed.id)
                 if row is None:
                     continue
-                state = S(row["state"])
-                if state is S.VERIFYING and row["verify_deadline"] is not None and now > float(row["verify_deadline"]):
+                state = row.state
+                if state is S.VERIFYING and row.verify_deadline is not None and now > row.verify_deadline:
                     self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
-                elif (
-                    state in (S.SILENCED, S.ACKNOWLEDGED)
-                    and row["silenced_until"]
-                    and now >= float(row["silenced_until"])
-                ):
+                elif state in (S.SILENCED, S.ACKNOWLEDGED) and row.silenced_until and now >= row.silenced_until:
                     row = self._move(row, S.FIRING, "system", "silence expired", {}, {"silenced_until": None})
                     self._drive(cfg, row, now)
-                elif state is S.FIRING and row["guard_note"]:
+                elif state is S.FIRING and row.guard_note:
                     self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
 
     def reconcile(self) -> int:
@@ -622,40 +615,40 @@ class IncidentManager:
         runtime = self.runtime_ref()
         self._reconciled_at = self.now()
         for listed in self.store.list_incidents(open_only=True, limit=10_000):
-            if listed["state"] not in (S.FIRING.value, S.REMEDIATING.value):
+            if listed.state not in (S.FIRING.value, S.REMEDIATING.value):
                 continue
-            if runtime.checks.get(str(listed["check_name"])) is None:
+            if runtime.checks.get(listed.check_name) is None:
                 continue
-            with self._decision(str(listed["fingerprint"])):
-                row = self.store.get_incident(int(listed["id"]))
+            with self._decision(listed.fingerprint):
+                row = self.store.get_incident(listed.id)
                 if row is not None and self._reconcile_one(row):
                     repaired += 1
         return repaired
 
-    def _reconcile_one(self, row: Row) -> bool:
-        incident_id = int(row["id"])
+    def _reconcile_one(self, row: Incident) -> bool:
+        incident_id = row.id
         last = safety.last_executed(self.store, incident_id)
         if last is None:
             return False
-        state = S(row["state"])
-        if last["state"] == ActionState.RUNNING.value:
+        state = row.state
+        if last.state == ActionState.RUNNING.value:
             if state is S.FIRING:
-                log.warning("reconcile: claimed action, incident still firing", incident=incident_id, action=last["id"])
+                log.warning("reconcile: claimed action, incident still firing", incident=incident_id, action=last.id)
                 self._action_started(last)
                 return True
             return False
-        if last["state"] not in _FINISHED_STATES or self._finish_applied(incident_id, int(last["id"])):
+        if last.state not in _FINISHED_STATES or self._finish_applied(incident_id, last.id):
             return False
         log.warning(
             "reconcile: finished action not applied to its incident",
             incident=incident_id,
-            action=last["id"],
+            action=last.id,
             state=state.value,
         )
         if state is S.FIRING:
             self._action_started(last)
-        outcome = last["outcome"] or {}
-        self.action_finished(last, last["state"] == ActionState.SUCCEEDED.value, str(outcome.get("summary", "")))
+        outcome = last.outcome or {}
+        self.action_finished(last, last.state == ActionState.SUCCEEDED.value, str(outcome.get("summary", "")))
         return True
 
     def _finish_applied(self, incident_id: int, action_id: int) -> bool:
@@ -667,17 +660,17 @@ class IncidentManager:
 
     # -- people ----------------------------------------------------------------------------------------
 
-    def acknowledge(self, incident_id: int, actor: str, comment: str) -> Row:
+    def acknowledge(self, incident_id: int, actor: str, comment: str) -> Incident:
         with self._action_decision(incident_id):
             row = self._require_open(incident_id)
             row = self._move(row, S.ACKNOWLEDGED, actor, comment or "acknowledged", {}, {"acknowledged_by": actor})
-            check = self.runtime_ref().checks.get(str(row["check_name"]))
-            if check is not None and row["notified_firing"]:
+            check = self.runtime_ref().checks.get(row.check_name)
+            if check is not None and row.notified_firing:
                 # on-call tools (PagerDuty) stop paging once someone has it
                 self._notify(check.config, row, "acknowledged", f"acknowledged by {actor}: {comment}", self.now())
             return row
 
-    def silence(self, incident_id: int, actor: str, seconds: float, comment: str) -> Row:
+    def silence(self, incident_id: int, actor: str, seconds: float, comment: str) -> Incident:
         with self._action_decision(incident_id):
             row = self._require_open(incident_id)
             until = self.now() + seconds
@@ -685,46 +678,46 @@ class IncidentManager:
                 row, S.SILENCED, actor, comment or f"silenced for {seconds:g}s", {}, {"silenced_until": until}
             )
 
-    def _require_open(self, incident_id: int) -> Row:
+    def _require_open(self, incident_id: int) -> Incident:
         row = self.store.get_incident(incident_id)
         if row is None:
             raise AiopsError(f"no incident {incident_id}", reason="not_found")
-        if not S(row["state"]).is_open:
+        if not row.state.is_open:
             raise AiopsError(f"incident {incident_id} is already resolved", reason="conflict")
         return row
 
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _resolve(
-        self, cfg: CheckConfig, row: Row, reason: str, now: float, *, notify: bool, current: Mapping[str, float]
+        self, cfg: CheckConfig, row: Incident, reason: str, now: float, *, notify: bool, current: Mapping[str, float]
     ) -> None:
         row = self._move(
             row,
             S.RESOLVED,
-            "verifier" if row["state"] == S.VERIFYING else "detector",
+            "verifier" if row.state == S.VERIFYING else "detector",
             reason,
             {},
             {"resolved_at": now, "guard_note": None},
         )
-        log.info("incident resolved", incident=row["id"], check=cfg.name, reason=reason)
-        if notify and row["notified_firing"]:
+        log.info("incident resolved", incident=row.id, check=cfg.name, reason=reason)
+        if notify and row.notified_firing:
             self._notify(cfg, row, "resolved", reason, now, details={"resolution": resolution(row, current, now)})
         self._reached("incident.resolved", cfg.name)
 
     def _move(
         self,
-        row: Row,
+        row: Incident,
         to: IncidentState,
         actor: str,
         reason: str,
         evidence: Mapping[str, Any],
         updates: Mapping[str, Any],
-    ) -> Row:
+    ) -> Incident:
         new = self.store.update_incident(
-            int(row["id"]), dict(updates), transition=(to.value, actor, reason, evidence), now=self.now()
+            row.id, dict(updates), transition=(to.value, actor, reason, evidence), now=self.now()
         )
-        log.info("incident transition", incident=row["id"], check=row["check_name"], to=to.value, reason=reason)
-        self._emit(str(row["check_name"]), to.value)
+        log.info("incident transition", incident=row.id, check=row.check_name, to=to.value, reason=reason)
+        self._emit(row.check_name, to.value)
         return new
 
     def _emit(self, check: str, state: str) -> None:
@@ -734,7 +727,7 @@ class IncidentManager:
     def _notify(
         self,
         cfg: CheckConfig,
-        row: Row,
+        row: Incident,
         event: str,
         text: str,
         now: float,
@@ -742,10 +735,10 @@ class IncidentManager:
         suffix: str = "",
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        if row["silenced_until"] and now < float(row["silenced_until"]) and event != "resolved":
+        if row.silenced_until and now < row.silenced_until and event != "resolved":
             return
         runtime = self.runtime_ref()
-        dedup = f"{row['fingerprint']}:{row['id']}:{event}" + (f":{suffix}" if suffix else "")
+        dedup = f"{row.fingerprint}:{row.id}:{event}" + (f":{suffix}" if suffix else "")
         settings = runtime.config.settings
         message = build_message(
             event,
@@ -793,7 +786,6 @@ def _group(cfg: CheckConfig, findings: list[Finding], *, actionable: bool) -> di
     return grouped
 
 
-def incident_dict(row: Row) -> dict[str, Any]:
-    out = json_safe(dict(row))
-    assert isinstance(out, dict)
-    return out
+def incident_dict(row: Incident) -> dict[str, object]:
+    """The incident as the API, the CLI and the console always showed it."""
+    return row.to_json()

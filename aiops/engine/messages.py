@@ -6,22 +6,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiops.durations import format_duration
+from aiops.store.records import Incident
 from aiops.types import IncidentState, IncidentView, Message, Severity, json_safe, series_key
 
 
-def incident_view(row: Mapping[str, Any]) -> IncidentView:
+def incident_view(row: Incident) -> IncidentView:
+    """What plugins see of an incident: the stable subset, not the store's bookkeeping."""
     return IncidentView(
-        id=int(row["id"]),
-        fingerprint=str(row["fingerprint"]),
-        check=str(row["check_name"]),
-        state=IncidentState(row["state"]),
-        severity=Severity(row["severity"]),
-        summary=str(row["summary"]),
-        labels=dict(row["labels"] or {}),
-        opened_at=float(row["opened_at"]),
-        evidence=dict(row["evidence"] or {}),
-        attempts=int(row["attempts"] or 0),
-        rung=int(row["rung"] or 0),
+        id=row.id,
+        fingerprint=row.fingerprint,
+        check=row.check_name,
+        state=row.state,
+        severity=row.severity,
+        summary=row.summary,
+        labels=dict(row.labels),
+        opened_at=row.opened_at,
+        evidence=dict(row.evidence),
+        attempts=row.attempts,
+        rung=row.rung,
     )
 
 
@@ -37,7 +39,7 @@ _TITLES = {
 
 def build_message(
     event: str,
-    incident: Mapping[str, Any],
+    incident: Incident,
     text: str,
     *,
     dedup_key: str,
@@ -97,17 +99,19 @@ def build_message(
     )
 
 
-def resolution(incident: Mapping[str, Any], current: Mapping[str, float], now: float) -> dict[str, Any]:
+def resolution(incident: Incident, current: Mapping[str, float], now: float) -> dict[str, Any]:
     """What a RESOLVED message must say, so nobody reading it on a phone thinks it is still broken: what
     resolved, its value now (from the tick that found it healthy) and how long the problem lasted. The firing
     text is kept as ``was``.
 
-    >>> r = resolution({"summary": "p95 = 155.9 is anomalous", "opened_at": 100.0, "evidence": {"findings": [
-    ...     {"detector": "default", "labels": {"series": "p95", "job": "api"}}]}}, {'p95{job="api"}': 98.2}, 350.0)
+    >>> from aiops.testing import incident_record
+    >>> r = resolution(incident_record(summary="p95 = 155.9 is anomalous", opened_at=100.0, evidence={"findings": [
+    ...     {"detector": "default", "labels": {"series": "p95", "job": "api"}}]}), {'p95{job="api"}': 98.2}, 350.0)
     >>> resolved_summary(r)
     'p95{job="api"} back to normal (now 98.2) after 4m10s'
     """
-    findings = list(dict(incident.get("evidence") or {}).get("findings") or [])
+    found = incident.evidence.get("findings")
+    findings = list(found) if isinstance(found, list) else []
     first: Mapping[str, Any] = findings[0] if findings else {}
     labels = {str(k): str(v) for k, v in dict(first.get("labels") or {}).items()}
     value: float | None = None
@@ -126,8 +130,8 @@ def resolution(incident: Mapping[str, Any], current: Mapping[str, float], now: f
     return {
         "what": what,
         "current": None if value is None else f"{_fmt(value)}{unit}",
-        "lasted_seconds": max(0.0, now - float(incident.get("opened_at") or now)),
-        "was": str(incident.get("summary") or ""),
+        "lasted_seconds": max(0.0, now - (incident.opened_at or now)),
+        "was": incident.summary,
     }
 
 
@@ -196,7 +200,7 @@ def top_features(evidence: Mapping[str, Any], limit: int = 5) -> list[dict[str, 
     return rows[:limit]
 
 
-def _doing(event: str, incident: Mapping[str, Any], details: Mapping[str, Any], text: str) -> str:
+def _doing(event: str, incident: Incident, details: Mapping[str, Any], text: str) -> str:
     plan = details.get("plan")
     description = plan.get("description") if isinstance(plan, Mapping) else None
     if event == "approval" and description:
@@ -206,11 +210,10 @@ def _doing(event: str, incident: Mapping[str, Any], details: Mapping[str, Any], 
     if event == "resolved":
         was = details.get("resolution", {}).get("was") if isinstance(details.get("resolution"), Mapping) else None
         return f"resolved: {text}" + (f" (it was: {was})" if was else "")
-    note = incident.get("guard_note")
-    if note:
-        return str(note)
-    if int(incident.get("rung") or 0) or int(incident.get("attempts") or 0):
-        return f"remediation rung {incident.get('rung')}, {incident.get('attempts')} attempt(s) so far"
+    if incident.guard_note:
+        return incident.guard_note
+    if incident.rung or incident.attempts:
+        return f"remediation rung {incident.rung}, {incident.attempts} attempt(s) so far"
     return ""
 
 

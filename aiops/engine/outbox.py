@@ -33,15 +33,18 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.redact import redact
-from aiops.store.store import Row, Store, default_owner, owner_is_dead
-from aiops.types import json_safe
+from aiops.store.records import Incident, OutboxMessage, RepeatLog, json_object
+from aiops.store.store import Store, default_owner, owner_is_dead
+from aiops.types import IncidentState, json_safe
 
 log = structlog.get_logger("aiops.outbox")
 
 #: Events a repeat re-sends while the incident is still open.
 REPEATED_EVENTS = frozenset({"firing", "escalated", "flapping", "group"})
 #: Incident states in which repeats continue (a person who acknowledged or silenced it stops them).
-REPEAT_STATES = frozenset({"firing", "remediating", "verifying", "escalated"})
+REPEAT_STATES = frozenset(
+    {IncidentState.FIRING, IncidentState.REMEDIATING, IncidentState.VERIFYING, IncidentState.ESCALATED}
+)
 
 
 def backoff_delay(attempts: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
@@ -99,7 +102,7 @@ class OutboxDispatcher:
             except Exception as exc:  # a bookkeeping stage must never stop delivery itself
                 log.error("outbox stage failed", stage=stage.__name__, error=repr(exc))
         rows = self.store.pending_notifications()
-        if any(r.get("group_key") for r in rows):
+        if any(r.group_key for r in rows):
             try:
                 if self._flush_groups(rows):
                     rows = self.store.pending_notifications()
@@ -111,13 +114,13 @@ class OutboxDispatcher:
         sent = 0
         blocked: set[str] = set()
         for row in rows:
-            name = str(row["notifier"])
+            name = row.notifier
             if name in blocked:
                 continue
-            if row.get("group_key"):
+            if row.group_key:
                 continue  # waits for its group's flush; it holds no receiver back meanwhile
             now = self.now()
-            if float(row["next_attempt_at"]) > now:
+            if row.next_attempt_at > now:
                 blocked.add(name)  # an older message is waiting: nothing newer may overtake it
                 continue
             notifier = runtime.notifiers.get(name)
@@ -130,7 +133,7 @@ class OutboxDispatcher:
             if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
                 continue
-            full = self._claim(int(row["id"]), now)
+            full = self._claim(row.id, now)
             if full is None:
                 blocked.add(name)  # another replica is sending it (or sent it): its successors wait behind it
                 continue
@@ -146,70 +149,66 @@ class OutboxDispatcher:
 
     # -- one row -----------------------------------------------------------------------------------------
 
-    def _claim(self, notification_id: int, now: float) -> Row | None:
+    def _claim(self, notification_id: int, now: float) -> OutboxMessage | None:
         """Claim a pending row for this replica and return it; None when another live replica holds it or it
         is no longer pending. A claim left by a dead process of this host (this daemon before a crash) is
         taken over at once, so a restart resends without waiting for the claim to lapse."""
         until = now + self.claim_for
         if not self.store.claim_notification(notification_id, self.owner, until, now):
             current = self.store.get_notification(notification_id)
-            holder = current["claimed_by"] if current is not None else None
+            holder = current.claimed_by if current is not None else None
             if holder is None or not owner_is_dead(str(holder)):
                 return None
             if not self.store.claim_notification(notification_id, self.owner, until, now, dead_owner=str(holder)):
                 return None
         full = self.store.get_notification(notification_id)
-        return full if full is not None and full["state"] == "pending" else None
+        return full if full is not None and full.state == "pending" else None
 
-    def _filtered(self, row: Row, name: str, silences: list[ActiveSilence]) -> bool:
+    def _filtered(self, row: OutboxMessage, name: str, silences: list[ActiveSilence]) -> bool:
         """Silenced, or a resolve whose firing was never sent: recorded, not sent."""
-        event = str(row["event"])
+        event = row.event
         if event == "resolved":
-            if row["incident_id"] is not None and not self._announced(name, int(row["incident_id"])):
+            if row.incident_id is not None and not self._announced(name, row.incident_id):
                 self._finish(row, "suppressed", "the firing message was never sent (silenced or held)")
                 return True
             return False
         if event == "approval":
             return False  # an approval waits on a person: it is never silenced
-        silence = silenced_by(silences, message_labels(row["payload"]))
+        silence = silenced_by(silences, message_labels(row.body))
         if silence is not None:
             self._finish(row, "silenced", f"silenced by {silence.id} {silence.comment}".strip())
-            log.info("notification silenced", notifier=name, dedup_key=row["dedup_key"], silence=silence.id)
+            log.info("notification silenced", notifier=name, dedup_key=row.dedup_key, silence=silence.id)
             return True
         return False
 
     def _announced(self, name: str, incident_id: int) -> bool:
         return any(
-            r["event"] != "resolved" and r["state"] in ("sent", "grouped")
+            r.event != "resolved" and r.state in ("sent", "grouped")
             for r in self.store.notification_states(name, incident_id)
         )
 
-    def _send(self, row: Row, name: str, notifier: Any, secrets: list[str]) -> str:
+    def _send(self, row: OutboxMessage, name: str, notifier: Any, secrets: list[str]) -> str:
         """Deliver one row; returns its outcome: ``sent``, ``retry`` or ``failed``."""
         now = self.now()
-        attempts = int(row["attempts"]) + 1
+        attempts = row.attempts + 1
         try:
-            notifier.send(payload_to_message(row["payload"]))
+            notifier.send(payload_to_message(row.body))
         except DeliveryError as exc:
             error = redact(str(exc), secrets)
             if not exc.recoverable or attempts >= self.max_attempts:
-                self.store.update_notification(
-                    int(row["id"]), {"state": "failed", "attempts": attempts, "last_error": error}
-                )
-                log.error(
-                    "notification failed for good", notifier=name, kind=row["event"], reason=exc.reason, error=error
-                )
+                self.store.update_notification(row.id, {"state": "failed", "attempts": attempts, "last_error": error})
+                log.error("notification failed for good", notifier=name, kind=row.event, reason=exc.reason, error=error)
                 self._result(name, "failed")
                 return "failed"
             delay = max(exc.retry_after or 0.0, backoff_delay(attempts, cap=self.max_backoff))
             self.store.update_notification(
-                int(row["id"]),
+                row.id,
                 {"attempts": attempts, "last_error": error, "next_attempt_at": now + delay, "claimed_by": None},
             )
             log.warning(
                 "notification will be retried",
                 notifier=name,
-                kind=row["event"],
+                kind=row.event,
                 attempt=attempts,
                 retry_in=round(delay, 2),
                 reason=exc.reason,
@@ -220,7 +219,7 @@ class OutboxDispatcher:
         except Exception as exc:  # a notifier bug: retry later, never drop, never crash the loop
             error = redact(f"{exc.__class__.__name__}: {exc}", secrets)
             self.store.update_notification(
-                int(row["id"]),
+                row.id,
                 {
                     "attempts": attempts,
                     "last_error": error,
@@ -232,9 +231,10 @@ class OutboxDispatcher:
             self._result(name, "retry")
             return "retry"
         self.store.update_notification(
-            int(row["id"]), {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
+            row.id, {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
         )
-        faults.point("notification.sent", str((row["payload"].get("incident") or {}).get("check", "")))
+        incident: dict[str, Any] = dict(json_object(row.body.get("incident")))
+        faults.point("notification.sent", str(incident.get("check", "")))
         self._last_sent[name] = now
         self._result(name, "sent")
         try:
@@ -243,36 +243,36 @@ class OutboxDispatcher:
             log.error("notification log update failed", notifier=name, error=repr(exc))
         return "sent"
 
-    def _finish(self, row: Row, state: str, reason: str) -> None:
-        self.store.update_notification(int(row["id"]), {"state": state, "last_error": reason})
+    def _finish(self, row: OutboxMessage, state: str, reason: str) -> None:
+        self.store.update_notification(row.id, {"state": state, "last_error": reason})
 
     # -- repeats -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _repeat_timing(row: Row, notifier: Any) -> tuple[float, float, float]:
+    def _repeat_timing(row: OutboxMessage, notifier: Any) -> tuple[float, float, float]:
         """(interval, backoff, cap) from the row's route, else the notifier's own resend interval
         (Alertmanager needs re-posting while firing), else no repeats."""
-        route: Mapping[str, Any] = row.get("route") or {}
+        route: Mapping[str, Any] = row.route or {}
         base = float(route.get("repeat_interval") or 0.0)
         if base > 0:
             return base, float(route.get("repeat_backoff", 2.0)), float(route.get("max_repeat_interval", 86400.0))
         own = float(getattr(notifier, "resend_interval", 0.0) or 0.0)
         return own, 1.0, max(own, 1.0)
 
-    def _log_sent(self, row: Row, name: str, notifier: Any, now: float) -> None:
-        payload = row["payload"]
-        event = str(row["event"])
-        incident_ids = [int(row["incident_id"])] if row["incident_id"] is not None else []
+    def _log_sent(self, row: OutboxMessage, name: str, notifier: Any, now: float) -> None:
+        payload: dict[str, Any] = dict(row.body)  # a rendered message (message_to_payload)
+        event = row.event
+        incident_ids = [row.incident_id] if row.incident_id is not None else []
         if event == "group":
             members = payload.get("details", {}).get("group", [])
             for m in members:
                 self._log_one(m["event"], int(m["incident"]["id"]), str(m["dedup_key"]), row, name, notifier, now)
             return
         for incident_id in incident_ids:
-            self._log_one(event, incident_id, str(row["dedup_key"]), row, name, notifier, now)
+            self._log_one(event, incident_id, row.dedup_key, row, name, notifier, now)
 
     def _log_one(
-        self, event: str, incident_id: int, dedup_key: str, row: Row, name: str, notifier: Any, now: float
+        self, event: str, incident_id: int, dedup_key: str, row: OutboxMessage, name: str, notifier: Any, now: float
     ) -> None:
         if event == "resolved":
             self.store.forget_notify_log(incident_id, name)
@@ -280,60 +280,60 @@ class OutboxDispatcher:
         if event not in REPEATED_EVENTS:
             return
         base, backoff, cap = self._repeat_timing(row, notifier)
-        repeat = int((row["payload"].get("details") or {}).get("repeat") or 0)
+        repeat = int(str(json_object(row.body.get("details")).get("repeat") or 0))
         nxt = now + repeat_interval(base, backoff, cap, repeat) if base > 0 else None
         self.store.log_notification(name, incident_id, dedup_key, now, nxt, repeat=repeat > 0)
 
     def _queue_repeats(self, runtime: Runtime) -> None:
         now = self.now()
         for entry in self.store.due_repeats(now):
-            incident = self.store.get_incident(int(entry["incident_id"]))
-            name = str(entry["notifier"])
-            if incident is None or incident["state"] == "resolved" or name not in runtime.notifiers:
-                self.store.forget_notify_log(int(entry["incident_id"]), name)
+            incident = self.store.get_incident(entry.incident_id)
+            name = entry.notifier
+            if incident is None or incident.state is IncidentState.RESOLVED or name not in runtime.notifiers:
+                self.store.forget_notify_log(entry.incident_id, name)
                 continue
-            original = self.store.notification_by_key(name, str(entry["dedup_key"]))
+            original = self.store.notification_by_key(name, entry.dedup_key)
             if original is None:
-                self.store.forget_notify_log(int(entry["incident_id"]), name)
+                self.store.forget_notify_log(entry.incident_id, name)
                 continue
             base, _backoff, _cap = self._repeat_timing(original, runtime.notifiers[name])
-            if str(incident["state"]) not in REPEAT_STATES:  # acknowledged or silenced: look again later
-                self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": now + max(base, 60.0)})
+            if incident.state not in REPEAT_STATES:  # acknowledged or silenced: look again later
+                self.store.update_notify_log(entry.id, {"next_repeat_at": now + max(base, 60.0)})
                 continue
-            n = int(entry["repeats"]) + 1
+            n = entry.repeats + 1
             payload = self._repeat_payload(original, incident, entry, n)
             self.store.enqueue_notification(
                 {
                     "notifier": name,
                     "dedup_key": payload["dedup_key"],
-                    "incident_id": incident["id"],
-                    "event": original["event"] if original["event"] != "group" else "firing",
+                    "incident_id": incident.id,
+                    "event": original.event if original.event != "group" else "firing",
                     "payload": payload,
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
                     "group_key": None,
-                    "route": original.get("route"),
+                    "route": original.route,
                 }
             )
             # next_repeat_at stays empty until this repeat is sent: a receiver that is down gets one queued
             # repeat, not one per interval.
-            self.store.update_notify_log(int(entry["id"]), {"next_repeat_at": None, "repeats": n})
+            self.store.update_notify_log(entry.id, {"next_repeat_at": None, "repeats": n})
 
     @staticmethod
-    def _repeat_payload(original: Row, incident: Row, entry: Row, n: int) -> dict[str, Any]:
-        payload = dict(original["payload"])
+    def _repeat_payload(original: OutboxMessage, incident: Incident, entry: RepeatLog, n: int) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(original.body)
         if payload.get("event") == "group":  # repeat only this incident's own message
             for member in payload.get("details", {}).get("group", []):
-                if int(member["incident"]["id"]) == int(incident["id"]):
+                if int(member["incident"]["id"]) == incident.id:
                     payload = dict(member)
         view = incident_view(incident)
         inc = dict(payload["incident"])
         inc.update(state=str(view.state), summary=view.summary, attempts=view.attempts, rung=view.rung)
         details = dict(payload.get("details") or {})
         details["repeat"] = n
-        base_key = str(entry["dedup_key"]).split(":repeat-")[0]
+        base_key = entry.dedup_key.split(":repeat-")[0]
         title = re.sub(r"^\[REPEAT \d+\] ", "", str(payload["title"]))
         payload.update(
             incident=json_safe(inc), details=details, title=f"[REPEAT {n}] {title}", dedup_key=f"{base_key}:repeat-{n}"
@@ -342,31 +342,31 @@ class OutboxDispatcher:
 
     # -- grouping ----------------------------------------------------------------------------------------
 
-    def _flush_groups(self, rows: list[Row]) -> bool:
+    def _flush_groups(self, rows: list[OutboxMessage]) -> bool:
         """Flush the groups that are due; True when any row changed."""
         now = self.now()
         changed = False
-        groups: dict[tuple[str, str], list[Row]] = {}
+        groups: dict[tuple[str, str], list[OutboxMessage]] = {}
         for row in rows:
-            if row.get("group_key"):
-                groups.setdefault((str(row["notifier"]), str(row["group_key"])), []).append(row)
+            if row.group_key:
+                groups.setdefault((row.notifier, row.group_key), []).append(row)
         for (name, key), members in groups.items():
             first = members[0]
-            route: Mapping[str, Any] = first.get("route") or {}
-            if now < float(first["created_at"]) + float(route.get("group_wait", 0.0)):
+            route: Mapping[str, Any] = first.route or {}
+            if now < first.created_at + float(route.get("group_wait", 0.0)):
                 continue
             flushed = self.store.group_flushed_at(name, key)
             if flushed is not None and now < flushed + float(route.get("group_interval", 0.0)):
                 continue
             changed = True
             if len(members) == 1:
-                self.store.flush_group(int(first["id"]), [], {}, name, key, now)
+                self.store.flush_group(first.id, [], {}, name, key, now)
                 continue
-            payloads = [self.store.get_notification(int(m["id"])) for m in members]
-            payload = group_payload([m["payload"] for m in payloads if m is not None], key)
+            payloads = [self.store.get_notification(m.id) for m in members]
+            payload = group_payload([m.body for m in payloads if m is not None], key)
             if self.store.flush_group(
-                int(first["id"]),
-                [int(m["id"]) for m in members[1:]],
+                first.id,
+                [m.id for m in members[1:]],
                 {"payload": payload, "event": "group"},
                 name,
                 key,
@@ -384,7 +384,7 @@ class OutboxDispatcher:
         now = self.now()
         for flap in flapping.quiet_episodes(self.store, cfg, now):
             payload = flap_closed_payload(flap, now)
-            for receiver in flap["receivers"]:
+            for receiver in flap.receivers:
                 self.store.enqueue_notification(
                     {
                         "notifier": receiver,
@@ -398,8 +398,8 @@ class OutboxDispatcher:
                         "created_at": now,
                     }
                 )
-            self.store.save_flap(str(flap["fingerprint"]), {"ended_at": now})
-            log.info("flapping ended", fingerprint=flap["fingerprint"], check=flap["check_name"])
+            self.store.save_flap(flap.fingerprint, {"ended_at": now})
+            log.info("flapping ended", fingerprint=flap.fingerprint, check=flap.check_name)
 
     def _result(self, notifier: str, outcome: str) -> None:
         if self.on_result is not None:

@@ -30,7 +30,8 @@ from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
 from aiops.engine.silences import message_labels
 from aiops.matchers import matches_all, parse_matchers
-from aiops.store.store import Row, Store
+from aiops.store.records import FlapEpisode, Incident
+from aiops.store.store import Store
 from aiops.types import Message
 
 log = structlog.get_logger("aiops.routing")
@@ -73,7 +74,7 @@ def enqueue_message(
     store: Store,
     settings: Any,
     notify: Sequence[str],
-    incident: Row,
+    incident: Incident,
     message: Message,
     payload: dict[str, Any],
     now: float,
@@ -99,12 +100,12 @@ def enqueue_message(
     if decision.kind == flapping.ANNOUNCE:
         payload = flapping_payload(payload, decision.reason, flap_cfg.window if flap_cfg else 0.0, now)
         flapping.start_episode(store, incident, decision.opens, sorted(targets), payload, now)
-        log.warning("incident is flapping; further messages held", incident=incident["id"], reason=decision.reason)
+        log.warning("incident is flapping; further messages held", incident=incident.id, reason=decision.reason)
     for receiver, routed in targets.items():
         values: dict[str, Any] = {
             "notifier": receiver,
             "dedup_key": str(payload["dedup_key"]),
-            "incident_id": incident["id"],
+            "incident_id": incident.id,
             "event": str(payload["event"]),
             "payload": payload,
             "state": "pending",
@@ -143,16 +144,16 @@ def flapping_payload(payload: Mapping[str, Any], reason: str, window: float, now
     return out
 
 
-def flap_closed_payload(flap: Row, now: float) -> dict[str, Any]:
+def flap_closed_payload(flap: FlapEpisode, now: float) -> dict[str, Any]:
     """The message that ends a flapping episode (sent as ``resolved`` so pagers close their alert)."""
-    out = dict(flap["payload"])
+    out: dict[str, Any] = dict(flap.payload)
     inc = dict(out["incident"])
     inc["state"] = "resolved"
     out.update(
         event="resolved",
         incident=inc,
         title=f"[RESOLVED] {inc.get('check')}: stopped flapping",
-        text=f"no new opening since {float(flap['last_at']):.0f} ({int(flap['opens'])} openings while flapping)",
+        text=f"no new opening since {flap.last_at:.0f} ({flap.opens} openings while flapping)",
         dedup_key=f"{out['dedup_key']}:resolved",
     )
     return out

@@ -16,7 +16,8 @@ import structlog
 
 from aiops.config.models import ActionConfig, CheckConfig, SafetyConfig
 from aiops.engine.policy import GuardFacts
-from aiops.store.store import Row, Store
+from aiops.store.records import Action, Breaker, BreakerState, Incident
+from aiops.store.store import Store
 from aiops.types import ActionState, IncidentState
 
 log = structlog.get_logger("aiops.safety")
@@ -29,7 +30,7 @@ def gather(
     store: Store,
     cfg: CheckConfig,
     safety: SafetyConfig,
-    row: Row,
+    row: Incident,
     rung: int,
     target: str | None,
     now: float,
@@ -37,16 +38,14 @@ def gather(
     """Read the ledger and the breaker for one decision about ``rung`` of an incident."""
     policy = cfg.policy
     action = policy.actions[rung]
-    incident_id = int(row["id"])
+    incident_id = row.id
     mine = [
-        a
-        for a in store.list_actions(incident_id=incident_id, limit=1000)
-        if int(a["rung"]) == rung and a["state"] in EXECUTED
+        a for a in store.list_actions(incident_id=incident_id, limit=1000) if a.rung == rung and a.state in EXECUTED
     ]
-    rung_last_at = max((float(a["finished_at"] or a["started_at"] or a["created_at"]) for a in mine), default=None)
-    if mine and row["verify_deadline"] is not None and float(row["verify_deadline"]) <= now:
+    rung_last_at = max((a.last_at for a in mine), default=None)
+    if mine and row.verify_deadline is not None and row.verify_deadline <= now:
         # an attempt that ran but did not heal ended when its verification window closed
-        rung_last_at = max(rung_last_at or 0.0, float(row["verify_deadline"]))
+        rung_last_at = max(rung_last_at or 0.0, row.verify_deadline)
     check_since = now - policy.attempts_window
     check_attempts = 0
     oldest: float | None = None
@@ -54,12 +53,10 @@ def gather(
         recent = [
             a
             for a in store.list_actions(limit=10_000)
-            if a["check_name"] == cfg.name
-            and a["state"] in EXECUTED
-            and float(a["started_at"] or a["created_at"]) >= check_since
+            if a.check_name == cfg.name and a.state in EXECUTED and (a.started_at or a.created_at) >= check_since
         ]
         check_attempts = len(recent)
-        oldest = min((float(a["started_at"] or a["created_at"]) for a in recent), default=None)
+        oldest = min(((a.started_at or a.created_at) for a in recent), default=None)
     since = now - safety.window
     streak = store.count_actions_since(now - policy.max_cooldown, EXECUTED, target=target) if target is not None else 0
     breaker = store.get_breaker(action.type)
@@ -78,51 +75,51 @@ def gather(
         targets_in_window=frozenset(store.targets_since(since, EXECUTED))
         if safety.max_targets is not None
         else frozenset(),
-        breaker_state=str(breaker["state"]) if breaker else "closed",
-        breaker_opened_at=float(breaker["opened_at"]) if breaker and breaker["opened_at"] is not None else None,
-        breaker_failures=int(breaker["failures"]) if breaker else 0,
+        breaker_state=breaker.state.value if breaker else BreakerState.CLOSED.value,
+        breaker_opened_at=breaker.opened_at if breaker else None,
+        breaker_failures=breaker.failures if breaker else 0,
         breaker_trial_busy=_trial_busy(store, breaker),
     )
 
 
-def _trial_busy(store: Store, breaker: Row | None) -> bool:
-    if not breaker or breaker["state"] != "half_open" or breaker["trial_action_id"] is None:
+def _trial_busy(store: Store, breaker: Breaker | None) -> bool:
+    if not breaker or breaker.state is not BreakerState.HALF_OPEN or breaker.trial_action_id is None:
         return False
-    trial = store.get_action(int(breaker["trial_action_id"]))
+    trial = store.get_action(breaker.trial_action_id)
     if trial is None:
         return False
-    if trial["state"] in ACTIVE:
+    if trial.state in ACTIVE:
         return True
-    incident = store.get_incident(int(trial["incident_id"]))
-    return incident is not None and incident["state"] in (IncidentState.REMEDIATING, IncidentState.VERIFYING)
+    incident = store.get_incident(trial.incident_id)
+    return incident is not None and incident.state in (IncidentState.REMEDIATING, IncidentState.VERIFYING)
 
 
-def trial_started(store: Store, action: ActionConfig, action_row: Row, now: float) -> None:
+def trial_started(store: Store, action: ActionConfig, action_row: Action, now: float) -> None:
     """An action of a type whose breaker is open (reset elapsed) runs: that run is the half-open trial."""
     breaker = store.get_breaker(action.type)
-    if breaker and breaker["state"] in ("open", "half_open"):
-        store.put_breaker(action.type, {"state": "half_open", "trial_action_id": int(action_row["id"])}, now)
-        log.info("circuit breaker half-open: trial run", action_type=action.type, action=action_row["id"])
+    if breaker and breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+        store.put_breaker(action.type, {"state": "half_open", "trial_action_id": action_row.id}, now)
+        log.info("circuit breaker half-open: trial run", action_type=action.type, action=action_row.id)
 
 
-def failed(store: Store, cfg: CheckConfig, row: Row, action_row: Row | None, reason: str, now: float) -> int:
+def failed(store: Store, cfg: CheckConfig, row: Incident, action_row: Action | None, reason: str, now: float) -> int:
     """An execution failed or did not heal: count it for the breaker; return the incident's next rung.
 
     The same rung is tried again while it has ``retries`` left (the policy's backoff spaces the retries),
     otherwise the ladder moves on.
     """
-    rung = int(row["rung"] or 0)
+    rung = row.rung
     if action_row is None:
         return rung + 1
-    action_type = str(action_row["action_type"])
+    action_type = action_row.action_type
     rung_cfg = cfg.policy.actions[rung] if rung < len(cfg.policy.actions) else None
-    act_rung = int(action_row["rung"])
+    act_rung = action_row.rung
     act_cfg = cfg.policy.actions[act_rung] if act_rung < len(cfg.policy.actions) else None
     threshold = act_cfg.breaker_failures if act_cfg is not None and act_cfg.type == action_type else 0
     breaker = store.get_breaker(action_type)
-    failures = (int(breaker["failures"]) if breaker else 0) + 1
+    failures = (breaker.failures if breaker else 0) + 1
     values: dict[str, object] = {"failures": failures, "last_reason": reason[:500], "trial_action_id": None}
-    state = str(breaker["state"]) if breaker else "closed"
+    state = breaker.state.value if breaker else BreakerState.CLOSED.value
     if threshold and (failures >= threshold or state == "half_open"):
         if state != "open":
             log.warning("circuit breaker opened", action_type=action_type, failures=failures, reason=reason)
@@ -130,31 +127,27 @@ def failed(store: Store, cfg: CheckConfig, row: Row, action_row: Row | None, rea
     store.put_breaker(action_type, values, now)
     if rung_cfg is None:
         return rung + 1
-    tried = sum(
-        1
-        for a in store.list_actions(incident_id=int(row["id"]), limit=1000)
-        if int(a["rung"]) == rung and a["state"] in EXECUTED
-    )
+    tried = sum(1 for a in store.list_actions(incident_id=row.id, limit=1000) if a.rung == rung and a.state in EXECUTED)
     return rung if tried <= rung_cfg.retries else rung + 1
 
 
-def healed(store: Store, row: Row, now: float) -> None:
+def healed(store: Store, row: Incident, now: float) -> None:
     """Verification passed: the last executed action's type has a working fix; close its breaker."""
-    for action in store.list_actions(incident_id=int(row["id"]), limit=50):
-        if action["state"] == ActionState.SUCCEEDED.value:
-            breaker = store.get_breaker(str(action["action_type"]))
-            if breaker is not None and (breaker["state"] != "closed" or breaker["failures"]):
+    for action in store.list_actions(incident_id=row.id, limit=50):
+        if action.state == ActionState.SUCCEEDED.value:
+            breaker = store.get_breaker(action.action_type)
+            if breaker is not None and (breaker.state is not BreakerState.CLOSED or breaker.failures):
                 store.put_breaker(
-                    str(action["action_type"]),
+                    action.action_type,
                     {"state": "closed", "failures": 0, "opened_at": None, "trial_action_id": None},
                     now,
                 )
-                log.info("circuit breaker closed", action_type=action["action_type"])
+                log.info("circuit breaker closed", action_type=action.action_type)
             return
 
 
-def last_executed(store: Store, incident_id: int) -> Row | None:
+def last_executed(store: Store, incident_id: int) -> Action | None:
     for action in store.list_actions(incident_id=incident_id, limit=50):
-        if action["state"] in EXECUTED:
+        if action.state in EXECUTED:
             return action
     return None

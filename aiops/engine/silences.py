@@ -16,7 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiops.config.notifications import SilenceConfig
 from aiops.matchers import Matcher, matches_all, normalise, parse_matchers
+from aiops.store.records import Silence
+from aiops.store.store import Store
 
 
 def message_labels(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -46,25 +49,20 @@ class ActiveSilence:
 
 
 def active_silences(
-    store_rows: Sequence[Mapping[str, Any]], config_silences: Sequence[Any], now: float
+    stored: Sequence[Silence], config_silences: Sequence[SilenceConfig], now: float
 ) -> list[ActiveSilence]:
     """Silences in force at ``now``: the stored ones (``aiops silence --match``) and the config's."""
     out: list[ActiveSilence] = []
-    for row in store_rows:
-        if float(row["starts_at"]) <= now < float(row["ends_at"]):
+    for silence in stored:
+        if silence.active_at(now):
             out.append(
                 ActiveSilence(
-                    f"db:{row['id']}",
-                    parse_matchers(row["matchers"]),
-                    float(row["ends_at"]),
-                    str(row["comment"]),
+                    f"db:{silence.id}", parse_matchers(list(silence.matchers)), silence.ends_at, silence.comment
                 )
             )
     for i, cfg in enumerate(config_silences):
         if cfg.until is None or now < cfg.until:
-            out.append(
-                ActiveSilence(f"config:{i}", parse_matchers(cfg.matchers), cfg.until, cfg.comment)
-            )
+            out.append(ActiveSilence(f"config:{i}", parse_matchers(cfg.matchers), cfg.until, cfg.comment))
     return out
 
 
@@ -76,7 +74,7 @@ def silenced_by(silences: Iterable[ActiveSilence], labels: Mapping[str, str]) ->
 
 
 def silence_command(
-    store: Any, matchers: list[str], duration: str, comment: str, list_: bool, expire: int | None
+    store: Store, matchers: list[str], duration: str, comment: str, list_: bool, expire: int | None
 ) -> list[str]:
     """What ``aiops silence --match/--list/--expire`` does, on the store directly (the daemon re-reads
     silences on every outbox tick, so this works whether or not it is running). Returns the lines to print."""
@@ -108,15 +106,15 @@ def silence_command(
                 "created_at": now,
             }
         )
-        out.append(f"silence {row['id']} created: {' '.join(parsed)} for {duration}")
+        out.append(f"silence {row.id} created: {' '.join(parsed)} for {duration}")
     if list_:
         rows = store.list_silences(active_at=now)
         if not rows:
             out.append("no active silences")
-        for row in rows:
-            left = float(row["ends_at"]) - now
+        for silence in rows:
+            left = silence.ends_at - now
             out.append(
-                f"{row['id']:>4}  {' '.join(row['matchers'])}  ends in {left / 60:.0f}m  by {row['created_by']}"
-                + (f"  ({row['comment']})" if row["comment"] else "")
+                f"{silence.id:>4}  {' '.join(silence.matchers)}  ends in {left / 60:.0f}m  by {silence.created_by}"
+                + (f"  ({silence.comment})" if silence.comment else "")
             )
     return out

@@ -15,14 +15,13 @@ transaction; each is bounded by ``probe_timeout``.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
-from typing import Any
 
 import requests
 
 from aiops.config.models import QuietVerify, VerifyConfig
 from aiops.durations import format_duration
 from aiops.redact import redact_url
+from aiops.store.records import Incident
 
 
 def has_probes(cfg: VerifyConfig) -> bool:
@@ -54,22 +53,22 @@ def probe_failure(cfg: VerifyConfig) -> str | None:
     return None
 
 
-def quiet_verdict(cfg: VerifyConfig, incident: Mapping[str, Any], now: float) -> QuietVerify | None:
+def quiet_verdict(cfg: VerifyConfig, incident: Incident, now: float) -> QuietVerify | None:
     """What a tick without fresh data means for an incident under verification: None while settling or when
     the check waits for data (``quiet: wait``), else ``HEALTHY`` or ``UNHEALTHY`` as configured."""
-    if cfg.quiet is QuietVerify.WAIT or now < float(incident["verify_started_at"] or now) + cfg.settle:
+    if cfg.quiet is QuietVerify.WAIT or now < (incident.verify_started_at or now) + cfg.settle:
         return None
     return cfg.quiet
 
 
-def saw_fresh_data(cfg: VerifyConfig, incident: Mapping[str, Any]) -> bool:
+def saw_fresh_data(cfg: VerifyConfig, incident: Incident) -> bool:
     """Whether any evaluation of fresh data happened after settling: a healthy tick counted, or the finding
     seen again (both need new data)."""
-    settled = float(incident["verify_started_at"] or 0.0) + cfg.settle
-    return int(incident["healthy_ticks"] or 0) > 0 or float(incident["last_seen_at"] or 0.0) >= settled
+    settled = (incident.verify_started_at or 0.0) + cfg.settle
+    return incident.healthy_ticks > 0 or incident.last_seen_at >= settled
 
 
-def not_healed_reason(cfg: VerifyConfig, incident: Mapping[str, Any]) -> str:
+def not_healed_reason(cfg: VerifyConfig, incident: Incident) -> str:
     """Why verification failed when its window ended, in words an on-call engineer can act on."""
     window = format_duration(cfg.window)
     if saw_fresh_data(cfg, incident):

@@ -1,8 +1,9 @@
 """The durable store: incidents and their audit trail, the action ledger, the notification outbox, and the
 per-check state that lets a restarted daemon carry on where it stopped.
 
-SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return plain dicts so
-that nothing above this module depends on SQLAlchemy.
+SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return the typed
+records of :mod:`aiops.store.records` (per-check state and pushed events are still plain dicts), so nothing
+above this module depends on SQLAlchemy or on a column's spelling.
 
 Unit of work: every method runs in its own transaction, unless the calling thread opened one with
 :meth:`Store.transaction`; then every method called inside joins it, and the whole decision (an incident's
@@ -27,7 +28,18 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import StoreError
 from aiops.store import checkpoints, migrations
 from aiops.store import schema as t
-from aiops.store.records import Transition
+from aiops.store.records import (
+    Action,
+    Breaker,
+    FlapEpisode,
+    Incident,
+    NotificationState,
+    OutboxMessage,
+    RepeatLog,
+    Silence,
+    Transition,
+    column_names,
+)
 from aiops.types import ActionState, IncidentState, json_safe
 
 Row = dict[str, Any]
@@ -157,7 +169,7 @@ class Store:
 
     # -- incidents -------------------------------------------------------------------------------------
 
-    def open_incident(self, fingerprint: str) -> Row | None:
+    def open_incident(self, fingerprint: str) -> Incident | None:
         with self.tx() as conn:
             row = conn.execute(
                 sa.select(t.incidents)
@@ -165,21 +177,22 @@ class Store:
                 .order_by(t.incidents.c.id.desc())
                 .limit(1)
             ).first()
-        return dict(row._mapping) if row else None
+        return Incident.from_row(dict(row._mapping)) if row else None
 
-    def create_incident(self, values: Mapping[str, Any], actor: str, reason: str) -> Row:
-        data = json_safe(dict(values))
+    def create_incident(self, values: Mapping[str, object], actor: str, reason: str) -> Incident:
+        """Insert an incident (every column but ``id``) and its first audit row, in one transaction."""
+        data = _incident_values(values)
         with self.tx() as conn:
             incident_id = _inserted_id(conn.execute(sa.insert(t.incidents).values(**data)))
             self._opened(conn, incident_id, data, actor, reason)
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
-        return dict(row._mapping)
+        return Incident.from_row(dict(row._mapping))
 
-    def create_incident_once(self, values: Mapping[str, Any], actor: str, reason: str) -> Row | None:
+    def create_incident_once(self, values: Mapping[str, object], actor: str, reason: str) -> Incident | None:
         """Open an incident unless its fingerprint already has an open one (the database's unique index on
         open fingerprints decides, so two replicas racing both get one answer); None when another one won,
         and the caller joins that incident (:meth:`open_incident`)."""
-        data = json_safe(dict(values))
+        data = _incident_values(values)
         with self.tx() as conn:
             if not self._insert_or_ignore(conn, t.incidents, data):
                 return None
@@ -190,7 +203,7 @@ class Store:
                 .limit(1)
             ).one()
             self._opened(conn, int(row.id), data, actor, reason)
-        return dict(row._mapping)
+        return Incident.from_row(dict(row._mapping))
 
     @staticmethod
     def _opened(conn: sa.Connection, incident_id: int, data: Mapping[str, Any], actor: str, reason: str) -> None:
@@ -210,16 +223,18 @@ class Store:
     def update_incident(
         self,
         incident_id: int,
-        values: Mapping[str, Any],
+        values: Mapping[str, object],
         *,
-        transition: tuple[str, str, str, Mapping[str, Any]] | None = None,
+        transition: tuple[IncidentState | str, str, str, Mapping[str, object]] | None = None,
         now: float,
-    ) -> Row:
-        """Update fields; with ``transition=(to_state, actor, reason, evidence)`` also write the audit row.
+    ) -> Incident:
+        """Update the named fields; with ``transition=(to_state, actor, reason, evidence)`` also write the
+        audit row. Both happen in one transaction, so the trail never disagrees with the state.
 
-        Both happen in one transaction, so the trail never disagrees with the state.
+        Only the named fields are written (not the whole record), so a caller holding an older copy of the
+        incident cannot undo a field it did not mean to change.
         """
-        data = json_safe(dict(values))
+        data = _incident_values(values)
         data["updated_at"] = now
         with self.tx() as conn:
             current = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
@@ -227,13 +242,13 @@ class Store:
                 raise StoreError(f"no incident {incident_id}", recoverable=False, reason="not_found")
             if transition is not None:
                 to_state, actor, reason, evidence = transition
-                data["state"] = to_state
+                data["state"] = IncidentState(to_state).value
                 conn.execute(
                     sa.insert(t.transitions).values(
                         incident_id=incident_id,
                         at=now,
                         from_state=current.state,
-                        to_state=to_state,
+                        to_state=data["state"],
                         actor=actor,
                         reason=reason,
                         evidence=json_safe(dict(evidence)),
@@ -241,12 +256,12 @@ class Store:
                 )
             conn.execute(sa.update(t.incidents).where(t.incidents.c.id == incident_id).values(**data))
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
-        return dict(row._mapping)
+        return Incident.from_row(dict(row._mapping))
 
-    def get_incident(self, incident_id: int) -> Row | None:
+    def get_incident(self, incident_id: int) -> Incident | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-        return dict(row._mapping) if row else None
+        return Incident.from_row(dict(row._mapping)) if row else None
 
     def list_incidents(
         self,
@@ -255,7 +270,7 @@ class Store:
         open_only: bool = False,
         check: str | None = None,
         limit: int = 100,
-    ) -> list[Row]:
+    ) -> list[Incident]:
         query = sa.select(t.incidents).order_by(t.incidents.c.id.desc()).limit(limit)
         if state:
             query = query.where(t.incidents.c.state == state)
@@ -264,7 +279,7 @@ class Store:
         if check:
             query = query.where(t.incidents.c.check_name == check)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Incident.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def transitions(self, incident_id: int) -> list[Transition]:
         """An incident's audit trail, oldest first."""
@@ -286,34 +301,36 @@ class Store:
 
     # -- action ledger ---------------------------------------------------------------------------------
 
-    def create_action(self, values: Mapping[str, Any]) -> Row:
+    def create_action(self, values: Mapping[str, object]) -> Action:
         """Insert a planned action; an existing row with the same idempotency key is returned instead."""
-        data = json_safe(dict(values))
+        data = _action_values(values)
         with self.tx() as conn:
             self._insert_or_ignore(conn, t.actions, data)
             row = conn.execute(
                 sa.select(t.actions).where(t.actions.c.idempotency_key == str(data["idempotency_key"]))
             ).one()
-        return dict(row._mapping)
+        return Action.from_row(dict(row._mapping))
 
-    def get_action(self, action_id: int) -> Row | None:
+    def get_action(self, action_id: int) -> Action | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
-    def action_by_key(self, key: str) -> Row | None:
+    def action_by_key(self, key: str) -> Action | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.actions).where(t.actions.c.idempotency_key == key)).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
-    def list_actions(self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100) -> list[Row]:
+    def list_actions(
+        self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100
+    ) -> list[Action]:
         query = sa.select(t.actions).order_by(t.actions.c.id.desc()).limit(limit)
         if state:
             query = query.where(t.actions.c.state == state)
         if incident_id is not None:
             query = query.where(t.actions.c.incident_id == incident_id)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Action.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def claim_action(
         self, action_id: int, owner: str, lease_until: float, now: float, *, from_states: Sequence[str]
@@ -345,13 +362,13 @@ class Store:
             ).rowcount
         return bool(won)
 
-    def update_action(self, action_id: int, values: Mapping[str, Any], now: float) -> Row:
-        data = json_safe(dict(values))
+    def update_action(self, action_id: int, values: Mapping[str, object], now: float) -> Action:
+        data = _action_values(values)
         data["updated_at"] = now
         with self.tx() as conn:
             conn.execute(sa.update(t.actions).where(t.actions.c.id == action_id).values(**data))
             row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).one()
-        return dict(row._mapping)
+        return Action.from_row(dict(row._mapping))
 
     def decide_approval(self, action_id: int, approved: bool, actor: str, now: float) -> bool:
         """Approve or reject an action waiting for a person; false if it was not waiting any more."""
@@ -367,7 +384,7 @@ class Store:
             ).rowcount
         return bool(won)
 
-    def last_action_on_target(self, target: str, states: Sequence[str]) -> Row | None:
+    def last_action_on_target(self, target: str, states: Sequence[str]) -> Action | None:
         query = (
             sa.select(t.actions)
             .where(t.actions.c.target == target, t.actions.c.state.in_(list(states)))
@@ -376,7 +393,7 @@ class Store:
         )
         with self.tx() as conn:
             row = conn.execute(query).first()
-        return dict(row._mapping) if row else None
+        return Action.from_row(dict(row._mapping)) if row else None
 
     def release_leases(self, owner: str, now: float) -> int:
         """On a clean shutdown: let the next start resume our running actions at once."""
@@ -391,9 +408,9 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------------------
 
-    def enqueue_notification(self, values: Mapping[str, Any]) -> bool:
+    def enqueue_notification(self, values: Mapping[str, object]) -> bool:
         """Insert-or-ignore by (notifier, dedup_key): the same event is never queued twice."""
-        data = json_safe(dict(values))
+        data = _outbox_values(values)
         with self.tx() as conn:
             return self._insert_or_ignore(conn, t.outbox, data)
 
@@ -414,15 +431,15 @@ class Store:
         inserted = conn.execute(insert.values(**data).on_conflict_do_nothing().returning(key)).first()
         return inserted is not None
 
-    def due_notifications(self, now: float, limit: int = 100) -> list[Row]:
+    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxMessage]:
         query = (
             sa.select(t.outbox)
-            .where(t.outbox.c.state == "pending", t.outbox.c.next_attempt_at <= now)
+            .where(t.outbox.c.state == _PENDING, t.outbox.c.next_attempt_at <= now)
             .order_by(t.outbox.c.id)
             .limit(limit)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def claim_notification(
         self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
@@ -442,24 +459,25 @@ class Store:
             ).rowcount
         return bool(won)
 
-    def update_notification(self, notification_id: int, values: Mapping[str, Any]) -> None:
+    def update_notification(self, notification_id: int, values: Mapping[str, object]) -> None:
+        data = _outbox_values(values)
         with self.tx() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == notification_id).values(**json_safe(dict(values))))
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == notification_id).values(**data))
 
     def list_notifications(
         self, *, incident_id: int | None = None, state: str | None = None, limit: int = 500
-    ) -> list[Row]:
+    ) -> list[OutboxMessage]:
         query = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
         if incident_id is not None:
             query = query.where(t.outbox.c.incident_id == incident_id)
         if state:
             query = query.where(t.outbox.c.state == state)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def outbox_pending(self) -> int:
         with self.tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == "pending")).scalar() or 0)
+            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING)).scalar() or 0)
 
     # -- per-check state -------------------------------------------------------------------------------
 
@@ -567,35 +585,34 @@ class Store:
 
     # -- notification pipeline: grouping, repeats, silences, flaps (issue 7) -------------------------------
 
-    def pending_notifications(self, limit: int = 1000) -> list[Row]:
+    def pending_notifications(self, limit: int = 1000) -> list[OutboxMessage]:
         """Every pending outbox row, due or not, oldest first, without its payload (see
         :meth:`get_notification`): the dispatcher keeps per-receiver order by never sending a row while an
         older one of the same receiver is still waiting, so it must see them all, cheaply, every tick."""
-        light = [c for c in t.outbox.c if c.name != "payload"]  # the payload is read only for rows being sent
-        query = sa.select(*light).where(t.outbox.c.state == "pending").order_by(t.outbox.c.id).limit(limit)
+        query = sa.select(*_OUTBOX_LIGHT).where(t.outbox.c.state == _PENDING).order_by(t.outbox.c.id).limit(limit)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    def get_notification(self, notification_id: int) -> Row | None:
+    def get_notification(self, notification_id: int) -> OutboxMessage | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.outbox).where(t.outbox.c.id == notification_id)).first()
-        return dict(row._mapping) if row else None
+        return OutboxMessage.from_row(dict(row._mapping)) if row else None
 
-    def notification_states(self, notifier: str, incident_id: int) -> list[Row]:
-        """(event, state) of every row of one receiver for one incident, oldest first."""
+    def notification_states(self, notifier: str, incident_id: int) -> list[OutboxMessage]:
+        """Every row of one receiver for one incident, oldest first, without payloads (for their states)."""
         query = (
-            sa.select(t.outbox.c.id, t.outbox.c.event, t.outbox.c.state, t.outbox.c.parent_id)
+            sa.select(*_OUTBOX_LIGHT)
             .where(t.outbox.c.notifier == notifier, t.outbox.c.incident_id == incident_id)
             .order_by(t.outbox.c.id)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def flush_group(
         self,
         carrier_id: int,
         member_ids: Sequence[int],
-        carrier_values: Mapping[str, Any],
+        carrier_values: Mapping[str, object],
         notifier: str,
         group_key: str,
         now: float,
@@ -609,31 +626,31 @@ class Store:
             with self.tx() as conn:
                 claimed = conn.execute(
                     sa.update(t.outbox)
-                    .where(t.outbox.c.id.in_(ids), t.outbox.c.state == "pending", t.outbox.c.group_key == group_key)
+                    .where(t.outbox.c.id.in_(ids), t.outbox.c.state == _PENDING, t.outbox.c.group_key == group_key)
                     .values(group_key=None)
                 ).rowcount
                 if claimed != len(ids):
                     raise _Conflict()
                 conn.execute(
-                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**json_safe(dict(carrier_values)))
+                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**_outbox_values(carrier_values))
                 )
                 if member_ids:
                     conn.execute(
                         sa.update(t.outbox)
                         .where(t.outbox.c.id.in_(list(member_ids)))
-                        .values(state="grouped", parent_id=carrier_id)
+                        .values(state=NotificationState.GROUPED.value, parent_id=carrier_id)
                     )
                 self._touch_group(conn, notifier, group_key, now)
         except _Conflict:
             return False
         return True
 
-    def notification_by_key(self, notifier: str, dedup_key: str) -> Row | None:
+    def notification_by_key(self, notifier: str, dedup_key: str) -> OutboxMessage | None:
         with self.tx() as conn:
             row = conn.execute(
                 sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key)
             ).first()
-        return dict(row._mapping) if row else None
+        return OutboxMessage.from_row(dict(row._mapping)) if row else None
 
     @staticmethod
     def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
@@ -678,7 +695,7 @@ class Store:
                 values.update(dedup_key=dedup_key, repeats=0)
             conn.execute(sa.update(log).where(log.c.id == row.id).values(**values))
 
-    def due_repeats(self, now: float, limit: int = 500) -> list[Row]:
+    def due_repeats(self, now: float, limit: int = 500) -> list[RepeatLog]:
         log = t.notify_log
         query = (
             sa.select(log)
@@ -687,11 +704,12 @@ class Store:
             .limit(limit)
         )
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [RepeatLog.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    def update_notify_log(self, log_id: int, values: Mapping[str, Any]) -> None:
+    def update_notify_log(self, log_id: int, values: Mapping[str, object]) -> None:
+        data = _column_values("repeat log", _REPEAT_LOG_COLUMNS, values)
         with self.tx() as conn:
-            conn.execute(sa.update(t.notify_log).where(t.notify_log.c.id == log_id).values(**dict(values)))
+            conn.execute(sa.update(t.notify_log).where(t.notify_log.c.id == log_id).values(**data))
 
     def forget_notify_log(self, incident_id: int, notifier: str | None = None) -> None:
         query = sa.delete(t.notify_log).where(t.notify_log.c.incident_id == incident_id)
@@ -700,19 +718,19 @@ class Store:
         with self.tx() as conn:
             conn.execute(query)
 
-    def add_silence(self, values: Mapping[str, Any]) -> Row:
+    def add_silence(self, values: Mapping[str, object]) -> Silence:
+        data = _column_values("silence", _SILENCE_COLUMNS, values)
         with self.tx() as conn:
-            new_id = _inserted_id(conn.execute(sa.insert(t.silences).values(**json_safe(dict(values)))))
-            row = conn.execute(sa.select(t.silences).where(t.silences.c.id == new_id)).first()
-        assert row is not None
-        return dict(row._mapping)
+            new_id = _inserted_id(conn.execute(sa.insert(t.silences).values(**data)))
+            row = conn.execute(sa.select(t.silences).where(t.silences.c.id == new_id)).one()
+        return Silence.from_row(dict(row._mapping))
 
-    def list_silences(self, *, active_at: float | None = None) -> list[Row]:
+    def list_silences(self, *, active_at: float | None = None) -> list[Silence]:
         query = sa.select(t.silences).order_by(t.silences.c.id)
         if active_at is not None:
             query = query.where(t.silences.c.starts_at <= active_at, t.silences.c.ends_at > active_at)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [Silence.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
         with self.tx() as conn:
@@ -735,13 +753,13 @@ class Store:
                 or 0
             )
 
-    def get_flap(self, fingerprint: str) -> Row | None:
+    def get_flap(self, fingerprint: str) -> FlapEpisode | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint)).first()
-        return dict(row._mapping) if row else None
+        return FlapEpisode.from_row(dict(row._mapping)) if row else None
 
-    def save_flap(self, fingerprint: str, values: Mapping[str, Any]) -> None:
-        data = json_safe(dict(values))
+    def save_flap(self, fingerprint: str, values: Mapping[str, object]) -> None:
+        data = _column_values("flap", _FLAP_COLUMNS, values)
         with self.tx() as conn:
             updated = conn.execute(
                 sa.update(t.flaps).where(t.flaps.c.fingerprint == fingerprint).values(**data)
@@ -749,9 +767,10 @@ class Store:
             if not updated:
                 conn.execute(sa.insert(t.flaps).values(fingerprint=fingerprint, **data))
 
-    def active_flaps(self) -> list[Row]:
+    def active_flaps(self) -> list[FlapEpisode]:
+        query = sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None))
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None)))]
+            return [FlapEpisode.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     # -- safety guards: budgets from the ledger, circuit breakers (issue 6) ------------------------------
 
@@ -786,14 +805,14 @@ class Store:
         with self.tx() as conn:
             return {str(r[0]) for r in conn.execute(query)}
 
-    def get_breaker(self, action_type: str) -> Row | None:
+    def get_breaker(self, action_type: str) -> Breaker | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).first()
-        return dict(row._mapping) if row else None
+        return Breaker.from_row(dict(row._mapping)) if row else None
 
-    def put_breaker(self, action_type: str, values: Mapping[str, Any], now: float) -> Row:
+    def put_breaker(self, action_type: str, values: Mapping[str, object], now: float) -> Breaker:
         """Upsert a breaker's state (one transaction)."""
-        data = json_safe(dict(values))
+        data = _column_values("breaker", _BREAKER_COLUMNS, values)
         data["updated_at"] = now
         with self.tx() as conn:
             updated = conn.execute(
@@ -802,15 +821,54 @@ class Store:
             if not updated:
                 conn.execute(sa.insert(t.breakers).values(action_type=action_type, **{"state": "closed", **data}))
             row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).one()
-        return dict(row._mapping)
+        return Breaker.from_row(dict(row._mapping))
 
-    def list_breakers(self) -> list[Row]:
+    def list_breakers(self) -> list[Breaker]:
+        query = sa.select(t.breakers).order_by(t.breakers.c.action_type)
         with self.tx() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(t.breakers).order_by(t.breakers.c.action_type))]
+            return [Breaker.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
 
 class _Conflict(Exception):
     """Internal: a conditional update lost a race; the transaction is rolled back."""
+
+
+_INCIDENT_COLUMNS = column_names(Incident) - {"id"}
+
+
+_ACTION_COLUMNS = column_names(Action) - {"id"}
+_BREAKER_COLUMNS = column_names(Breaker) - {"action_type"}
+_SILENCE_COLUMNS = column_names(Silence) - {"id"}
+_FLAP_COLUMNS = column_names(FlapEpisode) - {"fingerprint"}
+_REPEAT_LOG_COLUMNS = column_names(RepeatLog) - {"id"}
+
+
+def _incident_values(values: Mapping[str, object]) -> dict[str, Any]:
+    """Column values for an incident write; a name that is not a column is a programming error, said so."""
+    return _column_values("incident", _INCIDENT_COLUMNS, values)
+
+
+def _action_values(values: Mapping[str, object]) -> dict[str, Any]:
+    return _column_values("action", _ACTION_COLUMNS, values)
+
+
+_OUTBOX_COLUMNS = column_names(OutboxMessage) - {"id"}
+_PENDING = NotificationState.PENDING.value
+#: An outbox row without its payload: what the dispatcher lists every tick (the payload is read only for
+#: the rows it sends).
+_OUTBOX_LIGHT = [c for c in t.outbox.c if c.name != "payload"]
+
+
+def _outbox_values(values: Mapping[str, object]) -> dict[str, Any]:
+    return _column_values("outbox", _OUTBOX_COLUMNS, values)
+
+
+def _column_values(what: str, columns: frozenset[str], values: Mapping[str, object]) -> dict[str, Any]:
+    unknown = set(values) - columns
+    if unknown:
+        raise StoreError(f"not {what} columns: {sorted(unknown)}", recoverable=False, reason="bad_request")
+    data: dict[str, Any] = json_safe(dict(values))
+    return data
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:

@@ -188,7 +188,7 @@ class Life:
         try:
             incidents = store.list_incidents(limit=100)
             first = incidents[-1]
-            states = tuple(t.to_state.value for t in store.transitions(int(first["id"])))
+            states = tuple(t.to_state.value for t in store.transitions(first.id))
             actions = store.list_actions(limit=100)
         finally:
             store.close()
@@ -202,13 +202,13 @@ class Life:
         log = self.work / "executions.log"
         return LifeEnd(
             incidents=len(incidents),
-            final_state=str(first["state"]),
+            final_state=first.state.value,
             states=states,
-            action_states=tuple(str(a["state"]) for a in actions),
+            action_states=tuple(a.state.value for a in actions),
             executions=len(log.read_text().splitlines()) if log.exists() else 0,
             messages={k: len(v) for k, v in sorted(keys.items())},
             deliveries=dict(sorted(deliveries.items())),
-            interrupted=any("interrupted" in str(a.get("error") or "") for a in actions),
+            interrupted=any("interrupted" in (a.error or "") for a in actions),
         )
 
 

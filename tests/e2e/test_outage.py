@@ -185,17 +185,17 @@ checks:
         receiver.stop()
     store = daemon.store
     incidents = store.list_incidents(limit=1000)
-    assert len(incidents) == INCIDENTS and all(i["state"] == "resolved" for i in incidents)
+    assert len(incidents) == INCIDENTS and all(i.state == "resolved" for i in incidents)
     rows = store.list_notifications(limit=10_000)
-    assert len(rows) == 2 * INCIDENTS and {r["state"] for r in rows} == {"sent"}
-    expected = {r["dedup_key"] for r in rows}
+    assert len(rows) == 2 * INCIDENTS and {r.state for r in rows} == {"sent"}
+    expected = {r.dedup_key for r in rows}
     assert set(receiver.first_seen) == expected  # every notification arrived ...
     assert len(receiver.accepted_order) == len(expected)  # ... exactly once per dedup key
     assert receiver.bad_signatures == 0
     # in order per incident: its firing before its resolve
     position = {key: i for i, key in enumerate(receiver.accepted_order)}
     for inc in incidents:
-        prefix = f"{inc['fingerprint']}:{inc['id']}:"
+        prefix = f"{inc.fingerprint}:{inc.id}:"
         assert position[prefix + "firing"] < position[prefix + "resolved"]
     # the outage really was each kind of failure, and Retry-After was honoured
     statuses = [s for _, s in receiver.answers]

@@ -125,7 +125,7 @@ def test_real_alertmanager_shows_firing_then_resolved(
             event,
             row,
             f"{event}!",
-            dedup_key=f"{row['fingerprint']}:{row['id']}:{event}",
+            dedup_key=f"{row.fingerprint}:{row.id}:{event}",
             external_url="https://aiops.example.com",
         )
         jsonschema.validate(notifier.render(msg), POSTABLE_ALERTS, format_checker=jsonschema.FormatChecker())
@@ -136,14 +136,14 @@ def test_real_alertmanager_shows_firing_then_resolved(
     [alert] = wait_for(lambda: am_alerts(am_url))
     assert alert["status"]["state"] == "active"
     assert alert["labels"]["alertname"] == "model-latency" and alert["labels"]["model_name"] == "ranker"
-    assert alert["labels"]["aiops_incident"] == str(row["id"]) and alert["labels"]["severity"] == "critical"
+    assert alert["labels"]["aiops_incident"] == str(row.id) and alert["labels"]["severity"] == "critical"
     assert alert["annotations"]["summary"].startswith("p95 latency")
-    assert alert["generatorURL"] == f"https://aiops.example.com/api/v1/incidents/{row['id']}"
+    assert alert["generatorURL"] == f"https://aiops.example.com/api/v1/incidents/{row.id}"
     first_ends = alert["endsAt"]
 
     # Alertmanager's own routing forwards it to a webhook
     forwarded = wait_for(lambda: [r.json for r in webhook_receiver.requests if r.json["status"] == "firing"])
-    assert forwarded[0]["alerts"][0]["labels"]["aiops_incident"] == str(row["id"])
+    assert forwarded[0]["alerts"][0]["labels"]["aiops_incident"] == str(row.id)
 
     # while firing, the outbox re-posts every resend_interval, pushing endsAt forward
     clock.advance(61)
@@ -151,11 +151,11 @@ def test_real_alertmanager_shows_firing_then_resolved(
     assert outbox.tick() == 1
     [again] = wait_for(lambda: [a for a in am_alerts(am_url) if a["endsAt"] != first_ends])
     assert again["status"]["state"] == "active" and again["endsAt"] > first_ends
-    assert store.list_notifications()[-1]["dedup_key"].endswith(":repeat-1")
+    assert store.list_notifications()[-1].dedup_key.endswith(":repeat-1")
 
     # resolved: endsAt = now, Alertmanager stops showing it active and forwards a resolved notification
     row = store.update_incident(
-        int(row["id"]), {"resolved_at": clock.now()}, transition=("resolved", "test", "healthy", {}), now=clock.now()
+        row.id, {"resolved_at": clock.now()}, transition=("resolved", "test", "healthy", {}), now=clock.now()
     )
     enqueue("resolved")
     clock.advance(1)

@@ -16,6 +16,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from aiops.engine.messages import build_message
 from aiops.errors import DeliveryError
 from aiops.plugins import NOTIFIERS, build
+from aiops.testing import incident_record
 from tests.servers import free_port
 
 PASSWORD = "smtp-pa55word-secret"
@@ -90,7 +91,7 @@ def message(event: str = "firing") -> Any:
         "rung": 0,
     }
     return build_message(
-        event, row, "retrain suggested", dedup_key=f"fp:3:{event}", external_url="https://aiops.example.com"
+        event, incident_record(**row), "retrain suggested", dedup_key=f"fp:3:{event}", external_url="https://aiops.example.com"
     )
 
 

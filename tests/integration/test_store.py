@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import uuid
@@ -11,8 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from aiops.store import schema
 from aiops.store.migrations import head_revisions
+from aiops.store.records import Action, Incident
 from aiops.store.store import Store, owner_is_dead
+from aiops.types import json_safe
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -32,7 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> dict:
+def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> Incident:
     return store.create_incident(
         {
             "fingerprint": fp,
@@ -56,7 +60,7 @@ def _incident(store: Store, fp: str = "fp1", now: float = 100.0) -> dict:
     )
 
 
-def _action(store: Store, incident_id: int, key: str = "k1") -> dict:
+def _action(store: Store, incident_id: int, key: str = "k1") -> Action:
     return store.create_action(
         {
             "idempotency_key": key,
@@ -85,33 +89,33 @@ def test_migrate_is_idempotent(store: Store) -> None:
 
 def test_incident_and_audit_trail_are_written_together(store: Store) -> None:
     inc = _incident(store)
-    assert inc["evidence"]["value"] is None  # NaN is stored as null, never breaks JSON
+    assert inc.evidence["value"] is None  # NaN is stored as null, never breaks JSON
     store.update_incident(
-        int(inc["id"]), {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
+        inc.id, {"attempts": 1}, transition=("remediating", "policy", "run", {"a": 1}), now=101
     )
-    trail = store.transitions(int(inc["id"]))
+    trail = store.transitions(inc.id)
     assert [(t.from_state, t.to_state) for t in trail] == [(None, "firing"), ("firing", "remediating")]
-    assert store.open_incident("fp1")["state"] == "remediating"
+    assert store.open_incident("fp1").state == "remediating"
     assert store.incident_counts()["remediating"] == 1
-    store.update_incident(int(inc["id"]), {}, transition=("resolved", "verifier", "ok", {}), now=102)
+    store.update_incident(inc.id, {}, transition=("resolved", "verifier", "ok", {}), now=102)
     assert store.open_incident("fp1") is None
 
 
 def test_idempotency_key_is_unique(store: Store) -> None:
     inc = _incident(store)
-    first = _action(store, int(inc["id"]))
-    again = _action(store, int(inc["id"]))
-    assert first["id"] == again["id"]
+    first = _action(store, inc.id)
+    again = _action(store, inc.id)
+    assert first.id == again.id
     assert len(store.list_actions()) == 1
 
 
 def test_exactly_one_claimer_wins(store: Store) -> None:
     inc = _incident(store)
-    action = _action(store, int(inc["id"]))
+    action = _action(store, inc.id)
     wins: list[str] = []
 
     def claim(owner: str) -> None:
-        if store.claim_action(int(action["id"]), owner, 999.0, 2.0, from_states=["pending"]):
+        if store.claim_action(action.id, owner, 999.0, 2.0, from_states=["pending"]):
             wins.append(owner)
 
     threads = [threading.Thread(target=claim, args=(f"o{i}",)) for i in range(8)]
@@ -120,16 +124,42 @@ def test_exactly_one_claimer_wins(store: Store) -> None:
     for t in threads:
         t.join()
     assert len(wins) == 1
-    row = store.get_action(int(action["id"]))
-    assert row["state"] == "running" and row["lease_owner"] == wins[0] and row["runs"] == 1
+    row = store.get_action(action.id)
+    assert row is not None and row.state == "running" and row.lease_owner == wins[0] and row.runs == 1
 
 
 def test_steal_is_compare_and_set(store: Store) -> None:
     inc = _incident(store)
-    action = _action(store, int(inc["id"]))
-    assert store.claim_action(int(action["id"]), "dead", 5.0, 2.0, from_states=["pending"])
-    assert store.steal_action(int(action["id"]), "dead", "me", 50.0, 6.0)
-    assert not store.steal_action(int(action["id"]), "dead", "you", 50.0, 6.0)
+    action = _action(store, inc.id)
+    assert store.claim_action(action.id, "dead", 5.0, 2.0, from_states=["pending"])
+    assert store.steal_action(action.id, "dead", "me", 50.0, 6.0)
+    assert not store.steal_action(action.id, "dead", "you", 50.0, 6.0)
+
+
+def test_records_serialise_exactly_as_the_raw_rows_did(store: Store) -> None:
+    """The API, the CLI and the console show ``to_json()`` of a record; it must be the JSON of the row as
+    the store held it (same keys, same order, same values), so clients see no change."""
+    inc = _incident(store)
+    action = _action(store, inc.id)
+    store.enqueue_notification(
+        {
+            "notifier": "n",
+            "dedup_key": "d1",
+            "incident_id": inc.id,
+            "event": "firing",
+            "payload": {"title": "x", "incident": {"id": inc.id}},
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": 0.0,
+            "created_at": 0.0,
+        }
+    )
+    [message] = store.list_notifications()
+    for record, table in ((inc, schema.incidents), (action, schema.actions), (message, schema.outbox)):
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == record.id)).one()
+        raw = json.dumps(json_safe(dict(row._mapping)))
+        assert json.dumps(record.to_json()) == raw, table.name
 
 
 def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
@@ -137,7 +167,7 @@ def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
     row = {
         "notifier": "n",
         "dedup_key": "d1",
-        "incident_id": inc["id"],
+        "incident_id": inc.id,
         "event": "firing",
         "payload": {"x": 1},
         "state": "pending",

@@ -38,19 +38,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_verdicts_are_kept_with_their_window_and_the_newest_counts(store: Store) -> None:
     first = _incident(store, "fp1", now=100.0)
-    store.update_incident(int(first["id"]), {"last_seen_at": 160.0, "resolved_at": 180.0}, now=180.0)
+    store.update_incident(first.id, {"last_seen_at": 160.0, "resolved_at": 180.0}, now=180.0)
     second = _incident(store, "fp2", now=1000.0)  # still open: its window ends when it was last seen
-    noise = mark_incident(store, int(first["id"]), "noise", actor="ana", comment="flaky", now=200.0)
+    noise = mark_incident(store, first.id, "noise", actor="ana", comment="flaky", now=200.0)
     assert (noise.check, noise.fingerprint, noise.starts_at, noise.ends_at) == ("c", "fp1", 100.0, 180.0)
-    mark_incident(store, int(first["id"]), VerdictKind.USEFUL, actor="bo", now=300.0)  # a changed mind
-    again = mark_incident(store, int(first["id"]), "useful", actor="bo", now=301.0)  # said twice: counted once
+    mark_incident(store, first.id, VerdictKind.USEFUL, actor="bo", now=300.0)  # a changed mind
+    again = mark_incident(store, first.id, "useful", actor="bo", now=301.0)  # said twice: counted once
     assert again.created_at == 300.0
-    mark_incident(store, int(second["id"]), "noise", actor="ana", now=1001.0)
+    mark_incident(store, second.id, "noise", actor="ana", now=1001.0)
     missed = mark_missed(store, "c", 500.0, 560.0, actor="ana", comment="saw it on the dashboard", now=600.0)
     assert missed.incident_id is None and missed.verdict is VerdictKind.MISSED
 
-    history = verdicts_of_incidents(store, [int(first["id"]), int(second["id"]), 999])
-    assert [v.verdict for v in history[int(first["id"])]] == [VerdictKind.NOISE, VerdictKind.USEFUL]
+    history = verdicts_of_incidents(store, [first.id, second.id, 999])
+    assert [v.verdict for v in history[first.id]] == [VerdictKind.NOISE, VerdictKind.USEFUL]
     assert 999 not in history
     labels = verdicts_for_check(store, "c", 0.0, 2000.0)
     assert [(v.verdict.value, v.starts_at) for v in labels] == [("useful", 100.0), ("missed", 500.0), ("noise", 1000.0)]
@@ -85,7 +85,7 @@ def test_bad_verdicts_are_refused_with_a_reason(store: Store, call, reason: str,
 
 def test_effectiveness_reads_the_ledger_and_the_trail_alike_on_both_stores(store: Store) -> None:
     row = _incident(store, now=100.0)
-    incident_id = int(row["id"])
+    incident_id = row.id
     healed = store.create_action(
         {
             "idempotency_key": "k1", "incident_id": incident_id, "check_name": "c", "rung": 0,
@@ -94,9 +94,9 @@ def test_effectiveness_reads_the_ledger_and_the_trail_alike_on_both_stores(store
             "started_at": 110.0, "finished_at": 112.0,
         }
     )
-    store.update_incident(incident_id, {}, transition=("remediating", "policy", "run", {"action_id": healed["id"]}),
+    store.update_incident(incident_id, {}, transition=("remediating", "policy", "run", {"action_id": healed.id}),
                           now=110.0)
-    store.update_incident(incident_id, {}, transition=("verifying", "action", "ok", {"action_id": healed["id"]}),
+    store.update_incident(incident_id, {}, transition=("verifying", "action", "ok", {"action_id": healed.id}),
                           now=112.0)
     store.update_incident(incident_id, {"resolved_at": 155.0}, transition=("resolved", "verifier", "healed", {}),
                           now=155.0)

@@ -8,7 +8,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from aiops_remediations.command import CommandRemediation
 from aiops.config.loader import load_config, parse_config
 from aiops.daemon import Daemon
 from aiops.errors import ConfigError, PlanRefused
+from aiops.store.records import Incident
 from aiops.types import IncidentState, IncidentView, Severity
 from tests.e2e.daemon import wait_for
 from tests.servers import free_port
@@ -141,14 +141,14 @@ def test_a_pushed_alert_cannot_choose_the_flags_of_a_command(tmp_path: Path) -> 
         )
         assert r.status_code == 202, r.text
 
-        def by_namespace(check: str, namespace: str) -> dict[str, Any] | None:
+        def by_namespace(check: str, namespace: str) -> Incident | None:
             for row in daemon.store.list_incidents(limit=20):
-                if row["check_name"] == check and row["labels"].get("namespace") == namespace:
+                if row.check_name == check and row.labels.get("namespace") == namespace:
                     return row
             return None
 
-        def ran(row: dict[str, Any] | None) -> list[str] | None:
-            out = tmp_path / f"ran-{row['id']}" if row else None
+        def ran(row: Incident | None) -> list[str] | None:
+            out = tmp_path / f"ran-{row.id}" if row else None
             return json.loads(out.read_text()) if out is not None and out.exists() and out.read_text() else None
 
         assert wait_for(lambda: ran(by_namespace("guarded", "ml")), 30, "the plain namespace to run") == ["-n", "ml"]
@@ -157,15 +157,15 @@ def test_a_pushed_alert_cannot_choose_the_flags_of_a_command(tmp_path: Path) -> 
             "--all-namespaces",
         ]
         held = wait_for(
-            lambda: (row := by_namespace("guarded", "--all-namespaces")) and row["guard_note"] and row, 30, "the hold"
+            lambda: (row := by_namespace("guarded", "--all-namespaces")) and row.guard_note and row, 30, "the hold"
         )
-        assert held["state"] == "firing"
-        assert held["guard_note"].startswith("held: command refused this incident's data: {label.namespace} = ")
-        assert "'--all-namespaces': starts with '-'" in held["guard_note"]
-        assert "allow_dash: [namespace]" in held["guard_note"]
+        assert held.state == "firing"
+        assert held.guard_note.startswith("held: command refused this incident's data: {label.namespace} = ")
+        assert "'--all-namespaces': starts with '-'" in held.guard_note
+        assert "allow_dash: [namespace]" in held.guard_note
         time.sleep(1.0)  # a few more ticks and sweeps: still held, still nothing ran
-        assert daemon.store.list_actions(incident_id=int(held["id"])) == []
-        assert ran(held) is None and by_namespace("guarded", "--all-namespaces")["state"] == "firing"  # type: ignore[index]
+        assert daemon.store.list_actions(incident_id=held.id) == []
+        assert ran(held) is None and by_namespace("guarded", "--all-namespaces").state == "firing"  # type: ignore[union-attr]
     finally:
         daemon.shutdown()
 

@@ -31,7 +31,7 @@ def test_tune_reads_the_operators_verdicts_from_the_store(tmp_path: Path) -> Non
             actor="test",
             reason="seeded",
         )
-        mark_incident(store, int(row["id"]), verdict, actor="oncall", now=T0 + 90000)
+        mark_incident(store, row.id, verdict, actor="oncall", now=T0 + 90000)
     store.close()
     proposal = tmp_path / "proposal.yaml"
     out = CliRunner().invoke(

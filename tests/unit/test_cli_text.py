@@ -25,7 +25,7 @@ def config(tmp_path: Path) -> str:
     store = Store(f"sqlite:///{db}")
     store.migrate()
     row = _incident(store)
-    store.update_incident(int(row["id"]), {"check_name": "prediction-log-freshness", "summary": SUMMARY}, now=1.0)
+    store.update_incident(row.id, {"check_name": "prediction-log-freshness", "summary": SUMMARY}, now=1.0)
     return str(path)
 
 

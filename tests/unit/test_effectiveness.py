@@ -39,13 +39,13 @@ def history(tmp_path: Path) -> Harness:
     (tmp_path / "aiops.yaml").write_text(config)
     h = Harness(tmp_path, config)
     h.tick(500)
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
     h.tick(55)
-    assert h.incident()["state"] == "resolved"
+    assert h.incident().state == "resolved"
     h.tick(500)
     for _ in range(8):
         h.tick(500)
-    assert h.incident()["state"] == "escalated"
+    assert h.incident().state == "escalated"
     assert len(RecordingRemediation.executions) == 3
     return h
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import build_runtime
+from aiops.store.records import Incident
 from aiops.store.store import Store
 from aiops.testing import (
     FakeClock,
@@ -69,13 +69,13 @@ class Harness:
         while self.executor.inflight() and time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def incident(self) -> dict[str, Any]:
+    def incident(self) -> Incident:
         rows = self.store.list_incidents(limit=1)
         assert rows, "no incident"
         return rows[0]
 
     def states(self) -> list[str]:
-        return [t.to_state.value for t in self.store.transitions(int(self.incident()["id"]))]
+        return [t.to_state.value for t in self.store.transitions(self.incident().id)]
 
     def messages(self) -> list[str]:
         self.outbox.tick()
@@ -104,21 +104,21 @@ actions: [{type: recording}]
     assert h.store.list_incidents() == []
     h.tick(500)
     assert len(RecordingRemediation.executions) == 1
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
     h.tick(55)  # healthy data after the settle time
     inc = h.incident()
-    assert inc["state"] == "resolved"
+    assert inc.state == "resolved"
     assert h.states() == ["firing", "remediating", "verifying", "resolved"]
     assert h.messages() == ["firing", "resolved"]
-    assert h.store.list_actions()[0]["state"] == "succeeded"
+    assert h.store.list_actions()[0].state == "succeeded"
 
 
 def test_no_data_is_not_health(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("verify: {window: 60s}\nactions: [{type: recording}]"))
     h.tick(500)
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
     h.tick()  # no new points: nothing is known, so nothing is verified
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
 
 
 def test_not_healed_moves_down_the_ladder_then_escalates(tmp_path: Path) -> None:
@@ -136,8 +136,8 @@ actions: [{type: recording, name: first}, {type: recording, name: second, target
         h.tick(500)  # still anomalous through the first window, then the second
     for _ in range(4):
         h.tick(500)
-    assert [a["action_label"] for a in reversed(h.store.list_actions())] == ["first", "second"]
-    assert h.incident()["state"] == "escalated"
+    assert [a.action_label for a in reversed(h.store.list_actions())] == ["first", "second"]
+    assert h.incident().state == "escalated"
     assert "escalated" in h.messages()
     assert len(RecordingRemediation.executions) == 2
 
@@ -146,18 +146,18 @@ def test_failed_action_escalates_without_verification(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("notify: [capture]\nactions: [{type: recording, fail: true}]"))
     h.tick(500)
     inc = h.incident()
-    assert inc["state"] == "escalated"
+    assert inc.state == "escalated"
     assert h.states() == ["firing", "remediating", "firing", "escalated"]
 
 
 def test_for_duration_holds_pending(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("for: 15s\nnotify: [capture]"))
     h.tick(500)
-    assert h.incident()["state"] == "pending"
+    assert h.incident().state == "pending"
     h.tick(500)
-    assert h.incident()["state"] == "pending"
+    assert h.incident().state == "pending"
     h.tick(500)
-    assert h.incident()["state"] == "firing"
+    assert h.incident().state == "firing"
     assert h.messages() == ["firing"]
 
 
@@ -165,7 +165,7 @@ def test_pending_that_clears_is_resolved_quietly(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("for: 60s\nnotify: [capture]"))
     h.tick(500)
     h.tick(50)
-    assert h.incident()["state"] == "resolved"
+    assert h.incident().state == "resolved"
     assert h.messages() == []
 
 
@@ -174,8 +174,8 @@ def test_global_dry_run_executes_nothing_and_tells_a_person(tmp_path: Path) -> N
     h = Harness(tmp_path, text)
     h.tick(500)
     assert RecordingRemediation.executions == []
-    assert h.store.list_actions()[0]["state"] == "dry_run"
-    assert h.incident()["state"] == "escalated"
+    assert h.store.list_actions()[0].state == "dry_run"
+    assert h.incident().state == "escalated"
 
 
 def test_kill_switch_holds_actions_until_lifted(tmp_path: Path) -> None:
@@ -184,7 +184,7 @@ def test_kill_switch_holds_actions_until_lifted(tmp_path: Path) -> None:
     h.tick(500)
     h.tick(500)
     assert RecordingRemediation.executions == []
-    assert "kill switch" in h.incident()["guard_note"]
+    assert "kill switch" in h.incident().guard_note
     h.paused = False
     h.tick(500)
     assert len(RecordingRemediation.executions) == 1
@@ -196,14 +196,14 @@ def test_approval_mode_waits_for_a_person(tmp_path: Path) -> None:
     )
     h.tick(500)
     action = h.store.list_actions()[0]
-    assert action["state"] == "awaiting_approval"
+    assert action.state == "awaiting_approval"
     assert "approval" in h.messages()
     h.tick(500)
     assert RecordingRemediation.executions == []
-    assert h.store.decide_approval(int(action["id"]), True, "alice", h.clock.now())
+    assert h.store.decide_approval(action.id, True, "alice", h.clock.now())
     h.run_actions()
     assert len(RecordingRemediation.executions) == 1
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
 
 
 def test_approval_timeout_rejects_by_default(tmp_path: Path) -> None:
@@ -211,19 +211,19 @@ def test_approval_timeout_rejects_by_default(tmp_path: Path) -> None:
     h.tick(500)
     for _ in range(4):
         h.tick(500)
-    assert h.store.list_actions()[0]["state"] == "rejected"
+    assert h.store.list_actions()[0].state == "rejected"
     assert RecordingRemediation.executions == []
-    assert h.incident()["state"] == "escalated"
+    assert h.incident().state == "escalated"
 
 
 def test_cooldown_blocks_a_second_incident_on_the_same_target(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("cooldown: 5m\nverify: {window: 60s}\nactions: [{type: recording}]"))
     h.tick(500)
     h.tick(50)
-    assert h.incident()["state"] == "resolved"
+    assert h.incident().state == "resolved"
     h.tick(500)  # the problem is back at once: a new incident, but the target was just acted on
     assert len(RecordingRemediation.executions) == 1
-    assert "cooldown" in h.incident()["guard_note"]
+    assert "cooldown" in h.incident().guard_note
     for _ in range(30):
         h.tick(500)
     assert len(RecordingRemediation.executions) == 2
@@ -248,7 +248,7 @@ def test_check_timeout_is_a_finding_and_the_next_tick_runs(tmp_path: Path) -> No
     h.tick(50)
     assert time.monotonic() - started < 2
     inc = h.incident()
-    assert inc["kind"] == "check_timeout" and inc["state"] == "firing"
+    assert inc.kind == "check_timeout" and inc.state == "firing"
     assert h.messages() == ["firing"]
 
 
@@ -261,17 +261,17 @@ def test_outbox_retries_until_the_receiver_recovers(tmp_path: Path) -> None:
         h.clock.advance(400)
     assert h.messages() == ["firing"]
     row = h.store.list_notifications()[0]
-    assert row["state"] == "sent" and row["attempts"] == 4
+    assert row.state == "sent" and row.attempts == 4
 
 
 def test_acknowledge_stops_automation_and_resolves_when_healthy(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("notify: [capture]\nactions: [{type: recording, mode: approve}]"))
     h.tick(500)
-    h.incidents.acknowledge(int(h.incident()["id"]), "alice", "looking")
-    assert h.incident()["state"] == "acknowledged"
+    h.incidents.acknowledge(h.incident().id, "alice", "looking")
+    assert h.incident().state == "acknowledged"
     assert "acknowledged" in h.messages()  # on-call tools stop paging
     h.tick(50)
-    assert h.incident()["state"] == "resolved"
+    assert h.incident().state == "resolved"
 
 
 def test_a_quiet_tick_of_bookkeeping_series_verifies_nothing() -> None:

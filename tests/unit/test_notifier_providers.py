@@ -20,6 +20,7 @@ import pytest
 from aiops.engine.messages import build_message
 from aiops.errors import DeliveryError
 from aiops.plugins import NOTIFIERS, build
+from aiops.testing import incident_record
 from aiops.types import Message
 from tests.servers import WebhookReceiver, free_port
 
@@ -324,7 +325,7 @@ def message(event: str = "firing", text: str = "p95 latency is high", **over: An
     details = {"action_id": 7, "plan": {"description": "rollback ranker to v12"}} if event == "approval" else None
     return build_message(
         event,
-        incident_row(**over),
+        incident_record(**incident_row(**over)),
         text,
         dedup_key=f"fp:42:{event}",
         details=details,

@@ -25,7 +25,7 @@ def test_resolved_message_states_what_resolved_the_value_now_and_how_long(tmp_pa
     h.tick(500)
     h.tick(500, step=30)  # still broken on the next tick: the incident lasts
     h.tick(55)  # healthy after the remediation
-    assert h.incident()["state"] == "resolved"
+    assert h.incident().state.value == "resolved"
     (firing,) = _sent(h, "firing")
     (resolved,) = _sent(h, "resolved")
     assert "500" in firing.title
@@ -38,12 +38,12 @@ def test_resolved_message_states_what_resolved_the_value_now_and_how_long(tmp_pa
 def test_a_fix_on_a_quiet_source_says_no_fresh_data_arrived(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("notify: [capture]\nverify: {settle: 10s, window: 30s}\nactions: [{type: recording}]"))
     h.tick(500)
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state.value == "verifying"
     for _ in range(5):
         h.tick()  # the remediation worked, but the source writes nothing new
     inc = h.incident()
-    assert inc["state"] == "escalated"
-    reasons = [t.reason for t in h.store.transitions(int(inc["id"]))]
+    assert inc.state.value == "escalated"
+    reasons = [t.reason for t in h.store.transitions(inc.id)]
     assert any(r.startswith("no fresh data arrived within 30s after the action (settle 10s)") for r in reasons), reasons
     assert not any(r.startswith("not healed") for r in reasons)
 
@@ -53,7 +53,7 @@ def test_still_broken_after_the_fix_says_not_healed(tmp_path: Path) -> None:
     h.tick(500)
     for _ in range(5):
         h.tick(500)
-    reasons = [t.reason for t in h.store.transitions(int(h.incident()["id"]))]
+    reasons = [t.reason for t in h.store.transitions(h.incident().id)]
     assert "not healed within 30s of the action" in reasons
 
 
@@ -66,11 +66,11 @@ def test_verify_quiet_decides_what_a_quiet_tick_counts_as(tmp_path: Path, quiet:
     )
     h.tick(500)
     h.tick()  # quiet, but still settling: counts as nothing whatever the setting
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state.value == "verifying"
     h.tick()  # quiet after settling
-    assert h.incident()["state"] == state
+    assert h.incident().state.value == state
     if quiet == "healthy":
-        assert "verify.quiet: healthy" in h.store.transitions(int(h.incident()["id"]))[-1].reason
+        assert "verify.quiet: healthy" in h.store.transitions(h.incident().id)[-1].reason
 
 
 def test_cli_and_daemon_resolve_the_api_token_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,8 @@ from aiops.engine.messages import build_message, message_to_payload
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.routing import enqueue_message
 from aiops.engine.runtime import Runtime, build_runtime
-from aiops.store.store import Row, Store
+from aiops.store.records import Incident
+from aiops.store.store import Store
 from aiops.testing import CapturingNotifier, FakeClock, ScriptedSource, register_test_plugins, unregister_test_plugins
 from aiops.types import fingerprint
 
@@ -49,7 +50,7 @@ class Pipeline:
         self.clock = FakeClock()
         self.outbox = OutboxDispatcher(self.store, lambda: self.runtime, self.clock.now)
 
-    def incident(self, check: str = "latency", severity: str = "warning", **labels: str) -> Row:
+    def incident(self, check: str = "latency", severity: str = "warning", **labels: str) -> Incident:
         now = self.clock.now()
         return self.store.create_incident(
             {
@@ -74,15 +75,15 @@ class Pipeline:
             reason="test",
         )
 
-    def notify(self, row: Row, event: str, notify: tuple[str, ...] = ("chat",)) -> None:
+    def notify(self, row: Incident, event: str, notify: tuple[str, ...] = ("chat",)) -> None:
         if event == "resolved":
             row = self.store.update_incident(
-                int(row["id"]),
+                row.id,
                 {"resolved_at": self.clock.now()},
                 transition=("resolved", "test", "ok", {}),
                 now=self.clock.now(),
             )
-        msg = build_message(event, row, f"{event} text", dedup_key=f"{row['fingerprint']}:{row['id']}:{event}")
+        msg = build_message(event, row, f"{event} text", dedup_key=f"{row.fingerprint}:{row.id}:{event}")
         enqueue_message(
             self.store, self.config.settings, list(notify), row, msg, message_to_payload(msg), self.clock.now()
         )
@@ -109,7 +110,7 @@ def test_an_older_message_waiting_for_retry_is_never_overtaken(tmp_path: Path) -
     p.outbox.tick()
     assert p.got() == []  # b's firing and a's resolve are due, but a's firing waits: nothing overtakes it
     p.run(10)
-    assert p.got() == [("firing", a["id"]), ("firing", b["id"]), ("resolved", a["id"])]
+    assert p.got() == [("firing", a.id), ("firing", b.id), ("resolved", a.id)]
 
 
 def test_rate_limit_spaces_messages_per_receiver(tmp_path: Path) -> None:
@@ -149,9 +150,9 @@ def test_grouping_waits_then_sends_one_message_per_group(tmp_path: Path) -> None
     p.run(10)
     [group] = p.runtime.notifiers["chat"].messages
     assert group.event == "group" and group.title.startswith("[FIRING:3]")
-    assert [m["incident"]["id"] for m in group.details["group"]] == [r["id"] for r in rows]
+    assert [m["incident"]["id"] for m in group.details["group"]] == [r.id for r in rows]
     # members are recorded as grouped into the carrier; the carrier is the oldest row
-    states = [n["state"] for n in p.store.list_notifications()]
+    states = [n.state for n in p.store.list_notifications()]
     assert states == ["sent", "grouped", "grouped"]
     # a later change of the same group waits for group_interval; resolves and a new firing go as one
     p.notify(rows[0], "resolved", ())
@@ -194,7 +195,7 @@ def test_repeat_interval_backs_off_and_stops_on_resolve(tmp_path: Path) -> None:
     n = len(sent_at)
     p.notify(row, "resolved", ())
     p.run(900, step=10)
-    assert p.got("pager")[-1] == ("resolved", row["id"]) and len(p.got("pager")) == n + 1
+    assert p.got("pager")[-1] == ("resolved", row.id) and len(p.got("pager")) == n + 1
     assert start > 0
 
 
@@ -203,7 +204,7 @@ def test_repeats_pause_while_acknowledged(tmp_path: Path) -> None:
     row = p.incident(severity="critical")
     p.notify(row, "firing", ())
     p.run(2)
-    p.store.update_incident(int(row["id"]), {}, transition=("acknowledged", "bob", "mine", {}), now=p.clock.now())
+    p.store.update_incident(row.id, {}, transition=("acknowledged", "bob", "mine", {}), now=p.clock.now())
     p.run(600, step=10)
     assert len(p.got("pager")) == 1
 
@@ -225,18 +226,18 @@ def test_silence_with_matchers_until_it_expires(tmp_path: Path) -> None:
     for r in (silenced, ranker, dev):
         p.notify(r, "firing")
     p.run(2)
-    assert p.got() == [("firing", dev["id"])]
-    rows = {n["incident_id"]: n for n in p.store.list_notifications()}
-    assert rows[silenced["id"]]["state"] == "silenced" and "db:" in rows[silenced["id"]]["last_error"]
-    assert rows[ranker["id"]]["state"] == "silenced" and "known noisy" in rows[ranker["id"]]["last_error"]
+    assert p.got() == [("firing", dev.id)]
+    rows = {n.incident_id: n for n in p.store.list_notifications()}
+    assert rows[silenced.id].state == "silenced" and "db:" in (rows[silenced.id].last_error or "")
+    assert rows[ranker.id].state == "silenced" and "known noisy" in (rows[ranker.id].last_error or "")
     p.notify(silenced, "resolved")  # its firing never went out: no lonely "resolved" either
     p.run(2)
-    assert p.got() == [("firing", dev["id"])]
+    assert p.got() == [("firing", dev.id)]
     p.clock.advance(100)  # the silence expired
     again = p.incident(env="prod", model="x")
     p.notify(again, "firing")
     p.run(2)
-    assert p.got()[-1] == ("firing", again["id"])
+    assert p.got()[-1] == ("firing", again.id)
 
 
 def test_approval_requests_are_never_silenced(tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_approval_requests_are_never_silenced(tmp_path: Path) -> None:
     row = p.incident()
     p.notify(row, "approval")
     p.run(2)
-    assert p.got() == [("approval", row["id"])]
+    assert p.got() == [("approval", row.id)]
 
 
 ROUTES = """
@@ -267,8 +268,8 @@ def test_routing_by_severity_and_labels(tmp_path: Path) -> None:
     for r in (crit_ml, warn_ml, crit_other):
         p.notify(r, "firing", ())
     p.run(2)
-    assert sorted(i for _, i in p.got("pager")) == sorted([crit_ml["id"], crit_other["id"]])
-    assert sorted(i for _, i in p.got("chat")) == sorted([crit_ml["id"], warn_ml["id"]])
+    assert sorted(i for _, i in p.got("pager")) == sorted([crit_ml.id, crit_other.id])
+    assert sorted(i for _, i in p.got("chat")) == sorted([crit_ml.id, warn_ml.id])
 
 
 def test_route_config_errors_name_the_field() -> None:
@@ -299,8 +300,8 @@ def test_final_failure_is_recorded_and_later_messages_still_flow(tmp_path: Path)
     p.notify(b, "firing")
     p.outbox.tick()
     rows = p.store.list_notifications()
-    assert [r["state"] for r in rows] == ["failed", "sent"]
-    assert "channel_not_found" in rows[0]["last_error"]
+    assert [r.state for r in rows] == ["failed", "sent"]
+    assert "channel_not_found" in (rows[0].last_error or "")
 
 
 # -- flap control through the real incident state machine ----------------------------------------------------
@@ -332,9 +333,9 @@ def test_flapping_incident_is_announced_once_then_held(tmp_path: Path) -> None:
         tick(50)
     events = [m.event for m in p.runtime.notifiers["chat"].messages]
     assert events == ["firing", "resolved", "firing", "resolved", "flapping"], events
-    held = [n for n in p.store.list_notifications() if n["state"] == "held"]
+    held = [n for n in p.store.list_notifications() if n.state == "held"]
     assert len(held) == 3 * 2 + 1  # later firings and resolves, and the resolve of the announcing incident
-    assert all("flapping" in n["last_error"] for n in held)
+    assert all("flapping" in (n.last_error or "") for n in held)
     deadline = time.monotonic() + 5
     for _ in range(70):  # quiet for the whole window: one closing message
         tick(50)

@@ -110,7 +110,7 @@ def test_cli_silence_with_matchers_list_and_expire(tmp_path: Path) -> None:
     assert 'check="latency" env!="dev"' in listed.output and "(deploy)" in listed.output
     store = Store(f"sqlite:///{tmp_path}/aiops.db")
     [row] = store.list_silences()
-    assert 7190 < row["ends_at"] - row["starts_at"] <= 7200
+    assert 7190 < row.ends_at - row.starts_at <= 7200
     expired = runner.invoke(cli, ["silence", "-c", str(config), "--expire", "1"])
     assert "silence 1 expired" in expired.output
     assert "no active silences" in runner.invoke(cli, ["silence", "-c", str(config), "--list"]).output

@@ -70,13 +70,13 @@ class Harness:
             time.sleep(0.002)
 
     def executed(self) -> list[dict[str, Any]]:
-        return [a for a in self.store.list_actions(limit=1000) if a["state"] in ("succeeded", "failed")]
+        return [a for a in self.store.list_actions(limit=1000) if a.state in ("succeeded", "failed")]
 
     def escalations(self) -> int:
         return sum(
             1
             for inc in self.store.list_incidents(limit=1000)
-            for t in self.store.transitions(int(inc["id"]))
+            for t in self.store.transitions(inc.id)
             if t.to_state == "escalated"
         )
 
@@ -109,17 +109,17 @@ def test_flapping_for_ten_minutes_stays_in_budget_opens_the_breaker_and_escalate
     executed = h.executed()
     assert 1 <= len(executed) <= 4, "more actions than the rate budget"
     assert len(executed) == 3, "the breaker (3 failures) should have stopped it first"
-    starts = sorted(float(a["started_at"]) for a in executed)
+    starts = sorted(float(a.started_at) for a in executed)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps[1] > gaps[0], f"retries are not backed off exponentially: {gaps}"
     breaker = h.store.get_breaker("recording")
-    assert breaker is not None and breaker["state"] == "open" and breaker["failures"] == 3
+    assert breaker is not None and breaker.state == "open" and breaker.failures == 3
     assert h.escalations() == 1
     inc = h.store.list_incidents(limit=10)
-    assert len(inc) == 1 and inc[0]["state"] == "escalated"
-    assert "circuit breaker open" in inc[0]["guard_note"]
-    skipped = [a for a in h.store.list_actions() if a["state"] == "skipped"]
-    assert len(skipped) == 1 and "circuit breaker open" in skipped[0]["guard"]
+    assert len(inc) == 1 and inc[0].state == "escalated"
+    assert "circuit breaker open" in inc[0].guard_note
+    skipped = [a for a in h.store.list_actions() if a.state == "skipped"]
+    assert len(skipped) == 1 and "circuit breaker open" in (skipped[0].guard or "")
 
 
 def test_rate_budget_caps_runs_without_a_breaker(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_rate_budget_caps_runs_without_a_breaker(tmp_path: Path) -> None:
         h.tick(500 if i % 2 == 0 else 50)
     assert len(h.executed()) == 2
     inc = h.store.list_incidents(limit=1)[0]
-    assert inc["state"] == "firing" and "rate budget" in inc["guard_note"]
+    assert inc.state == "firing" and "rate budget" in inc.guard_note
     assert h.escalations() == 0
 
 
@@ -137,26 +137,26 @@ def test_open_breaker_survives_a_restart_then_half_opens_and_closes_on_a_heal(tm
     h = Harness(tmp_path, config(FLAPPING))
     for i in range(60):
         h.tick(500 if i % 2 == 0 else 50)
-    assert h.store.get_breaker("recording")["state"] == "open"
+    assert h.store.get_breaker("recording").state == "open"
     for _ in range(31):  # the flapping ends; the escalated incident resolves after 5 healthy minutes
         h.tick(50)
-    assert h.store.list_incidents(limit=1)[0]["state"] == "resolved"
+    assert h.store.list_incidents(limit=1)[0].state == "resolved"
     # "restart": a new engine on the same database and clock
     h2 = Harness(tmp_path, config(FLAPPING), clock=h.clock)
     h2.tick(500)
     assert len(h2.executed()) == 3, "an open breaker must hold across a restart"
-    assert h2.store.list_incidents(limit=1)[0]["state"] == "escalated"
+    assert h2.store.list_incidents(limit=1)[0].state == "escalated"
     for _ in range(31):
         h2.tick(50)
     h2.clock.advance(30 * 60)  # breaker_reset elapsed: one trial may run
     h2.tick(500)
     assert len(h2.executed()) == 4
-    assert h2.store.get_breaker("recording")["state"] == "half_open"
+    assert h2.store.get_breaker("recording").state == "half_open"
     for _ in range(3):
         h2.tick(50)
-    assert h2.store.list_incidents(limit=1)[0]["state"] == "resolved"
+    assert h2.store.list_incidents(limit=1)[0].state == "resolved"
     breaker = h2.store.get_breaker("recording")
-    assert breaker["state"] == "closed" and breaker["failures"] == 0
+    assert breaker.state == "closed" and breaker.failures == 0
 
 
 def test_blast_radius_holds_a_new_target(tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_blast_radius_holds_a_new_target(tmp_path: Path) -> None:
     ).model_validate({"target": "b"})
     h.tick(500)
     assert len(h.executed()) == 1
-    assert "blast radius" in h.store.list_incidents(limit=1)[0]["guard_note"]
+    assert "blast radius" in h.store.list_incidents(limit=1)[0].guard_note
 
 
 def test_global_budget_counts_every_action(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_global_budget_counts_every_action(tmp_path: Path) -> None:
         h.tick(50)
     h.tick(500)
     assert len(h.executed()) == 2
-    assert "global budget" in h.store.list_incidents(limit=1)[0]["guard_note"]
+    assert "global budget" in h.store.list_incidents(limit=1)[0].guard_note
 
 
 # -- the pure decision ---------------------------------------------------------------------------------------

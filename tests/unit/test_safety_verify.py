@@ -30,10 +30,10 @@ def test_command_probe_must_pass_before_the_incident_resolves(tmp_path: Path) ->
     h.tick(500)
     h.tick(50)
     inc = h.store.list_incidents(limit=1)[0]
-    assert inc["state"] == "verifying" and inc["guard_note"] == "verify command exited 1"
+    assert inc.state == "verifying" and inc.guard_note == "verify command exited 1"
     marker.write_text("1")
     h.tick(50)
-    assert h.store.list_incidents(limit=1)[0]["state"] == "resolved"
+    assert h.store.list_incidents(limit=1)[0].state == "resolved"
 
 
 def test_promql_probe_against_a_real_prometheus(tmp_path: Path, prometheus_factory: Any) -> None:
@@ -45,15 +45,15 @@ def test_promql_probe_against_a_real_prometheus(tmp_path: Path, prometheus_facto
     quiet = Harness(tmp_path / "quiet", config(verify("vector(1) > 2")))
     quiet.tick(500)
     quiet.tick(50)
-    assert quiet.store.list_incidents(limit=1)[0]["state"] == "resolved"
+    assert quiet.store.list_incidents(limit=1)[0].state == "resolved"
 
     loud = Harness(tmp_path / "loud", config(verify("vector(1)")))
     loud.tick(500)
     for _ in range(4):  # healthy by the detector, but the probe still sees the problem: not healed
         loud.tick(50)
     inc = loud.store.list_incidents(limit=1)[0]
-    assert inc["state"] == "escalated"
-    transitions = [t.reason for t in loud.store.transitions(int(inc["id"]))]
+    assert inc.state == "escalated"
+    transitions = [t.reason for t in loud.store.transitions(inc.id)]
     assert any("not healed" in r for r in transitions)
 
 

@@ -28,8 +28,8 @@ def test_firing_without_its_message_cannot_be_committed(tmp_path: Path) -> None:
     with h.store.engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE aiops_outbox_away RENAME TO aiops_outbox"))
     h.tick(500)
-    assert h.incident()["state"] == "firing"
-    assert [n["event"] for n in h.store.list_notifications()] == ["firing"]
+    assert h.incident().state == "firing"
+    assert [n.event for n in h.store.list_notifications()] == ["firing"]
 
 
 def test_a_failed_decision_leaves_no_ledger_row(tmp_path: Path) -> None:
@@ -51,29 +51,29 @@ def test_reconcile_applies_a_finished_action_an_old_release_left_unapplied(tmp_p
     h.tick(500)
     inc = h.incident()
     action = h.store.list_actions()[0]
-    assert inc["state"] == "verifying"
+    assert inc.state == "verifying"
     # rewind the incident to what the old release could leave: remediating, the action's finish not applied
     with h.store.engine.begin() as conn:
         conn.execute(
             sa.delete(schema.transitions).where(
-                schema.transitions.c.incident_id == inc["id"], schema.transitions.c.to_state == "verifying"
+                schema.transitions.c.incident_id == inc.id, schema.transitions.c.to_state == "verifying"
             )
         )
-        conn.execute(sa.update(schema.incidents).where(schema.incidents.c.id == inc["id"]).values(state="remediating"))
+        conn.execute(sa.update(schema.incidents).where(schema.incidents.c.id == inc.id).values(state="remediating"))
     assert h.incidents.reconcile() == 1
-    assert h.incident()["state"] == "verifying"
+    assert h.incident().state == "verifying"
     assert h.states() == ["firing", "remediating", "verifying"]
     assert h.incidents.reconcile() == 0  # nothing left to repair
-    assert action["state"] == "succeeded"
+    assert action.state == "succeeded"
 
 
 def test_reconcile_moves_a_firing_incident_whose_approved_action_runs(tmp_path: Path) -> None:
     h = Harness(tmp_path, policy("notify: [capture]\nactions: [{type: recording, mode: approve}]"))
     h.tick(500)
     action = h.store.list_actions()[0]
-    assert h.store.decide_approval(int(action["id"]), True, "alice", h.clock.now())
+    assert h.store.decide_approval(action.id, True, "alice", h.clock.now())
     # the old release's claim committed alone; the incident's move to remediating never happened
-    assert h.store.claim_action(int(action["id"]), "dead:1:1.0", 0.0, h.clock.now(), from_states=["pending"])
-    assert h.incident()["state"] == "firing"
+    assert h.store.claim_action(action.id, "dead:1:1.0", 0.0, h.clock.now(), from_states=["pending"])
+    assert h.incident().state == "firing"
     assert h.incidents.reconcile() == 1
-    assert h.incident()["state"] == "remediating"
+    assert h.incident().state == "remediating"

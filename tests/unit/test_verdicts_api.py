@@ -40,7 +40,8 @@ class StoreBackend(FeedbackFacade, FakeBackend):
         self.feedback = Feedback(store, time.time, lambda: ["c", "latency"])
 
     def get_incident(self, incident_id: int) -> dict[str, Any] | None:
-        return self.store.get_incident(incident_id)
+        row = self.store.get_incident(incident_id)
+        return row.to_json() if row is not None else None
 
 
 @pytest.fixture
