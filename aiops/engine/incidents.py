@@ -162,8 +162,13 @@ class IncidentManager:
         """Record a sighting; returns the incident when it just went firing (the ladder decides next)."""
         top = max(findings, key=lambda f: (f.severity.rank, f.score))
         severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
-        evidence = {"findings": [f.to_dict() for f in findings[:10]]}
         row = self.store.open_incident(fp)
+        if row is None:
+            findings = self._unhandled(fp, findings)
+            if not findings:
+                return None
+            top = max(findings, key=lambda f: (f.severity.rank, f.score))
+        evidence = {"findings": [f.to_dict() for f in findings[:10]]}
         if row is None:
             firing = not actionable or cfg.policy.for_ <= 0
             state = S.FIRING if firing else S.PENDING
@@ -221,6 +226,23 @@ class IncidentManager:
         if state is S.FIRING:
             self._drive(cfg, row, now)
         return None
+
+    def _unhandled(self, fp: str, findings: list[Finding]) -> list[Finding]:
+        """The findings that are news for a fingerprint with no open incident.
+
+        A restart re-scores the points since the last checkpoint, so the detectors find again what the
+        previous process already turned into an incident and resolved. A finding about data no newer than
+        the last data its fingerprint's previous incident saw is that replay, not a new problem. Data time
+        is compared with data time (a finding's ``observed_at``), never with the wall clock, so a source
+        whose timestamps lag or lie in the past is judged by its own clock.
+        """
+        previous = self.store.last_incident(fp)
+        if previous is None:
+            return findings
+        seen = _data_seen_until(previous.evidence)
+        if seen is None:
+            return findings
+        return [f for f in findings if f.observed_at <= 0 or f.observed_at > seen]
 
     def _quiet_incident(
         self, cfg: CheckConfig, incident_id: int, fp: str, now: float, current: Mapping[str, float]
@@ -776,6 +798,19 @@ _META_KINDS = frozenset(
         "data_quality",
     }
 )
+
+
+def _data_seen_until(evidence: Mapping[str, object]) -> float | None:
+    """The newest data time among the findings an incident's evidence keeps (None when none says)."""
+    findings = evidence.get("findings")
+    if not isinstance(findings, list | tuple):
+        return None
+    times = [
+        float(f["observed_at"])
+        for f in findings
+        if isinstance(f, Mapping) and isinstance(f.get("observed_at"), int | float) and float(f["observed_at"]) > 0
+    ]
+    return max(times) if times else None
 
 
 def _group(cfg: CheckConfig, findings: list[Finding], *, actionable: bool) -> dict[str, tuple[list[Finding], bool]]:

@@ -179,6 +179,17 @@ class Store:
             ).first()
         return Incident.from_row(dict(row._mapping)) if row else None
 
+    def last_incident(self, fingerprint: str) -> Incident | None:
+        """The newest incident of a fingerprint, whatever its state."""
+        with self.tx() as conn:
+            row = conn.execute(
+                sa.select(t.incidents)
+                .where(t.incidents.c.fingerprint == fingerprint)
+                .order_by(t.incidents.c.id.desc())
+                .limit(1)
+            ).first()
+        return Incident.from_row(dict(row._mapping)) if row else None
+
     def create_incident(self, values: Mapping[str, object], actor: str, reason: str) -> Incident:
         """Insert an incident (every column but ``id``) and its first audit row, in one transaction."""
         data = _incident_values(values)
