@@ -173,7 +173,12 @@ def checks_page(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
         if incident.get("state") != "resolved":
             name = str(incident.get("check_name", ""))
             open_counts[name] = open_counts.get(name, 0) + 1
-    return {"checks": checks, "open_counts": open_counts, **_header(ctx)}
+    return {
+        "checks": checks,
+        "open_counts": open_counts,
+        "verdicts_enabled": isinstance(ctx.backend, FeedbackBackend),
+        **_header(ctx),
+    }
 
 
 def _check_names(ctx: ConsoleContext) -> list[str]:
@@ -211,3 +216,16 @@ def verdict(ctx: ConsoleContext, incident_id: int, form: Mapping[str, str]) -> o
     if not isinstance(ctx.backend, FeedbackBackend):
         raise Refused(404, "This daemon does not record verdicts.")
     return ctx.backend.record_verdict(incident_id, kind, ACTOR, form.get("comment", "")[:2000])
+
+
+def missed(ctx: ConsoleContext, _: int, form: Mapping[str, str]) -> object:
+    """A problem a check should have caught and did not: the ``missed`` label `aiops tune` learns from."""
+    from aiops.sources.file import parse_timestamp
+
+    if not isinstance(ctx.backend, FeedbackBackend):
+        raise Refused(404, "This daemon does not record verdicts.")
+    check = form.get("check", "")[:100]
+    start, end = parse_timestamp(form.get("from", "")[:40]), parse_timestamp(form.get("to", "")[:40])
+    if start is None or end is None or end <= start:
+        raise Refused(400, "Give the missed problem's start and end (UTC), the end after the start.")
+    return ctx.backend.record_missed(check, start, end, ACTOR, form.get("comment", "")[:2000])

@@ -38,6 +38,7 @@ from aiops.console.pages import (
     effectiveness_page,
     incident_page,
     incidents_page,
+    missed,
     silence,
     verdict,
 )
@@ -50,6 +51,7 @@ MESSAGES: Final = {
     "ack": "Incident acknowledged.",
     "silence": "Incident silenced.",
     "verdict": "Verdict recorded.",
+    "missed": "Missed problem recorded.",
     "approve": "Action approved; the executor runs it within a second.",
     "deny": "Action denied.",
     "pause": "Kill switch on: no remediation will run.",
@@ -114,6 +116,7 @@ def console_routes(ctx: ConsoleContext) -> list[BaseRoute]:
         post("/incidents/{id:aiops_id}/ack", "ack", ack),
         post("/incidents/{id:aiops_id}/silence", "silence", silence),
         post("/incidents/{id:aiops_id}/verdict", "verdict", verdict),
+        post("/missed", "missed", missed),
         post("/actions/{id:aiops_id}/approve", "approve", lambda c, i, f: c.backend.approve(i, ACTOR, True)),
         post("/actions/{id:aiops_id}/deny", "deny", lambda c, i, f: c.backend.approve(i, ACTOR, False)),
         post("/pause", "pause", lambda c, i, f: c.backend.set_paused(True, ACTOR)),

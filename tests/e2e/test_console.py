@@ -274,6 +274,13 @@ def test_console_in_a_browser(daemon: tuple[DaemonProcess, MetricWriter], browse
         expect(page.get_by_role("cell", name="model-latency")).to_be_visible()
         expect(page.get_by_role("cell", name="ml-platform")).to_be_visible()
         shots.take(page, "checks")
+        # a problem the check missed: the third kind of verdict, against a check and a time window
+        page.get_by_label("From (UTC)").fill("2026-01-01T10:00:00")
+        page.get_by_label("To (UTC)").fill("2026-01-01T10:30:00")
+        page.get_by_role("button", name="Record missed problem").click()
+        expect(page.get_by_role("status").filter(has_text="Missed problem recorded.")).to_be_visible()
+        missed = requests.get(f"{proc.url}/api/v1/verdicts", timeout=5).json()
+        assert any(v["verdict"] == "missed" and v["check"] == "model-latency" for v in missed["verdicts"])
 
         # which remediation heals what: the approved command healed the first incident
         _open(page, f"{proc.url}/ui/effectiveness")
