@@ -195,13 +195,13 @@ class Follower(threading.Thread):
             held = self.demo.guard_notes.setdefault(row.id, [])
             if note and row.state in ("firing", "pending") and not _same_guard(str(note), held):
                 held.append(str(note))
-                self.demo.emit(f"incident #{row['id']} {row['check_name']}: held: {note}")
+                self.demo.emit(f"incident #{row.id} {row.check_name}: held: {note}")
             for t in store.transitions(row.id):
                 if t.id in self.seen:
                     continue
                 self.seen.add(t.id)
                 reason = abbreviate(t.reason, 110)
-                self.demo.emit(f"incident #{row['id']} {row['check_name']}: {t.to_state} ({t.actor}: {reason})")
+                self.demo.emit(f"incident #{row.id} {row.check_name}: {t.to_state} ({t.actor}: {reason})")
         for message in self.demo.receiver.messages[self.messages :]:
             self.messages += 1
             self.demo.emit(f"webhook got {abbreviate(str(message['title']), 120)}")
@@ -419,7 +419,7 @@ class DemoRun:
             if done:
                 verified = any(
                     t.actor == "verifier" and t.to_state is IncidentState.RESOLVED
-                    for t in self.daemon.store.transitions(int(done[-1]["id"]))
+                    for t in self.daemon.store.transitions(done[-1].id)
                 )
                 result.outcome = "healed" if verified else "cleared"
                 return

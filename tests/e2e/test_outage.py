@@ -203,5 +203,5 @@ checks:
     times_429 = [t for t, s in receiver.answers if s == 429]
     assert all(b - a >= RETRY_AFTER for a, b in itertools.pairwise(times_429))
     assert min(t for t, _ in receiver.answers) - start >= 200  # before that the port was closed ...
-    assert sum(r["attempts"] for r in rows) > len(receiver.answers)  # ... and attempts were refused
+    assert sum(r.attempts for r in rows) > len(receiver.answers)  # ... and attempts were refused
     assert restarted and pending_at_restart > 0

@@ -120,7 +120,7 @@ def test_a_burst_seen_by_three_replicas_is_handled_exactly_once(
             logs,
         )
         wait_for(
-            lambda n=expected: sum(r.json.get("event") == "firing" for r in webhook_receiver.requests) >= n,
+            lambda n=expected: _firing(webhook_receiver) >= n,
             60,
             f"{expected} firing messages",
             logs,
@@ -130,11 +130,21 @@ def test_a_burst_seen_by_three_replicas_is_handled_exactly_once(
         assert len(runs) == expected and set(runs.values()) == {1}, runs.most_common(5)
         sent = Counter((r.path, r.json["dedup_key"]) for r in webhook_receiver.requests)
         assert [k for k, n in sent.items() if n > 1] == [], "messages sent more than once"
-        assert sum(r.json.get("event") == "firing" for r in webhook_receiver.requests) == expected
+        assert _firing(webhook_receiver) == expected
     store_url = _store_url(replicas[0])
-    assert _count(store_url, "SELECT count(*) FROM aiops_incidents") == ANOMALIES * ROUNDS
-    assert _count(store_url, "SELECT count(DISTINCT fingerprint) FROM aiops_incidents") == ANOMALIES * ROUNDS
+    detector = "FROM aiops_incidents WHERE kind LIKE 'detector:%'"
+    assert _count(store_url, f"SELECT count(*) {detector}") == ANOMALIES * ROUNDS
+    assert _count(store_url, f"SELECT count(DISTINCT fingerprint) {detector}") == ANOMALIES * ROUNDS
     assert _count(store_url, "SELECT count(*) FROM aiops_actions WHERE runs > 1") == 0
+
+
+def _firing(receiver: WebhookReceiver) -> int:
+    """Firing messages about the anomalies; a replica's own notices (a tick skipped on a loaded machine:
+    check_overrun) page on their own and are not what this test counts."""
+    return sum(
+        r.json.get("event") == "firing" and not r.json.get("incident", {}).get("labels", {}).get("problem")
+        for r in receiver.requests
+    )
 
 
 def _store_url(daemon: DaemonProcess) -> str:

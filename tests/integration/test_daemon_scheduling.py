@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 
 from aiops.config.loader import load_config
 from aiops.daemon import Daemon
+from aiops.store.records import Incident
 from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
 from tests.e2e.daemon import wait_for
 
@@ -37,8 +38,8 @@ def _plugins() -> Iterator[None]:
     unregister_test_plugins()
 
 
-def _incidents(daemon: Daemon, kind: str) -> list[dict[str, object]]:
-    return [i for i in daemon.store.list_incidents() if i["kind"] == kind]
+def _incidents(daemon: Daemon, kind: str) -> list[Incident]:
+    return [i for i in daemon.store.list_incidents() if i.kind == kind]
 
 
 def _metric(daemon: Daemon, pattern: str) -> float:
