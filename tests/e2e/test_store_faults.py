@@ -39,6 +39,8 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str, life: Life) 
 
 
 def _action_running(life: Life) -> bool:
+    """An action past "handle before go": running with its handle saved. Before that the side effect
+    rightly waits for a writable store, so a fault then would only show that the daemon waits."""
     try:
         resp = requests.get(
             f"{life.daemon.url}/api/v1/actions",
@@ -48,7 +50,7 @@ def _action_running(life: Life) -> bool:
         )
     except requests.RequestException:
         return False
-    return resp.status_code == 200 and bool(resp.json()["actions"])
+    return resp.status_code == 200 and any(a.get("handle") for a in resp.json()["actions"])
 
 
 def _outage(life: Life, fault_on: Callable[[], None], fault_off: Callable[[], None], hold: float) -> None:
