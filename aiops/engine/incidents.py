@@ -160,14 +160,13 @@ class IncidentManager:
         self, cfg: CheckConfig, fp: str, findings: list[Finding], actionable: bool, now: float
     ) -> Incident | None:
         """Record a sighting; returns the incident when it just went firing (the ladder decides next)."""
-        top = max(findings, key=lambda f: (f.severity.rank, f.score))
-        severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
         row = self.store.open_incident(fp)
         if row is None:
             findings = self._unhandled(fp, findings)
             if not findings:
                 return None
-            top = max(findings, key=lambda f: (f.severity.rank, f.score))
+        top = max(findings, key=lambda f: (f.severity.rank, f.score))
+        severity = Severity(cfg.severity) if cfg.severity else max((f.severity for f in findings), key=lambda s: s.rank)
         evidence = {"findings": [f.to_dict() for f in findings[:10]]}
         if row is None:
             firing = not actionable or cfg.policy.for_ <= 0
