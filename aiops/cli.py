@@ -175,7 +175,7 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     from aiops import faults
     from aiops.daemon import Daemon
 
-    faults.arm_from_env()  # crash-safety tests only; the one place the engine reads the variable
+    faults.arm(os.environ.get(faults.ENV, "").strip() or None)  # crash-safety tests only
     daemon = Daemon(config, listen=listen)
     if demo is not None:
         demo.start()

@@ -54,6 +54,16 @@ class RemediationError(AiopsError):
     """A remediation failed. Only recoverable ones are retried under the same idempotency key."""
 
 
+class RegistryError(AiopsError):
+    """A model registry operation failed (no such version or alias, a hash mismatch, the backend is down).
+
+    Its own class, not a :class:`RemediationError`: the registry is a core service that detectors (drift
+    references), the demo and remediations share, and each turns the failure into its own kind of error.
+    """
+
+    reason = "registry"
+
+
 class PlanRefused(RemediationError):
     """A remediation refuses to plan with this incident's data: a templated value failed its rules (it
     starts with ``-``, does not fit its ``match`` pattern, ...). The engine holds the action and writes the

@@ -1,14 +1,14 @@
-"""Named crash points at the commit boundaries of an incident's life, for the crash-safety tests.
+"""Named crash points at the commit boundaries of an incident's life and of a model registry write.
 
 Why in the product and not only in the tests: the claim "a SIGKILL at any commit boundary loses nothing and
 repeats nothing" can only be tested on the real daemon process, killed exactly after a given commit. The
-entry points (``aiops run``) call :func:`arm_from_env` once; nothing else reads the environment, so an
-embedded daemon or a unit test is never armed by accident. Unarmed, :func:`point` is one comparison.
+command line (``aiops run``) arms the point named in ``AIOPS_FAULT_POINT`` once; nothing else reads the
+environment, so an embedded daemon or a unit test is never armed by accident. Unarmed, :func:`point` is one
+comparison.
 
 ``AIOPS_FAULT_POINT=action.finished`` kills the process with SIGKILL right after the first commit of that
-name; ``action.finished:3`` the third time. The variable and its syntax are shared with the remediation
-plugins' own points (``aiops_remediations.faults``, e.g. ``promote:replaced``): a name the engine does not
-declare is left to them.
+name; ``action.finished:3`` the third time. The registry's points (``promote:replaced``, ...) sit between
+the filesystem calls of a registry write, where "SIGKILL at a random moment" would rarely land.
 """
 
 from __future__ import annotations
@@ -35,6 +35,21 @@ POINTS = (
     "notification.sent",  # an outbox row marked sent
 )
 
+#: The model registry's points (:mod:`aiops.registry`), in the order of a registration, a promotion and a
+#: rollback; ``tmp-written``/``replaced`` bracket the atomic replace that moves the aliases.
+REGISTRY_POINTS = (
+    "register:start",
+    "register:artefact-written",
+    "register:meta-written",
+    "register:committed",
+    "promote:start",
+    "promote:tmp-written",
+    "promote:replaced",
+    "rollback:start",
+    "rollback:tmp-written",
+    "rollback:replaced",
+)
+
 _armed: tuple[str, int] | None = None
 _hits: dict[str, int] = {}
 
@@ -47,17 +62,13 @@ def arm(spec: str | None) -> None:
         _armed = None
         return
     name, _, count = spec.rpartition(":")
-    if not count.isdigit():  # plugin point names contain ':' themselves; only a trailing number is a count
+    if not count.isdigit():  # registry point names contain ':' themselves; only a trailing number is a count
         name, count = spec, ""
-    if name not in POINTS:
-        _armed = None  # a plugin's point (same variable): not the engine's business
+    if name not in POINTS and name not in REGISTRY_POINTS:
+        _armed = None  # not a point of this version: nothing to arm (a typo must not kill anything)
         return
     _armed = (name, int(count) if count else 1)
     log.warning("fault point armed: this process will kill itself there", point=spec)
-
-
-def arm_from_env() -> None:
-    arm(os.environ.get(ENV, "").strip() or None)
 
 
 def point(name: str, check: str | None = None) -> None:

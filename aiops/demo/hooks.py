@@ -23,7 +23,8 @@ from aiops.demo.common import FEATURES, MODEL, TABLE, Layout
 
 def promoted(layout: Layout, version: str, daemon: str) -> int:
     import pandas as pd
-    from aiops_remediations.registry import FilesystemRegistry
+
+    from aiops.registry import FilesystemRegistry
 
     meta = FilesystemRegistry(layout.registry).metadata(MODEL, version)
     window = meta.get("training_window") or {}

@@ -278,10 +278,9 @@ class DemoRun:
         (root / MARKER).write_text("created by `aiops demo`; emptied by the next run\n", encoding="utf-8")
 
     def setup(self) -> None:
-        from aiops_remediations.registry import FilesystemRegistry
-
         from aiops.demo.common import load_pool, train_champion
         from aiops.demo.pipeline import connect
+        from aiops.registry import FilesystemRegistry
 
         self.prepare_directory()
         self.phase = "training the champion"
@@ -435,7 +434,7 @@ class DemoRun:
         self._await_final(result, self._timeout(900))
 
     def _scenario_bad_deploy(self, result: ScenarioResult) -> None:
-        from aiops_remediations.registry import FilesystemRegistry
+        from aiops.registry import FilesystemRegistry
 
         reg = FilesystemRegistry(self.layout.registry)
         good = reg.alias(MODEL, "champion")

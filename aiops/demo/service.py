@@ -37,7 +37,7 @@ class ModelService:
     """State of the service: the loaded model, the fault switches and the recent requests."""
 
     def __init__(self, registry_dir: Path, window: float) -> None:
-        from aiops_remediations.registry import FilesystemRegistry
+        from aiops.registry import FilesystemRegistry
 
         self.registry = FilesystemRegistry(registry_dir)
         self.window = window

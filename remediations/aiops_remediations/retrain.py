@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
 from aiops.durations import Duration
-from aiops.errors import RemediationError
+from aiops.errors import RegistryError, RemediationError
+from aiops.registry import ModelRegistry, open_registry
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
-from aiops_remediations.registry import ModelRegistry, open_registry
 from aiops_remediations.serving import reload_serving
 
 
@@ -125,7 +125,7 @@ class RetrainRemediation:
             ctx.save_handle({"phase": "retrain", "model": self.params.model})
         try:
             return self._run(ctx)
-        except RemediationError as exc:
+        except (RemediationError, RegistryError) as exc:
             return Outcome(ok=False, summary=str(exc), recoverable=exc.recoverable)
 
     def resume(self, plan: Plan, ctx: ActionContext) -> Outcome | None:

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.errors import RemediationError
+from aiops.errors import RegistryError
+from aiops.registry import open_registry
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
-from aiops_remediations.registry import open_registry
 from aiops_remediations.retrain import ReloadParams
 from aiops_remediations.serving import reload_serving
 
@@ -52,7 +52,7 @@ class RollbackRemediation:
         reg = open_registry(p.registry)
         try:
             result = reg.rollback(p.model, key=ctx.idempotency_key, reason=f"incident {ctx.incident.id}")
-        except RemediationError as exc:
+        except RegistryError as exc:
             return Outcome(ok=False, summary=f"rollback failed: {exc}", recoverable=exc.recoverable)
         champion = str(result.get("champion"))
         details = {"before": result.get("before"), "after": result.get("after")}

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from aiops_remediations.registry import FilesystemRegistry
 from sklearn.linear_model import LogisticRegression
 
+from aiops.registry import FilesystemRegistry
 from tests.e2e.daemon import DaemonProcess, wait_for
 from tests.e2e.test_ml_remediation import FEATURES, batch
 from tests.servers import DaskCluster, RayCluster, find_binary

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from aiops_remediations.registry import FilesystemRegistry
 from sklearn.linear_model import LogisticRegression
 
+from aiops import faults
+from aiops.registry import FilesystemRegistry
 from tests.e2e.daemon import DaemonProcess, wait_for
 
 FEATURES = ["x0", "x1", "x2"]
@@ -204,15 +205,7 @@ def test_challenger_loses_nothing_promoted_ladder_rolls_back(ml_env: tuple[Path,
             daemon.kill()
 
 
-RETRAIN_POINTS = [
-    "register:start",
-    "register:artefact-written",
-    "register:meta-written",
-    "register:committed",
-    "promote:start",
-    "promote:tmp-written",
-    "promote:replaced",
-]
+RETRAIN_POINTS = [p for p in faults.REGISTRY_POINTS if not p.startswith("rollback:")]
 
 
 @pytest.mark.slow

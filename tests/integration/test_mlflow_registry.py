@@ -13,13 +13,14 @@ import mlflow  # noqa: F401  - the test extra installs mlflow-skinny; a missing 
 import numpy as np
 import pandas as pd
 import pytest
-from aiops_remediations.registry import open_registry
-from aiops_remediations.registry.mlflow import MlflowRegistry, allow_file_store
 from aiops_remediations.retrain import RetrainRemediation
 
+from aiops import faults
+from aiops.registry import open_registry
+from aiops.registry.mlflow import MlflowRegistry
 from tests.unit.test_registry import FEATURES, ctx, fitted, incident, labelled
 
-allow_file_store()
+os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its file store behind this
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_register_promote_rollback_with_aliases(reg: MlflowRegistry, monkeypatch
 
 
 def _promote_and_die(uri: str, version: str) -> None:
-    os.environ["AIOPS_FAULT_POINT"] = "promote:tmp-written"
+    faults.arm("promote:tmp-written")
     MlflowRegistry(uri).promote("churn", version, key="p-crash")
     os._exit(0)
 

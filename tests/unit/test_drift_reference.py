@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from aiops_detectors.drift.tabular import TabularDrift
-from aiops_remediations.registry.fs import FilesystemRegistry
 
 from aiops.errors import DetectorError
+from aiops.registry import FilesystemRegistry
 from aiops.types import Frame
 
 

@@ -1,4 +1,4 @@
-"""Crash points: armed only by name (or name:N), shared variable with the plugins' own points."""
+"""Crash points: armed only by name (or name:N); an unknown name arms nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 
 SCRIPT = """
 from aiops import faults
-faults.arm("promote:replaced")  # a remediation plugin's point: the engine stays unarmed
+faults.arm("no.such.point")  # a typo arms nothing
+faults.point("action.finished")
+faults.arm("promote:replaced")  # a registry point: armed, but only that name kills
 faults.point("action.finished")
 faults.arm("action.finished:2")
 faults.point("incident.firing")

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from aiops_remediations.registry import FilesystemRegistry, open_registry
 from aiops_remediations.retrain import RetrainRemediation
 from aiops_remediations.rollback import RollbackRemediation
 from sklearn.linear_model import LogisticRegression
 
-from aiops.errors import RemediationError
+from aiops import faults
+from aiops.errors import RegistryError
+from aiops.registry import FilesystemRegistry, open_registry
 from aiops.types import ActionContext, IncidentState, IncidentView, Severity
 
 FEATURES = ["x0", "x1", "x2"]
@@ -69,7 +70,7 @@ def test_versions_metadata_aliases_and_idempotency(tmp_path: Path) -> None:
     assert reg.rollback("m", key="r1") == back
     assert reg.state("m")["bad"] == ["2"]
     assert reg.fsck("m") == []
-    with pytest.raises(RemediationError, match="no 'previous'"):
+    with pytest.raises(RegistryError, match="no 'previous'"):
         reg.rollback("m", key="r2")
 
 
@@ -78,10 +79,10 @@ def test_tampered_artefact_is_refused(tmp_path: Path) -> None:
     v1 = reg.register("m", fitted(0), {}, key="k1")
     path = tmp_path / "m" / "versions" / "000001" / "model.joblib"
     path.write_bytes(path.read_bytes() + b"x")
-    with pytest.raises(RemediationError, match="hash mismatch"):
+    with pytest.raises(RegistryError, match="hash mismatch"):
         reg.load("m", v1)
     assert reg.fsck("m") and "hash mismatch" in reg.fsck("m")[0]
-    with pytest.raises(RemediationError, match="hash mismatch"):
+    with pytest.raises(RegistryError, match="hash mismatch"):
         reg.promote("m", v1, key="p")
 
 
@@ -91,20 +92,12 @@ def test_open_registry_by_uri(tmp_path: Path) -> None:
 
 # -- fault injection -------------------------------------------------------------------------------------------
 
-RETRAIN_POINTS = [
-    "register:start",
-    "register:artefact-written",
-    "register:meta-written",
-    "register:committed",
-    "promote:start",
-    "promote:tmp-written",
-    "promote:replaced",
-]
-ROLLBACK_POINTS = ["rollback:start", "rollback:tmp-written", "rollback:replaced"]
+RETRAIN_POINTS = [p for p in faults.REGISTRY_POINTS if not p.startswith("rollback:")]
+ROLLBACK_POINTS = [p for p in faults.REGISTRY_POINTS if p.startswith("rollback:")]
 
 
 def _child(op: str, params: dict[str, Any], key: str, handle_file: str, point: str) -> None:
-    os.environ["AIOPS_FAULT_POINT"] = point
+    faults.arm(point)
     remediation: Any = RetrainRemediation(**params) if op == "retrain" else RollbackRemediation(**params)
     remediation.execute(remediation.plan(incident()), ctx(key, Path(handle_file)))
     os._exit(0)

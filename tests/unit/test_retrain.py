@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiops_remediations.registry import FilesystemRegistry
 from aiops_remediations.restart import RestartRemediation
 from aiops_remediations.retrain import RetrainParams, RetrainRemediation
 from aiops_remediations.rollback import RollbackRemediation
 
+from aiops.registry import FilesystemRegistry
 from aiops.types import Plan
 from tests.unit.test_registry import FEATURES, ctx, fitted, incident, labelled
 

@@ -2,7 +2,7 @@
 
 Both are read once (a SQL query on first use; the registry each time its champion moves) and reduced to a
 uniform sample of at most ``max_rows`` rows while read, like a reference file; the detector then keeps only
-statistics of it. The registry is the filesystem one (``aiops_remediations.registry.fs``) or MLflow
+statistics of it. The registry is the core's model registry (:mod:`aiops.registry`): the filesystem one or MLflow
 (``backend: mlflow``: a run's logged dataset, a run artefact, or the training window in its metadata). Every
 failure is a :class:`DetectorError` saying what could not be read and why (never a traceback, never a
 password: URLs are shown with the password hidden).
@@ -26,7 +26,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.errors import DetectorError
+from aiops.errors import DetectorError, RegistryError
+from aiops.registry import ModelRegistry, open_registry
 
 from ._io import _CHUNK, read_table, reservoir_sample
 
@@ -251,23 +252,19 @@ class RegistryReference:
     description: str
 
 
-def _registry(path: str) -> Any:
-    from aiops_remediations.registry.fs import FilesystemRegistry
-
+def _registry(path: str) -> ModelRegistry:
     if not os.path.isdir(path):
         raise DetectorError(f"reference registry {path!r} is not a directory")
-    return FilesystemRegistry(path)
+    return open_registry(path)
 
 
 def registry_version(spec: ReferenceRegistry) -> str:
     """The version the alias points at now (one small read: ``registry.json``, or one MLflow call)."""
     if spec.backend == "mlflow":
         return _mlflow_version(spec)
-    from aiops.errors import RemediationError
-
     try:
         version: str | None = _registry(str(spec.path)).alias(spec.model, spec.alias)
-    except RemediationError as exc:
+    except RegistryError as exc:
         raise DetectorError(f"reference registry: {exc}") from exc
     if version is None:
         raise DetectorError(f"reference registry: model {spec.model!r} has no {spec.alias!r} alias in {spec.path!r}")
@@ -320,11 +317,9 @@ def read_registry_reference(
     if spec.backend == "mlflow":
         frame, description, meta = _read_mlflow(spec, version, where, max_rows=max_rows, seed=seed)
     else:
-        from aiops.errors import RemediationError
-
         try:
             meta = _registry(str(spec.path)).metadata(spec.model, version)
-        except RemediationError as exc:
+        except RegistryError as exc:
             raise DetectorError(f"reference registry: {exc}") from exc
         found = _read_metadata(spec, meta, where, max_rows=max_rows, seed=seed)
         if found is None:
@@ -525,7 +520,7 @@ def _read_mlflow(
        logged with context ``training``, else the only one; its source (a local path, or a URI MLflow can
        download: s3, gs, http...) is read.
     """
-    from aiops_remediations.registry.mlflow import aiops_metadata
+    from aiops.registry.mlflow import aiops_metadata
 
     client, shown = _mlflow_client(spec)
     mv = _mlflow_call(shown, f"model {where}", client.get_model_version, spec.model, version)

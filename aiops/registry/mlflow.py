@@ -18,16 +18,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aiops.errors import RemediationError
-from aiops_remediations import faults
-from aiops_remediations.registry.fs import sha256_file
+from aiops import faults
+from aiops.errors import RegistryError
+from aiops.registry.base import ModelRegistry
+from aiops.registry.fs import sha256_file
 
 _KEY_TAG = "aiops.idempotency_key"
 _META_TAG = "aiops.meta"
@@ -52,7 +52,7 @@ def _op_tag(key: str) -> str:
     return "aiops.op." + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-class MlflowRegistry:
+class MlflowRegistry(ModelRegistry):
     """Registry calls on an MLflow tracking/registry store (file, SQLite or server URI)."""
 
     def __init__(self, tracking_uri: str, *, experiment: str = "aiops-retrain") -> None:
@@ -66,7 +66,7 @@ class MlflowRegistry:
             try:
                 from mlflow import MlflowClient
             except ImportError as exc:
-                raise RemediationError(
+                raise RegistryError(
                     "the MLflow registry needs the mlflow extra: pip install 'aiops[mlflow]'",
                     recoverable=False,
                     reason="dependency",
@@ -115,12 +115,12 @@ class MlflowRegistry:
         if version is None:
             version = self.alias(name, alias)
             if version is None:
-                raise RemediationError(f"model {name} has no {alias!r} alias", recoverable=False, reason="registry")
+                raise RegistryError(f"model {name} has no {alias!r} alias", recoverable=False)
         mv = self.client.get_model_version(name, version)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(self.client.download_artifacts(mv.run_id, "model", tmp))
             if sha256_file(local / "model.pkl") != mv.tags.get(_SHA_TAG):
-                raise RemediationError(f"model {name} version {version}: artefact hash mismatch", reason="registry")
+                raise RegistryError(f"model {name} version {version}: artefact hash mismatch")
             return mlflow.sklearn.load_model(str(local))
 
     def find_by_key(self, name: str, key: str) -> str | None:
@@ -139,7 +139,7 @@ class MlflowRegistry:
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    def register(self, name: str, model: Any, metadata: dict[str, Any], *, key: str) -> str:
+    def register(self, name: str, model: Any, metadata: Mapping[str, Any], *, key: str) -> str:
         """Log the model in MLflow's sklearn flavour (so ``mlflow.pyfunc.load_model("models:/NAME@champion")``
         works on the serving side) and register it as a new version; idempotent under ``key``."""
         import mlflow.sklearn
@@ -164,7 +164,7 @@ class MlflowRegistry:
             self.client.log_artifacts(run.info.run_id, str(path), "model")
         self.client.set_terminated(run.info.run_id)
         faults.point("register:artefact-written")
-        tags = {_KEY_TAG: key, _SHA_TAG: digest, _META_TAG: json.dumps(metadata, default=str)[:4900]}
+        tags = {_KEY_TAG: key, _SHA_TAG: digest, _META_TAG: json.dumps(dict(metadata), default=str)[:4900]}
         mv = self.client.create_model_version(
             name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id, tags=tags
         )
@@ -185,7 +185,7 @@ class MlflowRegistry:
         if done is not None:
             return done
         if version not in self.versions(name):
-            raise RemediationError(f"model {name}: version {version} does not exist", reason="registry")
+            raise RegistryError(f"model {name}: version {version} does not exist")
         before = {a: self.alias(name, a) for a in ("champion", "previous")}
         old = before["champion"]
         if old is not None and old != version:
@@ -207,7 +207,7 @@ class MlflowRegistry:
         else:
             before = {a: self.alias(name, a) for a in ("champion", "previous")}
             if before["previous"] is None:
-                raise RemediationError(f"model {name}: no 'previous' version to roll back to", reason="registry")
+                raise RegistryError(f"model {name}: no 'previous' version to roll back to")
             target = str(before["previous"])
             self._record(name, key, {"state": "started", "target": target, "before": before})
         self.client.set_registered_model_alias(name, "champion", target)  # first, so champion is never bad
@@ -257,8 +257,3 @@ class MlflowRegistry:
         ):
             problems.append(f"champion {champion} is marked bad")
         return problems
-
-
-def allow_file_store() -> None:
-    """MLflow 3 keeps its file store in maintenance mode behind this switch; aiops's tests use it."""
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -34,8 +34,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aiops.errors import RemediationError
-from aiops_remediations import faults
+from aiops import faults
+from aiops.errors import RegistryError
+from aiops.registry.base import ModelRegistry
 
 ARTEFACT = "model.joblib"
 META = "meta.json"
@@ -80,7 +81,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class FilesystemRegistry:
+class FilesystemRegistry(ModelRegistry):
     """Versioned scikit-learn (or any joblib-picklable) models with atomic aliases, in a directory.
 
     >>> import tempfile
@@ -101,7 +102,7 @@ class FilesystemRegistry:
 
     def _model_dir(self, name: str) -> Path:
         if not _NAME.match(name):
-            raise RemediationError(f"invalid model name {name!r}", recoverable=False, reason="config")
+            raise RegistryError(f"invalid model name {name!r}", recoverable=False, reason="config")
         return self.root / name
 
     def _versions_dir(self, name: str) -> Path:
@@ -124,9 +125,9 @@ class FilesystemRegistry:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise RemediationError(f"model {name} version {version}: no readable metadata ({exc})") from exc
+            raise RegistryError(f"model {name} version {version}: no readable metadata ({exc})") from exc
         if not isinstance(data, dict):
-            raise RemediationError(f"model {name} version {version}: metadata is not an object")
+            raise RegistryError(f"model {name} version {version}: metadata is not an object")
         return data
 
     def state(self, name: str) -> dict[str, Any]:
@@ -137,7 +138,7 @@ class FilesystemRegistry:
         except FileNotFoundError:
             return {"aliases": {}, "bad": [], "ops": {}, "history": []}
         except (OSError, ValueError) as exc:
-            raise RemediationError(f"model {name}: unreadable {STATE}: {exc}") from exc
+            raise RegistryError(f"model {name}: unreadable {STATE}: {exc}") from exc
         data.setdefault("aliases", {})
         data.setdefault("bad", [])
         data.setdefault("ops", {})
@@ -155,11 +156,11 @@ class FilesystemRegistry:
         if version is None:
             version = self.alias(name, alias)
             if version is None:
-                raise RemediationError(f"model {name} has no {alias!r} alias", recoverable=False, reason="registry")
+                raise RegistryError(f"model {name} has no {alias!r} alias", recoverable=False)
         meta = self.metadata(name, version)
         path = self._version_dir(name, version) / ARTEFACT
         if sha256_file(path) != meta.get("sha256"):
-            raise RemediationError(f"model {name} version {version}: artefact hash mismatch", reason="registry")
+            raise RegistryError(f"model {name} version {version}: artefact hash mismatch")
         return joblib.load(path)
 
     def find_by_key(self, name: str, key: str) -> str | None:
@@ -248,7 +249,7 @@ class FilesystemRegistry:
             done = state["ops"].get(key)
             if isinstance(done, dict):
                 return dict(done)
-            raise RemediationError(f"model {name}: no 'previous' version to roll back to", reason="registry")
+            raise RegistryError(f"model {name}: no 'previous' version to roll back to")
         target = str(target)
 
         def change(aliases: dict[str, Any], bad: list[str]) -> None:
@@ -271,10 +272,10 @@ class FilesystemRegistry:
         if isinstance(done, dict):
             return dict(done)  # already happened under this key: never twice
         if check not in self.versions(name):
-            raise RemediationError(f"model {name}: version {check} does not exist", reason="registry")
+            raise RegistryError(f"model {name}: version {check} does not exist")
         meta = self.metadata(name, check)
         if sha256_file(self._version_dir(name, check) / ARTEFACT) != meta.get("sha256"):
-            raise RemediationError(f"model {name} version {check}: artefact hash mismatch", reason="registry")
+            raise RegistryError(f"model {name} version {check}: artefact hash mismatch")
         aliases = dict(state["aliases"])
         before = dict(aliases)
         bad = list(state["bad"])
@@ -302,7 +303,7 @@ class FilesystemRegistry:
         problems: list[str] = []
         try:
             state = self.state(name)
-        except RemediationError as exc:
+        except RegistryError as exc:
             return [str(exc)]
         versions = set(self.versions(name))
         vdir = self._versions_dir(name)

@@ -1,0 +1,69 @@
+"""The model registry's interface: what detectors, remediations and the demo may ask of any backend.
+
+Why an abstract base class and not a Protocol: a backend states that it is one (``class X(ModelRegistry)``),
+so a missing call is an error when the backend is instantiated, not when a remediation first reaches it
+in production. Every write is idempotent under a caller-chosen ``key``, so a caller that crashed half-way
+repeats the same call and gets the recorded result instead of a second version or a second alias move.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+#: The alias serving resolves, and the one a rollback returns to.
+CHAMPION = "champion"
+PREVIOUS = "previous"
+
+
+class ModelRegistry(ABC):
+    """Versioned models with moveable aliases (``champion``, ``previous``); errors are ``RegistryError``."""
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def versions(self, name: str) -> list[str]:
+        """Committed versions of a model, oldest first ([] when the model does not exist)."""
+
+    @abstractmethod
+    def alias(self, name: str, alias: str) -> str | None:
+        """The version an alias points at, or None."""
+
+    @abstractmethod
+    def metadata(self, name: str, version: str) -> dict[str, Any]:
+        """What the version was registered with (training window, scores, ...), plus ``sha256`` and
+        ``idempotency_key``."""
+
+    @abstractmethod
+    def load(self, name: str, version: str | None = None, *, alias: str = CHAMPION) -> Any:
+        """The model object of ``version`` (default: the one ``alias`` points at), after checking its hash."""
+
+    @abstractmethod
+    def find_by_key(self, name: str, key: str) -> str | None:
+        """The version registered under an idempotency key, if that registration committed."""
+
+    @abstractmethod
+    def op_result(self, name: str, key: str) -> dict[str, Any] | None:
+        """The recorded result of a finished promote/rollback under ``key``, or None."""
+
+    @abstractmethod
+    def fsck(self, name: str) -> list[str]:
+        """Problems that make the model's registry state inconsistent ([]: consistent)."""
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def register(self, name: str, model: Any, metadata: Mapping[str, Any], *, key: str) -> str:
+        """Store a new version and return it; a repeat under ``key`` returns the committed one."""
+
+    @abstractmethod
+    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> dict[str, Any]:
+        """Make ``version`` the champion and the old champion ``previous``; once per ``key``.
+
+        Returns ``{op, before, after, champion, at, reason}`` (the aliases before and after the move).
+        """
+
+    @abstractmethod
+    def rollback(self, name: str, *, key: str, reason: str = "") -> dict[str, Any]:
+        """Champion back to ``previous``, the abandoned version marked bad; once per ``key``."""
