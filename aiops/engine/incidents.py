@@ -26,7 +26,7 @@ from aiops.config.models import ActionMode, CheckConfig, QuietVerify
 from aiops.engine import safety
 from aiops.engine.checks import CheckResult
 from aiops.engine.locks import KeyedLocks
-from aiops.engine.messages import build_message, incident_view, message_to_payload, resolution
+from aiops.engine.messages import build_message, incident_view, resolution
 from aiops.engine.policy import GuardFacts, Step, next_step
 from aiops.engine.runtime import Runtime
 from aiops.engine.verify import (
@@ -38,6 +38,7 @@ from aiops.engine.verify import (
     quiet_verdict,
 )
 from aiops.errors import AiopsError, PlanRefused
+from aiops.messages import message_to_payload
 from aiops.store.records import Action, Incident
 from aiops.store.store import Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint

@@ -27,11 +27,12 @@ import structlog
 
 from aiops import faults
 from aiops.engine import flapping
-from aiops.engine.messages import incident_view, payload_to_message
+from aiops.engine.messages import incident_view
 from aiops.engine.routing import flap_closed_payload
 from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
+from aiops.messages import payload_to_message
 from aiops.redact import redact
 from aiops.store.records import Incident, OutboxMessage, RepeatLog, json_object
 from aiops.store.store import Store, default_owner, owner_is_dead

@@ -95,7 +95,7 @@ class AlertmanagerNotifier(HttpNotifier):
         return alert
 
     def render(self, message: Message, now: float | None = None) -> list[dict[str, Any]]:
-        from aiops.engine.messages import payload_to_message
+        from aiops.messages import payload_to_message
 
         when = time.time() if now is None else now
         members = [payload_to_message(m) for m in message.details.get("group") or []] or [message]

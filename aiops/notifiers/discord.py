@@ -74,7 +74,7 @@ class DiscordNotifier(HttpNotifier):
         return embed
 
     def render(self, message: Message) -> dict[str, Any]:
-        from aiops.engine.messages import payload_to_message
+        from aiops.messages import payload_to_message
 
         members = [payload_to_message(m) for m in message.details.get("group") or []]
         embeds = [self._embed(m) for m in members[:MAX_EMBEDS]] if members else [self._embed(message)]
@@ -99,7 +99,7 @@ class DiscordNotifier(HttpNotifier):
         doc = self.render(message)
         files = None
         if self.params.plot and not message.details.get("group"):
-            from aiops.engine.messages import render_plot
+            from aiops.messages import render_plot
 
             png = render_plot(message)
             if png:

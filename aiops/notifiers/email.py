@@ -92,7 +92,7 @@ class EmailNotifier:
         buttons = " ".join(f"<a href='{html.escape(url)}'>{html.escape(label)}</a>" for label, url in links)
         png = None
         if self.params.plot and not members:
-            from aiops.engine.messages import render_plot
+            from aiops.messages import render_plot
 
             png = render_plot(message)
         cid = make_msgid(domain="aiops")

@@ -118,7 +118,7 @@ class PagerDutyNotifier(HttpNotifier):
         return doc
 
     def send(self, message: Message) -> Delivery:
-        from aiops.engine.messages import payload_to_message
+        from aiops.messages import payload_to_message
 
         key = self._routing_key()
         members = [payload_to_message(m) for m in message.details.get("group") or []] or [message]

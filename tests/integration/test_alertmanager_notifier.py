@@ -12,10 +12,11 @@ import pytest
 import requests
 
 from aiops.config.loader import parse_config
-from aiops.engine.messages import build_message, message_to_payload
+from aiops.engine.messages import build_message
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.routing import enqueue_message
 from aiops.engine.runtime import build_runtime
+from aiops.messages import message_to_payload
 from aiops.plugins import NOTIFIERS, build
 from aiops.store.store import Store
 from aiops.testing import FakeClock

@@ -414,8 +414,8 @@ def test_slack_default_rate_limit_is_one_per_second() -> None:
 
 
 def test_discord_limits_content_and_embeds_for_a_big_group() -> None:
-    from aiops.engine.messages import message_to_payload, payload_to_message
     from aiops.engine.outbox import group_payload
+    from aiops.messages import message_to_payload, payload_to_message
 
     members = [message_to_payload(message(text="z" * 5000, id=i, summary="s" * 400)) for i in range(14)]
     grouped = payload_to_message(group_payload(members, "route0:check=model-latency"))

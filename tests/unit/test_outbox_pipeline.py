@@ -15,10 +15,11 @@ import pytest
 from aiops.config.loader import parse_config
 from aiops.engine.checks import CheckRunner
 from aiops.engine.incidents import IncidentManager
-from aiops.engine.messages import build_message, message_to_payload
+from aiops.engine.messages import build_message
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.routing import enqueue_message
 from aiops.engine.runtime import Runtime, build_runtime
+from aiops.messages import message_to_payload
 from aiops.store.records import Incident
 from aiops.store.store import Store
 from aiops.testing import CapturingNotifier, FakeClock, ScriptedSource, register_test_plugins, unregister_test_plugins

@@ -26,8 +26,6 @@ JSON_PAYLOADS = {
     "aiops/engine/messages.py:resolved_summary",
     "aiops/engine/messages.py:evidence_lines",  # evidence: detectors' JSON findings
     "aiops/engine/messages.py:top_features",
-    "aiops/engine/messages.py:message_to_payload",
-    "aiops/engine/messages.py:payload_to_message",
     "aiops/engine/outbox.py:group_payload",
     "aiops/engine/routing.py:flapping_payload",
     "aiops/engine/routing.py:flap_closed_payload",
