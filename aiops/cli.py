@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 import aiops
+from aiops.commands.common import DEMO_RUN_DIR, load_config_or_demo, resolve_config, table_width
 from aiops.errors import AiopsError, ConfigError
 
 if TYPE_CHECKING:
     from aiops.config.models import Settings
-
-DEFAULT_CONFIG_NAMES = ("aiops.yaml", "aiops.yml")
 
 
 def _debug_enabled() -> bool:
@@ -82,42 +79,6 @@ def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     )
 
 
-def _table_width(output: str | None) -> int | None:
-    """The width a table must fit: the terminal's ($COLUMNS honoured) for ``-o table``, which is the default
-    on a terminal; None (every cell whole) for ``-o wide`` and, by default, for a pipe or a file, where
-    nothing wraps and a script wants the whole text."""
-    if output == "wide" or (output is None and not sys.stdout.isatty()):
-        return None
-    return shutil.get_terminal_size().columns
-
-
-def _resolve_config(config_path: str | None) -> str | None:
-    if config_path:
-        return config_path
-    for name in DEFAULT_CONFIG_NAMES:
-        if Path(name).exists():
-            return name
-    return None
-
-
-DEMO_RUN_DIR = "aiops-data/demo-run"
-
-
-def _load(config_path: str | None) -> Any:
-    from aiops.config.loader import load_config
-
-    path = _resolve_config(config_path)
-    if path is None:
-        demo_run = Path(DEMO_RUN_DIR) / "aiops.yaml"  # what `aiops run` / `aiops demo` with no config wrote
-        if demo_run.exists():
-            path = str(demo_run)
-        else:
-            from aiops.demo import demo_config_path
-
-            path = str(demo_config_path())
-    return load_config(path)
-
-
 def _run_builtin_demo(listen: str | None) -> None:
     """`aiops run` with no config: the full demo (a real model served and monitored, faults injected, healed
     and verified, a report written), then everything keeps running until SIGTERM like any daemon.
@@ -158,7 +119,7 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     """Run the daemon. Without a config it runs the built-in demo scenario."""
     from aiops.logs import configure_logging
 
-    path = _resolve_config(config_path)
+    path = resolve_config(config_path)
     demo = None
     if path is None and os.environ.get("AIOPS_MINI_DEMO") == "1":  # the small latency demo, for quick poking
         from aiops.demo import DemoScenario
@@ -168,7 +129,7 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     elif path is None:
         _run_builtin_demo(listen)
         return
-    config = _load(path)
+    config = load_config_or_demo(path)
     settings = config.settings
     level = "debug" if _debug_enabled() else (log_level or settings.log.level)
     configure_logging(level, settings.log.json_, config.secrets)
@@ -219,7 +180,7 @@ def check_config(files: tuple[str, ...]) -> None:
 def _store(config_path: str | None) -> Any:
     from aiops.store.store import Store
 
-    store = Store(_load(config_path).settings.store.url)
+    store = Store(load_config_or_demo(config_path).settings.store.url)
     store.migrate()
     return store
 
@@ -282,7 +243,7 @@ def incidents(
             ]
         )
     headers = ["ID", "STATE", "SEV", "CHECK", "OPENED", "TRIES", "SUMMARY"]
-    for line in table(headers, cells, flexible=[6], width=_table_width(output), right=[0, 5]):
+    for line in table(headers, cells, flexible=[6], width=table_width(output), right=[0, 5]):
         click.echo(line)
 
 
@@ -320,7 +281,7 @@ def actions(config_path: str | None, state: str | None, limit: int, as_json: boo
             ]
             for r in rows
         ]
-        for line in table(headers, cells, flexible=[6, 7, 8], width=_table_width(output), right=[0, 1]):
+        for line in table(headers, cells, flexible=[6, 7, 8], width=table_width(output), right=[0, 1]):
             click.echo(line)
     for b in breakers:  # circuit breakers that are open or counting failures
         if b.state != "closed" or b.failures:
@@ -359,7 +320,7 @@ def auth_headers(settings: Settings) -> dict[str, str]:
 def _api(config_path: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     import requests
 
-    config = _load(config_path)
+    config = load_config_or_demo(config_path)
     server = config.settings.server
     host, _, port = server.listen.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host

@@ -38,10 +38,10 @@ from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, ConfigError
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
-from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
+from aiops.server import ApiServer
 from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry

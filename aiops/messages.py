@@ -121,3 +121,19 @@ def render_plot(message: Message, *, width: float = 5.0, height: float = 2.2) ->
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def incident_payload(incident: IncidentView) -> dict[str, Any]:
+    """The JSON picture of an incident that webhooks send (stable field set, version "1")."""
+    return {
+        "id": incident.id,
+        "fingerprint": incident.fingerprint,
+        "check": incident.check,
+        "state": str(incident.state),
+        "severity": str(incident.severity),
+        "summary": incident.summary,
+        "labels": dict(incident.labels),
+        "opened_at": incident.opened_at,
+        "attempts": incident.attempts,
+        "rung": incident.rung,
+    }

@@ -131,6 +131,14 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{host}{port}" if parts.scheme else host
 
 
+def validate_http_url(value: str) -> str:
+    """Pydantic helper: an absolute http(s) URL (the message never repeats the URL, which may be secret)."""
+    text = value.strip()
+    if not text.lower().startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return text
+
+
 def url_secrets(url: str) -> list[str]:
     """Substrings of a URL that may be secret, to pass as ``secrets`` to :func:`redact`.
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from aiops import plugins
-from aiops.backtest.history import SeriesReplay
+from aiops.replay import SeriesReplay
 from aiops.backtest.simulate import simulate
 from aiops.config.loader import load_config
 from aiops.logs import configure_logging

@@ -8,7 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from aiops.backtest.records import BacktestResult, WouldBeIncident
-from aiops.demo.report import _COLORS, _CSS
+from aiops.reportstyle import COLORS, CSS
 from aiops.svgplot import esc as _e
 from aiops.svgplot import line_chart
 
@@ -71,10 +71,10 @@ def incident_chart(incident: WouldBeIncident) -> str:
         (p.name, [t - incident.opened_at for t in p.timestamps], list(p.values), _LINE_COLORS[k % 3])
         for k, p in enumerate(incident.plot)
     ]
-    markers = [(incident.firing_at - incident.opened_at, "firing", _COLORS["detected"])]
-    markers += [(a.at - incident.opened_at, a.action, _COLORS["action"]) for a in incident.actions]
+    markers = [(incident.firing_at - incident.opened_at, "firing", COLORS["detected"])]
+    markers += [(a.at - incident.opened_at, a.action, COLORS["action"]) for a in incident.actions]
     if incident.resolved_at is not None:
-        markers.append((incident.resolved_at - incident.opened_at, "resolved", _COLORS["healed"]))
+        markers.append((incident.resolved_at - incident.opened_at, "resolved", COLORS["healed"]))
     return line_chart(series, markers, xlabel="seconds from opening", ylabel="value") if series else ""
 
 
@@ -115,7 +115,7 @@ def render(results: list[tuple[str, BacktestResult]]) -> str:
         sections.append(f"<h2>{_e(name)}: would-be incidents</h2>{cards}")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>aiops backtest</title><style>{_CSS}</style></head><body>
+<title>aiops backtest</title><style>{CSS}</style></head><body>
 <h1>aiops backtest</h1>
 <p class="muted">{when(first.since)} to {when(first.until)} UTC, replayed on a simulated clock through the real
 detectors and policy. Actions and notifications are simulated: nothing was run or sent.</p>

@@ -2,7 +2,7 @@
 
 Nothing here decides anything: ``IncidentManager.observe`` / ``sweep``, ``ActionExecutor.tick`` and
 ``OutboxDispatcher.tick`` are driven exactly as the daemon's scheduler drives them, against a throwaway SQLite
-store. Only the edges are swapped: each source for its :mod:`replay <aiops.backtest.history>`, each
+store. Only the edges are swapped: each source for its :mod:`replay <aiops.replay>`, each
 remediation for :class:`SimulatedRemediation` (plans with the real plugin, runs nothing), each notifier for
 a capturing one, and verification probes (PromQL, commands) are dropped, so verification is decided by the
 replayed data alone. The daemon runs its executor, outbox and sweeper every second; the replay runs them
@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 
-from aiops.backtest.history import FrameReplay, Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.backtest.records import (
     BacktestResult,
     Hold,
@@ -42,6 +41,7 @@ from aiops.engine.incidents import IncidentManager
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, PlanRefused
+from aiops.replay import FrameReplay, Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.store.store import Row, Store
 from aiops.testing import CapturingNotifier
 from aiops.types import ActionContext, Frame, IncidentState, IncidentView, Outcome, Plan

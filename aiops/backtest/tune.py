@@ -19,13 +19,13 @@ from typing import Any
 
 import yaml
 
-from aiops.backtest.history import Replay
 from aiops.backtest.labels import Label, score
 from aiops.backtest.records import BacktestResult
 from aiops.backtest.simulate import simulate
 from aiops.config.loader import Config, parse_config
 from aiops.durations import parse_duration
 from aiops.errors import AiopsError
+from aiops.replay import Replay
 
 _SCALES = (0.5, 0.75, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0)
 _SCORE_THRESHOLDS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)

@@ -25,8 +25,8 @@ def _when(epoch: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the members as JSON.")
 def cluster(config_path: str | None, store_url: str | None, as_json: bool) -> None:
     """List the replicas registered in the store: id, address, version, start, heartbeat age, alive."""
-    from aiops.cli import _table_width
     from aiops.cluster.membership import STALE_AFTER, Membership
+    from aiops.commands.common import table_width
     from aiops.text import table
 
     store = _open(config_path, store_url)
@@ -53,7 +53,7 @@ def cluster(config_path: str | None, store_url: str | None, as_json: bool) -> No
         ]
         for r in rows
     ]
-    for line in table(headers, cells, flexible=[0], width=_table_width(None), right=[4]):
+    for line in table(headers, cells, flexible=[0], width=table_width(None), right=[4]):
         click.echo(line)
     alive = sum(bool(r["alive"]) for r in rows)
     click.echo(f"{alive} of {len(rows)} alive (a replica is presumed dead after {STALE_AFTER:g}s without heartbeat)")

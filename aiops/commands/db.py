@@ -44,9 +44,9 @@ def _open(config_path: str | None, store_url: str | None) -> Store:
     from aiops.store.store import Store
 
     if not store_url:
-        from aiops.cli import _load
+        from aiops.commands.common import load_config_or_demo
 
-        store_url = str(_load(config_path).settings.store.url)
+        store_url = str(load_config_or_demo(config_path).settings.store.url)
     return Store(store_url)
 
 

@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 
 
 def _open(config_path: str | None) -> tuple[Config, Store]:
-    from aiops.cli import _load
+    from aiops.commands.common import load_config_or_demo
     from aiops.store.store import Store
 
-    config = _load(config_path)
+    config = load_config_or_demo(config_path)
     store = Store(config.settings.store.url)
     store.migrate()
     return config, store
@@ -126,7 +126,7 @@ def effectiveness(config_path: str | None, since: str, as_json: bool, output: st
     A run healed when verification then resolved its incident; it escalated when the incident went to a
     person after it. Runs still remediating or verifying are counted apart (IN PROGRESS).
     """
-    from aiops.cli import _table_width
+    from aiops.commands.common import table_width
     from aiops.durations import parse_duration
     from aiops.effectiveness import effectiveness as compute
     from aiops.text import table
@@ -159,5 +159,5 @@ def effectiveness(config_path: str | None, since: str, as_json: bool, output: st
         ]
         for r in rows
     ]
-    for line in table(headers, cells, flexible=[1], width=_table_width(output), right=[2, 3, 4, 5, 6, 7]):
+    for line in table(headers, cells, flexible=[1], width=table_width(output), right=[2, 3, 4, 5, 6, 7]):
         click.echo(line)

@@ -13,20 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from aiops.demo.common import DRIFT_COLUMNS, FEATURES, TABLE
+from aiops.reportstyle import COLORS, CSS
 from aiops.svgplot import Marker, histogram, line_chart
 from aiops.svgplot import esc as _e
-
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:980px;color:#1d232b}
-h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #dde3ea;padding-bottom:.2em}
-table{border-collapse:collapse;width:100%;margin:.6em 0 1.2em} th,td{text-align:left;padding:4px 8px;
-border-bottom:1px solid #e6eaef;vertical-align:top} th{background:#f4f6f9;font-weight:600}
-.ok{color:#137333;font-weight:600} .bad{color:#b3261e;font-weight:600} .muted{color:#5f6b7a}
-.card{border:1px solid #dde3ea;border-radius:8px;padding:1em 1.2em;margin:1em 0;background:#fff}
-code{background:#f4f6f9;padding:0 4px;border-radius:4px} svg{display:block;margin:.4em 0}
-.legend span{margin-right:1.2em} .swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
-"""
-_COLORS = {"fault": "#b3261e", "detected": "#e37400", "action": "#1a73e8", "healed": "#137333", "escalated": "#7b1fa2"}
 
 
 def _rows(db: Path, start: float, end: float, limit: int = 600) -> list[dict[str, Any]]:
@@ -54,17 +43,17 @@ def _state_time(incident: dict[str, Any], state: str) -> float | None:
 def _markers(run: Any, result: Any) -> list[Marker]:
     d = run.demo_seconds
     t0 = run.started_at
-    out: list[Marker] = [(d(result.fault_at - t0), "fault", _COLORS["fault"])]
+    out: list[Marker] = [(d(result.fault_at - t0), "fault", COLORS["fault"])]
     for inc in result.incidents[:6]:
-        out.append((d(float(inc["opened_at"]) - t0), f"#{inc['id']} detected", _COLORS["detected"]))
+        out.append((d(float(inc["opened_at"]) - t0), f"#{inc['id']} detected", COLORS["detected"]))
         for a in inc["actions"]:
             if a["state"] in ("succeeded", "failed"):
                 done = float(a["finished_at"] or a["created_at"])
-                out.append((d(done - t0), f"{a['label']} done", _COLORS["action"]))
+                out.append((d(done - t0), f"{a['label']} done", COLORS["action"]))
         for state, key in (("escalated", "escalated"), ("resolved", "healed")):
             at = _state_time(inc, state)
             if at is not None and (state == "escalated" or result.outcome == "healed"):
-                out.append((d(at - t0), "verified: healed" if key == "healed" else "escalated", _COLORS[key]))
+                out.append((d(at - t0), "verified: healed" if key == "healed" else "escalated", COLORS[key]))
                 break
     return out
 
@@ -242,7 +231,7 @@ def render(run: Any, summary: dict[str, Any]) -> str:
         config_text = "(not written)"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>aiops demo report</title><style>{_CSS}</style></head><body>
+<title>aiops demo report</title><style>{CSS}</style></head><body>
 <h1>aiops demo report</h1>
 <p class="muted">Speed {summary["speed"]:g}: {summary["wall_seconds"]} wall seconds = {summary["demo_seconds"]:.0f} demo
 seconds. Champion trained on scikit-learn's breast-cancer data (held-out accuracy

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aiops import __version__
 from aiops.durations import Duration
 from aiops.http_outcome import classify_status
-from aiops.notifiers.webhook import _excerpt, delivered_or_raise, unanswered, validate_http_url
-from aiops.redact import url_origin, url_secrets
+from aiops.notifiers.webhook import _excerpt, delivered_or_raise, unanswered
+from aiops.redact import url_origin, url_secrets, validate_http_url
 from aiops.text import abbreviate
 from aiops.types import Delivery, Message
 

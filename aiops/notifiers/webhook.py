@@ -14,33 +14,10 @@ from aiops import __version__
 from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.http_outcome import HttpOutcome, classify_error, classify_status
-from aiops.redact import redact, url_origin, url_secrets
+from aiops.messages import incident_payload
+from aiops.redact import redact, url_origin, url_secrets, validate_http_url
 from aiops.signing import load_secret, signature_headers
-from aiops.types import Delivery, IncidentView, Message, json_safe
-
-
-def incident_payload(incident: IncidentView) -> dict[str, Any]:
-    """The JSON picture of an incident that webhooks send (stable field set, version "1")."""
-    return {
-        "id": incident.id,
-        "fingerprint": incident.fingerprint,
-        "check": incident.check,
-        "state": str(incident.state),
-        "severity": str(incident.severity),
-        "summary": incident.summary,
-        "labels": dict(incident.labels),
-        "opened_at": incident.opened_at,
-        "attempts": incident.attempts,
-        "rung": incident.rung,
-    }
-
-
-def validate_http_url(value: str) -> str:
-    """Pydantic helper: an absolute http(s) URL (the message never repeats the URL, which may be secret)."""
-    text = value.strip()
-    if not text.lower().startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    return text
+from aiops.types import Delivery, Message, json_safe
 
 
 class WebhookParams(BaseModel):

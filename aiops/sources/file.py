@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.backtest.history import FrameReplay, RowsReplay, SeriesReplay
+from aiops.replay import FrameReplay, RowsReplay, SeriesReplay
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.types import Finding, Frame, Series

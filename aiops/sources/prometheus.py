@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.backtest.history import SeriesReplay
+from aiops.replay import SeriesReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.backtest.history import RowsReplay
+from aiops.replay import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
 from aiops.matchers import Matchers, matches_all, parse_matchers

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.backtest.history import RowsReplay
+from aiops.replay import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact

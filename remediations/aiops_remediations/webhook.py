@@ -14,8 +14,8 @@ from aiops import __version__
 from aiops.durations import Duration
 from aiops.errors import AiopsError
 from aiops.http_outcome import classify_error, classify_status
-from aiops.notifiers.webhook import incident_payload, validate_http_url
-from aiops.redact import redact, redact_url, url_origin, url_secrets
+from aiops.messages import incident_payload
+from aiops.redact import redact, redact_url, url_origin, url_secrets, validate_http_url
 from aiops.signing import load_secret, signature_headers
 from aiops.types import ActionContext, IncidentView, Outcome, Plan, json_safe
 from aiops_remediations.templating import render_template

@@ -11,7 +11,7 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from aiops.approval_links import signed_path
-from aiops.http.server import ApiServer
+from aiops.server import ApiServer
 from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
 from tests.unit.test_engine import BASE, Harness
 from tests.unit.test_http import FakeBackend

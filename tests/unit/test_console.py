@@ -20,8 +20,8 @@ from aiops.config.models import Settings
 from aiops.console.auth import SESSION_SECONDS, ConsoleAuth, Role
 from aiops.console.evidence import incident_plots
 from aiops.errors import AiopsError
-from aiops.http.server import ApiServer
 from aiops.series_history import SeriesHistory
+from aiops.server import ApiServer
 from aiops.types import Frame, Series
 from tests.unit.test_http import TOKEN, FakeBackend
 

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from aiops.errors import AiopsError
 from aiops.http.backend import ApiBackend
-from aiops.http.server import MAX_BODY, ApiServer, is_loopback, parse_listen
+from aiops.server import MAX_BODY, ApiServer, is_loopback, parse_listen
 from aiops.telemetry import Telemetry
 
 TOKEN = "t0ken-Sup3r-s3cret"

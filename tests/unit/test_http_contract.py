@@ -23,7 +23,7 @@ from aiops.cluster.membership import Member
 from aiops.effectiveness import Effectiveness
 from aiops.errors import AiopsError, StoreError
 from aiops.http.endpoints import ENDPOINTS, Auth
-from aiops.http.server import ApiServer
+from aiops.server import ApiServer
 from aiops.store.store import Store
 from aiops.store.verdicts import Verdict, VerdictKind
 from tests.unit.test_http import FakeBackend

@@ -12,8 +12,8 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
-from aiops.http.server import MAX_BODY, ApiServer
 from aiops.plugins import DETECTORS, SOURCES, build
+from aiops.server import MAX_BODY, ApiServer
 from aiops.sources.ingest import parse_alertmanager, parse_ingest
 from aiops.store.store import Store
 

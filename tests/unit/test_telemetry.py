@@ -14,7 +14,7 @@ import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiops.http.server import ApiServer
+from aiops.server import ApiServer
 from aiops.telemetry import Telemetry
 
 PROMTOOL = "/usr/bin/promtool"

@@ -19,8 +19,8 @@ from aiops.config.loader import parse_config
 from aiops.daemon import Daemon
 from aiops.engine.messages import build_message
 from aiops.feedback import Feedback, FeedbackFacade
-from aiops.http.server import ApiServer
 from aiops.notifiers._http import link_list
+from aiops.server import ApiServer
 from aiops.store.store import Store
 from aiops.store.verdicts import verdicts_of_incidents
 from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins

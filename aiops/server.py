@@ -2,6 +2,9 @@
 console (``/ui/``, :mod:`aiops.console`), as an ASGI app (:mod:`aiops.http.app`, on Starlette) served by
 uvicorn on a background thread.
 
+Why a module of its own, above :mod:`aiops.http` and :mod:`aiops.console`: it assembles the two (the console
+uses the API's backend, tokens and problem answers), so living inside either would make them a cycle.
+
 Why a thread and not uvicorn in the main thread: the main thread belongs to the daemon, which owns the
 signals (SIGTERM stops within 10 s, SIGHUP reloads) and tells systemd about its state. uvicorn installs
 signal handlers only when it runs in the main thread, so on its own thread it leaves the daemon's alone; it
