@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import aiops
-from aiops.commands.common import DEMO_RUN_DIR, load_config_or_demo, resolve_config, table_width
+from aiops.commands.common import DEMO_RUN_DIR, demo_dir, load_config_or_demo, resolve_config, table_width
 from aiops.errors import AiopsError, ConfigError
 
 if TYPE_CHECKING:
@@ -124,7 +124,8 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     if path is None and os.environ.get("AIOPS_MINI_DEMO") == "1":  # the small latency demo, for quick poking
         from aiops.demo import DemoScenario
 
-        demo = DemoScenario.prepare()
+        every = os.environ.get("AIOPS_DEMO_FAULT_EVERY")
+        demo = DemoScenario.prepare(demo_dir(), degrade_every=float(every) if every else None)
         path = str(demo.config_path)
     elif path is None:
         _run_builtin_demo(listen)
@@ -137,7 +138,7 @@ def run(config_path: str | None, listen: str | None, log_level: str | None) -> N
     from aiops.daemon import Daemon
 
     faults.arm(os.environ.get(faults.ENV, "").strip() or None)  # crash-safety tests only
-    daemon = Daemon(config, listen=listen)
+    daemon = Daemon(config, listen=listen, notify_socket=os.environ.get("NOTIFY_SOCKET"))
     if demo is not None:
         demo.start()
     try:

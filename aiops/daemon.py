@@ -67,6 +67,7 @@ class Daemon(FeedbackFacade):
         listen: str | None = None,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
+        notify_socket: str | None = None,
     ) -> None:
         self.config = config
         # Plugins that keep files (status files of running commands) find them here across restarts.
@@ -86,6 +87,7 @@ class Daemon(FeedbackFacade):
         self.telemetry = Telemetry(self.registry, incident_counts=self.store.incident_counts)
         self.telemetry.set_outbox_pending_callback(lambda: float(self.store.outbox_pending()))
         self.telemetry.config_reloaded(True)
+        self.notify_socket = notify_socket  # systemd's NOTIFY_SOCKET, handed over by the command line
         self.telemetry.set_paused(self._paused)
         # operators' verdicts and remediation effectiveness: API (FeedbackBackend) and metrics, from the store
         self.feedback = Feedback(self.store, self.clock.now, lambda: self.runtime().checks.keys())
@@ -159,7 +161,7 @@ class Daemon(FeedbackFacade):
             add_secrets([token])
         self._server = ApiServer(self, self.registry, self.listen, token, ui_read_token(self.config.settings))
         self._server.start()  # returns once the listener accepts connections
-        notify("READY=1")  # Type=notify units wait for this: scheduling and the API are both up now
+        notify("READY=1", self.notify_socket)  # Type=notify units wait for this: scheduling and the API are both up now
         host, port = self._server.address
         log.info(
             "aiops started",
@@ -220,7 +222,7 @@ class Daemon(FeedbackFacade):
 
     def shutdown(self) -> None:
         log.info("shutting down")
-        notify("STOPPING=1")
+        notify("STOPPING=1", self.notify_socket)
         started = time.monotonic()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
@@ -317,11 +319,11 @@ class Daemon(FeedbackFacade):
     # -- reload ----------------------------------------------------------------------------------------
 
     def reload(self) -> tuple[bool, str]:
-        notify("RELOADING=1")
+        notify("RELOADING=1", self.notify_socket)
         try:
             return self._reload()
         finally:
-            notify("READY=1")
+            notify("READY=1", self.notify_socket)
 
     def _reload(self) -> tuple[bool, str]:
         try:

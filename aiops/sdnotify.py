@@ -1,22 +1,21 @@
 """systemd's readiness protocol (``Type=notify``) in a dozen lines of stdlib, so no extra dependency.
 
-systemd passes a unix datagram socket in ``NOTIFY_SOCKET``; writing ``READY=1`` there tells it the daemon
-is serving, ``RELOADING=1``/``STOPPING=1`` report the other transitions. Outside systemd it does nothing.
+systemd passes a unix datagram socket in ``NOTIFY_SOCKET`` (the command line reads it and hands it to the
+daemon); writing ``READY=1`` there tells it the daemon is serving, ``RELOADING=1``/``STOPPING=1`` report the
+other transitions. Outside systemd (no socket) it does nothing.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 
 
-def notify(state: str) -> bool:
-    """Send one state line; True if systemd was told.
+def notify(state: str, path: str | None) -> bool:
+    """Send one state line to the socket at ``path``; True if systemd was told.
 
-    >>> notify("READY=1") if "NOTIFY_SOCKET" not in os.environ else True
+    >>> notify("READY=1", None)
     False
     """
-    path = os.environ.get("NOTIFY_SOCKET")
     if not path:
         return False
     if path.startswith("@"):

@@ -6,6 +6,7 @@ they share lives below it; importing it back from the CLI would make the two pac
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +35,13 @@ def resolve_config(config_path: str | None) -> str | None:
     return None
 
 
+def demo_dir() -> Path:
+    """Where the small latency demo lives: ``AIOPS_DEMO_DIR``, else the demo's default directory."""
+    from aiops.demo import DEMO_DIR
+
+    return Path(os.environ.get("AIOPS_DEMO_DIR") or DEMO_DIR)
+
+
 def load_config_or_demo(config_path: str | None) -> Any:
     """The config a command reads state through; with none here, the last demo run's (or the demo's own)."""
     from aiops.config.loader import load_config
@@ -46,5 +54,5 @@ def load_config_or_demo(config_path: str | None) -> Any:
         else:
             from aiops.demo import demo_config_path
 
-            path = str(demo_config_path())
+            path = str(demo_config_path(demo_dir()))
     return load_config(path)

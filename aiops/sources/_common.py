@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aiops.config import environment
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.types import Finding, Frame, Series
@@ -54,7 +54,7 @@ def read_secret(value: str | None, file: str | None, env: str | None, what: str)
         except OSError as exc:
             raise SourceError(f"{what}: cannot read {file}: {exc.strerror or exc}", recoverable=False) from None
     if env:
-        got = os.environ.get(env)
+        got = environment.variable(env)
         if got is None:
             raise SourceError(f"{what}: environment variable {env} is not set", recoverable=False)
         return got

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aiops.config import environment
 from aiops.durations import Duration
 from aiops.redact import redact
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
@@ -364,7 +365,7 @@ class CommandRemediation:
         return path
 
     def _child_env(self, ctx: ActionContext) -> dict[str, str]:
-        env = {name: os.environ[name] for name in self.params.env_allow if name in os.environ}
+        env = environment.inherited(self.params.env_allow)
         env.update(self.params.env)
         inc = ctx.incident
         env.update(

@@ -29,6 +29,7 @@ import psutil
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiops.config import environment
 from aiops.durations import Duration
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 
@@ -81,7 +82,7 @@ class RestartRemediation:
         ctx.save_handle({"phase": "starting", "began": began})
         self._stop_old()
         log_path = Path(p.log_file or f"{p.pidfile}.log")
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        env = environment.inherited(("PATH", "HOME", "LANG"))
         env.update(p.env)
         env["AIOPS_IDEMPOTENCY_KEY"] = ctx.idempotency_key
         try:

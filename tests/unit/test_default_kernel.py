@@ -138,11 +138,13 @@ def test_banked_tick_equals_the_point_by_point_path(block: int, monkeypatch: pyt
 def test_compiled_code_is_cached_only_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiops_detectors.anomaly._jit import cache_writable
 
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    from numba.core import config  # numba reads NUMBA_CACHE_DIR once, into this
+
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path))
     assert cache_writable()
-    monkeypatch.setenv("NUMBA_CACHE_DIR", "/nonexistent-aiops-dir/numba-cache")
+    monkeypatch.setattr(config, "CACHE_DIR", "/nonexistent-aiops-dir/numba-cache")
     assert not cache_writable()  # numba would refuse to import a cache=True function: compile in memory
-    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setattr(config, "CACHE_DIR", "")
     assert cache_writable(str(tmp_path / "pkg" / "module.py")) is False
     (tmp_path / "pkg").mkdir()
     assert cache_writable(str(tmp_path / "pkg" / "module.py"))

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -105,14 +104,13 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert not problems, problems
 
 
-def test_sd_notify_reaches_a_listening_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sd_notify_reaches_a_listening_socket(tmp_path: Path) -> None:
     from aiops.sdnotify import notify
 
     path = str(tmp_path / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
-        monkeypatch.setenv("NOTIFY_SOCKET", path)
-        assert notify("READY=1")
+        assert notify("READY=1", path)
         assert sock.recv(100) == b"READY=1"
 
 

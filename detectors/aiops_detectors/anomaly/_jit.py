@@ -46,7 +46,9 @@ def cache_writable(module_file: str = __file__) -> bool:
     as another user, systemd's ``ProtectSystem=strict``) numba would refuse to import a ``cache=True``
     function at all. Then it compiles in memory at each start instead (deploy/ sets NUMBA_CACHE_DIR).
     """
-    configured = os.environ.get("NUMBA_CACHE_DIR")
+    from numba.core import config  # numba's own reading of NUMBA_CACHE_DIR, so both agree on the place
+
+    configured = str(getattr(config, "CACHE_DIR", "") or "")  # set from the environment when numba loads
     place = Path(configured) if configured else Path(module_file).parent / "__pycache__"
     probe = place if place.exists() else place.parent
     return os.access(probe, os.W_OK | os.X_OK)

@@ -96,9 +96,9 @@ def _expand(value: str) -> str:
     """``${VAR}`` / ``${VAR:-default}`` (already expanded when the value came from the YAML config)."""
     if "${" not in value:
         return value
-    from aiops.config.yamlsource import expand_env
+    from aiops.config import environment
 
-    expanded, missing = expand_env(value, os.environ)
+    expanded, missing = environment.expand(value)
     if missing:
         raise DetectorError(f"environment variable(s) {', '.join(missing)} not set (in {value!r})")
     return expanded
