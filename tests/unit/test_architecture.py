@@ -295,3 +295,13 @@ def test_the_pending_list_holds_only_modules_that_still_need_it() -> None:
     """An entry whose module no longer touches the environment is stale: remove it, so the list only shrinks."""
     stale = [name for name in PENDING_CONTEXT if name not in MODULES or not list(_env_uses(TREES[name]))]
     assert not stale, f"PENDING_CONTEXT entries no longer needed: {stale}"
+
+
+def test_each_rule_catches_a_planted_violation() -> None:
+    """The checks can fail: a cycle, a private or internal import and an environment read, planted in samples."""
+    assert {"a", "b"} in _components({"a": {"b"}, "b": {"a"}, "c": {"a"}})
+    assert all(len(c) == 1 for c in _components({"a": {"b"}, "b": {"c"}}))
+    assert not _public("aiops.engine.messages") and not _public("aiops.store.store")
+    assert not _public("aiops.registry._backend") and _public("aiops.registry.fs") and _public("aiops")
+    tree = ast.parse("import os\nfrom os import getenv\n\ndef f():\n    return os.environ.get('A'), os.getenv('B')\n")
+    assert {what for _, what in _env_uses(tree)} == {"from os import getenv", "os.environ", "os.getenv"}
