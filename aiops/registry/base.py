@@ -10,11 +10,62 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 #: The alias serving resolves, and the one a rollback returns to.
 CHAMPION = "champion"
 PREVIOUS = "previous"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """What one promote or rollback did: the aliases before and after it, when, and why.
+
+    Stored in the registry under the operation's key (as :meth:`to_json`), so a repeat of the operation
+    returns the recorded move instead of moving again.
+
+    >>> move = AliasMove("promote", {"champion": "1"}, {"champion": "2", "previous": "1"}, at=0.0)
+    >>> move.champion, AliasMove.from_json(move.to_json()) == move
+    ('2', True)
+    """
+
+    op: Literal["promote", "rollback"]
+    before: Mapping[str, str | None] = field(default_factory=dict)
+    after: Mapping[str, str | None] = field(default_factory=dict)
+    at: float = 0.0
+    reason: str = ""
+
+    @property
+    def champion(self) -> str | None:
+        """The champion after the move."""
+        return self.after.get(CHAMPION)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "champion": self.champion,
+            "at": self.at,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AliasMove:
+        """The move as recorded (extra keys a backend keeps next to it, e.g. MLflow's ``state``, ignored)."""
+
+        def aliases(value: Any) -> dict[str, str | None]:
+            return {str(k): None if v is None else str(v) for k, v in dict(value or {}).items()}
+
+        op: Literal["promote", "rollback"] = "rollback" if data.get("op") == "rollback" else "promote"
+        return cls(
+            op,
+            aliases(data.get("before")),
+            aliases(data.get("after")),
+            float(data.get("at") or 0.0),
+            str(data.get("reason") or ""),
+        )
 
 
 class ModelRegistry(ABC):
@@ -44,8 +95,8 @@ class ModelRegistry(ABC):
         """The version registered under an idempotency key, if that registration committed."""
 
     @abstractmethod
-    def op_result(self, name: str, key: str) -> dict[str, Any] | None:
-        """The recorded result of a finished promote/rollback under ``key``, or None."""
+    def op_result(self, name: str, key: str) -> AliasMove | None:
+        """The recorded move of a finished promote/rollback under ``key``, or None."""
 
     @abstractmethod
     def fsck(self, name: str) -> list[str]:
@@ -58,12 +109,9 @@ class ModelRegistry(ABC):
         """Store a new version and return it; a repeat under ``key`` returns the committed one."""
 
     @abstractmethod
-    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> dict[str, Any]:
-        """Make ``version`` the champion and the old champion ``previous``; once per ``key``.
-
-        Returns ``{op, before, after, champion, at, reason}`` (the aliases before and after the move).
-        """
+    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> AliasMove:
+        """Make ``version`` the champion and the old champion ``previous``; once per ``key``."""
 
     @abstractmethod
-    def rollback(self, name: str, *, key: str, reason: str = "") -> dict[str, Any]:
+    def rollback(self, name: str, *, key: str, reason: str = "") -> AliasMove:
         """Champion back to ``previous``, the abandoned version marked bad; once per ``key``."""

@@ -32,11 +32,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiops import faults
 from aiops.errors import RegistryError
-from aiops.registry.base import ModelRegistry
+from aiops.registry.base import AliasMove, ModelRegistry
 
 ARTEFACT = "model.joblib"
 META = "meta.json"
@@ -89,7 +89,7 @@ class FilesystemRegistry(ModelRegistry):
     >>> v1 = reg.register("churn", {"w": 1}, {"metrics": {"accuracy": 0.9}}, key="train-1")
     >>> reg.register("churn", {"w": 1}, {}, key="train-1") == v1   # same key: no second version
     True
-    >>> reg.promote("churn", v1, key="promote-1")["champion"]
+    >>> reg.promote("churn", v1, key="promote-1").champion
     '1'
     >>> reg.fsck("churn")
     []
@@ -170,9 +170,9 @@ class FilesystemRegistry(ModelRegistry):
                 return version
         return None
 
-    def op_result(self, name: str, key: str) -> dict[str, Any] | None:
+    def op_result(self, name: str, key: str) -> AliasMove | None:
         result = self.state(name)["ops"].get(key)
-        return dict(result) if isinstance(result, dict) else None
+        return AliasMove.from_json(result) if isinstance(result, dict) else None
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class FilesystemRegistry(ModelRegistry):
         faults.point("register:committed")
         return version
 
-    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> dict[str, Any]:
+    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> AliasMove:
         """Make ``version`` the champion and the old champion ``previous``, in one atomic replace."""
 
         def change(aliases: dict[str, Any], bad: list[str]) -> None:
@@ -237,7 +237,7 @@ class FilesystemRegistry(ModelRegistry):
 
         return self._move(name, key, "promote", change, check=version, reason=reason)
 
-    def rollback(self, name: str, *, key: str, reason: str = "") -> dict[str, Any]:
+    def rollback(self, name: str, *, key: str, reason: str = "") -> AliasMove:
         """Champion back to ``previous``; the abandoned version is marked bad so it is never rolled back to.
 
         The new ``previous`` is the newest good version older than the new champion, so a second rollback
@@ -248,7 +248,7 @@ class FilesystemRegistry(ModelRegistry):
         if target is None:
             done = state["ops"].get(key)
             if isinstance(done, dict):
-                return dict(done)
+                return AliasMove.from_json(done)
             raise RegistryError(f"model {name}: no 'previous' version to roll back to")
         target = str(target)
 
@@ -265,12 +265,14 @@ class FilesystemRegistry(ModelRegistry):
 
         return self._move(name, key, "rollback", change, check=target, reason=reason)
 
-    def _move(self, name: str, key: str, op: str, change: Any, *, check: str, reason: str) -> dict[str, Any]:
+    def _move(
+        self, name: str, key: str, op: Literal["promote", "rollback"], change: Any, *, check: str, reason: str
+    ) -> AliasMove:
         faults.point(f"{op}:start")
         state = self.state(name)
         done = state["ops"].get(key)
         if isinstance(done, dict):
-            return dict(done)  # already happened under this key: never twice
+            return AliasMove.from_json(done)  # already happened under this key: never twice
         if check not in self.versions(name):
             raise RegistryError(f"model {name}: version {check} does not exist")
         meta = self.metadata(name, check)
@@ -280,8 +282,7 @@ class FilesystemRegistry(ModelRegistry):
         before = dict(aliases)
         bad = list(state["bad"])
         change(aliases, bad)
-        result = {"op": op, "before": before, "after": dict(aliases), "at": time.time(), "reason": reason}
-        result["champion"] = aliases.get("champion")
+        result = AliasMove(op, before, dict(aliases), time.time(), reason).to_json()
         ops = dict(state["ops"])
         ops[key] = result
         history = [*state["history"], {"key": key, **result}][-_HISTORY:]
@@ -290,7 +291,7 @@ class FilesystemRegistry(ModelRegistry):
         new_state = {"aliases": aliases, "bad": bad, "ops": ops, "history": history}
         self._model_dir(name).mkdir(parents=True, exist_ok=True)
         _write_json_atomic(self._model_dir(name) / STATE, new_state, fault_prefix=op)
-        return result
+        return AliasMove.from_json(result)  # as a repeat will read it back
 
     # -- maintenance -----------------------------------------------------------------------------------
 

@@ -22,11 +22,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiops import faults
 from aiops.errors import RegistryError
-from aiops.registry.base import ModelRegistry
+from aiops.registry.base import AliasMove, ModelRegistry
 from aiops.registry.fs import sha256_file
 
 _KEY_TAG = "aiops.idempotency_key"
@@ -129,13 +129,13 @@ class MlflowRegistry(ModelRegistry):
                 return str(mv.version)
         return None
 
-    def op_result(self, name: str, key: str) -> dict[str, Any] | None:
+    def op_result(self, name: str, key: str) -> AliasMove | None:
         model = self._model(name)
         raw = (model.tags or {}).get(_op_tag(key)) if model is not None else None
         if not raw:
             return None
         data = json.loads(raw)
-        return dict(data) if isinstance(data, dict) and data.get("state") == "done" else None
+        return AliasMove.from_json(data) if isinstance(data, dict) and data.get("state") == "done" else None
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class MlflowRegistry(ModelRegistry):
         raw = (model.tags or {}).get(_op_tag(key)) if model is not None else None
         return dict(json.loads(raw)) if raw else None
 
-    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> dict[str, Any]:
+    def promote(self, name: str, version: str, *, key: str, reason: str = "") -> AliasMove:
         faults.point("promote:start")
         done = self.op_result(name, key)
         if done is not None:
@@ -193,15 +193,13 @@ class MlflowRegistry(ModelRegistry):
         faults.point("promote:tmp-written")
         self.client.set_registered_model_alias(name, "champion", version)
         faults.point("promote:replaced")
-        result = self._result(name, "promote", before, reason)
-        self._record(name, key, {**result, "state": "done"})
-        return result
+        return self._done(name, key, "promote", before, reason)
 
-    def rollback(self, name: str, *, key: str, reason: str = "") -> dict[str, Any]:
+    def rollback(self, name: str, *, key: str, reason: str = "") -> AliasMove:
         faults.point("rollback:start")
         intent = self._intent(name, key)
         if intent is not None and intent.get("state") == "done":
-            return intent
+            return AliasMove.from_json(intent)
         if intent is not None:
             target, before = str(intent["target"]), dict(intent["before"])
         else:
@@ -225,20 +223,16 @@ class MlflowRegistry(ModelRegistry):
         elif self.alias(name, "previous") is not None:
             self.client.delete_registered_model_alias(name, "previous")
         faults.point("rollback:replaced")
-        result = self._result(name, "rollback", before, reason)
-        self._record(name, key, {**result, "state": "done"})
-        return result
+        return self._done(name, key, "rollback", before, reason)
 
-    def _result(self, name: str, op: str, before: dict[str, Any], reason: str) -> dict[str, Any]:
+    def _done(
+        self, name: str, key: str, op: Literal["promote", "rollback"], before: dict[str, Any], reason: str
+    ) -> AliasMove:
+        """Record the finished move under its key (so a repeat returns it) and return it as recorded."""
         after = {a: self.alias(name, a) for a in ("champion", "previous")}
-        return {
-            "op": op,
-            "before": before,
-            "after": after,
-            "champion": after["champion"],
-            "at": time.time(),
-            "reason": reason,
-        }
+        record = AliasMove(op, before, after, time.time(), reason).to_json()
+        self._record(name, key, {**record, "state": "done"})
+        return AliasMove.from_json(record)
 
     def fsck(self, name: str) -> list[str]:
         problems = []

@@ -144,7 +144,7 @@ class RetrainRemediation:
         reg = self.registry()
         done = reg.op_result(p.model, key)
         if done is not None:  # promoted before a crash: only the (idempotent) reload may be missing
-            return self._promoted(reg, str(done["champion"]), key, reused=True)
+            return self._promoted(reg, str(done.champion), key, reused=True)
         version = reg.find_by_key(p.model, key)
         if version is None:
             version = self._challenger(ctx)

@@ -54,8 +54,8 @@ class RollbackRemediation:
             result = reg.rollback(p.model, key=ctx.idempotency_key, reason=f"incident {ctx.incident.id}")
         except RegistryError as exc:
             return Outcome(ok=False, summary=f"rollback failed: {exc}", recoverable=exc.recoverable)
-        champion = str(result.get("champion"))
-        details = {"before": result.get("before"), "after": result.get("after")}
+        champion = str(result.champion)
+        details = {"before": dict(result.before), "after": dict(result.after)}
         if p.reload is not None:
             problem = reload_serving(
                 url=p.reload.url,
@@ -67,7 +67,7 @@ class RollbackRemediation:
             if problem is not None:
                 said = f"rolled back to version {champion} but {problem.reason}"
                 return Outcome(ok=False, summary=said, details=details, recoverable=problem.retryable)
-        before = (result.get("before") or {}).get("champion")
+        before = result.before.get("champion")
         return Outcome(ok=True, summary=f"{p.model}@champion: version {before} -> {champion}", details=details)
 
     def resume(self, plan: Plan, ctx: ActionContext) -> Outcome | None:

@@ -38,7 +38,7 @@ def test_register_promote_rollback_with_aliases(reg: MlflowRegistry, monkeypatch
     assert reg.metadata("churn", v2)["parent"] == "1"
     reg.promote("churn", v1, key="p1")
     result = reg.promote("churn", v2, key="p2")
-    assert reg.promote("churn", v2, key="p2")["after"] == result["after"]
+    assert reg.promote("churn", v2, key="p2").after == result.after
     assert reg.alias("churn", "champion") == "2" and reg.alias("churn", "previous") == "1"
     model: Any = reg.load("churn")
     assert model.coef_.shape == (1, 3)
@@ -51,7 +51,7 @@ def test_register_promote_rollback_with_aliases(reg: MlflowRegistry, monkeypatch
     rows = pd.DataFrame(np.zeros((2, 3)), columns=FEATURES)
     assert list(served.predict(rows)) == list(model.predict(rows))
     back = reg.rollback("churn", key="r1")
-    assert back["after"]["champion"] == "1" and reg.rollback("churn", key="r1")["after"] == back["after"]
+    assert back.champion == "1" and reg.rollback("churn", key="r1").after == back.after
     assert reg.alias("churn", "champion") == "1" and reg.alias("churn", "previous") is None
     assert reg.fsck("churn") == []
 

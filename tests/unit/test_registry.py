@@ -66,7 +66,7 @@ def test_versions_metadata_aliases_and_idempotency(tmp_path: Path) -> None:
     assert reg.state("m")["aliases"] == {"champion": "2", "previous": "1"}
     assert reg.load("m").coef_.shape == (1, 3)
     back = reg.rollback("m", key="r1")
-    assert back["before"]["champion"] == "2" and reg.alias("m", "champion") == "1"
+    assert back.before["champion"] == "2" and back.champion == "1" and reg.alias("m", "champion") == "1"
     assert reg.rollback("m", key="r1") == back
     assert reg.state("m")["bad"] == ["2"]
     assert reg.fsck("m") == []
