@@ -8,8 +8,11 @@ out of the daemon's start, so it is ready in about two seconds.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,19 +28,16 @@ def warm_cache(names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise AiopsError(f"unknown detector(s): {', '.join(unknown)} (see `aiops plugins`)")
-    try:
-        from aiops_detectors.anomaly._jit import cache_writable
-    except ImportError:
+    compiled = [name for name in names or sorted(available) if callable(getattr(_load(name), "warm_up", None))]
+    if not compiled:
         click.echo("no compiled detectors installed (aiops-detectors): nothing to warm")
         return
-    if not cache_writable():
+    place = _cache_place(_load(compiled[0]))
+    if not _writable(place):
         where = os.environ.get("NUMBA_CACHE_DIR") or "next to the installed detectors"
         raise AiopsError(f"numba cannot write its cache ({where}); set NUMBA_CACHE_DIR to a writable directory")
     warmed = 0
-    for name in names or sorted(available):
-        cls = plugins.load(plugins.DETECTORS, name)
-        if not callable(getattr(cls, "warm_up", None)):
-            continue  # not a compiled per-series detector: nothing to cache
+    for name in compiled:
         try:
             detector = plugins.build(plugins.DETECTORS, name)
         except Exception as exc:  # needs parameters without defaults: not one of the compiled ones
@@ -48,3 +48,23 @@ def warm_cache(names: tuple[str, ...]) -> None:
         warmed += 1
         click.echo(f"{name}: ready in {time.monotonic() - started:.2f}s")
     click.echo(f"{warmed} detector(s) warmed; cache: {os.environ.get('NUMBA_CACHE_DIR') or 'package __pycache__'}")
+
+
+def _load(name: str) -> Any:
+    return plugins.load(plugins.DETECTORS, name)
+
+
+def _cache_place(detector_class: type[Any]) -> Path:
+    """Where numba keeps the compiled code: ``NUMBA_CACHE_DIR``, else beside the detector's package.
+
+    Asked of numba and of the installed class, not of the detectors' package, which the core never imports.
+    """
+    from numba.core import config  # a compiled detector is installed, so numba is
+
+    configured = str(getattr(config, "CACHE_DIR", "") or "")
+    return Path(configured) if configured else Path(inspect.getfile(detector_class)).parent / "__pycache__"
+
+
+def _writable(place: Path) -> bool:
+    probe = place if place.exists() else place.parent
+    return os.access(probe, os.W_OK | os.X_OK)
