@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from aiops import plugins
-from aiops.replay import SeriesReplay
 from aiops.backtest.simulate import simulate
 from aiops.config.loader import load_config
 from aiops.logs import configure_logging
+from aiops.replay import SeriesReplay
 from aiops.types import Frame, Series
 
 T0 = 1_700_000_000.0

@@ -15,9 +15,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.replay import FrameReplay, RowsReplay, SeriesReplay
 from aiops.errors import SourceError
 from aiops.redact import redact
+from aiops.replay import FrameReplay, RowsReplay, SeriesReplay
 from aiops.types import Finding, Frame, Series
 
 CHUNK = 1 << 20  # bytes read per system call

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.replay import SeriesReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
+from aiops.replay import SeriesReplay
 from aiops.sources._common import Problems, read_secret
 from aiops.types import Frame, Series
 

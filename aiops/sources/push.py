@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.replay import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
 from aiops.matchers import Matchers, matches_all, parse_matchers
+from aiops.replay import RowsReplay
 from aiops.sources._common import Problems, rows_frame
 from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
 from aiops.types import Frame, Series, series_key

@@ -17,10 +17,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aiops.replay import RowsReplay
 from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
+from aiops.replay import RowsReplay
 from aiops.sources._common import Problems, read_secret, rows_frame
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
