@@ -137,7 +137,6 @@ def test_banked_tick_equals_the_point_by_point_path(block: int, monkeypatch: pyt
 
 def test_compiled_code_is_cached_only_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiops_detectors.anomaly._jit import cache_writable
-
     from numba.core import config  # numba reads NUMBA_CACHE_DIR once, into this
 
     monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path))
