@@ -442,16 +442,6 @@ class Store:
         inserted = conn.execute(insert.values(**data).on_conflict_do_nothing().returning(key)).first()
         return inserted is not None
 
-    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxMessage]:
-        query = (
-            sa.select(t.outbox)
-            .where(t.outbox.c.state == _PENDING, t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.id)
-            .limit(limit)
-        )
-        with self.tx() as conn:
-            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
-
     def claim_notification(
         self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
     ) -> bool:
@@ -542,7 +532,7 @@ class Store:
         with self.tx() as conn:
             yield from checkpoints.read_series(conn, check)
 
-    # -- pushed telemetry (issue 3) ---------------------------------------------------------------------
+    # -- pushed telemetry ---------------------------------------------------------------------------------
 
     def append_events(self, rows: Sequence[Mapping[str, Any]], now: float) -> list[int]:
         """Append pushed points/events in one transaction; returns their ids (ascending).
@@ -583,18 +573,12 @@ class Store:
             result = conn.execute(query.order_by(t.events.c.id).limit(limit))
             return [dict(r._mapping) for r in result]
 
-    def last_event_id(self, stream: str) -> int:
-        """The newest id of a stream (0 when empty)."""
-        with self.tx() as conn:
-            value = conn.execute(sa.select(sa.func.max(t.events.c.id)).where(t.events.c.stream == stream)).scalar()
-        return int(value or 0)
-
     def prune_events(self, received_before: float) -> int:
         """Delete pushed rows received before a time (retention); returns how many were deleted."""
         with self.tx() as conn:
             return int(conn.execute(sa.delete(t.events).where(t.events.c.received_at < received_before)).rowcount)
 
-    # -- notification pipeline: grouping, repeats, silences, flaps (issue 7) -------------------------------
+    # -- notification pipeline: grouping, repeats, silences, flaps ---------------------------------------
 
     def pending_notifications(self, limit: int = 1000) -> list[OutboxMessage]:
         """Every pending outbox row, due or not, oldest first, without its payload (see
@@ -783,7 +767,7 @@ class Store:
         with self.tx() as conn:
             return [FlapEpisode.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
-    # -- safety guards: budgets from the ledger, circuit breakers (issue 6) ------------------------------
+    # -- safety guards: budgets from the ledger, circuit breakers ---------------------------------------
 
     def count_actions_since(
         self,

@@ -198,7 +198,7 @@ def _policy(**extra: Any) -> PolicyConfig:
 
 def _step(p: PolicyConfig, g: GuardFacts, now: float = 10_000.0, last: float | None = None) -> Any:
     return next_step(
-        policy=p, rung=0, attempts=0, paused=False, acknowledged=False, last_action_on_target_at=last, now=now, guards=g
+        policy=p, rung=0, attempts=0, paused=False, last_action_on_target_at=last, now=now, guards=g
     )
 
 
