@@ -6,9 +6,9 @@ how often and in which bundle is notification policy (Alertmanager's routing tre
 function means flap control, routes and silences apply to every message the same way.
 
 A check's ``policy.notify`` receivers always get its messages (no grouping, no repeats unless a route for
-that receiver says otherwise). ``routes`` are tried in order; the first whose matchers, ``match`` labels
-and ``severity`` all fit adds its receivers with its timing, and stops the walk unless it says
-``continue: true``.
+that receiver says otherwise). ``routes`` are tried in order; the first whose matchers (``match``
+labels are read as ``label="value"`` matchers) and ``severity`` all fit adds its receivers with its timing,
+and stops the walk unless it says ``continue: true``.
 
 >>> from aiops.config.notifications import RouteConfig
 >>> routes = [RouteConfig.model_validate({"matchers": ["team=ml"], "receivers": ["slack"], "group_by": ["check"]}),
@@ -42,8 +42,6 @@ GROUPED_EVENTS = frozenset({"firing", "resolved"})
 
 def route_matches(r: RouteConfig, labels: Mapping[str, str]) -> bool:
     if r.severity and labels.get("severity") not in r.severity:
-        return False
-    if any(labels.get(k) != v for k, v in r.match.items()):
         return False
     return matches_all(parse_matchers(r.matchers), labels)
 
