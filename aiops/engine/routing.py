@@ -40,6 +40,30 @@ log = structlog.get_logger("aiops.routing")
 GROUPED_EVENTS = frozenset({"firing", "resolved"})
 
 
+def outbox_row(
+    notifier: str,
+    incident_id: int,
+    event: str,
+    payload: Mapping[str, Any],
+    now: float,
+    route: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new outbox row: pending, due now, ungrouped; ``route`` is the timing of the route that chose it."""
+    return {
+        "notifier": notifier,
+        "dedup_key": str(payload["dedup_key"]),
+        "incident_id": incident_id,
+        "event": event,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "group_key": None,
+        "route": route,
+    }
+
+
 def route_matches(r: RouteConfig, labels: Mapping[str, str]) -> bool:
     if r.severity and labels.get("severity") not in r.severity:
         return False
@@ -100,19 +124,7 @@ def enqueue_message(
         flapping.start_episode(store, incident, decision.opens, sorted(targets), payload, now)
         log.warning("incident is flapping; further messages held", incident=incident.id, reason=decision.reason)
     for receiver, routed in targets.items():
-        values: dict[str, Any] = {
-            "notifier": receiver,
-            "dedup_key": str(payload["dedup_key"]),
-            "incident_id": incident.id,
-            "event": str(payload["event"]),
-            "payload": payload,
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "group_key": None,
-            "route": None,
-        }
+        values = outbox_row(receiver, incident.id, str(payload["event"]), payload, now)
         if routed is not None:
             index, r = routed
             values["route"] = r.timing()
