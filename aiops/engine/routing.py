@@ -30,7 +30,7 @@ from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
 from aiops.engine.silences import message_labels
 from aiops.matchers import matches_all, parse_matchers
-from aiops.store.records import FlapEpisode, Incident
+from aiops.store.records import FlapEpisode, Incident, JsonObject
 from aiops.store.store import Store
 from aiops.types import Message
 
@@ -44,10 +44,10 @@ def outbox_row(
     notifier: str,
     incident_id: int,
     event: str,
-    payload: Mapping[str, Any],
+    payload: JsonObject,
     now: float,
-    route: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    route: JsonObject | None = None,
+) -> dict[str, object]:
     """A new outbox row: pending, due now, ungrouped; ``route`` is the timing of the route that chose it."""
     return {
         "notifier": notifier,
