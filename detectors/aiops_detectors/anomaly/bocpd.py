@@ -167,10 +167,7 @@ class BocpdDetector(BankedDetector):
     Params = BocpdParams
     name = "bocpd"
     params: BocpdParams
-    kernel: ClassVar[Any] = kernel
-
-    def new_scorer(self) -> BocpdScorer:
-        return BocpdScorer(self.params)
+    Scorer = BocpdScorer
 
 
 __all__ = ["BocpdDetector", "BocpdScorer", "RunLength"]

@@ -137,7 +137,4 @@ class DefaultDetector(BankedDetector):
     Params = DefaultParams
     name = "default"
     params: DefaultParams
-    kernel: ClassVar[Any] = kernel
-
-    def new_scorer(self) -> DefaultScorer:
-        return DefaultScorer(self.params)
+    Scorer = DefaultScorer
