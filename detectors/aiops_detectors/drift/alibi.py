@@ -559,11 +559,7 @@ class _AlibiOnlineDetector(DriftDetector):
                     drift_rows += 1
                     if first is None:
                         first = last
-        if drift_rows:
-            if self.detected_at_ is None and first is not None:
-                self.detected_at_ = first[0]
-        elif len(rows):
-            self.detected_at_ = None  # the stream is back within the thresholds: a later drift is a new one
+        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
         shown = first or last
         columns: dict[str, ColumnDrift] = {}
         if shown is not None:
@@ -599,6 +595,15 @@ class _AlibiOnlineDetector(DriftDetector):
         else:
             summary = f"alibi {self.alibi_class}: no drift over {len(rows)} new rows (row {t}, ERT {p.ert:g} rows)"
         return DriftResult(bool(drift_rows), summary, columns, None, details)
+
+    def _track_episode(self, drift_rows: int, first_at: int | None, fed: int) -> None:
+        """Keep when the current drift episode started (the stream time of its first drifting row); a stream
+        fed back within the thresholds ends it, so a later drift is a new one."""
+        if drift_rows:
+            if self.detected_at_ is None and first_at is not None:
+                self.detected_at_ = first_at
+        elif fed:
+            self.detected_at_ = None
 
     def _trim(self) -> None:
         """Keep only what alibi's next ``predict`` reads (it would otherwise keep the whole stream)."""
@@ -877,11 +882,7 @@ class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
                     drift_rows += 1
                     if first is None:
                         first = last
-        if drift_rows:
-            if self.detected_at_ is None and first is not None:
-                self.detected_at_ = first[0]
-        elif len(rows):
-            self.detected_at_ = None  # the stream is back within the threshold: a later drift is a new one
+        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
         shown = first or last
         t = int(det.t)
         window = np.asarray(self.recent_, dtype=float).reshape(-1, len(self.columns_))
