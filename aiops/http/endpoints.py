@@ -462,10 +462,14 @@ def _write(
     )
 
 
+def _list_of(key: str, items: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema of an answer ``{key: [item, ...]}``."""
+    return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": items}}}
+
+
 def _listing(path: str, handler: Callable[[Call], Response], summary: str, key: str) -> Endpoint:
     """A GET answering ``{key: [...]}``, filtered by ``state`` and bounded by ``limit``."""
-    schema = {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": _INCIDENT}}}
-    return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=schema)
+    return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=_list_of(key, _INCIDENT))
 
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
@@ -547,11 +551,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         _verdicts,
         "list verdicts, newest first",
         query=_VERDICT_QUERY,
-        response_schema={
-            "type": "object",
-            "required": ["verdicts"],
-            "properties": {"verdicts": {"type": "array", "items": _VERDICT}},
-        },
+        response_schema=_list_of("verdicts", _VERDICT),
     ),
     Endpoint(
         "GET",
@@ -576,11 +576,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/api/v1/cluster",
         _cluster,
         "the daemon replicas sharing this store, with their heartbeat ages",
-        response_schema={
-            "type": "object",
-            "required": ["members"],
-            "properties": {"members": {"type": "array", "items": _MEMBER}},
-        },
+        response_schema=_list_of("members", _MEMBER),
     ),
     Endpoint(
         "GET",
