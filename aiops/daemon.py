@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,9 @@ class Daemon(FeedbackFacade):
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._scheduler = scheduler
         for job_id, fn in (
-            ("executor", self._executor_tick),
-            ("outbox", self._outbox_tick),
-            ("sweeper", self._sweep_tick),
+            ("executor", self._logged("executor tick failed", self.executor.tick)),
+            ("outbox", self._logged("outbox tick failed", self.outbox.tick)),
+            ("sweeper", self._logged("sweep failed", self.incidents.sweep)),
             ("membership", self.membership.tick),
         ):
             scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
@@ -298,23 +299,18 @@ class Daemon(FeedbackFacade):
         except Exception as exc:
             bound.error("incident update failed", error=repr(exc), exc_info=exc)
 
-    def _executor_tick(self) -> None:
-        try:
-            self.executor.tick()
-        except Exception as exc:
-            log.error("executor tick failed", error=repr(exc), exc_info=exc)
+    @staticmethod
+    def _logged(failure: str, tick: Callable[[], object]) -> Callable[[], None]:
+        """A background tick whose exception is logged as ``failure`` with its traceback: the job runs again
+        a second later, and one bad tick must not be lost in the scheduler's own generic message."""
 
-    def _outbox_tick(self) -> None:
-        try:
-            self.outbox.tick()
-        except Exception as exc:
-            log.error("outbox tick failed", error=repr(exc), exc_info=exc)
+        def run() -> None:
+            try:
+                tick()
+            except Exception as exc:
+                log.error(failure, error=repr(exc), exc_info=exc)
 
-    def _sweep_tick(self) -> None:
-        try:
-            self.incidents.sweep()
-        except Exception as exc:
-            log.error("sweep failed", error=repr(exc), exc_info=exc)
+        return run
 
     # -- reload ----------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from aiops_detectors.anomaly.ensemble import DefaultScorer
-from aiops_detectors.anomaly.multivariate import MultivariateScorer
+from aiops_detectors.anomaly.multivariate import MultivariateParams, MultivariateScorer
 
 POINTS_PER_WEEK = 7 * 288
 
@@ -69,7 +69,7 @@ def alerts_per_metric(metrics: dict[str, np.ndarray], ts: np.ndarray) -> list[in
 
 
 def alerts_vector(metrics: dict[str, np.ndarray], ts: np.ndarray, joint: bool) -> list[int]:
-    scorer = MultivariateScorer(joint=joint)
+    scorer = MultivariateScorer(MultivariateParams(joint=joint))
     names = list(metrics)
     columns = [metrics[k].tolist() for k in names]
     out = []

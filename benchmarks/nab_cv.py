@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 from aiops_detectors.anomaly._jit import njit
-from aiops_detectors.anomaly._kernel_parts import debounce
+from aiops_detectors.anomaly._kernel_parts import NEVER, debounce
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks" / "out" / "nab_cache"
@@ -96,19 +96,18 @@ def debounce_grid(levels: Iterable[float], cooldown_levels: Iterable[float]) -> 
 
 
 @njit
-def _debounce_run(raw: np.ndarray, rest: float, level: float, cooldown: float, cooldown_level: float) -> np.ndarray:
+def _debounce_run(raw: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+    """The kernels' own debounce over a series: ``knobs`` are rest, level, cooldown, cooldown level."""
     out = np.empty(len(raw))
-    since = float(1 << 30)
+    since = np.array([NEVER])
     for i in range(len(raw)):
-        o, since = debounce(since, rest, level, cooldown, cooldown_level, raw[i])
-        out[i] = o
+        out[i] = debounce(since, 0, knobs, 0, raw[i])
     return out
 
 
 def apply_debounce(raw: np.ndarray, d: Debounce) -> np.ndarray:
-    out: np.ndarray = _debounce_run(
-        raw, float(d.rest), float(d.alert_level), float(d.cooldown), float(d.cooldown_level)
-    )
+    knobs = np.array([d.rest, d.alert_level, d.cooldown, d.cooldown_level], dtype=float)
+    out: np.ndarray = _debounce_run(raw, knobs)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiops.durations import Duration
-from aiops.matchers import Matchers
+from aiops.matchers import Matcher, Matchers, MatchOp, normalise
 
 
 class _Strict(BaseModel):
@@ -24,7 +24,10 @@ class _Strict(BaseModel):
 class RouteConfig(_Strict):
     """One route: which messages it takes (all matchers must match) and where and how they go."""
 
-    match: dict[str, str] = Field(default_factory=dict, description="label: exact value (all must match)")
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description='shorthand for matchers `label="value"` (all must match); read into `matchers` at load',
+    )
     matchers: Matchers = Field(
         default_factory=list,
         description='Alertmanager matchers, all must match: `a="b"`, `a!="b"`, `a=~"re"`, `a!~"re"`, `{a="b", c="d"}`',
@@ -48,6 +51,19 @@ class RouteConfig(_Strict):
         if bad:
             raise ValueError(f"unknown severity {', '.join(bad)}; use info, warning or critical")
         return value
+
+    @model_validator(mode="after")
+    def _fold_match(self) -> RouteConfig:
+        """``match`` is Alertmanager's ``label="value"``: one grammar decides, so it joins ``matchers``.
+
+        The one difference from reading ``match`` literally: ``{label: ""}`` also takes a message without
+        that label, as in Alertmanager, where a missing label is an empty one.
+        """
+        if self.match:
+            exact = [str(Matcher(name, MatchOp.EQUAL, value)) for name, value in self.match.items()]
+            self.matchers = normalise([*self.matchers, *exact])
+            self.match = {}
+        return self
 
     def timing(self) -> dict[str, Any]:
         """What the outbox stores with a queued row, so a reload never re-times an already queued message."""

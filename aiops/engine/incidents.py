@@ -337,7 +337,6 @@ class IncidentManager:
             rung=rung,
             attempts=row.attempts,
             paused=self.paused(),
-            acknowledged=False,
             last_action_on_target_at=target_last,
             now=now,
             guards=guards,
@@ -772,7 +771,7 @@ class IncidentManager:
             link_token=_link_token(settings),  # approval and verdict links
         )
         payload = message_to_payload(message)
-        # routes, flap control and grouping live in aiops/engine/routing.py (issue 7)
+        # routes, flap control and grouping live in aiops/engine/routing.py
         from aiops.engine.routing import enqueue_message
 
         enqueue_message(self.store, runtime.config.settings, cfg.policy.notify, row, message, payload, now)

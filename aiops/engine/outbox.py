@@ -28,7 +28,7 @@ import structlog
 from aiops import faults
 from aiops.engine import flapping
 from aiops.engine.messages import incident_view
-from aiops.engine.routing import flap_closed_payload
+from aiops.engine.routing import flap_closed_payload, outbox_row
 from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
@@ -303,21 +303,8 @@ class OutboxDispatcher:
                 continue
             n = entry.repeats + 1
             payload = self._repeat_payload(original, incident, entry, n)
-            self.store.enqueue_notification(
-                {
-                    "notifier": name,
-                    "dedup_key": payload["dedup_key"],
-                    "incident_id": incident.id,
-                    "event": original.event if original.event != "group" else "firing",
-                    "payload": payload,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "group_key": None,
-                    "route": original.route,
-                }
-            )
+            event = original.event if original.event != "group" else "firing"
+            self.store.enqueue_notification(outbox_row(name, incident.id, event, payload, now, original.route))
             # next_repeat_at stays empty until this repeat is sent: a receiver that is down gets one queued
             # repeat, not one per interval.
             self.store.update_notify_log(entry.id, {"next_repeat_at": None, "repeats": n})

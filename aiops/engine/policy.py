@@ -54,29 +54,29 @@ def next_step(
     rung: int,
     attempts: int,
     paused: bool,
-    acknowledged: bool,
     last_action_on_target_at: float | None,
     now: float,
     guards: GuardFacts | None = None,
 ) -> Step:
     """The next rung of the ladder for an incident that needs action, after the guards.
 
+    Only a ``firing`` incident gets here: one a person acknowledged has left that state, so automation
+    already stands back for it without a guard of its own.
+
     >>> from aiops.config.models import PolicyConfig
     >>> p = PolicyConfig.model_validate({"cooldown": "5m", "actions": [{"type": "command", "argv": ["true"]}]})
-    >>> next_step(policy=p, rung=0, attempts=0, paused=False, acknowledged=False,
+    >>> next_step(policy=p, rung=0, attempts=0, paused=False,
     ...           last_action_on_target_at=None, now=1000.0).kind
     'act'
-    >>> next_step(policy=p, rung=0, attempts=0, paused=False, acknowledged=False,
+    >>> next_step(policy=p, rung=0, attempts=0, paused=False,
     ...           last_action_on_target_at=900.0, now=1000.0).reason
     'cooldown: target acted on 1m40s ago (cooldown 5m)'
-    >>> next_step(policy=p, rung=1, attempts=1, paused=False, acknowledged=False,
+    >>> next_step(policy=p, rung=1, attempts=1, paused=False,
     ...           last_action_on_target_at=None, now=1000.0).kind
     'escalate'
     """
     if not policy.actions:
         return Step("none", "no actions configured")
-    if acknowledged:
-        return Step("none", "acknowledged by a person: automation stands back")
     if rung >= len(policy.actions):
         return Step("escalate", f"escalation ladder exhausted after {attempts} attempt(s)")
     if attempts >= policy.max_attempts:

@@ -6,9 +6,9 @@ how often and in which bundle is notification policy (Alertmanager's routing tre
 function means flap control, routes and silences apply to every message the same way.
 
 A check's ``policy.notify`` receivers always get its messages (no grouping, no repeats unless a route for
-that receiver says otherwise). ``routes`` are tried in order; the first whose matchers, ``match`` labels
-and ``severity`` all fit adds its receivers with its timing, and stops the walk unless it says
-``continue: true``.
+that receiver says otherwise). ``routes`` are tried in order; the first whose matchers (``match``
+labels are read as ``label="value"`` matchers) and ``severity`` all fit adds its receivers with its timing,
+and stops the walk unless it says ``continue: true``.
 
 >>> from aiops.config.notifications import RouteConfig
 >>> routes = [RouteConfig.model_validate({"matchers": ["team=ml"], "receivers": ["slack"], "group_by": ["check"]}),
@@ -30,7 +30,7 @@ from aiops.config.notifications import RouteConfig
 from aiops.engine import flapping
 from aiops.engine.silences import message_labels
 from aiops.matchers import matches_all, parse_matchers
-from aiops.store.records import FlapEpisode, Incident
+from aiops.store.records import FlapEpisode, Incident, JsonObject
 from aiops.store.store import Store
 from aiops.types import Message
 
@@ -40,10 +40,32 @@ log = structlog.get_logger("aiops.routing")
 GROUPED_EVENTS = frozenset({"firing", "resolved"})
 
 
+def outbox_row(
+    notifier: str,
+    incident_id: int,
+    event: str,
+    payload: JsonObject,
+    now: float,
+    route: JsonObject | None = None,
+) -> dict[str, object]:
+    """A new outbox row: pending, due now, ungrouped; ``route`` is the timing of the route that chose it."""
+    return {
+        "notifier": notifier,
+        "dedup_key": str(payload["dedup_key"]),
+        "incident_id": incident_id,
+        "event": event,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "group_key": None,
+        "route": route,
+    }
+
+
 def route_matches(r: RouteConfig, labels: Mapping[str, str]) -> bool:
     if r.severity and labels.get("severity") not in r.severity:
-        return False
-    if any(labels.get(k) != v for k, v in r.match.items()):
         return False
     return matches_all(parse_matchers(r.matchers), labels)
 
@@ -102,19 +124,7 @@ def enqueue_message(
         flapping.start_episode(store, incident, decision.opens, sorted(targets), payload, now)
         log.warning("incident is flapping; further messages held", incident=incident.id, reason=decision.reason)
     for receiver, routed in targets.items():
-        values: dict[str, Any] = {
-            "notifier": receiver,
-            "dedup_key": str(payload["dedup_key"]),
-            "incident_id": incident.id,
-            "event": str(payload["event"]),
-            "payload": payload,
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "group_key": None,
-            "route": None,
-        }
+        values = outbox_row(receiver, incident.id, str(payload["event"]), payload, now)
         if routed is not None:
             index, r = routed
             values["route"] = r.timing()

@@ -43,6 +43,8 @@ MAX_LIMIT: Final = 1000
 STATE_PATTERN: Final = r"^[a-z_]{1,32}$"
 CHECK_PATTERN: Final = r"^[^\x00-\x1f]{1,100}$"
 DEFAULT_EFFECTIVENESS_WINDOW: Final = "30d"
+# a signed link's check: (token, id, value, expires, sig) -> None when valid, else why not
+LinkCheck = Callable[[str, int, str, str, str], str | None]
 
 
 class Auth(enum.Enum):
@@ -208,16 +210,30 @@ def _alertmanager(call: Call) -> Response:
     return json_response(202, _ingest_backend(call).append_events(alertmanager_rows(call.body, call.now)))
 
 
+def _checked_signed_link(call: Call, verify: LinkCheck, field: str, kind: str) -> str:
+    """The value a signed link carries in ``field`` (e.g. ``decision=approve``), once its signature and
+    expiry are checked; a 403 otherwise, and always without ``server.token`` (the links' key derives from it)."""
+    if call.ctx.token is None:
+        raise HttpError(403, f"{kind} links need server.token (or token_file / AIOPS_API_TOKEN)")
+    value = call.query.get(field, "")
+    why = verify(call.ctx.token, call.path_id, value, call.query.get("expires", ""), call.query.get("sig", ""))
+    if why is not None:
+        raise HttpError(403, f"invalid {kind} link: {why}")
+    return value
+
+
 def _checked_link(call: Call) -> str:
     from aiops.approval_links import verify
 
-    if call.ctx.token is None:
-        raise HttpError(403, "approval links need server.token (or token_file / AIOPS_API_TOKEN)")
-    decision = call.query.get("decision", "")
-    why = verify(call.ctx.token, call.path_id, decision, call.query.get("expires", ""), call.query.get("sig", ""))
-    if why is not None:
-        raise HttpError(403, f"invalid approval link: {why}")
-    return decision
+    return _checked_signed_link(call, verify, "decision", "approval")
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    """A bare page for people who opened a link from a message: ``title`` and ``body`` are escaped already."""
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body style='font-family:sans-serif'>{body}</body></html>"
+    )
 
 
 def _decide_page(call: Call) -> Response:
@@ -225,11 +241,10 @@ def _decide_page(call: Call) -> Response:
     decision = _checked_link(call)
     verb = "Approve" if decision == "approve" else "Deny"
     action_id = call.path_id
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'><title>aiops: "
-        f"{verb.lower()} action {action_id}</title></head><body style='font-family:sans-serif'>"
+    return _page(
+        f"aiops: {verb.lower()} action {action_id}",
         f"<h1>{verb} action {action_id}?</h1><p>This decides the remediation waiting for approval.</p>"
-        f"<form method='post'><button type='submit'>{verb} action {action_id}</button></form></body></html>"
+        f"<form method='post'><button type='submit'>{verb} action {action_id}</button></form>",
     )
 
 
@@ -237,10 +252,7 @@ def _decide(call: Call) -> Response:
     decision = _checked_link(call)
     result = call.ctx.backend.approve(call.path_id, "approval-link", decision == "approve")
     state = html.escape(str(result.get("state", "")))
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'><title>aiops</title></head>"
-        f"<body style='font-family:sans-serif'><h1>Action {call.path_id}: {state}</h1></body></html>"
-    )
+    return _page("aiops", f"<h1>Action {call.path_id}: {state}</h1>")
 
 
 # -- verdicts and effectiveness ----------------------------------------------------------------------------
@@ -306,13 +318,7 @@ def _cluster(call: Call) -> Response:
 def _checked_verdict_link(call: Call) -> str:
     from aiops.verdict_links import verify
 
-    if call.ctx.token is None:
-        raise HttpError(403, "verdict links need server.token (or token_file / AIOPS_API_TOKEN)")
-    verdict = call.query.get("verdict", "")
-    why = verify(call.ctx.token, call.path_id, verdict, call.query.get("expires", ""), call.query.get("sig", ""))
-    if why is not None:
-        raise HttpError(403, f"invalid verdict link: {why}")
-    return verdict
+    return _checked_signed_link(call, verify, "verdict", "verdict")
 
 
 def _verdict_page(call: Call) -> Response:
@@ -324,23 +330,19 @@ def _verdict_page(call: Call) -> Response:
     check = html.escape(str(incident.get("check_name") or incident.get("check") or ""))
     summary = html.escape(str(incident.get("summary") or ""))
     meaning = "worth a person's attention" if verdict == "useful" else "noise: it should not have opened"
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'><title>aiops: "
-        f"mark incident {call.path_id} {verdict}</title></head><body style='font-family:sans-serif'>"
+    return _page(
+        f"aiops: mark incident {call.path_id} {verdict}",
         f"<h1>Mark incident {call.path_id} as {verdict}?</h1><p>{check}: {summary}</p>"
         f"<p>This records that the incident was {html.escape(meaning)}.</p>"
-        f"<form method='post'><button type='submit'>Mark incident {call.path_id} {verdict}</button></form>"
-        "</body></html>"
+        f"<form method='post'><button type='submit'>Mark incident {call.path_id} {verdict}</button></form>",
     )
 
 
 def _verdict_by_link(call: Call) -> Response:
     verdict = _checked_verdict_link(call)
     _feedback(call).record_verdict(call.path_id, verdict, "verdict-link", "")
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'><title>aiops</title></head>"
-        f"<body style='font-family:sans-serif'><h1>Incident {call.path_id} marked {verdict}</h1>"
-        "<p>Thank you: verdicts tune the checks.</p></body></html>"
+    return _page(
+        "aiops", f"<h1>Incident {call.path_id} marked {verdict}</h1><p>Thank you: verdicts tune the checks.</p>"
     )
 
 
@@ -460,10 +462,14 @@ def _write(
     )
 
 
+def _list_of(key: str, items: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema of an answer ``{key: [item, ...]}``."""
+    return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": items}}}
+
+
 def _listing(path: str, handler: Callable[[Call], Response], summary: str, key: str) -> Endpoint:
     """A GET answering ``{key: [...]}``, filtered by ``state`` and bounded by ``limit``."""
-    schema = {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": _INCIDENT}}}
-    return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=schema)
+    return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=_list_of(key, _INCIDENT))
 
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
@@ -545,11 +551,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         _verdicts,
         "list verdicts, newest first",
         query=_VERDICT_QUERY,
-        response_schema={
-            "type": "object",
-            "required": ["verdicts"],
-            "properties": {"verdicts": {"type": "array", "items": _VERDICT}},
-        },
+        response_schema=_list_of("verdicts", _VERDICT),
     ),
     Endpoint(
         "GET",
@@ -574,11 +576,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "/api/v1/cluster",
         _cluster,
         "the daemon replicas sharing this store, with their heartbeat ages",
-        response_schema={
-            "type": "object",
-            "required": ["members"],
-            "properties": {"members": {"type": "array", "items": _MEMBER}},
-        },
+        response_schema=_list_of("members", _MEMBER),
     ),
     Endpoint(
         "GET",

@@ -14,6 +14,7 @@ from aiops.durations import Duration
 from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret, rows_frame
+from aiops.sources._http import answer_failed, request_failed
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -115,8 +116,8 @@ class HttpSource:
     with a wildcard yields one series per match, labelled ``path`` with the concrete path. Booleans count as
     1/0. ``rows`` turns a list of objects into table rows (e.g. DAG runs with ``state`` and ``duration``) for
     the data-quality and table detectors. Non-numeric values and selectors that match nothing are
-    ``data_quality`` problems; a dead, slow, non-2xx or non-JSON endpoint is a recoverable ``SourceError``
-    (401/403 are not recoverable: the credentials are wrong).
+    ``data_quality`` problems; a dead, slow, non-2xx or non-JSON endpoint is a ``SourceError``, recoverable
+    as :mod:`aiops.http_outcome` says (401/403 and other 4xx are not: the same request fails again).
     """
 
     Params: ClassVar[type[BaseModel]] = HttpParams
@@ -166,14 +167,11 @@ class HttpSource:
         where = f"http source {redact(p.url)}"
         try:
             response = self._session.get(p.url, headers=headers, auth=auth, timeout=p.timeout, verify=p.verify_tls)
-        except requests.Timeout:
-            raise SourceError(f"{where}: no answer within {p.timeout:g}s", recoverable=True) from None
         except requests.RequestException as exc:
-            raise SourceError(f"{where}: {type(exc).__name__}: {redact(str(exc))[:300]}", recoverable=True) from None
-        if response.status_code in (401, 403):
-            raise SourceError(f"{where}: HTTP {response.status_code}: check the credentials", recoverable=False)
-        if response.status_code >= 400:
-            raise SourceError(f"{where}: HTTP {response.status_code}: {redact(response.text[:200])!r}")
+            raise request_failed(where, exc, p.timeout) from None
+        failed = answer_failed(where, response)
+        if failed is not None:
+            raise failed
         try:
             return response.json()
         except ValueError:

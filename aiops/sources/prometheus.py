@@ -13,6 +13,7 @@ from aiops.errors import SourceError
 from aiops.redact import redact
 from aiops.replay import SeriesReplay
 from aiops.sources._common import Problems, read_secret
+from aiops.sources._http import answer_failed, request_failed
 from aiops.types import Frame, Series
 
 MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series than this
@@ -147,12 +148,8 @@ class PrometheusSource:
             response = self._session.get(
                 url, params=query, headers=headers, auth=auth, timeout=p.timeout, verify=verify, cert=cert
             )
-        except requests.Timeout:
-            raise SourceError(f"{where}: no answer within {p.timeout:g}s", recoverable=True) from None
-        except requests.exceptions.SSLError as exc:
-            raise SourceError(f"{where}: TLS error: {redact(str(exc))[:300]}", recoverable=False) from None
         except requests.RequestException as exc:
-            raise SourceError(f"{where}: {type(exc).__name__}: {redact(str(exc))[:300]}", recoverable=True) from None
+            raise request_failed(where, exc, p.timeout) from None
         try:
             body = response.json()
         except ValueError:
@@ -164,9 +161,10 @@ class PrometheusSource:
                 recoverable=kind not in _FINAL_ERRORS,
                 reason=f"prometheus_{kind}",
             )
-        if response.status_code in (401, 403):
-            raise SourceError(f"{where}: HTTP {response.status_code}: check the credentials", recoverable=False)
-        if response.status_code >= 400 or not isinstance(body, dict) or body.get("status") != "success":
+        failed = answer_failed(where, response, ", not a Prometheus answer")
+        if failed is not None:
+            raise failed
+        if not isinstance(body, dict) or body.get("status") != "success":
             text = redact(response.text[:200])
             raise SourceError(f"{where}: HTTP {response.status_code}, not a Prometheus answer: {text!r}")
         return body

@@ -207,7 +207,7 @@ flaps = sa.Table(
 )
 
 
-# Circuit breakers per action type (issue 6): durable, so a restart does not forget that an action keeps failing.
+# Circuit breakers per action type: durable, so a restart does not forget that an action keeps failing.
 breakers = sa.Table(
     "aiops_breakers",
     metadata,

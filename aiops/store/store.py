@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,6 +41,8 @@ from aiops.store.records import (
     column_names,
 )
 from aiops.types import ActionState, IncidentState, json_safe
+
+R = TypeVar("R")  # a typed record read from a row
 
 Row = dict[str, Any]
 OPEN_STATES = [s.value for s in IncidentState if s.is_open]
@@ -84,6 +86,11 @@ class Store:
     @property
     def redacted_url(self) -> str:
         return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    def _all(self, record: Callable[[Mapping[str, object]], R], query: sa.Select[Any]) -> list[R]:
+        """Every row of ``query`` as a typed record."""
+        with self.tx() as conn:
+            return [record(dict(r._mapping)) for r in conn.execute(query)]
 
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
@@ -154,9 +161,7 @@ class Store:
 
     @staticmethod
     def _set_meta(conn: sa.Connection, key: str, value: str) -> None:
-        updated = conn.execute(sa.update(t.meta).where(t.meta.c.key == key).values(value=value)).rowcount
-        if not updated:
-            conn.execute(sa.insert(t.meta).values(key=key, value=value))
+        _update_or_insert(conn, t.meta, {"key": key}, {"value": value})
 
     def set_flag(self, key: str, value: str) -> None:
         with self.tx() as conn:
@@ -289,14 +294,12 @@ class Store:
             query = query.where(t.incidents.c.state.in_(OPEN_STATES))
         if check:
             query = query.where(t.incidents.c.check_name == check)
-        with self.tx() as conn:
-            return [Incident.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(Incident.from_row, query)
 
     def transitions(self, incident_id: int) -> list[Transition]:
         """An incident's audit trail, oldest first."""
         query = sa.select(t.transitions).where(t.transitions.c.incident_id == incident_id).order_by(t.transitions.c.id)
-        with self.tx() as conn:
-            return [Transition.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(Transition.from_row, query)
 
     def incident_counts(self) -> dict[str, int]:
         query = (
@@ -340,8 +343,7 @@ class Store:
             query = query.where(t.actions.c.state == state)
         if incident_id is not None:
             query = query.where(t.actions.c.incident_id == incident_id)
-        with self.tx() as conn:
-            return [Action.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(Action.from_row, query)
 
     def claim_action(
         self, action_id: int, owner: str, lease_until: float, now: float, *, from_states: Sequence[str]
@@ -442,16 +444,6 @@ class Store:
         inserted = conn.execute(insert.values(**data).on_conflict_do_nothing().returning(key)).first()
         return inserted is not None
 
-    def due_notifications(self, now: float, limit: int = 100) -> list[OutboxMessage]:
-        query = (
-            sa.select(t.outbox)
-            .where(t.outbox.c.state == _PENDING, t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.id)
-            .limit(limit)
-        )
-        with self.tx() as conn:
-            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
-
     def claim_notification(
         self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
     ) -> bool:
@@ -483,8 +475,7 @@ class Store:
             query = query.where(t.outbox.c.incident_id == incident_id)
         if state:
             query = query.where(t.outbox.c.state == state)
-        with self.tx() as conn:
-            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(OutboxMessage.from_row, query)
 
     def outbox_pending(self) -> int:
         with self.tx() as conn:
@@ -514,11 +505,7 @@ class Store:
             }
         )
         with self.tx() as conn:
-            updated = conn.execute(
-                sa.update(t.check_state).where(t.check_state.c.check_name == check).values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(sa.insert(t.check_state).values(check_name=check, **values))
+            _update_or_insert(conn, t.check_state, {"check_name": check}, values)
 
     def save_checkpoint(
         self, check: str, blobs: Iterable[checkpoints.SeriesBlob], cursor: checkpoints.Cursor | None, now: float
@@ -542,7 +529,7 @@ class Store:
         with self.tx() as conn:
             yield from checkpoints.read_series(conn, check)
 
-    # -- pushed telemetry (issue 3) ---------------------------------------------------------------------
+    # -- pushed telemetry ---------------------------------------------------------------------------------
 
     def append_events(self, rows: Sequence[Mapping[str, Any]], now: float) -> list[int]:
         """Append pushed points/events in one transaction; returns their ids (ascending).
@@ -583,26 +570,19 @@ class Store:
             result = conn.execute(query.order_by(t.events.c.id).limit(limit))
             return [dict(r._mapping) for r in result]
 
-    def last_event_id(self, stream: str) -> int:
-        """The newest id of a stream (0 when empty)."""
-        with self.tx() as conn:
-            value = conn.execute(sa.select(sa.func.max(t.events.c.id)).where(t.events.c.stream == stream)).scalar()
-        return int(value or 0)
-
     def prune_events(self, received_before: float) -> int:
         """Delete pushed rows received before a time (retention); returns how many were deleted."""
         with self.tx() as conn:
             return int(conn.execute(sa.delete(t.events).where(t.events.c.received_at < received_before)).rowcount)
 
-    # -- notification pipeline: grouping, repeats, silences, flaps (issue 7) -------------------------------
+    # -- notification pipeline: grouping, repeats, silences, flaps ---------------------------------------
 
     def pending_notifications(self, limit: int = 1000) -> list[OutboxMessage]:
         """Every pending outbox row, due or not, oldest first, without its payload (see
         :meth:`get_notification`): the dispatcher keeps per-receiver order by never sending a row while an
         older one of the same receiver is still waiting, so it must see them all, cheaply, every tick."""
         query = sa.select(*_OUTBOX_LIGHT).where(t.outbox.c.state == _PENDING).order_by(t.outbox.c.id).limit(limit)
-        with self.tx() as conn:
-            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(OutboxMessage.from_row, query)
 
     def get_notification(self, notification_id: int) -> OutboxMessage | None:
         with self.tx() as conn:
@@ -616,8 +596,7 @@ class Store:
             .where(t.outbox.c.notifier == notifier, t.outbox.c.incident_id == incident_id)
             .order_by(t.outbox.c.id)
         )
-        with self.tx() as conn:
-            return [OutboxMessage.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(OutboxMessage.from_row, query)
 
     def flush_group(
         self,
@@ -665,12 +644,7 @@ class Store:
 
     @staticmethod
     def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
-        g = t.notify_groups
-        updated = conn.execute(
-            sa.update(g).where(g.c.notifier == notifier, g.c.group_key == group_key).values(last_flush_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(sa.insert(g).values(notifier=notifier, group_key=group_key, last_flush_at=now))
+        _update_or_insert(conn, t.notify_groups, {"notifier": notifier, "group_key": group_key}, {"last_flush_at": now})
 
     def group_flushed_at(self, notifier: str, group_key: str) -> float | None:
         g = t.notify_groups
@@ -714,8 +688,7 @@ class Store:
             .order_by(log.c.next_repeat_at)
             .limit(limit)
         )
-        with self.tx() as conn:
-            return [RepeatLog.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(RepeatLog.from_row, query)
 
     def update_notify_log(self, log_id: int, values: Mapping[str, object]) -> None:
         data = _column_values("repeat log", _REPEAT_LOG_COLUMNS, values)
@@ -740,8 +713,7 @@ class Store:
         query = sa.select(t.silences).order_by(t.silences.c.id)
         if active_at is not None:
             query = query.where(t.silences.c.starts_at <= active_at, t.silences.c.ends_at > active_at)
-        with self.tx() as conn:
-            return [Silence.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(Silence.from_row, query)
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
         with self.tx() as conn:
@@ -772,18 +744,13 @@ class Store:
     def save_flap(self, fingerprint: str, values: Mapping[str, object]) -> None:
         data = _column_values("flap", _FLAP_COLUMNS, values)
         with self.tx() as conn:
-            updated = conn.execute(
-                sa.update(t.flaps).where(t.flaps.c.fingerprint == fingerprint).values(**data)
-            ).rowcount
-            if not updated:
-                conn.execute(sa.insert(t.flaps).values(fingerprint=fingerprint, **data))
+            _update_or_insert(conn, t.flaps, {"fingerprint": fingerprint}, data)
 
     def active_flaps(self) -> list[FlapEpisode]:
         query = sa.select(t.flaps).where(t.flaps.c.ended_at.is_(None))
-        with self.tx() as conn:
-            return [FlapEpisode.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(FlapEpisode.from_row, query)
 
-    # -- safety guards: budgets from the ledger, circuit breakers (issue 6) ------------------------------
+    # -- safety guards: budgets from the ledger, circuit breakers ---------------------------------------
 
     def count_actions_since(
         self,
@@ -826,18 +793,13 @@ class Store:
         data = _column_values("breaker", _BREAKER_COLUMNS, values)
         data["updated_at"] = now
         with self.tx() as conn:
-            updated = conn.execute(
-                sa.update(t.breakers).where(t.breakers.c.action_type == action_type).values(**data)
-            ).rowcount
-            if not updated:
-                conn.execute(sa.insert(t.breakers).values(action_type=action_type, **{"state": "closed", **data}))
+            _update_or_insert(conn, t.breakers, {"action_type": action_type}, data, {"state": "closed", **data})
             row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).one()
         return Breaker.from_row(dict(row._mapping))
 
     def list_breakers(self) -> list[Breaker]:
         query = sa.select(t.breakers).order_by(t.breakers.c.action_type)
-        with self.tx() as conn:
-            return [Breaker.from_row(dict(r._mapping)) for r in conn.execute(query)]
+        return self._all(Breaker.from_row, query)
 
 
 class _Conflict(Exception):
@@ -865,8 +827,27 @@ def _action_values(values: Mapping[str, object]) -> dict[str, Any]:
 
 _OUTBOX_COLUMNS = column_names(OutboxMessage) - {"id"}
 _PENDING = NotificationState.PENDING.value
+
+
 #: An outbox row without its payload: what the dispatcher lists every tick (the payload is read only for
 #: the rows it sends).
+def _update_or_insert(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: Mapping[str, object],
+    values: Mapping[str, object],
+    inserted: Mapping[str, object] | None = None,
+) -> None:
+    """Update the row with this ``key`` to ``values``, or insert it (with ``inserted``, default ``values``).
+
+    Portable SQL rather than a dialect's upsert: the same statements on SQLite and PostgreSQL; two writers
+    inserting the same key at once fail the second on the primary key, inside its transaction.
+    """
+    where = [table.c[name] == value for name, value in key.items()]
+    if not conn.execute(sa.update(table).where(*where).values(**values)).rowcount:
+        conn.execute(sa.insert(table).values(**key, **(values if inserted is None else inserted)))
+
+
 _OUTBOX_LIGHT = [c for c in t.outbox.c if c.name != "payload"]
 
 

@@ -62,7 +62,7 @@ def test_single_series_falls_back_to_default_pipeline() -> None:
 
 
 def test_joint_component_finds_moderate_shifts_of_every_metric_at_once() -> None:
-    from aiops_detectors.anomaly.multivariate import MultivariateScorer
+    from aiops_detectors.anomaly.multivariate import MultivariateParams, MultivariateScorer
 
     small = {"memory": 300, "history": 1500, "value_memory": 1000}
     found = {False: 0, True: 0}
@@ -70,7 +70,7 @@ def test_joint_component_finds_moderate_shifts_of_every_metric_at_once() -> None
         noise = np.random.default_rng(seed).normal(0, 1, (3, 3000))
         noise[:, 2600:2640] += 2.0  # two sd on each metric: each alone stays under the alert level
         for joint in (False, True):
-            scorer = MultivariateScorer(joint=joint, **small)
+            scorer = MultivariateScorer(MultivariateParams(joint=joint, **small))
             scores = np.array(
                 [scorer.update(60.0 * i, dict(zip("abc", noise[:, i].tolist(), strict=True))) for i in range(3000)]
             )

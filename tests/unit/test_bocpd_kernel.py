@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from aiops_detectors.anomaly._base import Debounce, Likelihood
-from aiops_detectors.anomaly.bocpd import BocpdDetector, BocpdScorer
+from aiops_detectors.anomaly.bocpd import BocpdDetector, BocpdParams, BocpdScorer
 
 from aiops.detection import SeriesDetector
 from aiops.types import Frame, Series
@@ -132,7 +132,7 @@ def hard_series(n: int = 2400, seed: int = 3) -> np.ndarray:
 def test_kernel_matches_the_python_reference(params: dict[str, Any], n: int) -> None:
     v = hard_series(n)
     ref = ReferenceBocpd(**params)
-    fast = BocpdScorer(**params)
+    fast = BocpdScorer(BocpdParams(**params))
     for i, x in enumerate(v.tolist()):
         want = ref.update(x)
         got = fast.update(60.0 * i, x)
@@ -151,18 +151,18 @@ def test_stream_batch_and_restore_are_identical_with_gaps() -> None:
     v = hard_series()
     t = 60.0 * np.arange(len(v))
     t[800] = np.inf
-    streamed = BocpdScorer(**SMALL)
+    streamed = BocpdScorer(BocpdParams(**SMALL))
     a = np.array([streamed.update(ti, vi) for ti, vi in zip(t.tolist(), v.tolist(), strict=True)])
-    b = BocpdScorer(**SMALL).score(t, v)
+    b = BocpdScorer(BocpdParams(**SMALL)).score(t, v)
     assert np.array_equal(a, b)
     assert a.max() >= 0.6
     for cut in (0, 1, 150, 2000):
-        first = BocpdScorer(**SMALL)
+        first = BocpdScorer(BocpdParams(**SMALL))
         head = first.score(t[:cut], v[:cut])
         state = first.state_dict()
         if cut == 2000:  # just after the jump: dead hypotheses (-inf) travel through JSON as None
             assert None in state["state"]
-        second = BocpdScorer(**SMALL)
+        second = BocpdScorer(BocpdParams(**SMALL))
         second.load_state_dict(json.loads(json.dumps(state, allow_nan=False)))
         assert np.array_equal(np.concatenate([head, second.score(t[cut:], v[cut:])]), a), cut
         assert second.state_dict() == streamed.state_dict()
@@ -172,7 +172,7 @@ def test_state_of_an_earlier_layout_is_refused() -> None:
     old = {"runs": {}, "likelihood": {}, "debounce": {}, "last_raw": 0.0, "cp_prob": 0.0}
     with pytest.raises(ValueError, match="earlier layout"):
         BocpdScorer().load_state_dict(old)
-    state = BocpdScorer(**SMALL).state_dict()
+    state = BocpdScorer(BocpdParams(**SMALL)).state_dict()
     with pytest.raises(ValueError, match="does not match"):
         BocpdScorer().load_state_dict({**state, "state": state["state"][:-1]})
 

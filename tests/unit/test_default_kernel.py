@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 from aiops_detectors.anomaly._base import Debounce, Likelihood
-from aiops_detectors.anomaly.ensemble import DefaultDetector, DefaultScorer
+from aiops_detectors.anomaly.ensemble import DefaultDetector, DefaultParams, DefaultScorer
 from aiops_detectors.anomaly.ewma import EwmaScorer
 from aiops_detectors.anomaly.knn import KnnShape
-from aiops_detectors.anomaly.value import ValueNovelty
 
 from aiops.detection import SeriesDetector
 from aiops.types import Frame, Series
+from tests.kernel_refs.value import ValueNovelty
 
 SMALL: dict[str, Any] = {"memory": 120, "history": 400, "value_memory": 300, "learn": 40, "warmup": 20, "rest": 20}
 
@@ -55,7 +55,7 @@ def hard_series(n: int = 3000, seed: int = 3) -> np.ndarray:
 def test_kernel_matches_the_python_reference() -> None:
     v = hard_series()
     ref = ReferenceDefault(**SMALL)
-    fast = DefaultScorer(**SMALL)
+    fast = DefaultScorer(DefaultParams(**SMALL))
     for i, x in enumerate(v.tolist()):
         want, want_raw = ref.update(60.0 * i, x)
         got = fast.update(60.0 * i, x)
@@ -69,7 +69,7 @@ def test_kernel_matches_the_python_reference() -> None:
 
 
 def test_flat_stretch_after_a_huge_spike_is_quiet() -> None:
-    scores = DefaultScorer(**SMALL).score(60.0 * np.arange(3000), hard_series())
+    scores = DefaultScorer(DefaultParams(**SMALL)).score(60.0 * np.arange(3000), hard_series())
     assert scores[1900:2300].max() < 0.5  # 42.0 repeated: no residue of the 1e7 spike in the distances
 
 
@@ -78,13 +78,13 @@ def test_stream_batch_and_restore_are_identical_with_gaps() -> None:
     v[[100, 900, 901]] = np.nan
     t = 60.0 * np.arange(2000)
     t[500] = np.inf
-    streamed = DefaultScorer(**SMALL)
+    streamed = DefaultScorer(DefaultParams(**SMALL))
     a = np.array([streamed.update(ti, vi) for ti, vi in zip(t.tolist(), v.tolist(), strict=True)])
-    b = DefaultScorer(**SMALL).score(t, v)
+    b = DefaultScorer(DefaultParams(**SMALL)).score(t, v)
     assert np.array_equal(a, b)
-    first = DefaultScorer(**SMALL)
+    first = DefaultScorer(DefaultParams(**SMALL))
     head = first.score(t[:1100], v[:1100])
-    second = DefaultScorer(**SMALL)
+    second = DefaultScorer(DefaultParams(**SMALL))
     second.load_state_dict(first.state_dict())
     assert np.array_equal(np.concatenate([head, second.score(t[1100:], v[1100:])]), a)
 

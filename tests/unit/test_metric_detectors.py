@@ -293,7 +293,7 @@ def test_sorted_mad_equals_numpy_bit_for_bit() -> None:
 
 
 def _value_scorer(memory: int = 200) -> Any:
-    from aiops_detectors.anomaly.value import ValueNoveltyScorer
+    from tests.kernel_refs.value import ValueNoveltyScorer
 
     return ValueNoveltyScorer(memory=memory)
 
@@ -322,7 +322,7 @@ def test_value_novelty_save_restore_and_batch_equal_streaming() -> None:
 
 
 def test_value_novelty_equals_a_brute_force_search() -> None:
-    from aiops_detectors.anomaly.value import ValueNovelty
+    from tests.kernel_refs.value import ValueNovelty
 
     rng = np.random.default_rng(5)
     x = np.round(rng.normal(0, 1, 700).cumsum(), 1)  # ties and a wandering level
@@ -398,13 +398,13 @@ def test_bocpd_finds_a_mean_or_variance_change_within_a_few_points(seed: int, ch
 def test_bocpd_run_length_recursion_equals_the_closed_form_posterior() -> None:
     """With a negligible hazard the long run carries all the mass: its predictive must be the Normal-Gamma
     posterior predictive of every point so far (Student-t), computed in closed form."""
-    from aiops_detectors.anomaly.bocpd import RunLength
+    from aiops_detectors.anomaly.bocpd import BocpdParams, RunLength
     from scipy import stats
 
     rng = np.random.default_rng(4)
     x = rng.normal(3.0, 2.0, 60)
     k0, a0 = 1.0, 3.0
-    runs = RunLength(hazard_lambda=1e15, max_run=100, kappa0=k0, alpha0=a0, max_surprise=1e9)
+    runs = RunLength(BocpdParams(hazard_lambda=1e15, max_run=100, kappa0=k0, alpha0=a0, max_surprise=1e9))
     runs.update(float(x[0]))
     mu0, b0 = float(x[0]), a0 * (1e-6 * abs(float(x[0]))) ** 2  # the prior at t = 0: level x0, floor scale
     for n in range(1, len(x)):
@@ -421,9 +421,9 @@ def test_bocpd_run_length_recursion_equals_the_closed_form_posterior() -> None:
 
 
 def test_bocpd_truncation_keeps_the_cost_bounded_and_the_mass() -> None:
-    from aiops_detectors.anomaly.bocpd import RunLength
+    from aiops_detectors.anomaly.bocpd import BocpdParams, RunLength
 
-    runs = RunLength(max_run=50)
+    runs = RunLength(BocpdParams(max_run=50))
     rng = np.random.default_rng(5)
     for v in rng.normal(0.0, 1.0, 300).tolist():
         _, prob = runs.update(v)

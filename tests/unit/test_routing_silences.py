@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from aiops.cli import cli
 from aiops.config.notifications import RouteConfig, SilenceConfig
-from aiops.engine.routing import group_key, route
+from aiops.engine.routing import group_key, route, route_matches
 from aiops.engine.silences import active_silences, message_labels, silenced_by
 from aiops.matchers import parse_matcher
 from aiops.store.store import Store
@@ -118,3 +118,12 @@ def test_cli_silence_with_matchers_list_and_expire(tmp_path: Path) -> None:
     assert bad.exit_code != 0
     usage = runner.invoke(cli, ["silence", "-c", str(config)])
     assert usage.exit_code != 0 and "INCIDENT_ID" in usage.output
+
+
+def test_route_match_is_read_as_equality_matchers() -> None:
+    r = RouteConfig.model_validate({"match": {"team": 'ml "core"'}, "matchers": ['env!="dev"'], "receivers": ["x"]})
+    assert r.matchers == ['env!="dev"', 'team="ml \\"core\\""'] and r.match == {}
+    assert route_matches(r, {"team": 'ml "core"', "env": "prod"})
+    assert not route_matches(r, {"team": "ml", "env": "prod"})
+    # Alertmanager's rule: a missing label is an empty one, so an empty value also takes a message without it
+    assert route_matches(RouteConfig.model_validate({"match": {"team": ""}, "receivers": ["x"]}), {})

@@ -197,9 +197,7 @@ def _policy(**extra: Any) -> PolicyConfig:
 
 
 def _step(p: PolicyConfig, g: GuardFacts, now: float = 10_000.0, last: float | None = None) -> Any:
-    return next_step(
-        policy=p, rung=0, attempts=0, paused=False, acknowledged=False, last_action_on_target_at=last, now=now, guards=g
-    )
+    return next_step(policy=p, rung=0, attempts=0, paused=False, last_action_on_target_at=last, now=now, guards=g)
 
 
 def test_backoff_grows_the_cooldown_exponentially_up_to_the_cap() -> None:

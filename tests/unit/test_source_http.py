@@ -125,7 +125,14 @@ def test_failures_are_source_errors(server: _Server, monkeypatch: pytest.MonkeyP
     server.route("/denied", {"detail": "no"}, status=403)
     server.route("/slow", {"a": 1}, delay=2.0)
     server.route("/boom", {"detail": "down"}, status=503)
-    cases = {"/html": ("not JSON", True), "/denied": ("credentials", False), "/boom": ("HTTP 503", True)}
+    server.route("/busy", {"detail": "later"}, status=429)
+    cases = {
+        "/html": ("not JSON", True),
+        "/denied": ("credentials", False),
+        "/boom": ("HTTP 503", True),
+        "/busy": ("HTTP 429", True),  # the notifiers' rule (aiops.http_outcome): rate limited passes
+        "/missing": ("HTTP 404", False),  # the same request fails again
+    }
     for path, (message, recoverable) in cases.items():
         with pytest.raises(SourceError, match=message) as info:
             build(SOURCES, "http", {"url": server.url + path}).collect(None, 1.0)

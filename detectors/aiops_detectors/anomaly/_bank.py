@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import mmap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +43,10 @@ class KernelScorer(ScorerBase):
 
     def state_fields(self) -> dict[str, Any]:
         """The state with its numeric vectors (``params``, ``state``) as numpy arrays; subclasses say which."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict` or :meth:`state_arrays`; subclasses check their own layout."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -135,18 +139,23 @@ def _zeroed_block(rows: int, width: int) -> np.ndarray:
 
 class BankedDetector(SeriesDetector):
     """A :class:`SeriesDetector` whose scorers live in a :class:`StateBank`: the usual tick (one new point
-    per series) is one compiled call over the bank. Subclasses name their ``kernel`` module (which has
-    ``state_len(params)`` and ``step_rows(bank, params, rows, values, out)``) and make scorers with ``p``,
-    ``st`` and ``row``; scorers the bank does not adopt go point by point."""
+    per series) is one compiled call over the bank. Subclasses name their ``Scorer``, a :class:`KernelScorer`
+    built from the detector's parameters alone, whose ``kernel`` module (with ``state_len(params)`` and
+    ``step_rows(bank, params, rows, values, out)``) the bank runs; scorers the bank does not adopt go point
+    by point."""
 
-    kernel: ClassVar[Any]
+    Scorer: ClassVar[Callable[[Any], KernelScorer]]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self.kernel = self.new_scorer().kernel
         self._bank = self._new_bank()
 
+    def new_scorer(self) -> KernelScorer:
+        return type(self).Scorer(self.params)
+
     def _new_bank(self) -> StateBank:
-        params = self.new_scorer().p  # type: ignore[attr-defined]
+        params = self.new_scorer().p
         return StateBank(params, self.kernel.state_len(params))
 
     def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:

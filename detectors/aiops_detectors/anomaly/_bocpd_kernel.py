@@ -31,12 +31,16 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aiops_detectors.anomaly._jit import njit
 from aiops_detectors.anomaly._kernel_parts import NEVER as _NEVER
 from aiops_detectors.anomaly._kernel_parts import debounce
+
+if TYPE_CHECKING:  # the parameters' class imports this kernel
+    from aiops_detectors.anomaly.bocpd import BocpdParams
 
 # parameters
 P_HAZARD, P_R, P_KAPPA0, P_ALPHA0, P_SALPHA, P_MAXSUR, P_LOGH, P_LOG1MH = range(8)
@@ -72,30 +76,21 @@ def _tables(max_run: int, kappa0: float, alpha0: float) -> np.ndarray:
     return out
 
 
-def make_params(
-    hazard_lambda: float,
-    max_run: int,
-    kappa0: float,
-    alpha0: float,
-    scale_alpha: float,
-    max_surprise: float,
-    short: int,
-    history: int,
-    min_std: float,
-    learn: int,
-    warmup: int,
-    rest: int,
-    alert_level: float,
-    cooldown: int,
-    cooldown_level: float,
-) -> np.ndarray:
+def make_params(params: BocpdParams) -> np.ndarray:
+    """The parameter vector (scalars, then the tables) of a detector's parameters."""
+    q = params
     p = np.zeros(N_PARAMS)
-    hazard = 1.0 / float(hazard_lambda)
-    p[P_HAZARD], p[P_R], p[P_KAPPA0], p[P_ALPHA0] = hazard, int(max_run), kappa0, alpha0
-    p[P_SALPHA], p[P_MAXSUR], p[P_LOGH], p[P_LOG1MH] = scale_alpha, max_surprise, math.log(hazard), math.log1p(-hazard)
-    p[P_SHORT], p[P_HIST], p[P_MINSTD], p[P_LEARN] = int(short), int(history), min_std, int(learn)
-    p[P_WARMUP], p[P_REST], p[P_LEVEL], p[P_COOLDOWN] = int(warmup), int(rest), alert_level, int(cooldown)
-    p[P_COOLLEVEL], p[P_DECADES] = cooldown_level, 6.0
+    hazard = 1.0 / float(q.hazard_lambda)
+    p[P_HAZARD], p[P_R], p[P_KAPPA0], p[P_ALPHA0] = hazard, q.max_run, q.kappa0, q.alpha0
+    p[P_SALPHA], p[P_MAXSUR], p[P_LOGH], p[P_LOG1MH] = (
+        q.scale_alpha,
+        q.max_surprise,
+        math.log(hazard),
+        math.log1p(-hazard),
+    )
+    p[P_SHORT], p[P_HIST], p[P_MINSTD], p[P_LEARN] = q.short, q.history, q.min_std, q.learn
+    p[P_WARMUP], p[P_REST], p[P_LEVEL], p[P_COOLDOWN] = q.warmup, q.rest, q.alert_level, q.cooldown
+    p[P_COOLLEVEL], p[P_DECADES] = q.cooldown_level, 6.0
     return with_tables(p)
 
 
@@ -271,17 +266,10 @@ def _likelihood(st: np.ndarray, p: np.ndarray, raw: float) -> float:
 
 
 @njit
-def _debounce(st: np.ndarray, p: np.ndarray, score: float) -> float:
-    out, since = debounce(st[S_SINCE], p[P_REST], p[P_LEVEL], p[P_COOLDOWN], p[P_COOLLEVEL], score)
-    st[S_SINCE] = since
-    return float(out)
-
-
-@njit
 def _step(st: np.ndarray, p: np.ndarray, x: float) -> float:
     raw = _runs(st, p, x)
     st[S_RAW] = raw
-    return _debounce(st, p, _likelihood(st, p, raw))
+    return debounce(st, S_SINCE, p, P_REST, _likelihood(st, p, raw))
 
 
 @njit

@@ -16,20 +16,25 @@ not stored: every past shape is a window of the series itself, so one history of
 ``memory + 2 * max(lags) + 1`` values serves both scales (written twice, ``H`` apart, so that every window is
 contiguous). That cuts a series' state from ~0.5 MB to ~0.2 MB, most of it the likelihood histories.
 
-The arithmetic follows the Python classes it replaces (``KnnShape``, ``ValueNovelty``, ``Likelihood``,
-``Debounce``, ``EwmaScorer``) operation by operation; only the order of the additions inside one squared
-distance differs, so scores agree with them to ~1e-12 (checked in the tests).
+The arithmetic follows the Python classes it replaces (``KnnShape``, ``Likelihood``, ``Debounce``,
+``EwmaScorer``, and ``ValueNovelty`` in ``tests/kernel_refs``) operation by operation; only the order of
+the additions inside one squared distance differs, so scores agree with them to ~1e-12 (checked in the
+tests).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aiops_detectors.anomaly._jit import njit
 from aiops_detectors.anomaly._kernel_parts import NEVER as _NEVER
 from aiops_detectors.anomaly._kernel_parts import debounce
+
+if TYPE_CHECKING:  # the parameters' class imports this kernel
+    from aiops_detectors.anomaly.ensemble import DefaultParams
 
 # parameters (one float64 vector, built by :func:`make_params`)
 P_LAGS, P_LONG, P_MEM, P_ALPHA, P_VMEM, P_HIST, P_WARMUP, P_MINSTD, P_VMINSTD, P_LEARN = range(10)
@@ -50,28 +55,14 @@ _PERIOD = 64  # points between exact recomputations of the sliding distances
 _BAND_ALPHA, _BAND_BETA, _BAND_Z, _BAND_MIN_POINTS, _MEANAD_TO_SIGMA = 0.05, 0.02, 5.0, 30, 1.2533
 
 
-def make_params(
-    lags: int,
-    long_lags: int,
-    memory: int,
-    step_alpha: float,
-    value_memory: int,
-    history: int,
-    warmup: int,
-    min_std: float,
-    value_min_std: float,
-    learn: int,
-    rest: int,
-    alert_level: float,
-    cooldown: int,
-    cooldown_level: float,
-    external: bool,
-) -> np.ndarray:
+def make_params(params: DefaultParams) -> np.ndarray:
+    """The parameter vector of a detector's parameters (``seasonal``: a Holt-Winters residual comes in)."""
+    q = params
     p = np.zeros(N_PARAMS)
-    p[P_LAGS], p[P_LONG], p[P_MEM], p[P_ALPHA] = lags, long_lags, memory, step_alpha
-    p[P_VMEM], p[P_HIST], p[P_WARMUP], p[P_MINSTD] = value_memory, history, warmup, min_std
-    p[P_VMINSTD], p[P_LEARN], p[P_REST], p[P_LEVEL] = value_min_std, learn, rest, alert_level
-    p[P_COOLDOWN], p[P_COOLLEVEL], p[P_EXT], p[P_DECADES] = cooldown, cooldown_level, float(external), 6.0
+    p[P_LAGS], p[P_LONG], p[P_MEM], p[P_ALPHA] = q.lags, q.long_lags, q.memory, q.step_alpha
+    p[P_VMEM], p[P_HIST], p[P_WARMUP], p[P_MINSTD] = q.value_memory, q.history, q.warmup, q.min_std
+    p[P_VMINSTD], p[P_LEARN], p[P_REST], p[P_LEVEL] = q.value_min_std, q.learn, q.rest, q.alert_level
+    p[P_COOLDOWN], p[P_COOLLEVEL], p[P_EXT], p[P_DECADES] = q.cooldown, q.cooldown_level, float(q.seasonal), 6.0
     return p
 
 
@@ -248,13 +239,6 @@ def _band(st: np.ndarray, x: float) -> None:
 
 
 @njit
-def _debounce(st: np.ndarray, p: np.ndarray, score: float) -> float:
-    out, since = debounce(st[S_SINCE], p[P_REST], p[P_LEVEL], p[P_COOLDOWN], p[P_COOLLEVEL], score)
-    st[S_SINCE] = since
-    return float(out)
-
-
-@njit
 def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
     lags, long_lags, memory = int(p[P_LAGS]), int(p[P_LONG]), int(p[P_MEM])
     vmem, history = int(p[P_VMEM]), int(p[P_HIST])
@@ -313,7 +297,7 @@ def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
         st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
         best = max(best, sur)
     _band(st, x)
-    return _debounce(st, p, best)
+    return debounce(st, S_SINCE, p, P_REST, best)
 
 
 @njit

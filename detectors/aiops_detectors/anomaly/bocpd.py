@@ -10,18 +10,15 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _bocpd_kernel as kernel
 from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
+from aiops_detectors.anomaly._params import CalibratedParams
 
 _SHORT_RUN = kernel.SHORT_RUN  # runs this short mean "a change just happened" (the changepoint probability)
 _STATE_VERSION = 2  # 1: the numpy layout (runs / likelihood / debounce as nested dicts)
 
 
-class BocpdParams(SeriesDetectorParams):
-    threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
-    )
+class BocpdParams(CalibratedParams):
     hazard_lambda: float = Field(250.0, gt=1.0, description="expected points between changepoints (hazard 1/lambda)")
     max_run: int = Field(500, ge=2, le=100_000, description="run lengths kept (R): each point costs O(R)")
     kappa0: float = Field(1.0, gt=0.0, description="prior weight of the running level, in points")
@@ -29,14 +26,6 @@ class BocpdParams(SeriesDetectorParams):
     scale_alpha: float = Field(0.002, gt=0.0, lt=1.0, description="adaptation rate of the robust level and scale")
     max_surprise: float = Field(30.0, gt=0.0, description="cap of the raw surprise -log p(x | past), in nats")
     short: int = Field(10, ge=1, le=1000, description="raw surprises averaged before the likelihood")
-    history: int = Field(5000, ge=50, description="raw scores behind the likelihood")
-    min_std: float = Field(0.2, ge=0.0, description="floor of the raw score's deviation in the likelihood")
-    learn: int = Field(150, ge=0, description="points of learning transient kept out of the likelihood")
-    warmup: int = Field(30, ge=0, description="points after 'learn' before anything is reported")
-    rest: int = Field(100, ge=0, description="points muted after an alert")
-    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
-    cooldown: int = Field(500, ge=0, description="points after an alert during which cooldown_level applies")
-    cooldown_level: float = Field(0.8, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
 
 
 class RunLength:
@@ -60,33 +49,9 @@ class RunLength:
     class exposes it alone (posterior, scale) for tests and notebooks.
     """
 
-    def __init__(
-        self,
-        hazard_lambda: float = 250.0,
-        max_run: int = 500,
-        kappa0: float = 1.0,
-        alpha0: float = 3.0,
-        scale_alpha: float = 0.002,
-        max_surprise: float = 30.0,
-    ) -> None:
-        # the likelihood and debounce parameters are placeholders: only the run-length stage runs
-        self.p = kernel.make_params(
-            hazard_lambda,
-            max_run,
-            kappa0,
-            alpha0,
-            scale_alpha,
-            max_surprise,
-            short=1,
-            history=50,
-            min_std=0.0,
-            learn=0,
-            warmup=0,
-            rest=0,
-            alert_level=1.0,
-            cooldown=0,
-            cooldown_level=1.0,
-        )
+    def __init__(self, params: BocpdParams | None = None) -> None:
+        # of the parameters only the run-length model's count: the likelihood and debounce stages never run
+        self.p = kernel.make_params(params or BocpdParams.model_validate({}))
         self.st = kernel.new_state(self.p)
 
     def update(self, x: float) -> tuple[float, np.ndarray]:
@@ -137,41 +102,8 @@ class BocpdScorer(KernelScorer):
 
     kernel: ClassVar[Any] = kernel
 
-    def __init__(
-        self,
-        hazard_lambda: float = 250.0,
-        max_run: int = 500,
-        kappa0: float = 1.0,
-        alpha0: float = 3.0,
-        scale_alpha: float = 0.002,
-        max_surprise: float = 30.0,
-        short: int = 10,
-        history: int = 5000,
-        min_std: float = 0.2,
-        learn: int = 150,
-        warmup: int = 30,
-        rest: int = 100,
-        alert_level: float = 0.6,
-        cooldown: int = 500,
-        cooldown_level: float = 0.8,
-    ) -> None:
-        self.p = kernel.make_params(
-            hazard_lambda,
-            max_run,
-            kappa0,
-            alpha0,
-            scale_alpha,
-            max_surprise,
-            short,
-            history,
-            min_std,
-            learn,
-            warmup,
-            rest,
-            alert_level,
-            cooldown,
-            cooldown_level,
-        )
+    def __init__(self, params: BocpdParams | None = None) -> None:
+        self.p = kernel.make_params(params or BocpdParams.model_validate({}))
         self.st = kernel.new_state(self.p)
         self.row: int | None = None  # row in a detector's StateBank, when banked
 
@@ -235,27 +167,7 @@ class BocpdDetector(BankedDetector):
     Params = BocpdParams
     name = "bocpd"
     params: BocpdParams
-    kernel: ClassVar[Any] = kernel
-
-    def new_scorer(self) -> BocpdScorer:
-        p = self.params
-        return BocpdScorer(
-            p.hazard_lambda,
-            p.max_run,
-            p.kappa0,
-            p.alpha0,
-            p.scale_alpha,
-            p.max_surprise,
-            p.short,
-            p.history,
-            p.min_std,
-            p.learn,
-            p.warmup,
-            p.rest,
-            p.alert_level,
-            p.cooldown,
-            p.cooldown_level,
-        )
+    Scorer = BocpdScorer
 
 
 __all__ = ["BocpdDetector", "BocpdScorer", "RunLength"]

@@ -10,17 +10,14 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetectorParams
 from aiops_detectors.anomaly import _default_kernel as kernel
 from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
 from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._params import CalibratedParams
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
 
-class DefaultParams(SeriesDetectorParams):
-    threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
-    )
+class DefaultParams(CalibratedParams):
     lags: int = Field(8, ge=2, le=256, description="points in the short shape")
     long_lags: int = Field(32, ge=0, le=1024, description="points in the long shape (0: off)")
     memory: int = Field(1000, ge=10, le=100_000, description="past shapes kept per scale")
@@ -28,13 +25,6 @@ class DefaultParams(SeriesDetectorParams):
     value_memory: int = Field(4000, ge=0, le=1_000_000, description="past values for value novelty (0: off)")
     value_min_std: float = Field(0.4, ge=0.0, description="floor of the value novelty's deviation in its likelihood")
     seasonal: bool = Field(False, description="also score Holt-Winters residuals")
-    history: int = Field(5000, ge=50, description="raw scores behind each likelihood")
-    min_std: float = Field(0.2, ge=0.0, description="floor of a raw score's deviation in the likelihood")
-    learn: int = Field(150, ge=0, description="points of learning transient kept out of the likelihood")
-    warmup: int = Field(30, ge=0, description="points after 'learn' before anything is reported")
-    rest: int = Field(100, ge=0, description="points muted after an alert")
-    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
-    cooldown: int = Field(500, ge=0, description="points after an alert during which cooldown_level applies")
     cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
 
 
@@ -49,43 +39,11 @@ class DefaultScorer(KernelScorer):
 
     kernel: ClassVar[Any] = kernel
 
-    def __init__(
-        self,
-        lags: int = 8,
-        long_lags: int = 32,
-        memory: int = 1000,
-        step_alpha: float = 0.003,
-        seasonal: bool = False,
-        history: int = 5000,
-        min_std: float = 0.2,
-        learn: int = 150,
-        warmup: int = 30,
-        rest: int = 100,
-        alert_level: float = 0.6,
-        cooldown: int = 500,
-        cooldown_level: float = 0.9,
-        value_memory: int = 4000,
-        value_min_std: float = 0.4,
-    ) -> None:
-        self.p = kernel.make_params(
-            lags,
-            long_lags,
-            memory,
-            step_alpha,
-            value_memory,
-            history,
-            warmup,
-            min_std,
-            value_min_std,
-            learn,
-            rest,
-            alert_level,
-            cooldown,
-            cooldown_level,
-            seasonal,
-        )
+    def __init__(self, params: DefaultParams | None = None) -> None:
+        params = params or DefaultParams.model_validate({})
+        self.p = kernel.make_params(params)
         self.st = kernel.new_state(self.p)
-        self.seasonal = HoltWintersScorer() if seasonal else None
+        self.seasonal = HoltWintersScorer() if params.seasonal else None
         self.names = self._names()
         self.row: int | None = None  # row in a detector's StateBank, when banked
 
@@ -179,24 +137,4 @@ class DefaultDetector(BankedDetector):
     Params = DefaultParams
     name = "default"
     params: DefaultParams
-    kernel: ClassVar[Any] = kernel
-
-    def new_scorer(self) -> DefaultScorer:
-        p = self.params
-        return DefaultScorer(
-            p.lags,
-            p.long_lags,
-            p.memory,
-            p.step_alpha,
-            p.seasonal,
-            p.history,
-            p.min_std,
-            p.learn,
-            p.warmup,
-            p.rest,
-            p.alert_level,
-            p.cooldown,
-            p.cooldown_level,
-            p.value_memory,
-            p.value_min_std,
-        )
+    Scorer = DefaultScorer

@@ -10,26 +10,16 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops.detection import SeriesDetector
 from aiops_detectors.anomaly._base import Debounce, Likelihood, ScorerBase
-from aiops_detectors.anomaly.ensemble import DefaultScorer
+from aiops_detectors.anomaly._params import CalibratedParams
+from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
 
 
-class KnnParams(SeriesDetectorParams):
-    threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
-    )
+class KnnParams(CalibratedParams):
     lags: int = Field(8, ge=1, le=256, description="points in the embedded shape")
     memory: int = Field(500, ge=10, le=100_000, description="past shapes kept to compare against")
     k: int = Field(1, ge=1, le=50, description="neighbours averaged")
-    history: int = Field(5000, ge=50, description="raw scores behind the likelihood")
-    min_std: float = Field(0.2, ge=0.0, description="floor of the raw score's deviation in the likelihood")
-    learn: int = Field(150, ge=0, description="points of learning transient kept out of the likelihood")
-    warmup: int = Field(30, ge=0, description="points after 'learn' before anything is reported")
-    rest: int = Field(100, ge=0, description="points muted after an alert")
-    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
-    cooldown: int = Field(500, ge=0, description="points after an alert during which cooldown_level applies")
-    cooldown_level: float = Field(0.8, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
 
 
 class KnnShape:
@@ -148,23 +138,11 @@ class KnnShape:
 class KnnScorer(ScorerBase):
     """Shape novelty -> anomaly likelihood -> debounce."""
 
-    def __init__(
-        self,
-        lags: int = 8,
-        memory: int = 500,
-        k: int = 1,
-        history: int = 5000,
-        min_std: float = 0.2,
-        learn: int = 150,
-        warmup: int = 30,
-        rest: int = 100,
-        alert_level: float = 0.6,
-        cooldown: int = 500,
-        cooldown_level: float = 0.8,
-    ) -> None:
-        self.shape = KnnShape(lags, memory, k)
-        self.likelihood = Likelihood(short=1, history=history, warmup=warmup, min_std=min_std, learn=learn)
-        self.debounce = Debounce(rest, alert_level, cooldown, cooldown_level)
+    def __init__(self, params: KnnParams | None = None) -> None:
+        p = params or KnnParams.model_validate({})
+        self.shape = KnnShape(p.lags, p.memory, p.k)
+        self.likelihood = Likelihood(short=1, history=p.history, warmup=p.warmup, min_std=p.min_std, learn=p.learn)
+        self.debounce = Debounce(p.rest, p.alert_level, p.cooldown, p.cooldown_level)
         self.last_raw = 0.0
 
     def _update(self, t: float, x: float) -> float:
@@ -217,30 +195,9 @@ class KnnDetector(SeriesDetector):
     def new_scorer(self) -> KnnScorer | KnnKernelScorer:
         p = self.params
         if p.k == 1:  # the nearest neighbour alone: the compiled pipeline of ``default``, one scale, no value
+            shared = p.model_dump(include=set(CalibratedParams.model_fields))
+            # validated as knn's parameters already (default's own bounds differ: lags >= 2)
             return KnnKernelScorer(
-                lags=p.lags,
-                long_lags=0,
-                memory=p.memory,
-                value_memory=0,
-                history=p.history,
-                min_std=p.min_std,
-                learn=p.learn,
-                warmup=p.warmup,
-                rest=p.rest,
-                alert_level=p.alert_level,
-                cooldown=p.cooldown,
-                cooldown_level=p.cooldown_level,
+                DefaultParams.model_construct(**shared, lags=p.lags, long_lags=0, memory=p.memory, value_memory=0)
             )
-        return KnnScorer(
-            p.lags,
-            p.memory,
-            p.k,
-            p.history,
-            p.min_std,
-            p.learn,
-            p.warmup,
-            p.rest,
-            p.alert_level,
-            p.cooldown,
-            p.cooldown_level,
-        )
+        return KnnScorer(p)

@@ -13,9 +13,6 @@ from aiops.types import Finding, Frame, Series, Severity, json_safe
 from aiops_detectors.anomaly._base import Debounce, Likelihood
 from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
 
-_DEBOUNCE_KEYS = ("rest", "alert_level", "cooldown", "cooldown_level")
-_JOINT_KEYS = ("joint", "joint_short")
-
 
 class MultivariateParams(DefaultParams):
     group_by: str | None = Field(
@@ -41,22 +38,15 @@ class MultivariateScorer:
     operation raise the sum's usual level, which that likelihood learns, so correlation alone is no alarm.
     """
 
-    def __init__(self, **params: Any) -> None:
-        self.params = {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS + _JOINT_KEYS}
-        self.debounce = Debounce(
-            int(params.get("rest", 100)),
-            float(params.get("alert_level", 0.6)),
-            int(params.get("cooldown", 500)),
-            float(params.get("cooldown_level", 0.9)),
-        )
+    def __init__(self, params: MultivariateParams | None = None) -> None:
+        p = params or MultivariateParams.model_validate({})
+        # per-metric debouncing off: the vector is debounced as a whole; Holt-Winters is a single-series option
+        self.metric_params = p.model_copy(update={"rest": 0, "cooldown": 0, "seasonal": False})
+        self.debounce = Debounce(p.rest, p.alert_level, p.cooldown, p.cooldown_level)
         self.joint: Likelihood | None = None
-        if params.get("joint", True):
+        if p.joint:
             self.joint = Likelihood(
-                short=int(params.get("joint_short", 10)),
-                history=int(params.get("history", 5000)),
-                warmup=int(params.get("warmup", 30)),
-                min_std=float(params.get("min_std", 0.2)),
-                learn=int(params.get("learn", 150)),
+                short=p.joint_short, history=p.history, warmup=p.warmup, min_std=p.min_std, learn=p.learn
             )
         self.metrics: dict[str, DefaultScorer] = {}
         self.surprise: dict[str, float] = {}
@@ -64,8 +54,8 @@ class MultivariateScorer:
 
     def _metric(self, name: str) -> DefaultScorer:
         scorer = self.metrics.get(name)
-        if scorer is None:  # per-metric debouncing off: the vector is debounced as a whole
-            scorer = DefaultScorer(**self.params, rest=0, cooldown=0)
+        if scorer is None:
+            scorer = DefaultScorer(self.metric_params)
             self.metrics[name] = scorer
         return scorer
 
@@ -148,11 +138,7 @@ class MultivariateDetector(SeriesDetector):
 
     def new_scorer(self) -> DefaultScorer:
         """A single series is a vector of one: the ``default`` pipeline (used by ``aiops detect``)."""
-        p = self.params.model_dump(exclude={"group_by", "threshold", "severity", *_JOINT_KEYS})
-        return DefaultScorer(**p)
-
-    def _scorer_params(self) -> dict[str, Any]:
-        return self.params.model_dump(exclude={"group_by", "threshold", "severity", "seasonal"})
+        return DefaultScorer(self.params)
 
     def evaluate(self, frame: Frame) -> list[Finding]:
         groups = group_series(frame, self.params.group_by)
@@ -161,7 +147,7 @@ class MultivariateDetector(SeriesDetector):
     def _evaluate_group(self, key: str, members: Mapping[str, Series]) -> Finding | None:
         scorer = self._groups.get(key)
         if scorer is None:
-            scorer = self._groups[key] = MultivariateScorer(**self._scorer_params())
+            scorer = self._groups[key] = MultivariateScorer(self.params)
         points: dict[float, dict[str, float]] = {}
         for metric, series in members.items():
             for t, v in zip(series.timestamps, series.values, strict=True):
@@ -202,7 +188,7 @@ class MultivariateDetector(SeriesDetector):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._groups = {}
         for key, sub in dict(state.get("groups", {})).items():
-            scorer = MultivariateScorer(**self._scorer_params())
+            scorer = MultivariateScorer(self.params)
             scorer.load_state_dict(sub)
             self._groups[key] = scorer
         self._group_ts = {k: float(v) for k, v in dict(state.get("group_ts", {})).items()}

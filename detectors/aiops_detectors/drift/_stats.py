@@ -77,14 +77,7 @@ def rank_sum_from_sorted(ref_sorted: np.ndarray, ref_ties: float, cur: np.ndarra
     r = (hi - lo).astype(float)
     t = r + cc
     ties = ref_ties + float(np.sum(t**3 - t) - np.sum(r**3 - r))
-    big_n = n + m
-    var = n * m / 12.0 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
-    auc = u / (n * m)
-    if var <= 0:
-        return auc, 1.0
-    z = (abs(u - n * m / 2.0) - 0.5) / math.sqrt(var)
-    p = float(2.0 * special.ndtr(-max(z, 0.0)))
-    return auc, min(p, 1.0)
+    return rank_sum_u(n, m, u, ties)
 
 
 def one_sided_rank_sum(calib: np.ndarray, cur: np.ndarray) -> tuple[float, float]:

@@ -373,8 +373,9 @@ def min_bootstraps(ert: float, n_features: int, window_sizes: list[int]) -> int:
     return math.ceil(needed)
 
 
-class AlibiOnlineParams(DriftParams):
-    """Parameters shared by the online alibi-detect wrappers (one reference, then one row at a time)."""
+class OnlineParams(DriftParams):
+    """What every online alibi-detect wrapper shares: a fixed reference, then rows fed one at a time, with
+    thresholds simulated for an expected run time instead of a significance level."""
 
     alpha: float = Field(
         0.002, gt=0.0, lt=1.0, description="not used by the online detectors: their false-alarm rate is set by `ert`"
@@ -382,31 +383,40 @@ class AlibiOnlineParams(DriftParams):
     ert: float = Field(
         1000.0, ge=10.0, description="expected run time: rows fed, on a stream without drift, until a false alarm"
     )
-    window_sizes: list[int] = Field(
-        [20, 100],
-        min_length=1,
-        description="test windows (rows): short ones react fast to large shifts, long ones see small shifts",
-    )
     n_bootstraps: int | None = Field(
         None,
         ge=100,
-        description="simulated streams that set the thresholds (default: the fewest that target `ert` for the "
-        "number of columns, with a 25% margin); the fit time grows linearly with it",
+        description="simulated streams that set the thresholds (default: the fewest that target `ert`, with a "
+        "25% margin); the fit time grows linearly with it",
     )
     max_reference_rows: int = Field(
         500,
         ge=10,
         le=5000,
-        description="reference rows kept (uniform random sample); the fit time grows with its square (CVM)",
+        description="reference rows kept (uniform random sample); the fit time grows with its square",
     )
     max_current_rows: int = Field(
         5000, ge=1, description="rows fed per evaluation at most: when more arrive, only the newest are fed"
     )
 
     @model_validator(mode="after")
-    def _online(self) -> AlibiOnlineParams:
+    def _fixed_reference(self) -> OnlineParams:
         if self.reference_mode == "rolling":
             raise ValueError("an online detector keeps its own windows: reference_mode must be fixed")
+        return self
+
+
+class AlibiOnlineParams(OnlineParams):
+    """Parameters of the per-column online alibi-detect wrappers (CVM, FET)."""
+
+    window_sizes: list[int] = Field(
+        [20, 100],
+        min_length=1,
+        description="test windows (rows): short ones react fast to large shifts, long ones see small shifts",
+    )
+
+    @model_validator(mode="after")
+    def _online(self) -> AlibiOnlineParams:
         if min(self.window_sizes) < 1:
             raise ValueError("window_sizes must be positive row counts")
         return self
@@ -549,11 +559,7 @@ class _AlibiOnlineDetector(DriftDetector):
                     drift_rows += 1
                     if first is None:
                         first = last
-        if drift_rows:
-            if self.detected_at_ is None and first is not None:
-                self.detected_at_ = first[0]
-        elif len(rows):
-            self.detected_at_ = None  # the stream is back within the thresholds: a later drift is a new one
+        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
         shown = first or last
         columns: dict[str, ColumnDrift] = {}
         if shown is not None:
@@ -589,6 +595,15 @@ class _AlibiOnlineDetector(DriftDetector):
         else:
             summary = f"alibi {self.alibi_class}: no drift over {len(rows)} new rows (row {t}, ERT {p.ert:g} rows)"
         return DriftResult(bool(drift_rows), summary, columns, None, details)
+
+    def _track_episode(self, drift_rows: int, first_at: int | None, fed: int) -> None:
+        """Keep when the current drift episode started (the stream time of its first drifting row); a stream
+        fed back within the thresholds ends it, so a later drift is a new one."""
+        if drift_rows:
+            if self.detected_at_ is None and first_at is not None:
+                self.detected_at_ = first_at
+        elif fed:
+            self.detected_at_ = None
 
     def _trim(self) -> None:
         """Keep only what alibi's next ``predict`` reads (it would otherwise keep the whole stream)."""
@@ -773,15 +788,9 @@ def min_bootstraps_window(ert: float, window_size: int) -> int:
     return math.ceil(needed)
 
 
-class AlibiWindowOnlineParams(DriftParams):
+class AlibiWindowOnlineParams(OnlineParams):
     """Parameters of the multivariate online alibi-detect wrappers (MMD, LSDD; one window over all columns)."""
 
-    alpha: float = Field(
-        0.002, gt=0.0, lt=1.0, description="not used by the online detectors: their false-alarm rate is set by `ert`"
-    )
-    ert: float = Field(
-        1000.0, ge=10.0, description="expected run time: rows fed, on a stream without drift, until a false alarm"
-    )
     window_size: int = Field(
         20,
         ge=2,
@@ -789,31 +798,10 @@ class AlibiWindowOnlineParams(DriftParams):
         description="test window (rows): a short one reacts fast to a large shift, a long one sees a small "
         "shift; the threshold simulation's time grows with it",
     )
-    n_bootstraps: int | None = Field(
-        None,
-        ge=100,
-        description="simulated streams that set the thresholds (default: the fewest that target `ert`, with a "
-        "25% margin); the fit time grows linearly with it",
-    )
-    max_reference_rows: int = Field(
-        500,
-        ge=10,
-        le=5000,
-        description="reference rows kept (uniform random sample); the kernel matrix is quadratic in it",
-    )
-    max_current_rows: int = Field(
-        5000, ge=1, description="rows fed per evaluation at most: when more arrive, only the newest are fed"
-    )
     backend: Literal["pytorch", "tensorflow"] = Field(
         "pytorch", description="alibi's backend (the alibi environment installs pytorch, CPU)"
     )
     torch_threads: int = TORCH_THREADS
-
-    @model_validator(mode="after")
-    def _online(self) -> AlibiWindowOnlineParams:
-        if self.reference_mode == "rolling":
-            raise ValueError("an online detector keeps its own windows: reference_mode must be fixed")
-        return self
 
 
 class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
@@ -894,11 +882,7 @@ class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
                     drift_rows += 1
                     if first is None:
                         first = last
-        if drift_rows:
-            if self.detected_at_ is None and first is not None:
-                self.detected_at_ = first[0]
-        elif len(rows):
-            self.detected_at_ = None  # the stream is back within the threshold: a later drift is a new one
+        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
         shown = first or last
         t = int(det.t)
         window = np.asarray(self.recent_, dtype=float).reshape(-1, len(self.columns_))

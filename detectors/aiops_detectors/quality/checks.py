@@ -58,6 +58,23 @@ class _Quality:
             out.append({str(k): MASK if (k in hidden or is_secret_key(str(k))) else _short(row[k]) for k in keys[:40]})
         return out
 
+    def share_finding(
+        self,
+        frame: Frame,
+        columns: Sequence[str],
+        problem: str,
+        summary: str,
+        offending: Sequence[int],
+        rows: int,
+        rate: float,
+        details: Mapping[str, Any],
+    ) -> Finding:
+        """A finding about the ``offending`` rows, a share ``rate`` of ``rows`` checked in ``columns``: the
+        count, the share and the check's own ``details``, then example rows with those columns first."""
+        evidence = {"count": len(offending), "rows": rows, "rate": rate, **details}
+        evidence["examples"] = self.examples(frame.rows, offending, columns)
+        return self.finding(frame, ",".join(columns), problem, summary, evidence)
+
     def finding(self, frame: Frame, column: str, problem: str, summary: str, evidence: Mapping[str, Any]) -> Finding:
         score = evidence.get("rate")
         return Finding(
@@ -190,22 +207,9 @@ class SchemaDetector(_Quality):
             rate = len(bad) / len(frame.rows)
             if bad and rate > p.max_type_error_rate:
                 found = Counter(type(frame.rows[i].get(col)).__name__ for i in bad)
-                out.append(
-                    self.finding(
-                        frame,
-                        col,
-                        "wrong_type",
-                        f"{len(bad)} of {len(frame.rows)} values of {col} are not {kind} ({rate:.1%})",
-                        {
-                            "count": len(bad),
-                            "rows": len(frame.rows),
-                            "rate": rate,
-                            "expected": kind,
-                            "found": dict(found),
-                            "examples": self.examples(frame.rows, bad, [col]),
-                        },
-                    )
-                )
+                summary = f"{len(bad)} of {len(frame.rows)} values of {col} are not {kind} ({rate:.1%})"
+                details = {"expected": kind, "found": dict(found)}
+                out.append(self.share_finding(frame, [col], "wrong_type", summary, bad, len(frame.rows), rate, details))
         return out
 
 
@@ -245,21 +249,8 @@ class NullRateDetector(_Quality):
             rate = len(nulls) / n
             limit = p.per_column.get(col, p.max_null_rate)
             if nulls and rate > limit:
-                out.append(
-                    self.finding(
-                        frame,
-                        col,
-                        "null_rate",
-                        f"{col}: {rate:.1%} nulls (limit {limit:.1%})",
-                        {
-                            "count": len(nulls),
-                            "rows": n,
-                            "rate": rate,
-                            "limit": limit,
-                            "examples": self.examples(frame.rows, nulls, [col]),
-                        },
-                    )
-                )
+                summary = f"{col}: {rate:.1%} nulls (limit {limit:.1%})"
+                out.append(self.share_finding(frame, [col], "null_rate", summary, nulls, n, rate, {"limit": limit}))
         return out
 
 
@@ -310,24 +301,14 @@ class ValueRangeDetector(_Quality):
             if bad and rate > p.max_violation_rate:
                 values = [frame.rows[i].get(col) for i in bad]
                 numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-                out.append(
-                    self.finding(
-                        frame,
-                        col,
-                        "out_of_range",
-                        f"{len(bad)} values of {col} outside [{bounds.min}, {bounds.max}] ({rate:.1%})",
-                        {
-                            "count": len(bad),
-                            "rows": checked,
-                            "rate": rate,
-                            "min_allowed": bounds.min,
-                            "max_allowed": bounds.max,
-                            "min_seen": min(numbers) if numbers else None,
-                            "max_seen": max(numbers) if numbers else None,
-                            "examples": self.examples(frame.rows, bad, [col]),
-                        },
-                    )
-                )
+                summary = f"{len(bad)} values of {col} outside [{bounds.min}, {bounds.max}] ({rate:.1%})"
+                details = {
+                    "min_allowed": bounds.min,
+                    "max_allowed": bounds.max,
+                    "min_seen": min(numbers) if numbers else None,
+                    "max_seen": max(numbers) if numbers else None,
+                }
+                out.append(self.share_finding(frame, [col], "out_of_range", summary, bad, checked, rate, details))
         return out
 
 
@@ -373,20 +354,10 @@ class CategoriesDetector(_Quality):
                 unexpected = Counter(str(_short(frame.rows[i].get(col))) for i in bad)
                 if col in p.sensitive_columns:
                     unexpected = Counter({MASK: len(bad)})
+                summary = f"{len(bad)} values of {col} not among the {len(accepted)} allowed ({rate:.1%})"
+                details = {"unexpected": dict(unexpected.most_common(10))}
                 out.append(
-                    self.finding(
-                        frame,
-                        col,
-                        "unexpected_category",
-                        f"{len(bad)} values of {col} not among the {len(accepted)} allowed ({rate:.1%})",
-                        {
-                            "count": len(bad),
-                            "rows": checked,
-                            "rate": rate,
-                            "unexpected": dict(unexpected.most_common(10)),
-                            "examples": self.examples(frame.rows, bad, [col]),
-                        },
-                    )
+                    self.share_finding(frame, [col], "unexpected_category", summary, bad, checked, rate, details)
                 )
         return out
 
@@ -459,21 +430,8 @@ class DuplicateKeysDetector(_Quality):
             return []
         column = ",".join(p.key)
         shown = dict(keys.most_common(5)) if not set(p.key) & set(p.sensitive_columns) else {MASK: len(dups)}
-        return [
-            self.finding(
-                frame,
-                column,
-                "duplicate_key",
-                f"{len(dups)} rows repeat a key ({column}) ({rate:.1%})",
-                {
-                    "count": len(dups),
-                    "rows": checked,
-                    "rate": rate,
-                    "keys": shown,
-                    "examples": self.examples(frame.rows, dups, p.key),
-                },
-            )
-        ]
+        summary = f"{len(dups)} rows repeat a key ({column}) ({rate:.1%})"
+        return [self.share_finding(frame, p.key, "duplicate_key", summary, dups, checked, rate, {"keys": shown})]
 
     def state_dict(self) -> dict[str, Any]:
         return {"seen": list(self._seen)}

@@ -11,6 +11,9 @@ spirit the "new fact" half of CAD OSE (Smirnov) and the value histogram of the r
 A sorted list of the window makes the search O(log memory) (plus one C-level ``memmove`` to insert and
 evict), so a long memory is cheap; the likelihood and debounce of ``default`` turn the raw score into a
 calibrated surprise.
+
+This is the readable reference of the value component of ``default``'s compiled kernel
+(``aiops_detectors.anomaly._default_kernel``), which the detector runs; tests compare the two.
 """
 
 from __future__ import annotations

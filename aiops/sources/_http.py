@@ -1,0 +1,38 @@
+"""What a failed HTTP read means for a source: the :mod:`aiops.http_outcome` rule, worded for a check.
+
+Why the shared classifier here too: whether the next tick may succeed is the same question a notifier asks
+of an answer (429, 408, 425 and 5xx: yes; another 4xx: the same query fails again), and answering it per
+source made the sources drift from each other and from the notifiers.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from aiops.errors import SourceError
+from aiops.http_outcome import classify_error, classify_status
+from aiops.redact import redact
+
+
+def request_failed(where: str, exc: requests.RequestException, timeout: float) -> SourceError:
+    """A request that got no answer. Timeouts and connection failures are recoverable; a TLS failure is not
+    (a certificate or CA problem is configuration, it does not pass with time), nor a request that could
+    not be sent at all."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return SourceError(f"{where}: TLS error: {redact(str(exc))[:300]}", recoverable=False)
+    outcome = classify_error(exc, timeout)
+    said = f"no answer within {timeout:g}s" if outcome.reason == "timeout" else f"{type(exc).__name__}: {exc}"
+    return SourceError(f"{where}: {redact(said)[:300]}", recoverable=outcome.retryable)
+
+
+def answer_failed(where: str, response: requests.Response, what: str = "") -> SourceError | None:
+    """None for a 2xx answer, else why it failed: 401/403 name the credentials, and the rest is recoverable
+    exactly when :func:`~aiops.http_outcome.classify_status` calls it retryable. ``what`` adds what the
+    body was not (e.g. ``", not a Prometheus answer"``)."""
+    status = response.status_code
+    if status in (401, 403):
+        return SourceError(f"{where}: HTTP {status}: check the credentials", recoverable=False)
+    outcome = classify_status(status, response.headers)
+    if outcome.ok:
+        return None
+    return SourceError(f"{where}: HTTP {status}{what}: {redact(response.text[:200])!r}", recoverable=outcome.retryable)
