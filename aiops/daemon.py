@@ -80,7 +80,13 @@ class Daemon(FeedbackFacade):
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
         # which checks this replica runs (all of them on SQLite, where it is the only replica)
-        self.leases = Leases(self.store, self.owner, config.settings.cluster.lease, beat=self.membership.beat)
+        self.leases = Leases(
+            self.store,
+            self.owner,
+            config.settings.cluster.lease,
+            beat=self.membership.beat,
+            live=self.membership.live,
+        )
         bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
         self._runtime = build_runtime(config)
         self._runtime_lock = threading.Lock()

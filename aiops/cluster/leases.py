@@ -35,9 +35,8 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from aiops.cluster.membership import members
 from aiops.store import schema as t
-from aiops.store.store import Fence, Store, owner_is_dead
+from aiops.store.store import Fence, Store
 
 CHECK: Final = "check"  # the kind of a check's lease row
 RENEWALS_PER_LEASE: Final = 3  # a lease is renewed this many times per period, so one late round loses nothing
@@ -90,6 +89,7 @@ class Leases:
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         beat: Callable[[], None] | None = None,
+        live: Callable[[float], set[str]] | None = None,
     ) -> None:
         self.store = store
         self.replica = replica
@@ -97,6 +97,7 @@ class Leases:
         self.now = now
         self.monotonic = monotonic
         self.beat = beat  # the membership heartbeat, run before each round so this replica counts as live
+        self.live = live  # the replicas whose heartbeat is younger than the given seconds (the membership's)
         self._held: dict[str, tuple[int, float]] = {}  # check -> (fencing token, monotonic deadline)
         self._lock = threading.Lock()
         self._next_round = float("-inf")
@@ -211,11 +212,7 @@ class Leases:
 
     def _live(self, now: float) -> int:
         """Replicas whose heartbeat is younger than one lease (this one always counts)."""
-        live = {
-            m.replica
-            for m in members(self.store)
-            if m.heartbeat_age(now) < self.lease and not owner_is_dead(m.replica)
-        }
+        live = self.live(self.lease) if self.live is not None else set()
         return len(live | {self.replica})
 
     def release_all(self) -> None:
@@ -257,3 +254,14 @@ def by_owner(rows: Iterable[Lease], now: float) -> dict[str, list[Lease]]:
         if lease.owner is not None and lease.held(now):
             out.setdefault(lease.owner, []).append(lease)
     return out
+
+
+def holdings(held: Sequence[Lease], now: float) -> dict[str, Any]:
+    """What one replica holds, as ``aiops cluster`` and the API show it: how many checks, and the age of its
+    youngest and oldest lease (a young one was just claimed: a takeover or a rebalance)."""
+    ages = [lease.age(now) for lease in held]
+    return {
+        "checks_owned": len(held),
+        "lease_age_min": round(min(ages), 3) if ages else None,
+        "lease_age_max": round(max(ages), 3) if ages else None,
+    }
