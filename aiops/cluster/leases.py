@@ -1,7 +1,7 @@
 """Which replica runs which check: lease rows in ``aiops_leases``, claimed, renewed and shared out fairly.
 
-Every replica runs :meth:`Leases.round` every third of the lease (``cluster.lease``, 15 s by default). A round,
-in one transaction:
+Every replica runs :meth:`Leases.round` every second (every third of the lease when that is shorter;
+``cluster.lease`` is 15 s by default). A round, in one transaction:
 
 1. renews the leases this replica holds (``expires_at = now + lease``);
 2. releases the checks it holds above its fair share, ``ceil(checks / live replicas)`` (a replica that just
@@ -12,7 +12,7 @@ in one transaction:
 
 So a round takes at most the fair share (never the whole table at once: no thundering herd when a replica joins
 or leaves), and a replica that stops renewing (killed, paused, cut off) loses its checks once its leases expire:
-the survivors take them at their next round, within one lease period and a third.
+the survivors take them at their next round, within one lease period and one round (a second).
 
 Why the fencing token: a paused replica can wake up in the middle of a tick, unaware that its lease expired.
 Every unit of work of a check's tick is fenced (:meth:`aiops.store.store.Store.fenced`): it is refused when the
@@ -39,7 +39,8 @@ from aiops.store import schema as t
 from aiops.store.store import Fence, Store
 
 CHECK: Final = "check"  # the kind of a check's lease row
-RENEWALS_PER_LEASE: Final = 3  # a lease is renewed this many times per period, so one late round loses nothing
+RENEWALS_PER_LEASE: Final = 3  # a lease is renewed at least this many times per period: one late round loses nothing
+ROUND_EVERY: Final = 1.0  # the longest wait between two rounds: a lease that expired is claimed this soon after
 LOCAL_MARGIN: Final = 0.2  # this share of the lease before its expiry, the holder itself stops acting on it
 
 _L = t.leases
@@ -122,7 +123,8 @@ class Leases:
     # -- rounds ----------------------------------------------------------------------------------------
 
     def tick(self, checks: Sequence[str]) -> Round | None:
-        """From the daemon's 1 s housekeeping: a round when one is due (every third of the lease)."""
+        """From the daemon's 1 s housekeeping: a round when one is due (every second, or every third of a lease
+        shorter than 3 s)."""
         if self.monotonic() < self._next_round:
             return None
         return self.round(checks)
@@ -130,7 +132,7 @@ class Leases:
     def round(self, checks: Sequence[str]) -> Round:
         """Renew, release the surplus, claim up to the fair share (see the module's docstring)."""
         started = self.monotonic()
-        self._next_round = started + self.lease / RENEWALS_PER_LEASE
+        self._next_round = started + min(ROUND_EVERY, self.lease / RENEWALS_PER_LEASE)
         if self.beat is not None:
             self.beat()
         now = self.now()

@@ -232,7 +232,7 @@ class ClusterConfig(Strict):
     lease: Duration = Field(
         15.0,
         ge=1.0,
-        description="how long a replica owns a check after its last renewal (renewed every third of it); a "
+        description="how long a replica owns a check after its last renewal (renewed every second); a "
         "replica that stops renewing loses its checks to the others within this long",
     )
 
