@@ -110,6 +110,7 @@ class Daemon(FeedbackFacade):
             self.clock.now,
             self.owner,
             on_done=lambda action, outcome, seconds: self.telemetry.action(action, outcome, seconds),
+            fence_for=self.leases.fence,
         )
         self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
         self._runners: dict[str, CheckRunner] = {}
