@@ -151,6 +151,15 @@ class CheckSource:
                 (p.at for p in self.polls if p.check == check and p.replica != by_other_than and p.at > after), None
             )
 
+    def pollers(self, *, after: float) -> dict[str, set[str]]:
+        """check -> the replicas that polled it after ``after``."""
+        out: dict[str, set[str]] = {}
+        with self._lock:
+            for p in self.polls:
+                if p.at > after:
+                    out.setdefault(p.check, set()).add(p.replica)
+        return out
+
     def close(self) -> None:
         self._release.set()
         self._server.shutdown()

@@ -147,6 +147,10 @@ def test_a_paused_replica_that_wakes_up_cannot_write_for_the_checks_it_lost(
         b.daemon.start()
         a.daemon.wait_ready(timeout=60)
         wait_for(lambda: _balanced([a, b], checks), 30, "two checks each", lambda: _logs([a, b]))
+        settled = time.time()
+        time.sleep(3 * EVERY)
+        pollers = source.pollers(after=settled)
+        assert all(len(pollers[c]) == 1 for c in checks), pollers  # only a check's lease holder runs it
         zombie_id = a.cluster()["replica"]
         victim = a.owned()[0]
         old_token = lease_rows(store_url)[victim][1]
