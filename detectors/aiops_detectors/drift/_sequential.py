@@ -94,7 +94,7 @@ def scan_pvalue(z: float) -> float:
     if _TABLE_Z[-1] <= z <= _TABLE_Z[0]:
         return float(10 ** np.interp(z, _TABLE_Z[::-1], _TABLE_LOG10_P[::-1]))
     z = max(z, 1.0)
-    return min(1.0, 2.0 * normal_sf(z) * math.exp(_TAIL_A) * z**_TAIL_B)  # the fitted tail
+    return min(1.0, 2.0 * normal_sf(z) * math.exp(_TAIL_A) * float(z**_TAIL_B))  # the fitted tail
 
 
 def simulate_null_max(streams: int, seed: int = 0, windows: int = LOOKBACK, chunk: int = 100_000) -> np.ndarray:

@@ -235,7 +235,7 @@ def kolmogorov_sf(x: float) -> float:
     if x <= 0.0:
         return 1.0
     if x >= 1.0:
-        return min(2.0 * sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * x * x) for k in range(1, 20)), 1.0)
+        return min(2.0 * sum((1.0 if k % 2 else -1.0) * math.exp(-2.0 * k * k * x * x) for k in range(1, 20)), 1.0)
     cdf = math.sqrt(2.0 * math.pi) / x * sum(
         math.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8.0 * x * x)) for k in range(1, 20)
     )
