@@ -169,15 +169,15 @@ def tie_free_ranks(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> np.ndarray
     """How many reference values lie below each sorted current value; None if a current value is tied.
 
     When no current value occurs twice or equals a reference value (continuous data; the reference may
-    have ties of its own) this is ``searchsorted(ref_sorted, cur_sorted)``, got from one stable merge of
-    the two sorted arrays (a run-aware sort: linear, about twice as fast as binary-searching every current
-    value). With such ties the caller takes the tie-corrected path instead.
+    have ties of its own) this is ``searchsorted(ref_sorted, cur_sorted)``. NumPy's binary search narrows
+    its range from the previous key when the keys are sorted, so it is cheaper than a stable merge of the
+    two arrays (about 2.2 against 3.6 ms for 100 000 values each). With such ties the caller takes the
+    tie-corrected path instead.
     """
     n = len(ref_sorted)
     if not is_distinct(cur_sorted):
         return None
-    order = np.argsort(np.concatenate([ref_sorted, cur_sorted]), kind="stable")  # ties: reference first
-    le = np.flatnonzero(order >= n) - np.arange(len(cur_sorted))  # reference values <= each current value
+    le = np.searchsorted(ref_sorted, cur_sorted, side="right")  # reference values <= each current value
     if n and bool(np.any((le > 0) & (ref_sorted[np.maximum(le - 1, 0)] == cur_sorted))):
         return None  # a current value equals a reference value
     return le
