@@ -30,6 +30,17 @@ class _Commands(click.Group):
     """The command group, listing every command with its whole summary (wrapped to the terminal), where
     click's default cuts each one at about 45 characters."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _LAZY_COMMANDS:
+            command = _load_lazy(cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        return command
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -425,29 +436,32 @@ def version() -> None:
     click.echo(f"aiops {aiops.__version__}")
 
 
-def _register_optional(module: str, name: str) -> None:
-    """Sub-commands that live in their own modules (detect, drift) are added when present."""
+# Sub-commands that live in their own modules, imported only when one of them runs (or help lists them): a
+# `drift` call then does not pay for the imports of `detect` (numba kernels, the detector plugins).
+_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "detect": ("aiops.commands.detect", "detect"),
+    "drift": ("aiops.commands.drift", "drift"),
+    "demo": ("aiops.commands.demo", "demo"),
+    "db": ("aiops.commands.db", "db"),
+    "verdict": ("aiops.commands.verdicts", "verdict"),
+    "effectiveness": ("aiops.commands.verdicts", "effectiveness"),
+    "backtest": ("aiops.commands.backtest", "backtest"),
+    "tune": ("aiops.commands.backtest", "tune"),
+    "warm-cache": ("aiops.commands.warm_cache", "warm_cache"),
+    "cluster": ("aiops.commands.cluster", "cluster"),
+}
+
+
+def _load_lazy(name: str) -> click.Command | None:
+    """The lazily registered command ``name``, or None when its module is absent (an optional extra)."""
     import importlib
 
+    module, attr = _LAZY_COMMANDS[name]
     try:
-        mod = importlib.import_module(module)
+        command = getattr(importlib.import_module(module), attr, None)
     except ImportError:
-        return
-    command = getattr(mod, name, None)
-    if isinstance(command, click.Command):
-        cli.add_command(command)  # under its own name (``warm-cache`` for ``warm_cache``)
-
-
-_register_optional("aiops.commands.detect", "detect")
-_register_optional("aiops.commands.drift", "drift")
-_register_optional("aiops.commands.demo", "demo")
-_register_optional("aiops.commands.db", "db")
-_register_optional("aiops.commands.verdicts", "verdict")
-_register_optional("aiops.commands.verdicts", "effectiveness")
-_register_optional("aiops.commands.backtest", "backtest")
-_register_optional("aiops.commands.backtest", "tune")
-_register_optional("aiops.commands.warm_cache", "warm_cache")
-_register_optional("aiops.commands.cluster", "cluster")
+        return None
+    return command if isinstance(command, click.Command) else None
 
 
 def main(argv: list[str] | None = None) -> None:

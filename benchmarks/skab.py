@@ -7,8 +7,10 @@ training data, every later row a test row, predictions pooled):
 1. the shipped defaults, run as a user runs them (``aiops detect --multivariate`` in a fresh process), the
    detector's own ``alert`` column scored as is;
 2. leave-one-group-out over the data's groups (valve1, valve2): a small grid of settings, the one with the
-   best F1 among those with FAR <= 10 % on the other group is applied unchanged to the held-out group; the
-   held-out predictions are pooled and scored (the figure to expect on faults it was not tuned on);
+   best F1 among those whose FAR on the other group has a one-sided 95 % upper bound (files as the sampling
+   unit) <= 10 % is applied unchanged to the held-out group; the held-out predictions are pooled and scored
+   (the figure to expect on faults it was not tuned on). The same without the margin is printed beside it,
+   and the rule applied to every group names the setting the defaults should be;
 3. the baseline in the same run: Hotelling's T² learnt on the same 400 rows, alert above the 99th percentile
    of its training scores (a threshold fixed before scoring, as ours is).
 
@@ -21,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 SCORER = HERE.parent.parent / "shared" / "tools" / "skab_score.py"
 TRAIN = 400
 LABELS = ["anomaly", "changepoint"]
-GRID = {"slow_autocorr": [0.5, 0.7, 0.9], "window": [30, 60, 120], "threshold": [1.5, 2.0, 3.0]}
+GRID = {"slow_autocorr": [0.5, 0.7, 0.9], "window": [30, 60, 120], "threshold": [1.5, 2.0, 3.0, 4.0]}
 
 
 def runs(data: Path) -> list[tuple[str, Path, np.ndarray, np.ndarray]]:
@@ -97,6 +101,32 @@ def shipped_defaults(data: Path) -> tuple[str, float]:
     return line, elapsed
 
 
+def far_upper(parts: list[tuple[np.ndarray, np.ndarray]], z: float = 1.645) -> float:
+    """One-sided 95 % upper bound of the pooled FAR (%), files as the sampling unit.
+
+    False alarms come in runs (a drifting temperature, the plant settling after a fault), so rows are not
+    independent: the spread of the files' own false-alarm counts around the pooled rate (the ratio
+    estimator's cluster standard error) says how far the rate may move on other files.
+    """
+    fp = np.array([np.sum(a[TRAIN:] & ~t[TRAIN:]) for t, a in parts], dtype=float)
+    normal = np.array([np.sum(~t[TRAIN:]) for t, _ in parts], dtype=float)
+    rate = fp.sum() / max(normal.sum(), 1.0)
+    n = len(parts)
+    se = math.sqrt(n / max(n - 1, 1) * float(np.sum((fp - rate * normal) ** 2))) / max(normal.sum(), 1.0)
+    return 100.0 * (rate + z * se)
+
+
+def choose(parts_of: Callable[[int], list[tuple[np.ndarray, np.ndarray]]], count: int, margin: bool) -> int:
+    """The setting with the best F1 among those whose FAR (or, with ``margin``, its upper bound) <= 10 %."""
+    def criterion(i: int) -> float:
+        parts = parts_of(i)
+        r = pooled(parts)
+        far = far_upper(parts) if margin else r["far"]
+        return r["f1"] if far <= 10.0 else r["f1"] - 1.0
+
+    return max(range(count), key=criterion)
+
+
 def cross_validated(labelled: list[tuple[str, Path, np.ndarray, np.ndarray]]) -> None:
     groups = sorted({g for g, *_ in labelled})
     settings = [dict(zip(GRID, combo, strict=True)) for combo in itertools.product(*GRID.values())]
@@ -104,24 +134,28 @@ def cross_validated(labelled: list[tuple[str, Path, np.ndarray, np.ndarray]]) ->
     for i, setting in enumerate(settings):
         params = BaselineParams(**setting)
         alerts[i] = [score_matrix(values, params) >= params.threshold for _, _, values, _ in labelled]
-    held_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    print("leave-one-group-out (choose on the other groups: best F1 with FAR <= 10 %):")
-    for held in groups:
-        def fit_score(i: int, keep: bool, held: str = held) -> dict[str, float]:
-            return pooled([(t, a) for (g, _, _, t), a in zip(labelled, alerts[i], strict=True) if (g == held) == keep])
 
-        def criterion(i: int) -> float:
-            r = fit_score(i, keep=False)
-            return r["f1"] if r["far"] <= 10.0 else r["f1"] - 1.0
+    def parts(i: int, keep: Callable[[str], bool]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(t, a) for (g, _, _, t), a in zip(labelled, alerts[i], strict=True) if keep(g)]
 
-        best = max(range(len(settings)), key=criterion)
-        inside, outside = fit_score(best, keep=False), fit_score(best, keep=True)
-        held_parts += [(t, a) for (g, _, _, t), a in zip(labelled, alerts[best], strict=True) if g == held]
-        print(f"  held out {held:7s} chosen {settings[best]}  on the others F1 {inside['f1']:.3f} "
-              f"FAR {inside['far']:.1f} %  ->  held-out F1 {outside['f1']:.3f} FAR {outside['far']:.1f} % "
-              f"MAR {outside['mar']:.1f} %")
-    cv = pooled(held_parts)
-    print(f"  pooled held-out predictions: F1 {cv['f1']:.3f}  FAR {cv['far']:.2f} %  MAR {cv['mar']:.2f} %")
+    for margin in (True, False):
+        rule = "its 95 % upper bound over files" if margin else "the pooled FAR itself"
+        print(f"leave-one-group-out (choose on the other groups: best F1 with {rule} <= 10 %):")
+        held_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for held in groups:
+            best = choose(lambda i, held=held: parts(i, lambda g: g != held), len(settings), margin)
+            held_out = parts(best, lambda g, h=held: g == h)
+            inside, outside = pooled(parts(best, lambda g, h=held: g != h)), pooled(held_out)
+            held_parts += held_out
+            print(f"  held out {held:7s} chosen {settings[best]}  on the others F1 {inside['f1']:.3f} "
+                  f"FAR {inside['far']:.1f} %  ->  held-out F1 {outside['f1']:.3f} FAR {outside['far']:.1f} % "
+                  f"MAR {outside['mar']:.1f} %")
+        cv = pooled(held_parts)
+        print(f"  pooled held-out predictions: F1 {cv['f1']:.3f}  FAR {cv['far']:.2f} %  MAR {cv['mar']:.2f} %")
+        best = choose(lambda i: parts(i, lambda g: True), len(settings), margin)
+        everything = pooled(parts(best, lambda g: True))
+        print(f"  the same rule on every group (the shipped defaults' choice): {settings[best]}  "
+              f"F1 {everything['f1']:.3f}  FAR {everything['far']:.2f} %  (in-sample)")
 
 
 def main() -> None:

@@ -54,6 +54,22 @@ def test_state_round_trip_mid_stream_continues_identically() -> None:
         assert got == expected
 
 
+def test_state_saved_with_one_evidence_column_still_loads() -> None:
+    """A daemon state written before evidence was kept per channel (one norm, one evidence ring) must
+    restart with its baseline rather than fail; the old max-evidence is broadcast to every channel."""
+    values = pump_run()
+    scorer = BaselineScorer(3, train_rows=400, window=30)
+    for r in values[:450]:
+        scorer.update(r)
+    state = json.loads(json.dumps(scorer.state_dict()))
+    state["norm"] = 2.0
+    state["evidence"] = [1.0] * 30
+    again = BaselineScorer(3, train_rows=400, window=30)
+    again.load_state_dict(state)
+    assert again.norm_.tolist() == [2.0, 2.0, 2.0]
+    assert np.isfinite([again.update(r) for r in values[450:]]).all()
+
+
 def test_missing_and_constant_channels_are_no_evidence() -> None:
     values = pump_run()
     values = np.column_stack([values, np.full(len(values), 5.0)])  # constant while training

@@ -13,13 +13,18 @@ Three choices make it hold on runs it was not tuned on (SKAB's valve faults, see
   ``slow_autocorr`` in the training rows) are scored by their change over ``rate_lag`` rows, which is
   stationary where the level is not. Fast, noisy channels keep their level: a valve that closes moves the
   flow's level and keeps it there for the whole fault.
-- **The most-moved channel decides** (max of squared z-scores). A fault moves few channels; an average over
-  all of them would dilute it, and a full covariance (Hotelling's T²) learnt from a few hundred rows
-  amplifies directions that merely had little variance then.
-- **Evidence is averaged over ``window`` rows** (a causal moving mean), so one noisy row does not page
-  while a fault, which lasts, does; the score is expressed as a multiple of the 99th percentile of the
-  same averaged score over the training rows, so ``threshold`` means "this many times the worst the
-  fault-free start ever looked" whatever the channels' units.
+- **Each channel's evidence is averaged over ``window`` rows first** (a causal moving mean of its squared
+  z-score), so one noisy row does not page while a fault, which lasts, does. Averaging per channel before
+  comparing keeps a small persistent move of one channel (a valve half closed: the flow down by 1.4 of its
+  training sd) from being drowned by the other channels' row-to-row noise, as a mean of the per-row
+  maximum would be.
+- **Each channel is judged against its own fault-free worst, and the most-moved channel decides.** A
+  channel's averaged evidence is divided by its 99th percentile over the training rows, so a heavy-tailed
+  or coarsely quantised channel (SKAB's flow rate steps by whole units) counts no more than a smooth one,
+  and the score, the largest of these ratios, means "this many times the worst the fault-free start ever
+  looked" whatever the channels' units. A fault moves few channels; an average over all of them would
+  dilute it, and a full covariance (Hotelling's T²) learnt from a few hundred rows amplifies directions
+  that merely had little variance then.
 
 It is a baseline, not a model of normal drift: a long run whose channels wander far from the start (the
 2.5-hour fault-free SKAB run does) will alarm. Re-baseline (a new detector state) after a planned change.
@@ -48,9 +53,9 @@ class BaselineParams(BaseModel):
         0.7, gt=0.0, lt=1.0, description="lag-1 autocorrelation from which a channel is judged by its rate"
     )
     rate_lag: int = Field(10, ge=1, le=10_000, description="rows over which a slow channel's rate is taken")
-    window: int = Field(60, ge=1, le=100_000, description="rows the evidence is averaged over")
+    window: int = Field(30, ge=1, le=100_000, description="rows each channel's evidence is averaged over")
     threshold: float = Field(
-        1.5, gt=0.0, description="alert at this multiple of the training rows' 99th-percentile score"
+        3.0, gt=0.0, description="alert at this multiple of a channel's training 99th-percentile evidence"
     )
     group_by: str | None = Field(
         None, description="label whose value groups series into one vector (None: a frame is one vector)"
@@ -65,10 +70,10 @@ class BaselineScorer:
     >>> rng = np.random.default_rng(0)
     >>> scorer = BaselineScorer(channels=2, train_rows=200, window=10)
     >>> normal = [scorer.update(rng.normal(size=2)) for _ in range(300)]
-    >>> max(normal[200:]) < 1.5
+    >>> max(normal[200:]) < 3.0
     True
     >>> faulty = [scorer.update(rng.normal(size=2) + [0.0, 6.0]) for _ in range(20)]
-    >>> faulty[-1] > 1.5
+    >>> faulty[-1] > 3.0
     True
     """
 
@@ -79,7 +84,7 @@ class BaselineScorer:
         train_rows: int = 400,
         slow_autocorr: float = 0.7,
         rate_lag: int = 10,
-        window: int = 60,
+        window: int = 30,
         **_: Any,
     ) -> None:
         self.channels = channels
@@ -91,9 +96,9 @@ class BaselineScorer:
         self.slow_: np.ndarray | None = None  # per channel: judged by rate
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None  # 0 where a channel was constant: left out
-        self.norm_: float = 1.0
+        self.norm_: np.ndarray = np.ones(channels)  # per channel: its training 99th-percentile evidence
         self._recent = np.full((rate_lag, channels), np.nan)  # raw rows, for the rates
-        self._evidence = np.zeros(window)  # the last rows' max z^2, a ring
+        self._evidence = np.zeros((window, channels))  # the last rows' z^2 per channel, a ring
         self._rows = 0  # rows seen since training ended (ring positions)
         self.last_z: np.ndarray = np.zeros(channels)
 
@@ -128,9 +133,10 @@ class BaselineScorer:
             z = np.where(used, (feature - self.mean_) / np.where(used, self.scale_, 1.0), 0.0)
         z = np.where(np.isfinite(z), z, 0.0)  # a missing or non-finite value is no evidence either way
         self.last_z = z
-        self._evidence[self._rows % self.window] = float(np.max(z * z)) if z.size else 0.0
+        self._evidence[self._rows % self.window] = z * z
         self._rows += 1
-        return float(self._evidence[: min(self._rows, self.window)].mean() / self.norm_)
+        averaged = self._evidence[: min(self._rows, self.window)].mean(axis=0)
+        return float(np.max(averaged / self.norm_)) if averaged.size else 0.0
 
     def _fit(self, train: np.ndarray) -> None:
         column_means = np.nanmean(np.where(np.isfinite(train), train, np.nan), axis=0)
@@ -145,13 +151,13 @@ class BaselineScorer:
         self.mean_ = np.nan_to_num(np.nanmean(features, axis=0))
         spread = np.nan_to_num(np.nanstd(features, axis=0))
         self.scale_ = np.where(spread > 1e-12 * (1.0 + np.abs(self.mean_)), spread, 0.0)
-        # the training rows, replayed through the same path, give the score's fault-free scale
-        self.norm_ = 1.0
+        # the training rows, replayed through the same path, give each channel's fault-free scale
+        self.norm_ = np.ones(self.channels)
         self._recent[:] = np.nan
         self._rows = 0
-        scores = np.array([self._replay(r) for r in finite])
-        tail = scores[lag:] if len(scores) > lag else scores
-        self.norm_ = max(float(np.quantile(tail, 0.99)), 1e-12)
+        averaged = np.array([self._replay(r) for r in finite]).reshape(len(finite), self.channels)
+        tail = averaged[lag:] if len(averaged) > lag else averaged
+        self.norm_ = np.maximum(np.quantile(tail, 0.99, axis=0), 1e-12)
         # continue from the end of training: the ring holds the last rows where _features reads them next
         self._recent = np.full((lag, self.channels), np.nan)
         last = finite[-lag:]
@@ -159,11 +165,14 @@ class BaselineScorer:
         self._rows = 0
         self._evidence[:] = 0.0
 
-    def _replay(self, row: np.ndarray) -> float:
+    def _replay(self, row: np.ndarray) -> np.ndarray:
+        """One training row through the scoring path; its per-channel averaged evidence."""
         assert self.mean_ is not None
         feature = self._features(row)
         self._remember(row)
-        return self._push_evidence(np.where(np.isfinite(feature), feature, self.mean_))
+        self._push_evidence(np.where(np.isfinite(feature), feature, self.mean_))
+        averaged: np.ndarray = self._evidence[: min(self._rows, self.window)].mean(axis=0)
+        return averaged
 
     def moved(self, top: int = 3) -> list[int]:
         """Indices of the channels that moved most in the last row, largest first."""
@@ -177,7 +186,7 @@ class BaselineScorer:
             "slow": None if self.slow_ is None else self.slow_.tolist(),
             "mean": None if self.mean_ is None else self.mean_.tolist(),
             "scale": None if self.scale_ is None else self.scale_.tolist(),
-            "norm": self.norm_,
+            "norm": self.norm_.tolist(),
             "recent": self._recent.tolist(),
             "evidence": self._evidence.tolist(),
             "rows": self._rows,
@@ -189,9 +198,14 @@ class BaselineScorer:
         self.slow_ = None if state["slow"] is None else np.asarray(state["slow"], dtype=bool)
         self.mean_ = None if state["mean"] is None else np.asarray(state["mean"], dtype=float)
         self.scale_ = None if state["scale"] is None else np.asarray(state["scale"], dtype=float)
-        self.norm_ = float(state["norm"])
+        # a state saved before the evidence was kept per channel has one norm and one evidence column:
+        # broadcast them, so a restart after an upgrade keeps its baseline instead of failing
+        self.norm_ = np.broadcast_to(np.asarray(state["norm"], dtype=float), (self.channels,)).copy()
         self._recent = np.asarray(state["recent"], dtype=float).reshape(self.rate_lag, self.channels)
-        self._evidence = np.asarray(state["evidence"], dtype=float).reshape(self.window)
+        evidence = np.asarray(state["evidence"], dtype=float)
+        if evidence.ndim == 1:
+            evidence = np.repeat(evidence[:, None], self.channels, axis=1)
+        self._evidence = evidence.reshape(self.window, self.channels)
         self._rows = int(state["rows"])
         self.last_z = np.zeros(self.channels)
 

@@ -34,10 +34,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import special
+
+from ._stats import normal_sf
 
 LOOKBACK = 20  # windows a segment may start back from the current one (besides the stream's start)
 MIN_SEGMENT_ROWS = 30  # a segment of fewer values is too small for the Gaussian form: not tested
@@ -81,7 +83,7 @@ def scan_threshold(p: float) -> float:
         return float(np.interp(lp, _TABLE_LOG10_P, _TABLE_Z))  # (p above 0.1: the 0.1 value, conservative)
     z = float(_TABLE_Z[0])
     for _ in range(60):  # fixed point of z = Phi^-1(1 - p / (2 exp(a) z^b)): a contraction for z > 1
-        z = float(-special.ndtri(p / (2.0 * math.exp(_TAIL_A) * z**_TAIL_B)))
+        z = -NormalDist().inv_cdf(p / (2.0 * math.exp(_TAIL_A) * z**_TAIL_B))
     return z
 
 
@@ -92,7 +94,7 @@ def scan_pvalue(z: float) -> float:
     if _TABLE_Z[-1] <= z <= _TABLE_Z[0]:
         return float(10 ** np.interp(z, _TABLE_Z[::-1], _TABLE_LOG10_P[::-1]))
     z = max(z, 1.0)
-    return float(min(1.0, 2.0 * special.ndtr(-z) * math.exp(_TAIL_A) * z**_TAIL_B))  # the fitted tail
+    return min(1.0, 2.0 * normal_sf(z) * math.exp(_TAIL_A) * float(z**_TAIL_B))  # the fitted tail
 
 
 def simulate_null_max(streams: int, seed: int = 0, windows: int = LOOKBACK, chunk: int = 100_000) -> np.ndarray:

@@ -17,7 +17,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special  # scipy.stats (~0.5 s of imports) only where a test needs it: see below
 
 _TINY = 1e-300
 
@@ -151,7 +150,7 @@ def rank_sum_u(n: int, m: float, u: float, ties: float) -> tuple[float, float]:
     if var <= 0:
         return auc, 1.0
     z = (abs(u - n * m / 2.0) - 0.5) / math.sqrt(var)
-    return auc, min(float(2.0 * special.ndtr(-max(z, 0.0))), 1.0)
+    return auc, min(2.0 * normal_sf(max(z, 0.0)), 1.0)
 
 
 def is_distinct(sorted_values: np.ndarray) -> bool:
@@ -163,15 +162,15 @@ def tie_free_ranks(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> np.ndarray
     """How many reference values lie below each sorted current value; None if a current value is tied.
 
     When no current value occurs twice or equals a reference value (continuous data; the reference may
-    have ties of its own) this is ``searchsorted(ref_sorted, cur_sorted)``, got from one stable merge of
-    the two sorted arrays (a run-aware sort: linear, about twice as fast as binary-searching every current
-    value). With such ties the caller takes the tie-corrected path instead.
+    have ties of its own) this is ``searchsorted(ref_sorted, cur_sorted)``. NumPy's binary search narrows
+    its range from the previous key when the keys are sorted, so it is cheaper than a stable merge of the
+    two arrays (about 2.2 against 3.6 ms for 100 000 values each). With such ties the caller takes the
+    tie-corrected path instead.
     """
     n = len(ref_sorted)
     if not is_distinct(cur_sorted):
         return None
-    order = np.argsort(np.concatenate([ref_sorted, cur_sorted]), kind="stable")  # ties: reference first
-    le = np.flatnonzero(order >= n) - np.arange(len(cur_sorted))  # reference values <= each current value
+    le = np.searchsorted(ref_sorted, cur_sorted, side="right")  # reference values <= each current value
     if n and bool(np.any((le > 0) & (ref_sorted[np.maximum(le - 1, 0)] == cur_sorted))):
         return None  # a current value equals a reference value
     return le
@@ -211,6 +210,31 @@ def _steps(m: int) -> np.ndarray:
     return steps
 
 
+def normal_sf(z: float) -> float:
+    """P(Z > z) of a standard normal (``scipy.special.ndtr(-z)``), from the standard library.
+
+    The common paths of a drift test need only this and :func:`kolmogorov_sf`; importing scipy.special
+    for them costs a CLI call about 0.2 s of CPU, as much as testing a window of 100 000 rows.
+    """
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def kolmogorov_sf(x: float) -> float:
+    """P(K > x) of the limiting Kolmogorov distribution (``scipy.special.kolmogorov``).
+
+    Two series, each used where it converges in a few terms: the alternating one in exp(-2 k^2 x^2) for
+    x >= 1, Jacobi's dual in exp(-(2k-1)^2 pi^2 / (8 x^2)) below (the same split scipy makes).
+    """
+    if x <= 0.0:
+        return 1.0
+    if x >= 1.0:
+        return min(2.0 * sum((1.0 if k % 2 else -1.0) * math.exp(-2.0 * k * k * x * x) for k in range(1, 20)), 1.0)
+    cdf = math.sqrt(2.0 * math.pi) / x * sum(
+        math.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8.0 * x * x)) for k in range(1, 20)
+    )
+    return max(1.0 - cdf, 0.0)
+
+
 def smirnov_sf(n: int, d: float) -> float:
     """P(D+_n >= d), the exact one-sided Kolmogorov-Smirnov tail (scipy.special.smirnov), vectorised.
 
@@ -221,12 +245,13 @@ def smirnov_sf(n: int, d: float) -> float:
         return 1.0
     if d >= 1.0:
         return 0.0
-    j = np.arange(math.floor(n * (1.0 - d)) + 1, dtype=float)
+    top_j = math.floor(n * (1.0 - d))
+    j = np.arange(top_j + 1, dtype=float)
+    log_fact = _log_factorials(n)
     evn = d + j / n
     with np.errstate(divide="ignore", invalid="ignore"):
         log_terms = (
-            -math.log(n + 1.0)
-            - special.betaln(n - j + 1.0, j + 1.0)  # log C(n, j), accurate for large n
+            log_fact[n] - log_fact[: top_j + 1] - log_fact[n - top_j :][::-1]  # log C(n, j)
             + (j - 1.0) * np.log(evn)
             + (n - j) * np.log1p(-evn)
         )
@@ -235,6 +260,18 @@ def smirnov_sf(n: int, d: float) -> float:
         return 0.0
     top = float(np.max(log_terms))
     return float(d * math.exp(top) * np.sum(np.exp(log_terms - top)))
+
+
+@functools.lru_cache(maxsize=4)
+def _log_factorials(n: int) -> np.ndarray:
+    """log k! for k = 0..n, each from ``math.lgamma`` (not a running sum, whose rounding would add up).
+
+    Cached: every column of a window has the same effective sample size. Replaces ``scipy.special.betaln``
+    so that a shifted column does not cost a CLI call the import of scipy (~0.2 s of CPU).
+    """
+    out = np.array([math.lgamma(k + 1.0) for k in range(n + 1)])
+    out.flags.writeable = False
+    return out
 
 
 def ks_pvalue(d: float, en: int) -> float:
@@ -253,7 +290,7 @@ def ks_pvalue(d: float, en: int) -> float:
             return min(max(2.0 * smirnov_sf(en, d), 0.0), 1.0)
         if nxsquared >= 370.0:
             return 0.0
-        return min(max(float(special.kolmogorov(math.sqrt(en) * d)), 0.0), 1.0)
+        return min(max(kolmogorov_sf(math.sqrt(en) * d), 0.0), 1.0)
     from scipy import stats
 
     return min(max(float(stats.kstwo.sf(d, en)), 0.0), 1.0)
@@ -337,6 +374,8 @@ def chi2_two_sample(ref_counts: np.ndarray, cur_counts: np.ndarray, min_expected
     e_ref = pooled * n / big
     e_cur = pooled * m / big
     chi2 = float(np.sum((ref_counts - e_ref) ** 2 / e_ref) + np.sum((cur_counts - e_cur) ** 2 / e_cur))
+    from scipy import special  # only here: see normal_sf
+
     return chi2, float(special.chdtrc(k - 1, chi2))
 
 

@@ -1,0 +1,42 @@
+"""Sub-commands in their own modules are imported only when they run: a fresh ``aiops drift`` process pays
+for its own imports, not for ``detect``'s kernels or scipy (a CLI call is timed from process start)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from aiops.cli import cli
+
+
+def test_help_lists_every_lazily_registered_command() -> None:
+    out = CliRunner().invoke(cli, ["--help"]).output
+    for name in ("detect", "drift", "demo", "db", "verdict", "effectiveness", "backtest", "tune", "warm-cache"):
+        assert f"\n  {name} " in out, name
+
+
+def test_a_drift_call_imports_neither_other_commands_nor_scipy(tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    rng = random.Random(0)  # continuous values, enough rows: the paths that need scipy (ties, small samples) stay off
+    for path in (ref, cur):
+        path.write_text("a,b\n" + "".join(f"{rng.gauss(0, 1)!r},{rng.random()!r}\n" for _ in range(2000)))
+    probe = textwrap.dedent(
+        f"""
+        import json, sys
+        from aiops.cli import main
+        try:
+            main(["drift", "--reference", {str(ref)!r}, "--current", {str(cur)!r}, "--json"])
+        except SystemExit:
+            pass
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith(("aiops.commands.", "scipy")))))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == ["aiops.commands.drift"], proc.stderr[-500:]
