@@ -19,23 +19,31 @@ from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
 class DefaultParams(SeriesDetectorParams):
     threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
+        0.7, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
     )
     lags: int = Field(8, ge=2, le=256, description="points in the short shape")
     long_lags: int = Field(32, ge=0, le=1024, description="points in the long shape (0: off)")
     memory: int = Field(1000, ge=10, le=100_000, description="past shapes kept per scale")
     step_alpha: float = Field(0.003, gt=0.0, lt=1.0, description="memory of the typical step size")
     value_memory: int = Field(4000, ge=0, le=1_000_000, description="past values for value novelty (0: off)")
-    value_min_std: float = Field(0.4, ge=0.0, description="floor of the value novelty's deviation in its likelihood")
+    value_min_std: float = Field(
+        0.4, ge=0.0, description="floor of the value novelty's deviation (tail: mean excess) in its likelihood"
+    )
     seasonal: bool = Field(False, description="also score Holt-Winters residuals")
     history: int = Field(5000, ge=50, description="raw scores behind each likelihood")
-    min_std: float = Field(0.2, ge=0.0, description="floor of a raw score's deviation in the likelihood")
+    min_std: float = Field(
+        0.2, ge=0.0, description="floor of a raw score's deviation (tail: mean excess) in the likelihood"
+    )
     learn: int = Field(150, ge=0, description="points of learning transient kept out of the likelihood")
     warmup: int = Field(30, ge=0, description="points after 'learn' before anything is reported")
     rest: int = Field(100, ge=0, description="points muted after an alert")
-    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
+    alert_level: float = Field(0.7, gt=0.0, le=1.0, description="score that starts a rest period")
     cooldown: int = Field(500, ge=0, description="points after an alert during which cooldown_level applies")
-    cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    cooldown_level: float = Field(0.8, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    tail: float = Field(
+        0.1, ge=0.0, lt=1.0, description="peaks-over-threshold likelihood above this top fraction (0: Gaussian)"
+    )
+    decades: float = Field(3.0, gt=0.0, description="a tail probability of 10**-decades scores 1")
 
 
 class DefaultScorer(KernelScorer):
@@ -61,11 +69,13 @@ class DefaultScorer(KernelScorer):
         learn: int = 150,
         warmup: int = 30,
         rest: int = 100,
-        alert_level: float = 0.6,
+        alert_level: float = 0.7,
         cooldown: int = 500,
-        cooldown_level: float = 0.9,
+        cooldown_level: float = 0.8,
         value_memory: int = 4000,
         value_min_std: float = 0.4,
+        tail: float = 0.1,
+        decades: float = 3.0,
     ) -> None:
         self.p = kernel.make_params(
             lags,
@@ -83,6 +93,8 @@ class DefaultScorer(KernelScorer):
             cooldown,
             cooldown_level,
             seasonal,
+            tail,
+            decades,
         )
         self.st = kernel.new_state(self.p)
         self.seasonal = HoltWintersScorer() if seasonal else None
@@ -166,8 +178,10 @@ class DefaultDetector(BankedDetector):
     """One configuration for every metric, because nobody tunes a detector per series: what is novel is
     judged against the series' own past at two time scales of shape (a spike or a stall, a changed rhythm)
     and by value (a level the series has not visited in its last 4000 points), each judgement is turned
-    into "how surprising is this, given how surprising this series usually is" (HTM's anomaly likelihood),
-    and one event pages once (debounce). NAB public part: 70.5 standard, 60.5 low-FP, 75.6 low-FN.
+    into "how surprising is this, given how surprising this series usually is" (an anomaly likelihood that
+    reads the rarity from the upper tail of the component's own recent scores, peaks over threshold), and
+    one event pages once (debounce). NAB public part, leave-one-group-out CV: 73.35 standard, 65.87 low-FP,
+    77.64 low-FN (in-sample 72.60 / 63.22 / 77.50).
 
     >>> import math
     >>> s = DefaultDetector().new_scorer()
@@ -199,4 +213,6 @@ class DefaultDetector(BankedDetector):
             p.cooldown_level,
             p.value_memory,
             p.value_min_std,
+            p.tail,
+            p.decades,
         )
