@@ -230,6 +230,8 @@ class KnnDetector(SeriesDetector):
                 alert_level=p.alert_level,
                 cooldown=p.cooldown,
                 cooldown_level=p.cooldown_level,
+                tail=0.0,  # knn keeps the Gaussian likelihood its levels were chosen for
+                decades=6.0,
             )
         return KnnScorer(
             p.lags,

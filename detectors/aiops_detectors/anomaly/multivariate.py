@@ -15,6 +15,8 @@ from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
 
 _DEBOUNCE_KEYS = ("rest", "alert_level", "cooldown", "cooldown_level")
 _JOINT_KEYS = ("joint", "joint_short")
+# the per-metric likelihood the joint combination was built on (``default`` itself reads a POT tail)
+_GAUSSIAN = {"tail": 0.0, "decades": 6.0}
 
 
 class MultivariateParams(DefaultParams):
@@ -25,6 +27,12 @@ class MultivariateParams(DefaultParams):
         True, description="also score the metrics' summed surprise: moderate shifts of several metrics at once"
     )
     joint_short: int = Field(10, ge=1, le=1000, description="points the joint surprise is averaged over")
+    # the per-metric pipelines keep the Gaussian likelihood and the levels the joint combination was built on
+    threshold: float = Field(0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised")
+    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
+    cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    tail: float = Field(0.0, ge=0.0, lt=1.0, description="peaks-over-threshold likelihood (0: Gaussian)")
+    decades: float = Field(6.0, gt=0.0, description="a tail probability of 10**-decades scores 1")
 
 
 class MultivariateScorer:
@@ -42,7 +50,7 @@ class MultivariateScorer:
     """
 
     def __init__(self, **params: Any) -> None:
-        self.params = {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS + _JOINT_KEYS}
+        self.params = _GAUSSIAN | {k: v for k, v in params.items() if k not in _DEBOUNCE_KEYS + _JOINT_KEYS}
         self.debounce = Debounce(
             int(params.get("rest", 100)),
             float(params.get("alert_level", 0.6)),
