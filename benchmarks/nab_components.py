@@ -2,7 +2,8 @@
 combinations under the leave-one-group-out CV without rerunning the kernel.
 
 Each series goes through the shipped kernel with the debounce off; after every point the three components'
-raw scores (short shape, long shape, value novelty) and their shipped surprises are read from the state.
+raw scores (short shape, long shape, value novelty) and their surprises under the Gaussian likelihood (``tail``
+0) are read from the state.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _trace(st: np.ndarray, p: np.ndarray, xs: np.ndarray, feed: np.ndarray, raw:
 
 
 def _params() -> np.ndarray:
-    # the shipped defaults with the debounce off (rest = cooldown = 0)
+    # the shipped knobs with the Gaussian likelihood (tail 0, decades 6) and the debounce off (rest = cooldown = 0)
     return K.make_params(8, 32, 1000, 0.003, 4000, 5000, 30, 0.2, 0.4, 150, 0, 0.6, 0, 0.9, False)
 
 

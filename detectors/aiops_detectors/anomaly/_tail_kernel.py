@@ -13,7 +13,7 @@ the excess is taken as exponential with the mean excess ``beta`` of the top ``m`
 Both ``u`` and ``beta`` are read from the series' own scores (rank based), so the tail is scale free; the
 only floor is ``beta``'s (a component's ``min_std``: raw scores closer together than that are one
 behaviour, not a tail). Under the leave-one-group-out CV on the NAB public part this tail raised
-``default`` from 70.45 to 73.26 (``benchmarks/RESULTS.md``).
+``default`` from 70.45 to 73.35 (``benchmarks/RESULTS.md``).
 
 Speed: an exact sliding quantile needs a sorted copy of the history (thousands of moves a point). The raw
 scores are log-distances, dimensionless and rarely above 20, so a histogram of ``TAIL_BINS`` bins of
