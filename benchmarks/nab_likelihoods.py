@@ -35,27 +35,17 @@ DEBOUNCES = nab_cv.debounce_grid((0.5, 0.6, 0.7), (0.8, 0.9, 1.0))
 @njit
 def _insert(ring: np.ndarray, srt: np.ndarray, cnt: int, pos: int, x: float) -> tuple[int, int]:
     """Add ``x`` to the sliding window (``ring`` in arrival order, ``srt`` sorted); returns (count, pos)."""
-    h = len(ring)
-    if cnt < h:
-        ring[cnt] = x
-        j = np.searchsorted(srt[:cnt], x, side="right")
-        for q in range(cnt, j, -1):
-            srt[q] = srt[q - 1]
-        srt[j] = x
-        return cnt + 1, pos
-    old = ring[pos]
-    ring[pos] = x
-    d = np.searchsorted(srt[:cnt], old)
-    j = np.searchsorted(srt[:cnt], x, side="right")
-    if j > d:
-        for q in range(d, j - 1):
-            srt[q] = srt[q + 1]
-        srt[j - 1] = x
+    if cnt == len(ring):  # full: the oldest leaves the sorted copy first
+        d = np.searchsorted(srt[:cnt], ring[pos])
+        srt[d : cnt - 1] = srt[d + 1 : cnt].copy()
+        ring[pos] = x
+        cnt, pos = cnt - 1, (pos + 1) % len(ring)
     else:
-        for q in range(d, j, -1):
-            srt[q] = srt[q - 1]
-        srt[j] = x
-    return cnt, (pos + 1) % h
+        ring[cnt] = x
+    j = np.searchsorted(srt[:cnt], x, side="right")
+    srt[j + 1 : cnt + 1] = srt[j:cnt].copy()
+    srt[j] = x
+    return cnt + 1, pos
 
 
 @njit
