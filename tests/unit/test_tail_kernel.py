@@ -49,3 +49,12 @@ def test_a_new_extreme_scores_high_and_the_bulk_does_not() -> None:
     scores = scorer.score((60.0 * np.arange(3000)).tolist(), v.tolist())
     assert scores[2500] >= 0.7
     assert np.mean(scores[400:2400] >= 0.7) < 0.01
+
+
+def test_a_state_saved_before_the_tail_parameter_is_refused() -> None:
+    old = DefaultScorer(tail=0.0, decades=6.0)
+    old.score([0.0, 60.0], [1.0, 2.0])
+    state = old.state_dict()
+    state["params"] = state["params"][:16]  # the previous release's parameter vector
+    with pytest.raises(ValueError, match="earlier layout"):
+        DefaultScorer().load_state_dict(state)

@@ -163,6 +163,8 @@ class DefaultScorer(KernelScorer):
         if state.get("version") != 2:
             raise ValueError("state saved by an earlier layout of the default detector (it starts afresh)")
         p = np.asarray(state["params"], dtype=float)
+        if len(p) == kernel.P_TAIL:  # saved before the tail parameter existed: relearning is the honest option
+            raise ValueError("state saved by an earlier layout of the default detector (before the POT tail)")
         st = self.flat_from_json(state["state"], math.nan)
         if len(p) != kernel.N_PARAMS or len(st) != kernel.state_len(p):
             raise ValueError("default detector state does not match its parameters")
