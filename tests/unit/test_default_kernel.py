@@ -52,10 +52,14 @@ def hard_series(n: int = 3000, seed: int = 3) -> np.ndarray:
     return v
 
 
+# the reference is the Gaussian likelihood and its levels (the tail's own check: test_tail_kernel.py)
+GAUSSIAN: dict[str, Any] = {"tail": 0.0, "decades": 6.0, "alert_level": 0.6, "cooldown_level": 0.9}
+
+
 def test_kernel_matches_the_python_reference() -> None:
     v = hard_series()
     ref = ReferenceDefault(**SMALL)
-    fast = DefaultScorer(DefaultParams(**SMALL))
+    fast = DefaultScorer(DefaultParams(**SMALL, **GAUSSIAN))
     for i, x in enumerate(v.tolist()):
         want, want_raw = ref.update(60.0 * i, x)
         got = fast.update(60.0 * i, x)

@@ -32,14 +32,15 @@ import numpy as np
 from aiops_detectors.anomaly._jit import njit
 from aiops_detectors.anomaly._kernel_parts import NEVER as _NEVER
 from aiops_detectors.anomaly._kernel_parts import debounce
+from aiops_detectors.anomaly._tail_kernel import TAIL_LEN, new_block, tail_add, tail_probability, tail_rebalance
 
 if TYPE_CHECKING:  # the parameters' class imports this kernel
     from aiops_detectors.anomaly.ensemble import DefaultParams
 
 # parameters (one float64 vector, built by :func:`make_params`)
 P_LAGS, P_LONG, P_MEM, P_ALPHA, P_VMEM, P_HIST, P_WARMUP, P_MINSTD, P_VMINSTD, P_LEARN = range(10)
-P_REST, P_LEVEL, P_COOLDOWN, P_COOLLEVEL, P_EXT, P_DECADES = range(10, 16)
-N_PARAMS = 16
+P_REST, P_LEVEL, P_COOLDOWN, P_COOLLEVEL, P_EXT, P_DECADES, P_TAIL = range(10, 17)
+N_PARAMS = 17
 
 # scalar state
 S_N, S_STEP, S_PREV, S_LO, S_HI, S_VPEND, S_VCOUNT, S_VPOS, S_SINCE = range(9)
@@ -56,13 +57,17 @@ _BAND_ALPHA, _BAND_BETA, _BAND_Z, _BAND_MIN_POINTS, _MEANAD_TO_SIGMA = 0.05, 0.0
 
 
 def make_params(params: DefaultParams) -> np.ndarray:
-    """The parameter vector of a detector's parameters (``seasonal``: a Holt-Winters residual comes in)."""
+    """The parameter vector of a detector's parameters (``seasonal``: a Holt-Winters residual comes in).
+
+    ``tail`` > 0: each likelihood reads a peaks-over-threshold tail above its top ``tail`` fraction
+    (``_tail_kernel``) instead of a Gaussian; ``decades``: the tail probability ``10**-decades`` scores 1."""
     q = params
     p = np.zeros(N_PARAMS)
     p[P_LAGS], p[P_LONG], p[P_MEM], p[P_ALPHA] = q.lags, q.long_lags, q.memory, q.step_alpha
     p[P_VMEM], p[P_HIST], p[P_WARMUP], p[P_MINSTD] = q.value_memory, q.history, q.warmup, q.min_std
     p[P_VMINSTD], p[P_LEARN], p[P_REST], p[P_LEVEL] = q.value_min_std, q.learn, q.rest, q.alert_level
-    p[P_COOLDOWN], p[P_COOLLEVEL], p[P_EXT], p[P_DECADES] = q.cooldown, q.cooldown_level, float(q.seasonal), 6.0
+    p[P_COOLDOWN], p[P_COOLLEVEL], p[P_EXT] = q.cooldown, q.cooldown_level, float(q.seasonal)
+    p[P_DECADES], p[P_TAIL] = q.decades, q.tail
     return p
 
 
@@ -78,20 +83,36 @@ def n_components(p: np.ndarray) -> int:
 def state_len(p: np.ndarray) -> int:
     n_scales = 1 + int(p[P_LONG] > 0)
     return (
-        HEADER + 2 * history_len(p) + n_scales * int(p[P_MEM]) + 2 * int(p[P_VMEM]) + n_components(p) * int(p[P_HIST])
+        HEADER
+        + 2 * history_len(p)
+        + n_scales * int(p[P_MEM])
+        + 2 * int(p[P_VMEM])
+        + n_components(p) * (int(p[P_HIST]) + tail_len(p))
     )
+
+
+def tail_len(p: np.ndarray) -> int:
+    """Floats of one component's tail histogram (none with the Gaussian likelihood)."""
+    return TAIL_LEN if p[P_TAIL] > 0 else 0
 
 
 def new_state(p: np.ndarray) -> np.ndarray:
     st = np.zeros(state_len(p))
     st[S_SINCE] = _NEVER
     st[S_NCOMP] = n_components(p)
+    if p[P_TAIL] > 0:  # the tail blocks follow the likelihood histories
+        t0 = len(st) - n_components(p) * TAIL_LEN
+        for c in range(n_components(p)):
+            st[t0 + c * TAIL_LEN : t0 + (c + 1) * TAIL_LEN] = new_block()
     return st
 
 
 @njit
-def _likelihood(st: np.ndarray, c: int, hist_off: int, p: np.ndarray, min_std: float, raw: float) -> float:
-    """HTM-style anomaly likelihood with a short average of one point (``Likelihood(short=1)``)."""
+def _likelihood(
+    st: np.ndarray, c: int, hist_off: int, tail_off: int, p: np.ndarray, min_std: float, raw: float
+) -> float:
+    """HTM-style anomaly likelihood with a short average of one point (``Likelihood(short=1)``); with
+    ``p[P_TAIL]`` > 0 the tail probability comes from the block at ``tail_off`` (``_tail_kernel``)."""
     b = COMP0 + c * COMP_FIELDS
     history = int(p[P_HIST])
     seen = st[b + C_SEEN]
@@ -105,7 +126,13 @@ def _likelihood(st: np.ndarray, c: int, hist_off: int, p: np.ndarray, min_std: f
     avg = st[b + C_SSUM]
     score = 0.0
     n = st[b + C_HN]
-    if seen >= learn + p[P_WARMUP] and n > 1:
+    m_tail = p[P_TAIL]
+    if m_tail > 0:
+        if seen >= learn + p[P_WARMUP]:
+            tail = tail_probability(st, tail_off, n, m_tail, min_std, avg)
+            if tail < 1.0:
+                score = min(1.0, -math.log10(tail + 1e-300) / p[P_DECADES])
+    elif seen >= learn + p[P_WARMUP] and n > 1:
         mean = st[b + C_S1] / n
         var = max(st[b + C_S2] / n - mean * mean, 0.0)
         std = max(math.sqrt(var) + 1e-4 * abs(mean), min_std) + 1e-12
@@ -119,11 +146,17 @@ def _likelihood(st: np.ndarray, c: int, hist_off: int, p: np.ndarray, min_std: f
     st[b + C_HPOS] = (hpos + 1) % history
     if not full:
         st[b + C_HN] = n + 1.0
-    st[b + C_S1] += avg
-    st[b + C_S2] += avg * avg
-    if full:
-        st[b + C_S1] -= ev
-        st[b + C_S2] -= ev * ev
+    if m_tail > 0:
+        tail_add(st, tail_off, avg, 1.0)
+        if full:
+            tail_add(st, tail_off, ev, -1.0)
+        tail_rebalance(st, tail_off, st[b + C_HN], m_tail)
+    else:
+        st[b + C_S1] += avg
+        st[b + C_S2] += avg * avg
+        if full:
+            st[b + C_S1] -= ev
+            st[b + C_S2] -= ev * ev
     st[b + C_SEEN] = seen + 1.0
     return score
 
@@ -248,6 +281,8 @@ def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
     vr = d0 + memory * (1 + int(long_lags > 0))
     vs = vr + vmem
     hist0 = vs + vmem
+    tlen = TAIL_LEN if p[P_TAIL] > 0 else 0
+    tail0 = hist0 + int(st[S_NCOMP]) * history
     # shared running statistics: range, typical step
     n = st[S_N] + 1.0
     st[S_N] = n
@@ -269,14 +304,14 @@ def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
     best = 0.0
     # short scale, long scale, value, external (Holt-Winters residual), each through its likelihood
     raw = _shape_raw(st, xb, big_h, i, lags, memory, unit, d0)
-    sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], raw)
+    sur = _likelihood(st, c, hist0 + c * history, tail0 + c * tlen, p, p[P_MINSTD], raw)
     st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
     st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
     best = sur
     c += 1
     if long_lags > 0:
         raw = _shape_raw(st, xb, big_h, i, long_lags, memory, unit, d0 + memory)
-        sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], raw)
+        sur = _likelihood(st, c, hist0 + c * history, tail0 + c * tlen, p, p[P_MINSTD], raw)
         st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
         st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
         best = max(best, sur)
@@ -286,13 +321,13 @@ def _step(st: np.ndarray, p: np.ndarray, x: float, ext_raw: float) -> float:
         if n > 1.0:
             _remember_value(st, vr, vs, vmem, st[S_VPEND])
         st[S_VPEND] = x
-        sur = _likelihood(st, c, hist0 + c * history, p, p[P_VMINSTD], raw)
+        sur = _likelihood(st, c, hist0 + c * history, tail0 + c * tlen, p, p[P_VMINSTD], raw)
         st[COMP0 + c * COMP_FIELDS + C_RAW] = raw
         st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
         best = max(best, sur)
         c += 1
     if p[P_EXT] > 0:
-        sur = _likelihood(st, c, hist0 + c * history, p, p[P_MINSTD], ext_raw)
+        sur = _likelihood(st, c, hist0 + c * history, tail0 + c * tlen, p, p[P_MINSTD], ext_raw)
         st[COMP0 + c * COMP_FIELDS + C_RAW] = ext_raw
         st[COMP0 + c * COMP_FIELDS + C_SUR] = sur
         best = max(best, sur)

@@ -18,14 +18,31 @@ from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
 
 class DefaultParams(CalibratedParams):
+    """``default``'s knobs: the shared likelihood and debounce ones, its shape and value components, and the
+    peaks-over-threshold tail that only its compiled likelihood reads (so ``tail`` and ``decades`` live
+    here, not in ``CalibratedParams``: ``knn``'s and ``bocpd``'s likelihoods would ignore them)."""
+
+    threshold: float = Field(
+        0.7, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
+    )
     lags: int = Field(8, ge=2, le=256, description="points in the short shape")
     long_lags: int = Field(32, ge=0, le=1024, description="points in the long shape (0: off)")
     memory: int = Field(1000, ge=10, le=100_000, description="past shapes kept per scale")
     step_alpha: float = Field(0.003, gt=0.0, lt=1.0, description="memory of the typical step size")
     value_memory: int = Field(4000, ge=0, le=1_000_000, description="past values for value novelty (0: off)")
-    value_min_std: float = Field(0.4, ge=0.0, description="floor of the value novelty's deviation in its likelihood")
+    value_min_std: float = Field(
+        0.4, ge=0.0, description="floor of the value novelty's deviation (tail: mean excess) in its likelihood"
+    )
     seasonal: bool = Field(False, description="also score Holt-Winters residuals")
-    cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    alert_level: float = Field(0.7, gt=0.0, le=1.0, description="score that starts a rest period")
+    tail: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="peaks-over-threshold likelihood above this top fraction, min_std and value_min_std "
+        "flooring its mean excess (0: Gaussian)",
+    )
+    decades: float = Field(3.0, gt=0.0, description="a tail probability of 10**-decades scores 1")
 
 
 class DefaultScorer(KernelScorer):
@@ -109,6 +126,8 @@ class DefaultScorer(KernelScorer):
         if state.get("version") != 2:
             raise ValueError("state saved by an earlier layout of the default detector (it starts afresh)")
         p = np.asarray(state["params"], dtype=float)
+        if len(p) == kernel.P_TAIL:  # saved before the tail parameter existed: relearning is the honest option
+            raise ValueError("state saved by an earlier layout of the default detector (before the POT tail)")
         st = self.flat_from_json(state["state"], math.nan)
         if len(p) != kernel.N_PARAMS or len(st) != kernel.state_len(p):
             raise ValueError("default detector state does not match its parameters")
@@ -124,8 +143,10 @@ class DefaultDetector(BankedDetector):
     """One configuration for every metric, because nobody tunes a detector per series: what is novel is
     judged against the series' own past at two time scales of shape (a spike or a stall, a changed rhythm)
     and by value (a level the series has not visited in its last 4000 points), each judgement is turned
-    into "how surprising is this, given how surprising this series usually is" (HTM's anomaly likelihood),
-    and one event pages once (debounce). NAB public part: 70.5 standard, 60.5 low-FP, 75.6 low-FN.
+    into "how surprising is this, given how surprising this series usually is" (an anomaly likelihood that
+    reads the rarity from the upper tail of the component's own recent scores, peaks over threshold), and
+    one event pages once (debounce). NAB public part, leave-one-group-out CV: 73.35 standard, 65.87 low-FP,
+    77.64 low-FN (in-sample 72.60 / 63.22 / 77.50).
 
     >>> import math
     >>> s = DefaultDetector().new_scorer()

@@ -198,6 +198,14 @@ class KnnDetector(SeriesDetector):
             shared = p.model_dump(include=set(CalibratedParams.model_fields))
             # validated as knn's parameters already (default's own bounds differ: lags >= 2)
             return KnnKernelScorer(
-                DefaultParams.model_construct(**shared, lags=p.lags, long_lags=0, memory=p.memory, value_memory=0)
+                DefaultParams.model_construct(
+                    **shared,
+                    lags=p.lags,
+                    long_lags=0,
+                    memory=p.memory,
+                    value_memory=0,
+                    tail=0.0,  # knn keeps the Gaussian likelihood its levels were chosen for
+                    decades=6.0,
+                )
             )
         return KnnScorer(p)

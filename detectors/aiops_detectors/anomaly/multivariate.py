@@ -22,6 +22,14 @@ class MultivariateParams(DefaultParams):
         True, description="also score the metrics' summed surprise: moderate shifts of several metrics at once"
     )
     joint_short: int = Field(10, ge=1, le=1000, description="points the joint surprise is averaged over")
+    # the per-metric pipelines keep the Gaussian likelihood and the levels the joint combination was built on
+    threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="anomaly score at or above which a finding is raised (= alert_level)"
+    )
+    alert_level: float = Field(0.6, gt=0.0, le=1.0, description="score that starts a rest period")
+    cooldown_level: float = Field(0.9, gt=0.0, le=1.0, description="score needed to alert again in cooldown")
+    tail: float = Field(0.0, ge=0.0, lt=1.0, description="peaks-over-threshold likelihood (0: Gaussian)")
+    decades: float = Field(6.0, gt=0.0, description="a tail probability of 10**-decades scores 1")
 
 
 class MultivariateScorer:
