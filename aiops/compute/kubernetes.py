@@ -59,12 +59,8 @@ def job_manifest(spec: JobSpec, params: ExecutorParams) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": params.namespace,
-            "labels": labels,
-            "annotations": {"aiops.dev/job-key": spec.key},
-        },
+        "metadata": {"name": name, "namespace": params.namespace, "labels": labels,
+                     "annotations": {"aiops.dev/job-key": spec.key}},
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 86400,
