@@ -10,7 +10,6 @@ implementation of the same interface.
 from __future__ import annotations
 
 import csv
-import enum
 import json
 import math
 from collections.abc import Sequence
@@ -21,17 +20,7 @@ from typing import Any, Protocol
 from aiops.backtest.records import Score, WouldBeIncident
 from aiops.errors import AiopsError
 from aiops.sources.file import parse_timestamp
-
-
-class Verdict(enum.StrEnum):
-    USEFUL = "useful"
-    NOISE = "noise"
-    MISSED = "missed"
-
-    @property
-    def positive(self) -> bool:
-        """Whether an incident belongs in this window."""
-        return self is not Verdict.NOISE
+from aiops.store.verdicts import VerdictKind, verdicts_for_check
 
 
 @dataclass(frozen=True)
@@ -39,7 +28,7 @@ class Label:
     check: str
     start: float
     end: float
-    verdict: Verdict
+    verdict: VerdictKind
 
 
 class LabelSource(Protocol):
@@ -70,10 +59,6 @@ class StoreVerdicts:
         self.store_url = store_url
 
     def labels(self, check: str | None, since: float, until: float) -> list[Label]:
-        try:
-            from aiops.store.verdicts import verdicts_for_check  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise AiopsError("this aiops stores no operators' verdicts: give the labels with --labels FILE") from None
         from aiops.store.store import Store
 
         if check is None:
@@ -84,8 +69,7 @@ class StoreVerdicts:
         finally:
             store.close()
         return [
-            Label(check=r.check, start=float(r.starts_at), end=float(r.ends_at), verdict=Verdict(str(r.verdict.value)))
-            for r in records
+            Label(check=r.check, start=float(r.starts_at), end=float(r.ends_at), verdict=r.verdict) for r in records
         ]
 
 
@@ -121,9 +105,9 @@ def _label(path: Path, n: int, record: Any) -> Label:
         raise AiopsError(f"{where}: end is before start")
     raw = str(record.get("verdict") or "useful").strip().lower()
     try:
-        verdict = Verdict(raw)
-    except ValueError:
-        raise AiopsError(f"{where}: verdict {raw!r} is not one of useful, noise, missed") from None
+        verdict = VerdictKind.parse(raw)
+    except AiopsError as exc:
+        raise AiopsError(f"{where}: {exc}") from None
     return Label(check=str(check), start=float(start), end=float(end), verdict=verdict)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import math
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,23 +42,15 @@ from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, PlanRefused
 from aiops.replay import FrameReplay, Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.store.store import Row, Store
-from aiops.testing import CapturingNotifier
+from aiops.testing import CapturingNotifier, FakeClock
 from aiops.types import ActionContext, Frame, IncidentState, IncidentView, Outcome, Plan
 
 PLOT_POINTS = 400
 log = structlog.get_logger("aiops.backtest")
 
 
-class SimClock:
+class SimClock(FakeClock):
     """The simulated now: set by the replay loop, read by every engine piece."""
-
-    def __init__(self, start: float) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
 
     def set(self, at: float) -> None:
         with self._lock:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -77,6 +78,17 @@ class ComputeExecutor(ABC):
     def _open_client(self) -> Any:
         """Connect to the engine; raise :class:`RemediationError` saying whether a retry can help."""
         return None
+
+    @contextlib.contextmanager
+    def _opening(self, extra: str, library: str, server: str, *unreachable: type[Exception]) -> Iterator[None]:
+        """Guard for :meth:`_open_client`: the engine's library missing is final (only an install helps), the
+        ``unreachable`` errors of reaching ``server`` are worth a retry (it may be restarting)."""
+        try:
+            yield
+        except ImportError as exc:
+            raise RemediationError(f"executor {self.kind} needs '{extra}' ({library})", recoverable=False) from exc
+        except unreachable as exc:
+            raise RemediationError(f"{server} {self.params.address}: {exc}", recoverable=True) from exc
 
     @abstractmethod
     def submit(self, spec: JobSpec) -> dict[str, Any]:

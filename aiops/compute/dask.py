@@ -12,23 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiops.compute.base import ComputeExecutor, JobSpec, JobState, JobStatus, run_job
-from aiops.errors import RemediationError
 
 
 class DaskExecutor(ComputeExecutor):
     kind = "dask"
 
     def _open_client(self) -> Any:
-        try:
+        with self._opening("aiops[dask]", "distributed", "dask scheduler", OSError):
             from distributed import Client  # type: ignore[attr-defined,unused-ignore]
-        except ImportError as exc:
-            raise RemediationError("executor dask needs 'aiops[dask]' (distributed)", recoverable=False) from exc
-        try:
+
             return Client(  # type: ignore[no-untyped-call,unused-ignore]
                 self.params.address, timeout=self.params.connect_timeout, set_as_default=False
             )
-        except OSError as exc:
-            raise RemediationError(f"dask scheduler {self.params.address}: {exc}", recoverable=True) from exc
 
     def _published(self, key: str) -> Any:
         try:

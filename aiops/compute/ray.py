@@ -34,14 +34,10 @@ class RayExecutor(ComputeExecutor):
     kind = "ray"
 
     def _open_client(self) -> Any:
-        try:
+        with self._opening("aiops[ray]", "ray[default]", "ray job server", ConnectionError, RuntimeError, OSError):
             from ray.job_submission import JobSubmissionClient
-        except ImportError as exc:
-            raise RemediationError("executor ray needs 'aiops[ray]' (ray[default])", recoverable=False) from exc
-        try:
+
             return JobSubmissionClient(self.params.address)
-        except (ConnectionError, RuntimeError, OSError) as exc:
-            raise RemediationError(f"ray job server {self.params.address}: {exc}", recoverable=True) from exc
 
     def submit(self, spec: JobSpec) -> dict[str, Any]:
         client = self._connect()

@@ -438,16 +438,6 @@ _VERDICT_QUERY: Final = (
     QueryParam("verdict", {"type": "string", "enum": list(_VERDICT_KINDS)}, "only this kind"),
     _LIST_QUERY[1],
 )
-_VERDICT_LINK_QUERY: Final = (
-    QueryParam("verdict", {"type": "string", "enum": ["useful", "noise"]}, "the verdict", required=True),
-    QueryParam("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "epoch seconds", required=True),
-    QueryParam("sig", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "HMAC-SHA256, hex", required=True),
-)
-_LINK_QUERY: Final = (
-    QueryParam("decision", {"type": "string", "enum": ["approve", "deny"]}, "the decision", required=True),
-    QueryParam("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "epoch seconds", required=True),
-    QueryParam("sig", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "HMAC-SHA256, hex", required=True),
-)
 
 
 def _write(
@@ -476,6 +466,27 @@ def _list_of(key: str, items: Mapping[str, Any]) -> dict[str, Any]:
 def _listing(path: str, handler: Callable[[Call], Response], summary: str, key: str) -> Endpoint:
     """A GET answering ``{key: [...]}``, filtered by ``state`` and bounded by ``limit``."""
     return Endpoint("GET", path, handler, summary, query=_LIST_QUERY, response_schema=_list_of(key, _INCIDENT))
+
+
+def _signed_link(
+    path: str,
+    page: tuple[Callable[[Call], Response], str],
+    act: tuple[Callable[[Call], Response], str],
+    choice: QueryParam,
+) -> tuple[Endpoint, Endpoint]:
+    """The two endpoints of a signed link carrying ``choice``: GET is a confirmation ``page`` only (link
+    previews and prefetchers fetch links), POST (its form's button) does ``act``. The signature authorizes
+    both, and the POST's body (a browser form's empty form data) is not read."""
+    query = (
+        choice,
+        QueryParam("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "epoch seconds", required=True),
+        QueryParam("sig", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "HMAC-SHA256, hex", required=True),
+    )
+    get, post = (
+        Endpoint(method, path, handler, summary, Auth.SIGNED_LINK, query=query, response_type="text/html")
+        for method, (handler, summary) in (("GET", page), ("POST", act))
+    )
+    return get, post
 
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
@@ -596,40 +607,16 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             },
         },
     ),
-    Endpoint(
-        "GET",
+    *_signed_link(
         "/verdict/{id}",
-        _verdict_page,
-        "confirmation page of a signed verdict link (records nothing)",
-        Auth.SIGNED_LINK,
-        query=_VERDICT_LINK_QUERY,
-        response_type="text/html",
+        (_verdict_page, "confirmation page of a signed verdict link (records nothing)"),
+        (_verdict_by_link, "record the verdict of a signed verdict link"),
+        QueryParam("verdict", {"type": "string", "enum": ["useful", "noise"]}, "the verdict", required=True),
     ),
-    Endpoint(
-        "POST",
-        "/verdict/{id}",
-        _verdict_by_link,
-        "record the verdict of a signed verdict link",
-        Auth.SIGNED_LINK,  # the body (a browser form's empty form data) is not read
-        query=_VERDICT_LINK_QUERY,
-        response_type="text/html",
-    ),
-    Endpoint(
-        "GET",
+    *_signed_link(
         "/decide/{id}",
-        _decide_page,
-        "confirmation page of a signed approval link (decides nothing)",
-        Auth.SIGNED_LINK,
-        query=_LINK_QUERY,
-        response_type="text/html",
-    ),
-    Endpoint(
-        "POST",
-        "/decide/{id}",
-        _decide,
-        "take the decision of a signed approval link",
-        Auth.SIGNED_LINK,  # the body (a browser form's empty form data) is not read
-        query=_LINK_QUERY,
-        response_type="text/html",
+        (_decide_page, "confirmation page of a signed approval link (decides nothing)"),
+        (_decide, "take the decision of a signed approval link"),
+        QueryParam("decision", {"type": "string", "enum": ["approve", "deny"]}, "the decision", required=True),
     ),
 )

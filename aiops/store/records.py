@@ -16,8 +16,10 @@ mapping of ``object``), so a reader has to narrow what it takes out of them inst
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any, Self, get_args, get_origin, get_type_hints
 
 from aiops.config.models import ActionMode
 from aiops.types import ActionState, IncidentState, Severity, json_safe
@@ -25,9 +27,31 @@ from aiops.types import ActionState, IncidentState, Severity, json_safe
 #: A JSON object column as read back from the store.
 JsonObject = Mapping[str, object]
 
+#: Turns one column's value, as the database driver gave it, into the field's type.
+_Read = Callable[[object], object]
+
 
 @dataclass(frozen=True)
-class Transition:
+class StoredRecord:
+    """A record read back from one table row; its fields, in column order, say how to read the row.
+
+    Why field-driven: the coercions of a column are the same for every record, so they are written once, by
+    type (see :func:`_reader`), instead of once per field of every record: a NULL or absent
+    counter reads as 0 and text as empty, an optional field stays None, a state becomes its enum, a JSON
+    column an object, and a missing timestamp is an error rather than a silent 0.
+    """
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> Self:
+        values: dict[str, Any] = {name: read(row.get(name)) for name, read in _readers(cls)}
+        return cls(**values)
+
+    def to_json(self) -> dict[str, object]:
+        return _record_json(self)
+
+
+@dataclass(frozen=True)
+class Transition(StoredRecord):
     """One row of an incident's audit trail: who or what moved it, from where to where, why, with what."""
 
     id: int
@@ -38,21 +62,6 @@ class Transition:
     actor: str
     reason: str
     evidence: JsonObject = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> Transition:
-        evidence = row.get("evidence")
-        from_state = row.get("from_state")
-        return cls(
-            id=_int(row["id"]),
-            incident_id=_int(row["incident_id"]),
-            at=_float(row["at"]),
-            from_state=IncidentState(str(from_state)) if from_state is not None else None,
-            to_state=IncidentState(str(row["to_state"])),
-            actor=str(row["actor"]),
-            reason=str(row["reason"]),
-            evidence=_object(evidence),
-        )
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = json_safe(
@@ -71,7 +80,7 @@ class Transition:
 
 
 @dataclass(frozen=True)
-class Incident:
+class Incident(StoredRecord):
     """One incident as stored: what is wrong (fingerprint, check, labels), where it stands in its life
     (state, rung, attempts, verification clock) and what a person did to it. Fields are in column order, so
     ``to_json()`` is the row exactly as the API and the CLI always served it."""
@@ -100,38 +109,6 @@ class Incident:
     guard_note: str | None
     notified_firing: bool
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> Incident:
-        labels = row.get("labels")
-        return cls(
-            id=_int(row["id"]),
-            fingerprint=str(row["fingerprint"]),
-            check_name=str(row["check_name"]),
-            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
-            state=IncidentState(str(row["state"])),
-            severity=Severity(str(row["severity"])),
-            kind=str(row["kind"]),
-            summary=str(row["summary"]),
-            evidence=_object(row.get("evidence")),
-            opened_at=_float(row["opened_at"]),
-            updated_at=_float(row["updated_at"]),
-            firing_at=_opt_float(row.get("firing_at")),
-            resolved_at=_opt_float(row.get("resolved_at")),
-            last_seen_at=_float(row["last_seen_at"]),
-            rung=_int(row.get("rung") or 0),
-            attempts=_int(row.get("attempts") or 0),
-            verify_started_at=_opt_float(row.get("verify_started_at")),
-            verify_deadline=_opt_float(row.get("verify_deadline")),
-            healthy_ticks=_int(row.get("healthy_ticks") or 0),
-            acknowledged_by=_opt_str(row.get("acknowledged_by")),
-            silenced_until=_opt_float(row.get("silenced_until")),
-            guard_note=_opt_str(row.get("guard_note")),
-            notified_firing=bool(row.get("notified_firing")),
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return _record_json(self)
-
     @property
     def is_detector(self) -> bool:
         """Opened by a detector's finding (the ladder applies), not by a source's or the scheduler's problem."""
@@ -143,7 +120,7 @@ class Incident:
 
 
 @dataclass(frozen=True)
-class Action:
+class Action(StoredRecord):
     """One row of the action ledger: a planned, running or finished remediation of an incident's rung.
 
     The idempotency key makes the ledger the guarantee that nothing runs twice; ``lease_owner`` and
@@ -175,40 +152,6 @@ class Action:
     guard: str | None
     outcome: JsonObject | None
     error: str | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> Action:
-        handle, outcome = row.get("handle"), row.get("outcome")
-        return cls(
-            id=_int(row["id"]),
-            idempotency_key=str(row["idempotency_key"]),
-            incident_id=_int(row["incident_id"]),
-            check_name=str(row["check_name"]),
-            rung=_int(row.get("rung") or 0),
-            action_type=str(row["action_type"]),
-            action_label=str(row["action_label"]),
-            mode=ActionMode(str(row["mode"])),
-            target=str(row.get("target") or ""),
-            plan=_object(row.get("plan")),
-            state=ActionState(str(row["state"])),
-            runs=_int(row.get("runs") or 0),
-            lease_owner=_opt_str(row.get("lease_owner")),
-            lease_expires=_opt_float(row.get("lease_expires")),
-            handle=_object(handle) if handle is not None else None,
-            created_at=_float(row["created_at"]),
-            updated_at=_float(row["updated_at"]),
-            started_at=_opt_float(row.get("started_at")),
-            finished_at=_opt_float(row.get("finished_at")),
-            deadline=_opt_float(row.get("deadline")),
-            approval_deadline=_opt_float(row.get("approval_deadline")),
-            decided_by=_opt_str(row.get("decided_by")),
-            guard=_opt_str(row.get("guard")),
-            outcome=_object(outcome) if outcome is not None else None,
-            error=_opt_str(row.get("error")),
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return _record_json(self)
 
     @property
     def last_at(self) -> float:
@@ -244,7 +187,7 @@ class NotificationState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class OutboxMessage:
+class OutboxMessage(StoredRecord):
     """One row of the notification outbox: a rendered message for one receiver, written in the same unit of
     work as the decision that caused it and sent afterwards (at least once, deduplicated by ``dedup_key``).
 
@@ -270,29 +213,6 @@ class OutboxMessage:
     claimed_by: str | None = None  # the replica sending it now (see Store.claim_notification)
     claim_until: float | None = None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> OutboxMessage:
-        route = row.get("route")
-        return cls(
-            id=_int(row["id"]),
-            notifier=str(row["notifier"]),
-            dedup_key=str(row["dedup_key"]),
-            incident_id=_opt_int(row.get("incident_id")),
-            event=str(row["event"]),
-            payload=_object(row["payload"]) if "payload" in row else None,
-            state=NotificationState(str(row["state"])),
-            attempts=_int(row.get("attempts") or 0),
-            next_attempt_at=_float(row["next_attempt_at"]),
-            last_error=_opt_str(row.get("last_error")),
-            created_at=_float(row["created_at"]),
-            sent_at=_opt_float(row.get("sent_at")),
-            group_key=_opt_str(row.get("group_key")),
-            route=_object(route) if route is not None else None,
-            parent_id=_opt_int(row.get("parent_id")),
-            claimed_by=_opt_str(row.get("claimed_by")),
-            claim_until=_opt_float(row.get("claim_until")),
-        )
-
     def to_json(self, only: Sequence[str] = ()) -> dict[str, object]:
         """The row as JSON; ``only`` keeps just those fields (in column order)."""
         out = _record_json(self)
@@ -315,7 +235,7 @@ class BreakerState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Breaker:
+class Breaker(StoredRecord):
     """One action type's circuit breaker: consecutive failures across all incidents, and whether that type
     may run now."""
 
@@ -327,21 +247,9 @@ class Breaker:
     last_reason: str | None
     updated_at: float
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> Breaker:
-        return cls(
-            action_type=str(row["action_type"]),
-            state=BreakerState(str(row["state"])),
-            failures=_int(row.get("failures") or 0),
-            opened_at=_opt_float(row.get("opened_at")),
-            trial_action_id=_opt_int(row.get("trial_action_id")),
-            last_reason=_opt_str(row.get("last_reason")),
-            updated_at=_float(row["updated_at"]),
-        )
-
 
 @dataclass(frozen=True)
-class Silence:
+class Silence(StoredRecord):
     """A stored silence (``aiops silence --match``): label matchers in force from ``starts_at`` to ``ends_at``."""
 
     id: int
@@ -352,25 +260,12 @@ class Silence:
     comment: str
     created_at: float
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> Silence:
-        matchers = row.get("matchers")
-        return cls(
-            id=_int(row["id"]),
-            matchers=tuple(str(m) for m in matchers) if isinstance(matchers, list | tuple) else (),
-            starts_at=_float(row["starts_at"]),
-            ends_at=_float(row["ends_at"]),
-            created_by=str(row["created_by"]),
-            comment=str(row.get("comment") or ""),
-            created_at=_float(row["created_at"]),
-        )
-
     def active_at(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
 
 
 @dataclass(frozen=True)
-class FlapEpisode:
+class FlapEpisode(StoredRecord):
     """A fingerprint that keeps opening and resolving: its messages are held until it has been quiet for a
     whole window; ``payload`` is the announcement, from which the closing message is derived."""
 
@@ -383,23 +278,9 @@ class FlapEpisode:
     receivers: tuple[str, ...]
     payload: JsonObject
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> FlapEpisode:
-        receivers = row.get("receivers")
-        return cls(
-            fingerprint=str(row["fingerprint"]),
-            check_name=str(row["check_name"]),
-            started_at=_float(row["started_at"]),
-            last_at=_float(row["last_at"]),
-            ended_at=_opt_float(row.get("ended_at")),
-            opens=_int(row.get("opens") or 0),
-            receivers=tuple(str(r) for r in receivers) if isinstance(receivers, list | tuple) else (),
-            payload=_object(row.get("payload")),
-        )
-
 
 @dataclass(frozen=True)
-class RepeatLog:
+class RepeatLog(StoredRecord):
     """When a receiver was last told about an open incident, and when to tell it again (None while a repeat
     is queued)."""
 
@@ -411,18 +292,6 @@ class RepeatLog:
     last_sent_at: float
     next_repeat_at: float | None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> RepeatLog:
-        return cls(
-            id=_int(row["id"]),
-            notifier=str(row["notifier"]),
-            incident_id=_int(row["incident_id"]),
-            dedup_key=str(row["dedup_key"]),
-            repeats=_int(row.get("repeats") or 0),
-            last_sent_at=_float(row["last_sent_at"]),
-            next_repeat_at=_opt_float(row.get("next_repeat_at")),
-        )
-
 
 Record = Incident | Action | OutboxMessage | Breaker | Silence | FlapEpisode | RepeatLog
 
@@ -432,7 +301,7 @@ def column_names(record: type[Record]) -> frozenset[str]:
     return frozenset(f.name for f in fields(record))
 
 
-def _record_json(record: Record) -> dict[str, object]:
+def _record_json(record: StoredRecord) -> dict[str, object]:
     out: dict[str, object] = json_safe({f.name: getattr(record, f.name) for f in fields(record)})
     return out
 
@@ -442,19 +311,41 @@ def json_object(value: object) -> JsonObject:
     return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
-_object = json_object
+_READERS: dict[type[StoredRecord], tuple[tuple[str, _Read], ...]] = {}
 
 
-def _opt_float(value: object) -> float | None:
-    return None if value is None else _float(value)
+def _readers(record: type[StoredRecord]) -> tuple[tuple[str, _Read], ...]:
+    """Each field of ``record`` with the reader its type calls for (worked out once per record type)."""
+    if record not in _READERS:
+        hints = get_type_hints(record)
+        _READERS[record] = tuple((f.name, _reader(hints[f.name])) for f in fields(record))
+    return _READERS[record]
 
 
-def _opt_int(value: object) -> int | None:
-    return None if value is None else _int(value)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
+def _reader(hint: object) -> _Read:
+    """How to read a column into a field of type ``hint``; an unknown type is an error when the record is first
+    read, so a new field cannot go silently unconverted."""
+    if get_origin(hint) is types.UnionType:
+        (inner,) = (a for a in get_args(hint) if a is not type(None))
+        read = _reader(inner)
+        return lambda v: None if v is None else read(v)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        state = hint
+        return lambda v: state(str(v))
+    if get_origin(hint) is tuple:
+        return lambda v: tuple(str(x) for x in v) if isinstance(v, list | tuple) else ()
+    if hint == Mapping[str, str]:
+        return lambda v: {str(k): str(x) for k, x in v.items()} if isinstance(v, Mapping) else {}
+    simple: dict[object, _Read] = {
+        JsonObject: json_object,
+        int: lambda v: _int(0 if v is None else v),
+        float: _float,
+        str: lambda v: "" if v is None else str(v),
+        bool: bool,
+    }
+    if hint not in simple:
+        raise TypeError(f"no reader for a stored field of type {hint!r}")
+    return simple[hint]
 
 
 def _int(value: object) -> int:

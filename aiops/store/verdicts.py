@@ -34,6 +34,11 @@ class VerdictKind(enum.StrEnum):
     NOISE = "noise"  # it should not have opened
     MISSED = "missed"  # something should have opened an incident and nothing did
 
+    @property
+    def positive(self) -> bool:
+        """Whether an incident belongs in the verdict's window (a backtest label's truth)."""
+        return self is not VerdictKind.NOISE
+
     @classmethod
     def parse(cls, value: str, *, allowed: Iterable[VerdictKind] | None = None) -> VerdictKind:
         """The kind named by ``value``; an :class:`AiopsError` (reason ``invalid``) listing the allowed ones."""
