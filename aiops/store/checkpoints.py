@@ -60,7 +60,7 @@ def write_series(conn: sa.Connection, check: str, blobs: Sequence[SeriesBlob], n
 
 
 def write_cursor(
-    conn: sa.Connection, check: str, cursor: Cursor, now: float, signature: Mapping[str, Any] | None = None
+    conn: sa.Connection, check: str, cursor: Cursor, now: float, signature: Mapping[str, object] | None = None
 ) -> None:
     """Commit the source position the series states are consistent with; clears any legacy JSON state.
     ``signature``: the replica and fencing token writing it (see :meth:`aiops.store.store.Store.signature`)."""

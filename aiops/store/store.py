@@ -62,7 +62,7 @@ class Fence:
     token: int
     owner: str
 
-    def signature(self) -> dict[str, Any]:
+    def signature(self) -> dict[str, str | int]:
         """The columns that record who wrote a row under this lease."""
         return {"written_by": self.owner, "fence_token": self.token}
 
@@ -295,7 +295,7 @@ class Store:
             )
         )
 
-    def signature(self) -> dict[str, Any]:
+    def signature(self) -> dict[str, str | int]:
         """Which replica and fencing token write in this thread (see :meth:`fenced`); empty when unfenced."""
         fence = self._fence.get()
         return fence.signature() if fence is not None else {}
@@ -493,7 +493,7 @@ class Store:
             return self.insert_or_ignore(conn, t.outbox, data)
 
     @staticmethod
-    def insert_or_ignore(conn: sa.Connection, table: sa.Table, data: Mapping[str, Any]) -> bool:
+    def insert_or_ignore(conn: sa.Connection, table: sa.Table, data: Mapping[str, object]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; true when a row was inserted. Never raises on a duplicate, so it
         can run inside a unit of work (a failed statement would abort a PostgreSQL transaction)."""
         insert: Any
