@@ -10,7 +10,6 @@ actions a grace period, release the leases of the rest and exit 0 within 10 s.
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
@@ -40,9 +40,9 @@ from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.http.server import ApiServer
 from aiops.logs import add_secrets
+from aiops.plugins import PluginContext
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
-from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import Finding
@@ -69,17 +69,15 @@ class Daemon(FeedbackFacade):
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.config = config
-        # Plugins that keep files (status files of running commands) find them here across restarts.
-        os.environ.setdefault("AIOPS_STATE_DIR", str(Path(config.settings.state_dir).resolve()))
         self.clock = clock or SystemClock()
+        self._http = requests.Session()  # one connection pool for every plugin of this daemon
         self.listen = listen or config.settings.server.listen
         self.registry = registry or CollectorRegistry()
         self.owner = default_owner()
         self.store = Store(_store_url(config))
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
-        bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
-        self._runtime = build_runtime(config)
+        self._runtime = build_runtime(config, self._plugin_context(config))
         self._runtime_lock = threading.Lock()
         self._paused = self.store.get_flag(PAUSED_FLAG, "0") == "1"
         self._paused_checked = time.monotonic()
@@ -115,6 +113,18 @@ class Daemon(FeedbackFacade):
 
     def runtime(self) -> Runtime:
         return self._runtime
+
+    def _plugin_context(self, config: Config) -> PluginContext:
+        """What plugins are started with: the state directory (files that outlive a restart, such as the
+        status files of running commands), the clock, the store's pushed telemetry (what the HTTP API
+        ingested, read by the push and alertmanager sources) and the shared HTTP session."""
+        return PluginContext(
+            state_dir=Path(config.settings.state_dir).resolve(),
+            clock=self.clock.now,
+            log=structlog.get_logger("aiops.plugin"),
+            http=self._http,
+            events=self.store,
+        )
 
     def paused(self) -> bool:
         """The kill switch lives in the store, so ``aiops pause`` works from any shell, even on a wedged
@@ -233,6 +243,8 @@ class Daemon(FeedbackFacade):
             log.warning("final outbox flush failed", error=str(exc))
         if self._server is not None:
             self._server.stop()
+        self._runtime.stop()
+        self._http.close()
         self.membership.leave()
         self.store.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -328,7 +340,7 @@ class Daemon(FeedbackFacade):
             config = load_config(self._config_path)
             if _store_url(config) != _store_url(self.config):
                 raise AiopsError("store.url cannot change on reload; restart the daemon")
-            runtime = build_runtime(config)
+            runtime = build_runtime(config, self._plugin_context(config))
         except (ConfigError, AiopsError) as exc:
             self.telemetry.config_reloaded(False)
             log.error("reload rejected; the previous configuration keeps running", error=str(exc))
@@ -339,9 +351,10 @@ class Daemon(FeedbackFacade):
             return False, f"cannot build the new configuration: {exc.__class__.__name__}: {exc}"
         with self._runtime_lock:
             self.config = config
-            self._runtime = runtime
+            replaced, self._runtime = self._runtime, runtime
             if self._scheduler is not None:
                 self._schedule_checks(runtime)
+        replaced.stop()
         add_secrets(config.secrets)
         self.telemetry.config_reloaded(True)
         log.info("configuration reloaded", checks=len(runtime.checks))

@@ -39,6 +39,15 @@ class PluginNotFound(AiopsError):
         super().__init__(f"unknown {kind} {name!r}; known: {listed}")
 
 
+class InvalidParams(AiopsError):
+    """A plugin's parameters failed its ``Params`` model; the message names each bad parameter."""
+
+    def __init__(self, group: str, name: str, problems: list[str]) -> None:
+        self.problems = list(problems)
+        kind = group.split(".")[-1].rstrip("s")
+        super().__init__(f"{kind} {name!r}: invalid parameters: {'; '.join(self.problems)}")
+
+
 class SourceError(AiopsError):
     """Collecting telemetry failed. ``recoverable`` is true when the next tick may well succeed."""
 

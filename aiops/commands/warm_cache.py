@@ -15,6 +15,7 @@ import click
 
 from aiops import plugins
 from aiops.errors import AiopsError
+from aiops.plugins import Detector
 
 
 @click.command("warm-cache")
@@ -36,8 +37,8 @@ def warm_cache(names: tuple[str, ...]) -> None:
     warmed = 0
     for name in names or sorted(available):
         cls = plugins.load(plugins.DETECTORS, name)
-        if not callable(getattr(cls, "warm_up", None)):
-            continue  # not a compiled per-series detector: nothing to cache
+        if cls.warm_up is Detector.warm_up:
+            continue  # the default no-op: not a compiled per-series detector, nothing to cache
         try:
             detector = plugins.build(plugins.DETECTORS, name)
         except Exception as exc:  # needs parameters without defaults: not one of the compiled ones

@@ -103,7 +103,7 @@ class CheckRunner:
                 "detector state restored", check=self.name, states=loaded, seconds=round(time.monotonic() - started, 2)
             )
         source_state = row["source_state"] if row is not None else None
-        if source_state and hasattr(self.runtime.source, "load_state_dict"):
+        if source_state:
             try:
                 self.runtime.source.load_state_dict(source_state)
             except Exception as exc:
@@ -112,7 +112,7 @@ class CheckRunner:
     def _load_legacy(self, detector_state: Mapping[str, Any]) -> None:
         """State saved as JSON by earlier releases; the first checkpoint rewrites it in binary form."""
         for key, det in self.runtime.detectors.items():
-            if key in detector_state and hasattr(det, "load_state_dict"):
+            if key in detector_state:
                 try:
                     det.load_state_dict(detector_state[key])
                 except Exception as exc:
@@ -136,7 +136,7 @@ class CheckRunner:
             generation = self._generation
         timeout = self.runtime.config.effective_timeout * self._patience
         source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
-        source_before = source.state_dict() if hasattr(source, "state_dict") else None
+        source_before = source.state_dict()
         box: dict[str, Any] = {"phase": Phase.COLLECTING}
         done = threading.Event()
 
@@ -223,7 +223,7 @@ class CheckRunner:
     def cursor(self) -> Cursor:
         """Where the source stands now: what a checkpoint commits with the detector states."""
         source = self.runtime.source
-        return Cursor(since=self._since, source_state=source.state_dict() if hasattr(source, "state_dict") else {})
+        return Cursor(since=self._since, source_state=source.state_dict())
 
     def flush(self, now: float, deadline: float) -> bool:
         """Save what changed, with the cursor, before shutdown or reload; gives up at ``deadline``
@@ -264,7 +264,7 @@ class CheckRunner:
         if self._abandoned is Phase.COLLECTING:
             if fresh is not None:
                 self.runtime.source = fresh[0]
-            if self._source_before is not None and hasattr(self.runtime.source, "load_state_dict"):
+            if self._source_before is not None:
                 self.runtime.source.load_state_dict(self._source_before)
             log.info("check source rewound after an abandoned run", check=self.name)
         else:

@@ -128,7 +128,7 @@ class OutboxDispatcher:
                 self._finish(row, "failed", f"notifier {name!r} is not configured any more")
                 self._result(name, "failed")
                 continue
-            interval = float(getattr(notifier, "min_interval", 0.0) or 0.0)
+            interval = float(notifier.min_interval or 0.0)
             last = self._last_sent.get(name)
             if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
@@ -256,7 +256,7 @@ class OutboxDispatcher:
         base = float(route.get("repeat_interval") or 0.0)
         if base > 0:
             return base, float(route.get("repeat_backoff", 2.0)), float(route.get("max_repeat_interval", 86400.0))
-        own = float(getattr(notifier, "resend_interval", 0.0) or 0.0)
+        own = float(notifier.resend_interval or 0.0)
         return own, 1.0, max(own, 1.0)
 
     def _log_sent(self, row: OutboxMessage, name: str, notifier: Any, now: float) -> None:

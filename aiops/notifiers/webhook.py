@@ -14,6 +14,7 @@ from aiops import __version__
 from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.http_outcome import HttpOutcome, classify_error, classify_status
+from aiops.plugins import Notifier
 from aiops.redact import redact, url_origin, url_secrets
 from aiops.signing import load_secret, signature_headers
 from aiops.types import Delivery, IncidentView, Message, json_safe
@@ -66,7 +67,7 @@ class WebhookParams(BaseModel):
         return self
 
 
-class WebhookNotifier:
+class WebhookNotifier(Notifier):
     """POST each notification as signed JSON to an HTTP endpoint; the glue to anything that speaks HTTP.
 
     Why: every chat, paging and ticketing system can receive a webhook, and a small receiver can turn it
@@ -80,6 +81,10 @@ class WebhookNotifier:
 
     Params: ClassVar[type[BaseModel]] = WebhookParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/hook"}]
+
     def __init__(
         self,
         *,
@@ -89,7 +94,7 @@ class WebhookNotifier:
         timeout: float | str = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.params = WebhookParams.model_validate(
+        self.params: WebhookParams = self.validate_params(
             {
                 "url": url,
                 "secret": secret,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
 from aiops.durations import Duration
 from aiops.errors import RemediationError
+from aiops.plugins import Remediation
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.registry import ModelRegistry, open_registry
 from aiops_remediations.serving import reload_serving
@@ -99,13 +100,17 @@ class RetrainParams(BaseModel):
         return value
 
 
-class RetrainRemediation:
+class RetrainRemediation(Remediation):
     """Refit the champion on recent labelled data; promote the challenger only if it wins by a margin."""
 
     Params: ClassVar[type[BaseModel]] = RetrainParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"registry": "models", "model": "churn", "data": {"path": "labelled.csv", "target": "churned"}}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = RetrainParams.model_validate(params)
+        self.params: RetrainParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params

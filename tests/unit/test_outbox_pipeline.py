@@ -19,6 +19,7 @@ from aiops.engine.messages import build_message, message_to_payload
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.routing import enqueue_message
 from aiops.engine.runtime import Runtime, build_runtime
+from aiops.plugins import Notifier
 from aiops.store.records import Incident
 from aiops.store.store import Store
 from aiops.testing import CapturingNotifier, FakeClock, ScriptedSource, register_test_plugins, unregister_test_plugins
@@ -287,7 +288,9 @@ def test_final_failure_is_recorded_and_later_messages_still_flow(tmp_path: Path)
     p = Pipeline(tmp_path)
     calls: list[Any] = []
 
-    class Broken:
+    class Broken(Notifier):
+        """Fails once, finally; then delivers."""
+
         def send(self, message: Any) -> Any:
             calls.append(message)
             if len(calls) == 1:
