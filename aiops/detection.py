@@ -181,7 +181,7 @@ class SeriesDetector(Detector):
 
     # -- per-series checkpoints: only the series that changed are saved, as arrays rather than JSON --------
 
-    def series_versions(self) -> Mapping[str, float]:
+    def series_versions(self) -> Mapping[str, float] | None:
         """Each series' last timestamp fed: a series whose entry moved has changed since it was saved."""
         return self._last_ts
 
