@@ -39,8 +39,9 @@ class PluginNotFound(AiopsError):
         super().__init__(f"unknown {kind} {name!r}; known: {listed}")
 
 
-class InvalidParams(AiopsError):
-    """A plugin's parameters failed its ``Params`` model; the message names each bad parameter."""
+class InvalidParams(AiopsError, ValueError):
+    """A plugin's parameters failed its ``Params`` model; the message names each bad parameter. Also a
+    ``ValueError``, as pydantic's own validation error is, so callers that caught that still catch this."""
 
     def __init__(self, group: str, name: str, problems: list[str]) -> None:
         self.problems = list(problems)
