@@ -8,6 +8,7 @@ every installed entry point, third-party ones included.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Mapping
@@ -17,11 +18,22 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aiops import plugins
-from aiops.errors import DeliveryError, InvalidParams
+from aiops.errors import AiopsError, DeliveryError, InvalidParams, SourceError
 from aiops.plugins import PluginContext
 from aiops.plugins.base import validated
 from aiops.store.records import Incident
-from aiops.types import ActionContext, Delivery, Frame, IncidentView, Message, Outcome, Plan, Series
+from aiops.types import (
+    ActionContext,
+    Delivery,
+    Frame,
+    IncidentState,
+    IncidentView,
+    Message,
+    Outcome,
+    Plan,
+    Series,
+    Severity,
+)
 
 
 def incident_record(**fields: object) -> Incident:
@@ -151,7 +163,9 @@ def check_plugin(group: str, cls: type[Any], state_dir: str | Path) -> int:
         if group == plugins.DETECTORS:
             check_detector(cls, params)
         elif group == plugins.SOURCES:
-            check_source(cls, params)
+            check_source(cls, params, state_dir)
+        elif group == plugins.REMEDIATIONS:
+            check_remediation(cls, params)
         elif group == plugins.NOTIFIERS:
             check_notifier(cls, params)
     return len(sets)
@@ -241,11 +255,46 @@ def check_detector(cls: type[Any], params: Mapping[str, Any] | None = None) -> N
     )
 
 
-def check_source(cls: type[Any], params: Mapping[str, Any]) -> None:
-    """A source's incremental state is JSON and loads back (collection itself needs the real system)."""
+def check_source(cls: type[Any], params: Mapping[str, Any], workdir: str | Path) -> None:
+    """A source's incremental state is JSON and loads back, and a collection (in ``workdir``, where relative
+    test paths point at nothing, against test URLs nobody answers) returns a frame or raises SourceError:
+    bad telemetry or an absent system is reported, never a crash."""
     source = _build(plugins.SOURCES, cls, params)
     state = json.loads(json.dumps(source.state_dict()))
     _build(plugins.SOURCES, cls, params).load_state_dict(state)
+    started = _build(plugins.SOURCES, cls, params)
+    started.start(PluginContext.standalone(workdir))
+    with contextlib.chdir(workdir):
+        try:
+            frame = started.collect(None, 1_700_000_000.0)
+        except SourceError as exc:
+            assert isinstance(exc.recoverable, bool)
+        else:
+            assert isinstance(frame, Frame), f"{cls.__name__}.collect() returned {type(frame).__name__}"
+        finally:
+            started.stop()
+
+
+def check_remediation(cls: type[Any], params: Mapping[str, Any]) -> None:
+    """``plan`` is pure: the same incident gives the same plan, with an action and a target (the blast-radius
+    budget counts targets), or a refusal that says why."""
+    remediation = _build(plugins.REMEDIATIONS, cls, params)
+    incident = IncidentView(
+        id=1,
+        fingerprint="fp",
+        check="check",
+        state=IncidentState.FIRING,
+        severity=Severity.WARNING,
+        summary="latency is anomalous",
+        labels={"series": "latency", "namespace": "ml"},
+        opened_at=1_700_000_000.0,
+    )
+    try:
+        plan = remediation.plan(incident)
+    except AiopsError:
+        return  # refused, with a message: what the policy shows on the incident
+    assert isinstance(plan, Plan) and plan.action and plan.target, f"{cls.__name__}.plan() gave {plan!r}"
+    assert remediation.plan(incident) == plan, f"{cls.__name__}.plan() is not pure"
 
 
 def check_notifier(cls: type[Any], params: Mapping[str, Any]) -> None:

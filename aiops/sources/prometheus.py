@@ -79,7 +79,7 @@ class PrometheusSource(Source):
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "http://127.0.0.1:9090", "query": "up"}]
+        return [{"url": "http://127.0.0.1:9", "query": "up"}]
 
     def __init__(self, **params: Any) -> None:
         self.params: PrometheusParams = self.validate_params(params)
