@@ -279,16 +279,8 @@ def check_remediation(cls: type[Any], params: Mapping[str, Any]) -> None:
     """``plan`` is pure: the same incident gives the same plan, with an action and a target (the blast-radius
     budget counts targets), or a refusal that says why."""
     remediation = _build(plugins.REMEDIATIONS, cls, params)
-    incident = IncidentView(
-        id=1,
-        fingerprint="fp",
-        check="check",
-        state=IncidentState.FIRING,
-        severity=Severity.WARNING,
-        summary="latency is anomalous",
-        labels={"series": "latency", "namespace": "ml"},
-        opened_at=1_700_000_000.0,
-    )
+    labels = {"series": "latency", "namespace": "ml"}
+    incident = IncidentView(1, "fp", "check", IncidentState.FIRING, Severity.WARNING, "latency high", labels, 1.7e9)
     try:
         plan = remediation.plan(incident)
     except AiopsError:
