@@ -114,6 +114,13 @@ class Daemon(FeedbackFacade):
     def runtime(self) -> Runtime:
         return self._runtime
 
+    @staticmethod
+    def _stop_plugins(runtime: Runtime, runners: list[CheckRunner]) -> None:
+        """Stop a runtime's plugins, and the fresh ones its check runners built after an abandoned run."""
+        runtime.stop()
+        for runner in runners:
+            runner.runtime.stop()
+
     def _plugin_context(self, config: Config) -> PluginContext:
         """What plugins are started with: the state directory (files that outlive a restart, such as the
         status files of running commands), the clock, the store's pushed telemetry (what the HTTP API
@@ -243,7 +250,7 @@ class Daemon(FeedbackFacade):
             log.warning("final outbox flush failed", error=str(exc))
         if self._server is not None:
             self._server.stop()
-        self._runtime.stop()
+        self._stop_plugins(self._runtime, list(self._runners.values()))
         self._http.close()
         self.membership.leave()
         self.store.close()
@@ -352,9 +359,10 @@ class Daemon(FeedbackFacade):
         with self._runtime_lock:
             self.config = config
             replaced, self._runtime = self._runtime, runtime
+            runners = list(self._runners.values())
             if self._scheduler is not None:
                 self._schedule_checks(runtime)
-        replaced.stop()
+        self._stop_plugins(replaced, runners)
         add_secrets(config.secrets)
         self.telemetry.config_reloaded(True)
         log.info("configuration reloaded", checks=len(runtime.checks))

@@ -261,9 +261,11 @@ class CheckRunner:
         put back where a run without the abandoned one would be."""
         rebuild = self.runtime.rebuild
         fresh = rebuild() if rebuild is not None else None
+        before = CheckRuntime(self.runtime.config, self.runtime.source, dict(self.runtime.detectors))
         if self._abandoned is Phase.COLLECTING:
             if fresh is not None:
                 self.runtime.source = fresh[0]
+                before.detectors = fresh[1]  # the detectors carry on: the fresh ones are not needed
             if self._source_before is not None:
                 self.runtime.source.load_state_dict(self._source_before)
             log.info("check source rewound after an abandoned run", check=self.name)
@@ -273,6 +275,8 @@ class CheckRunner:
             self.checkpointer.abandon()
             self.restore()
             log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
+        if fresh is not None:
+            before.stop()  # what was replaced (the late thread must not touch it any more anyway)
         self._abandoned, self._source_before = None, None
 
     def _current(self, generation: int) -> bool:

@@ -39,6 +39,10 @@ class CheckRuntime:
     def name(self) -> str:
         return self.config.name
 
+    def stop(self) -> None:
+        """Stop the check's source and detectors (idempotent, like every plugin's ``stop``)."""
+        _stop_all([("source", self.source), *self.detectors.items()], self.name)
+
 
 @dataclass
 class Runtime:
@@ -50,15 +54,9 @@ class Runtime:
     def stop(self) -> None:
         """Stop every long-lived plugin (at shutdown, or when a reload replaced this runtime); a plugin that
         fails to stop is logged, and the others still stop."""
-        owned: list[tuple[str, Plugin]] = [(f"notifiers.{n}", p) for n, p in self.notifiers.items()]
-        for name, check in self.checks.items():
-            owned.append((f"checks.{name}.source", check.source))
-            owned.extend((f"checks.{name}.detectors.{k}", d) for k, d in check.detectors.items())
-        for where, plugin in owned:
-            try:
-                plugin.stop()
-            except Exception as exc:
-                log.warning("plugin did not stop cleanly", plugin=where, error=str(exc))
+        _stop_all(list(self.notifiers.items()), "notifiers")
+        for check in self.checks.values():
+            check.stop()
 
     def action_config(self, check: str, rung: int) -> ActionConfig | None:
         cr = self.checks.get(check)
@@ -128,6 +126,15 @@ def _build_check(
             _warm_up(detector, f"checks.{i}.detectors.{j}")
         detectors[key] = detector
     return source, detectors
+
+
+def _stop_all(owned: list[tuple[str, Plugin]], where: str) -> None:
+    """Stop each plugin; one that fails to stop is logged, and the others still stop."""
+    for name, plugin in owned:
+        try:
+            plugin.stop()
+        except Exception as exc:
+            log.warning("plugin did not stop cleanly", plugin=f"{where}.{name}", error=str(exc))
 
 
 def _warm_up(detector: Detector, where: str) -> None:
