@@ -184,7 +184,7 @@ class FrameReplay(Replay):
 class LiveReplay(Replay):
     """A source without a history hook, asked with simulated times through its own ``collect``."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Source) -> None:
         self._source = source
 
     def collect(self, since: float | None, until: float) -> Frame:
@@ -192,7 +192,7 @@ class LiveReplay(Replay):
         return frame
 
 
-def replay_of(source: Any, since: float, until: float, every: float) -> Replay:
+def replay_of(source: Source, since: float, until: float, every: float) -> Replay:
     """The replay of one source over ``[since, until]`` (one bulk read when the source can read its past)."""
     replay: Replay | None = source.history(since, until, every)
     return replay if replay is not None else LiveReplay(source)

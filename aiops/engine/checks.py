@@ -21,6 +21,7 @@ from aiops.config.models import CheckConfig
 from aiops.engine.checkpointing import Checkpointer
 from aiops.engine.runtime import CheckRuntime
 from aiops.errors import AiopsError, SourceError
+from aiops.plugins import Detector, Source
 from aiops.store.checkpoints import Cursor
 from aiops.store.store import Store
 from aiops.types import Finding, Frame, Severity
@@ -200,7 +201,7 @@ class CheckRunner:
         findings: list[Finding],
         detector_errors: list[Finding],
         now: float,
-        detectors: Mapping[str, Any],
+        detectors: Mapping[str, Detector],
     ) -> CheckResult:
         """A completed run: move the cursor, checkpoint when due, and say what the tick saw."""
         self._since = now
@@ -284,7 +285,7 @@ class CheckRunner:
             return generation == self._generation
 
     def _collect_and_detect(
-        self, now: float, source: Any, detectors: Mapping[str, Any], generation: int, box: dict[str, Any]
+        self, now: float, source: Source, detectors: Mapping[str, Detector], generation: int, box: dict[str, Any]
     ) -> tuple[Frame, list[Finding], list[Finding]]:
         frame: Frame = source.collect(self._since, now)
         with self._lock:

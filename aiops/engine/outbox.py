@@ -32,6 +32,7 @@ from aiops.engine.routing import flap_closed_payload
 from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
+from aiops.plugins import Notifier
 from aiops.redact import redact
 from aiops.store.records import Incident, OutboxMessage, RepeatLog, json_object
 from aiops.store.store import Store, default_owner, owner_is_dead
@@ -187,7 +188,7 @@ class OutboxDispatcher:
             for r in self.store.notification_states(name, incident_id)
         )
 
-    def _send(self, row: OutboxMessage, name: str, notifier: Any, secrets: list[str]) -> str:
+    def _send(self, row: OutboxMessage, name: str, notifier: Notifier, secrets: list[str]) -> str:
         """Deliver one row; returns its outcome: ``sent``, ``retry`` or ``failed``."""
         now = self.now()
         attempts = row.attempts + 1
@@ -249,7 +250,7 @@ class OutboxDispatcher:
     # -- repeats -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _repeat_timing(row: OutboxMessage, notifier: Any) -> tuple[float, float, float]:
+    def _repeat_timing(row: OutboxMessage, notifier: Notifier) -> tuple[float, float, float]:
         """(interval, backoff, cap) from the row's route, else the notifier's own resend interval
         (Alertmanager needs re-posting while firing), else no repeats."""
         route: Mapping[str, Any] = row.route or {}
@@ -259,7 +260,7 @@ class OutboxDispatcher:
         own = float(notifier.resend_interval or 0.0)
         return own, 1.0, max(own, 1.0)
 
-    def _log_sent(self, row: OutboxMessage, name: str, notifier: Any, now: float) -> None:
+    def _log_sent(self, row: OutboxMessage, name: str, notifier: Notifier, now: float) -> None:
         payload: dict[str, Any] = dict(row.body)  # a rendered message (message_to_payload)
         event = row.event
         incident_ids = [row.incident_id] if row.incident_id is not None else []
@@ -272,7 +273,14 @@ class OutboxDispatcher:
             self._log_one(event, incident_id, row.dedup_key, row, name, notifier, now)
 
     def _log_one(
-        self, event: str, incident_id: int, dedup_key: str, row: OutboxMessage, name: str, notifier: Any, now: float
+        self,
+        event: str,
+        incident_id: int,
+        dedup_key: str,
+        row: OutboxMessage,
+        name: str,
+        notifier: Notifier,
+        now: float,
     ) -> None:
         if event == "resolved":
             self.store.forget_notify_log(incident_id, name)
