@@ -10,7 +10,6 @@ actions a grace period, release the leases of the rest and exit 0 within 10 s.
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import threading
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
@@ -41,10 +41,10 @@ from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.logs import add_secrets
+from aiops.plugins import PluginContext
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.server import ApiServer
-from aiops.sources.ingest import bind_store
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import Finding
@@ -73,9 +73,8 @@ class Daemon(FeedbackFacade):
         notify_socket: str | None = None,
     ) -> None:
         self.config = config
-        # Plugins that keep files (status files of running commands) find them here across restarts.
-        os.environ.setdefault("AIOPS_STATE_DIR", str(Path(config.settings.state_dir).resolve()))
         self.clock = clock or SystemClock()
+        self._http = requests.Session()  # one connection pool for every plugin of this daemon
         self.listen = listen or config.settings.server.listen
         self.registry = registry or CollectorRegistry()
         self.owner = default_owner()
@@ -90,8 +89,7 @@ class Daemon(FeedbackFacade):
             beat=self.membership.beat,
             live=self.membership.live,
         )
-        bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
-        self._runtime = build_runtime(config)
+        self._runtime = build_runtime(config, self._plugin_context(config))
         self._runtime_lock = threading.Lock()
         self._paused = self.store.get_flag(PAUSED_FLAG, "0") == "1"
         self._paused_checked = time.monotonic()
@@ -131,6 +129,25 @@ class Daemon(FeedbackFacade):
 
     def runtime(self) -> Runtime:
         return self._runtime
+
+    @staticmethod
+    def _stop_plugins(runtime: Runtime, runners: list[CheckRunner]) -> None:
+        """Stop a runtime's plugins, and the fresh ones its check runners built after an abandoned run."""
+        runtime.stop()
+        for runner in runners:
+            runner.runtime.stop()
+
+    def _plugin_context(self, config: Config) -> PluginContext:
+        """What plugins are started with: the state directory (files that outlive a restart, such as the
+        status files of running commands), the clock, the store's pushed telemetry (what the HTTP API
+        ingested, read by the push and alertmanager sources) and the shared HTTP session."""
+        return PluginContext(
+            state_dir=Path(config.settings.state_dir).resolve(),
+            clock=self.clock.now,
+            log=structlog.get_logger("aiops.plugin"),
+            http=self._http,
+            events=self.store,
+        )
 
     def paused(self) -> bool:
         """The kill switch lives in the store, so ``aiops pause`` works from any shell, even on a wedged
@@ -262,6 +279,8 @@ class Daemon(FeedbackFacade):
             self.leases.release_all()  # after the final checkpoints: the next owner starts from them
         except AiopsError as exc:
             log.warning("releasing the check leases failed; they expire by themselves", error=str(exc))
+        self._stop_plugins(self._runtime, list(self._runners.values()))
+        self._http.close()
         self.membership.leave()
         self.store.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -397,7 +416,7 @@ class Daemon(FeedbackFacade):
             config = load_config(self._config_path)
             if _store_url(config) != _store_url(self.config):
                 raise AiopsError("store.url cannot change on reload; restart the daemon")
-            runtime = build_runtime(config)
+            runtime = build_runtime(config, self._plugin_context(config))
         except (ConfigError, AiopsError) as exc:
             self.telemetry.config_reloaded(False)
             log.error("reload rejected; the previous configuration keeps running", error=str(exc))
@@ -408,9 +427,11 @@ class Daemon(FeedbackFacade):
             return False, f"cannot build the new configuration: {exc.__class__.__name__}: {exc}"
         with self._runtime_lock:
             self.config = config
-            self._runtime = runtime
+            replaced, self._runtime = self._runtime, runtime
+            runners = list(self._runners.values())
             if self._scheduler is not None:
                 self._schedule_checks(runtime)
+        self._stop_plugins(replaced, runners)
         add_secrets(config.secrets)
         self.telemetry.config_reloaded(True)
         log.info("configuration reloaded", checks=len(runtime.checks))

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.plugins import Detector
 from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
 
 
@@ -68,7 +69,7 @@ class SeriesDetectorParams(BaseModel):
     severity: Severity = Severity.WARNING
 
 
-class SeriesDetector:
+class SeriesDetector(Detector):
     """Base of check detectors built from a per-series streaming scorer.
 
     Subclasses set ``Params`` (a subclass of :class:`SeriesDetectorParams`) and implement
@@ -81,7 +82,7 @@ class SeriesDetector:
     kind: ClassVar[str] = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params = self.Params.model_validate(params)
+        self.params: BaseModel = self.validate_params(params)
         self._scorers: dict[str, StreamingScorer] = {}
         self._last_ts: dict[str, float] = {}
 
@@ -180,7 +181,7 @@ class SeriesDetector:
 
     # -- per-series checkpoints: only the series that changed are saved, as arrays rather than JSON --------
 
-    def series_versions(self) -> Mapping[str, float]:
+    def series_versions(self) -> Mapping[str, float] | None:
         """Each series' last timestamp fed: a series whose entry moved has changed since it was saved."""
         return self._last_ts
 

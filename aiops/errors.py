@@ -39,6 +39,16 @@ class PluginNotFound(AiopsError):
         super().__init__(f"unknown {kind} {name!r}; known: {listed}")
 
 
+class InvalidParams(AiopsError, ValueError):
+    """A plugin's parameters failed its ``Params`` model; the message names each bad parameter. Also a
+    ``ValueError``, as pydantic's own validation error is, so callers that caught that still catch this."""
+
+    def __init__(self, group: str, name: str, problems: list[str]) -> None:
+        self.problems = list(problems)
+        kind = group.split(".")[-1].rstrip("s")
+        super().__init__(f"{kind} {name!r}: invalid parameters: {'; '.join(self.problems)}")
+
+
 class SourceError(AiopsError):
     """Collecting telemetry failed. ``recoverable`` is true when the next tick may well succeed."""
 

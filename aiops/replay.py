@@ -12,15 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from aiops.plugins import Source
+from aiops.plugins.source import Replay as Replay  # re-exported: the replays below are its kinds
 from aiops.types import Frame, Series
-
-
-class Replay(Protocol):
-    def collect(self, since: float | None, until: float) -> Frame: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class _Grid:
     members: tuple[_Points, ...]
 
 
-class SeriesReplay:
+class SeriesReplay(Replay):
     """Metric series held in memory; ``collect`` returns the points in ``(since, until]``.
 
     ``first_window`` is how far back the first tick (``since`` None) reaches, as the live source's lookback.
@@ -94,7 +92,7 @@ class SeriesReplay:
         return out
 
 
-class RowsReplay:
+class RowsReplay(Replay):
     """Table rows held in memory, ordered by their time column; ``collect`` frames the rows of the window
     with ``make_frame`` (the live source's own frame builder, so a replayed frame has the live shape)."""
 
@@ -155,7 +153,7 @@ class RowsReplay:
         return [Series(col, ts, vs) for col, (ts, vs) in numeric.items()]
 
 
-class FrameReplay:
+class FrameReplay(Replay):
     """A source whose frames carry both series and rows (the file source): each part replayed by its own
     replay, merged back into one frame."""
 
@@ -177,10 +175,10 @@ class FrameReplay:
         return self._series.window(labels, start, end, limit)
 
 
-class LiveReplay:
+class LiveReplay(Replay):
     """A source without a history hook, asked with simulated times through its own ``collect``."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Source) -> None:
         self._source = source
 
     def collect(self, since: float | None, until: float) -> Frame:
@@ -188,10 +186,7 @@ class LiveReplay:
         return frame
 
 
-def replay_of(source: Any, since: float, until: float, every: float) -> Replay:
+def replay_of(source: Source, since: float, until: float, every: float) -> Replay:
     """The replay of one source over ``[since, until]`` (one bulk read when the source can read its past)."""
-    history = getattr(source, "history", None)
-    if callable(history):
-        replay: Replay = history(since, until, every)
-        return replay
-    return LiveReplay(source)
+    replay: Replay | None = source.history(since, until, every)
+    return replay if replay is not None else LiveReplay(source)

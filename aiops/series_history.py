@@ -13,11 +13,15 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from aiops.plugins import PluginContext, Source
 from aiops.types import Frame
+
+if TYPE_CHECKING:
+    from aiops.replay import Replay
 
 MAX_POINTS: Final = 2000  # per series: 16 minutes of half-second ticks, 33 hours of one-minute ones
 MAX_SERIES: Final = 50  # per check: a query returning thousands of series keeps only the first ones
@@ -85,13 +89,13 @@ class SeriesHistory:
                 del self._series[name]
 
 
-class RecordingSource:
+class RecordingSource(Source):
     """A check's source that records every frame it collects; everything else passes through to the source.
 
     Recording never fails a tick: an error is logged once per source and the frame is returned as collected.
     """
 
-    def __init__(self, source: Any, check: str, history: SeriesHistory) -> None:
+    def __init__(self, source: Source, check: str, history: SeriesHistory) -> None:
         self._source = source
         self._check = check
         self._history = history
@@ -107,6 +111,24 @@ class RecordingSource:
                 self._warned = True
                 log.warning("series history: cannot record this source's frames", check=self._check, error=repr(exc))
         return frame
+
+    # Every other hook is the wrapped source's own (explicitly: the base class's defaults must not answer).
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._source.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._source.load_state_dict(state)
+
+    def history(self, since: float, until: float, every: float) -> Replay | None:
+        return self._source.history(since, until, every)
+
+    def start(self, ctx: PluginContext) -> None:
+        super().start(ctx)
+        self._source.start(ctx)
+
+    def stop(self) -> None:
+        self._source.stop()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)

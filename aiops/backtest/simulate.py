@@ -40,6 +40,7 @@ from aiops.engine.incidents import IncidentManager
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.errors import AiopsError, PlanRefused
+from aiops.plugins import PluginContext, Remediation
 from aiops.replay import FrameReplay, Replay, RowsReplay, SeriesReplay, replay_of
 from aiops.store.store import Row, Store
 from aiops.testing import CapturingNotifier, FakeClock
@@ -57,7 +58,7 @@ class SimClock(FakeClock):
             self._now = at
 
 
-class SimulatedRemediation:
+class SimulatedRemediation(Remediation):
     """Stands in for a ladder rung: the real plugin plans (plans are pure, and a refused plan is held as it
     would be live), nothing is executed, and the outcome is the configured one (default: it ran)."""
 
@@ -92,7 +93,11 @@ class SimulatedRuntime(Runtime):
 
     action_ok: bool = True
 
-    def remediation(self, check: str, rung: int) -> Any:
+    def captured(self) -> dict[str, CapturingNotifier]:
+        """The capturing notifiers that stand in for the configured ones: what would have been sent."""
+        return {name: n for name, n in self.notifiers.items() if isinstance(n, CapturingNotifier)}
+
+    def remediation(self, check: str, rung: int) -> Remediation:
         action = self.action_config(check, rung)
         if action is None:
             raise AiopsError(f"check {check!r} has no action at rung {rung}")
@@ -147,25 +152,20 @@ def select_checks(config: Config, names: Sequence[str] | None) -> list[CheckConf
 
 def read_history(config: Config, names: Sequence[str] | None, since: float, until: float) -> dict[str, Replay]:
     """One replay per selected check: the bulk read that a backtest (or every candidate of a tune) shares."""
-    runtime = build_runtime(config)
     selected = select_checks(config, names)
-    if any(c.source.get("type") in ("push", "alertmanager") for c in selected):
-        _bind_event_log(config)
-    out: dict[str, Replay] = {}
-    for check in selected:
-        out[check.name] = replay_of(runtime.checks[check.name].source, since, until, _interval(check))
-    return out
-
-
-def _bind_event_log(config: Config) -> None:
-    """Outside the daemon, pushed data is read from the store the config names (unless already bound)."""
-    from aiops.errors import SourceError
-    from aiops.sources.ingest import bind_store, resolve_store
-
+    # Outside the daemon, pushed data is read from the store the config names.
+    pushed = any(c.source.get("type") in ("push", "alertmanager") for c in selected)
+    events = Store(config.settings.store.url) if pushed else None
     try:
-        resolve_store(None)
-    except SourceError:
-        bind_store(Store(config.settings.store.url))
+        runtime = build_runtime(config, PluginContext.standalone(config.settings.state_dir, events=events))
+        out: dict[str, Replay] = {}
+        for check in selected:
+            out[check.name] = replay_of(runtime.checks[check.name].source, since, until, _interval(check))
+        runtime.stop()
+    finally:
+        if events is not None:
+            events.close()
+    return out
 
 
 def simulate(
@@ -186,9 +186,7 @@ def simulate(
     names = [c.name for c in selected]
     replays = dict(replays) if replays is not None else read_history(config, names, since, until)
     for replay in replays.values():
-        rewind = getattr(replay, "rewind", None)
-        if callable(rewind):
-            rewind()
+        replay.rewind()
     built = build_runtime(config)
     runtime = SimulatedRuntime(
         config=config,
@@ -221,7 +219,7 @@ def simulate(
                     check=m.incident.check,
                     title=m.title,
                 )
-                for name, notifier in runtime.notifiers.items()
+                for name, notifier in runtime.captured().items()
                 for m in notifier.messages
             ),
             key=lambda m: m.at,
@@ -292,9 +290,9 @@ class _Loop:
         """The daemon's once-a-second jobs; returns whether anything is still open or queued."""
         self._execute()
         self.incidents.sweep()  # an action it queues starts at the next round, as in the daemon's jobs
-        before = {name: len(n.messages) for name, n in self.runtime.notifiers.items()}
+        before = {name: len(n.messages) for name, n in self.runtime.captured().items()}
         self.outbox.tick()
-        for name, notifier in self.runtime.notifiers.items():
+        for name, notifier in self.runtime.captured().items():
             for message in notifier.messages[before[name] :]:
                 run.sent_at[id(message)] = at
         rows = self.store.list_incidents(open_only=True, limit=100_000)

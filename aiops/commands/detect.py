@@ -18,10 +18,10 @@ from typing import Any
 import click
 import numpy as np
 import yaml
-from pydantic import ValidationError
 
 from aiops import plugins
 from aiops.errors import AiopsError
+from aiops.plugins import PluginContext
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -39,24 +39,12 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def validated(name: str, cls: type[Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The detector's parameters checked by its own model, or one clear error naming each bad one."""
-    model = plugins.params_model(cls)
-    try:
-        return dict(model.model_validate(dict(params)).model_dump())
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
-        )
-        raise AiopsError(f"detector {name!r}: invalid parameters: {problems}") from exc
-
-
 def build_detector(name: str, params: Mapping[str, Any]) -> Any:
     """Load the detector class by entry-point name and validate its parameters."""
     cls = plugins.load(plugins.DETECTORS, name)
     if not callable(getattr(cls, "new_scorer", None)):
         raise AiopsError(f"detector {name!r} is not a per-series metric detector (it has no new_scorer)")
-    return cls(**validated(name, cls, params))
+    return plugins.build(plugins.DETECTORS, name, params, context=PluginContext.standalone())
 
 
 def to_epoch_seconds(column: Any) -> np.ndarray:

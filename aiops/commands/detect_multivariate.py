@@ -16,6 +16,7 @@ from typing import Any
 
 from aiops import plugins
 from aiops.errors import AiopsError
+from aiops.plugins import PluginContext
 
 _TIME_NAMES = ("timestamp", "datetime", "time", "date", "ts")
 
@@ -78,12 +79,10 @@ def read_run(path: Path, exclude: Sequence[str]) -> tuple[Any, str | None, list[
 
 
 def build_vector_detector(name: str, params: Mapping[str, Any]) -> Any:
-    from aiops.commands.detect import validated
-
     cls = plugins.load(plugins.DETECTORS, name)
     if not callable(getattr(cls, "score_rows", None)):
         raise AiopsError(f"detector {name!r} does not score vectors of channels (it has no score_rows)")
-    return cls(**validated(name, cls, params))
+    return plugins.build(plugins.DETECTORS, name, params, context=PluginContext.standalone())
 
 
 def score_run(detector: Any, src: Path, dst: Path, exclude: Sequence[str]) -> int:

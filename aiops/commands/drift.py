@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 import click
 
 from aiops import plugins
-from aiops.errors import AiopsError
+from aiops.errors import AiopsError, InvalidParams
+from aiops.plugins import PluginContext
 
 
 class _Fail(Exception):
@@ -61,16 +62,13 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _build(name: str, params: Mapping[str, Any]) -> Any:
-    from pydantic import ValidationError
-
     try:
         cls = plugins.load(plugins.DETECTORS, name)
         if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "test", None))):
             raise _Fail(f"detector {name!r} is not a drift detector (it has no fit/test)")
-        return plugins.build(plugins.DETECTORS, name, params)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise _Fail(f"detector {name!r}: invalid --param: {problems}") from exc
+        return plugins.build(plugins.DETECTORS, name, params, context=PluginContext.standalone())
+    except InvalidParams as exc:
+        raise _Fail(f"detector {name!r}: invalid --param: {'; '.join(exc.problems)}") from None
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -18,6 +18,7 @@ import click
 
 from aiops import plugins
 from aiops.errors import AiopsError
+from aiops.plugins import Detector
 
 
 @click.command("warm-cache")
@@ -28,7 +29,7 @@ def warm_cache(names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise AiopsError(f"unknown detector(s): {', '.join(unknown)} (see `aiops plugins`)")
-    compiled = [name for name in names or sorted(available) if callable(getattr(_load(name), "warm_up", None))]
+    compiled = [name for name in names or sorted(available) if _load(name).warm_up is not Detector.warm_up]
     if not compiled:
         click.echo("no compiled detectors installed (aiops-detectors): nothing to warm")
         return

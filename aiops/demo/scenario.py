@@ -362,7 +362,6 @@ class DemoRun:
         config = load_config(str(self.layout.config))
         log = (self.layout.root / "daemon.log").open("a", encoding="utf-8")
         configure_logging("info", True, config.secrets, stream=log)
-        os.environ["AIOPS_STATE_DIR"] = str(self.layout.root / "state")
         self.daemon = Daemon(config, listen=self.endpoints.daemon_listen)
         self.daemon.start()
 

@@ -23,10 +23,10 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
+from aiops.plugins import Detector
 from aiops.store.checkpoints import WHOLE, Cursor, SeriesBlob
 from aiops.store.state_codec import StateCodecError, decode_state, encode_state
 from aiops.store.store import Store
@@ -34,10 +34,6 @@ from aiops.store.store import Store
 log = structlog.get_logger("aiops.checkpoint")
 
 SLICE = 32  # series written between two looks at the clock (at least one slice per tick: a round ends)
-
-
-def is_per_series(detector: Any) -> bool:
-    return callable(getattr(detector, "series_versions", None)) and callable(getattr(detector, "series_state", None))
 
 
 @dataclass
@@ -63,7 +59,7 @@ class Checkpointer:
 
     # -- restore ---------------------------------------------------------------------------------------
 
-    def load(self, detectors: Mapping[str, Any]) -> int:
+    def load(self, detectors: Mapping[str, Detector]) -> int:
         """Restore every saved state of this check into ``detectors``; returns how many were loaded."""
         loaded = 0
         failed: dict[str, str] = {}
@@ -92,24 +88,27 @@ class Checkpointer:
 
     # -- saving ----------------------------------------------------------------------------------------
 
-    def tick(self, now: float, cursor: Cursor, detectors: Mapping[str, Any], *, deadline: float | None = None) -> int:
+    def tick(
+        self, now: float, cursor: Cursor, detectors: Mapping[str, Detector], *, deadline: float | None = None
+    ) -> int:
         """Called after each good tick: start a round when one is due, then write this tick's slice."""
         if self._round is None and now - self.last_round_at >= self.every:
             self.begin(now, cursor, detectors)
         return self.step(now, detectors, deadline=deadline)
 
-    def begin(self, now: float, cursor: Cursor, detectors: Mapping[str, Any]) -> None:
+    def begin(self, now: float, cursor: Cursor, detectors: Mapping[str, Detector]) -> None:
         """Start a round: note the cursor, what changed, and the whole states of non-series detectors."""
         pending: list[tuple[str, str]] = []
         whole: list[SeriesBlob] = []
         digests: dict[str, bytes] = {}
         for key, det in detectors.items():
-            if is_per_series(det):
+            versions = det.series_versions()
+            if versions is not None:
                 saved = self.saved
-                for series, version in det.series_versions().items():
+                for series, version in versions.items():
                     if saved.get((key, series), _UNSEEN) != version:
                         pending.append((key, series))
-            elif callable(getattr(det, "state_dict", None)):
+            else:
                 blob = encode_state(det.state_dict())
                 digest = _digest(blob)
                 if self.whole_digest.get(key) != digest:
@@ -118,7 +117,7 @@ class Checkpointer:
         self._round = _Round(cursor=cursor, pending=pending, whole=whole, whole_digest=digests)
         self.last_round_at = now
 
-    def step(self, now: float, detectors: Mapping[str, Any], *, deadline: float | None = None) -> int:
+    def step(self, now: float, detectors: Mapping[str, Detector], *, deadline: float | None = None) -> int:
         """Write slices of the round until ``deadline`` (monotonic; default: ``budget`` from now, or the
         whole round without a budget); the round's cursor is committed after its last slice. Returns the
         series written."""
@@ -143,7 +142,7 @@ class Checkpointer:
             if deadline is not None and time.monotonic() >= deadline:
                 return written
 
-    def flush(self, now: float, cursor: Cursor, detectors: Mapping[str, Any], deadline: float) -> bool:
+    def flush(self, now: float, cursor: Cursor, detectors: Mapping[str, Detector], deadline: float) -> bool:
         """At shutdown or reload: finish the open round, then save everything since, until ``deadline``
         (monotonic). Returns True if the current cursor was committed; if not, what was written still
         counts and a restart re-reads the rest."""
@@ -162,7 +161,7 @@ class Checkpointer:
     def _encode(
         self,
         take: Iterable[tuple[str, str]],
-        detectors: Mapping[str, Any],
+        detectors: Mapping[str, Detector],
         versions: dict[tuple[str, str], float | None],
     ) -> Iterator[SeriesBlob]:
         """The states of ``take``, one at a time (noting each one's version in ``versions``)."""

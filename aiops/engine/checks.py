@@ -21,6 +21,7 @@ from aiops.config.models import CheckConfig
 from aiops.engine.checkpointing import Checkpointer
 from aiops.engine.runtime import CheckRuntime
 from aiops.errors import AiopsError, SourceError
+from aiops.plugins import Detector, Source
 from aiops.store.checkpoints import Cursor
 from aiops.store.store import Store
 from aiops.types import Finding, Frame, Severity
@@ -103,7 +104,7 @@ class CheckRunner:
                 "detector state restored", check=self.name, states=loaded, seconds=round(time.monotonic() - started, 2)
             )
         source_state = row["source_state"] if row is not None else None
-        if source_state and hasattr(self.runtime.source, "load_state_dict"):
+        if source_state:
             try:
                 self.runtime.source.load_state_dict(source_state)
             except Exception as exc:
@@ -112,7 +113,7 @@ class CheckRunner:
     def _load_legacy(self, detector_state: Mapping[str, Any]) -> None:
         """State saved as JSON by earlier releases; the first checkpoint rewrites it in binary form."""
         for key, det in self.runtime.detectors.items():
-            if key in detector_state and hasattr(det, "load_state_dict"):
+            if key in detector_state:
                 try:
                     det.load_state_dict(detector_state[key])
                 except Exception as exc:
@@ -148,7 +149,7 @@ class CheckRunner:
             generation = self._generation
         timeout = self.runtime.config.effective_timeout * self._patience
         source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
-        source_before = source.state_dict() if hasattr(source, "state_dict") else None
+        source_before = source.state_dict()
         box: dict[str, Any] = {"phase": Phase.COLLECTING}
         done = threading.Event()
 
@@ -212,7 +213,7 @@ class CheckRunner:
         findings: list[Finding],
         detector_errors: list[Finding],
         now: float,
-        detectors: Mapping[str, Any],
+        detectors: Mapping[str, Detector],
     ) -> CheckResult:
         """A completed run: move the cursor, checkpoint when due, and say what the tick saw."""
         self._since = now
@@ -235,7 +236,7 @@ class CheckRunner:
     def cursor(self) -> Cursor:
         """Where the source stands now: what a checkpoint commits with the detector states."""
         source = self.runtime.source
-        return Cursor(since=self._since, source_state=source.state_dict() if hasattr(source, "state_dict") else {})
+        return Cursor(since=self._since, source_state=source.state_dict())
 
     def flush(self, now: float, deadline: float) -> bool:
         """Save what changed, with the cursor, before shutdown or reload; gives up at ``deadline``
@@ -273,10 +274,12 @@ class CheckRunner:
         put back where a run without the abandoned one would be."""
         rebuild = self.runtime.rebuild
         fresh = rebuild() if rebuild is not None else None
+        before = CheckRuntime(self.runtime.config, self.runtime.source, dict(self.runtime.detectors))
         if self._abandoned is Phase.COLLECTING:
             if fresh is not None:
                 self.runtime.source = fresh[0]
-            if self._source_before is not None and hasattr(self.runtime.source, "load_state_dict"):
+                before.detectors = fresh[1]  # the detectors carry on: the fresh ones are not needed
+            if self._source_before is not None:
                 self.runtime.source.load_state_dict(self._source_before)
             log.info("check source rewound after an abandoned run", check=self.name)
         else:
@@ -285,6 +288,8 @@ class CheckRunner:
             self.checkpointer.abandon()
             self.restore()
             log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
+        if fresh is not None:
+            before.stop()  # what was replaced (the late thread must not touch it any more anyway)
         self._abandoned, self._source_before = None, None
 
     def _current(self, generation: int) -> bool:
@@ -292,7 +297,7 @@ class CheckRunner:
             return generation == self._generation
 
     def _collect_and_detect(
-        self, now: float, source: Any, detectors: Mapping[str, Any], generation: int, box: dict[str, Any]
+        self, now: float, source: Source, detectors: Mapping[str, Detector], generation: int, box: dict[str, Any]
     ) -> tuple[Frame, list[Finding], list[Finding]]:
         frame: Frame = source.collect(self._since, now)
         with self._lock:

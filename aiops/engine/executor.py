@@ -28,6 +28,7 @@ from aiops.engine.incidents import FenceFor, IncidentManager
 from aiops.engine.messages import incident_view
 from aiops.engine.runtime import Runtime
 from aiops.errors import AiopsError, LeaseLost, StoreError
+from aiops.plugins import Remediation
 from aiops.store.records import Action
 from aiops.store.store import Store, owner_is_dead
 from aiops.types import ActionContext, ActionState, Outcome, Plan
@@ -171,8 +172,13 @@ class ActionExecutor:
             delay = min(delay * 2, RECORD_RETRY_MAX)
 
     def _execute(self, action: Action, resume: bool, bound: Any) -> Outcome:
-        runtime = self.runtime_ref()
-        remediation = runtime.remediation(action.check_name, action.rung)
+        remediation = self.runtime_ref().remediation(action.check_name, action.rung)
+        try:
+            return self._execute_with(remediation, action, resume, bound)
+        finally:
+            remediation.stop()
+
+    def _execute_with(self, remediation: Remediation, action: Action, resume: bool, bound: Any) -> Outcome:
         incident = self.store.get_incident(action.incident_id)
         assert incident is not None
         plan_data = action.plan

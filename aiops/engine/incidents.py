@@ -385,8 +385,7 @@ class IncidentManager:
 
     def _plan_target(self, cfg: CheckConfig, row: Incident, rung: int) -> str | None:
         try:
-            remediation = self.runtime_ref().remediation(cfg.name, rung)
-            return str(remediation.plan(incident_view(row)).target)
+            return str(self.runtime_ref().plan(cfg.name, rung, incident_view(row)).target)
         except PlanRefused:
             return None  # _act holds the action and says why, once
         except Exception as exc:
@@ -398,8 +397,7 @@ class IncidentManager:
         incident_id = row.id
         runtime = self.runtime_ref()
         try:
-            remediation = runtime.remediation(cfg.name, step.rung)
-            plan = remediation.plan(incident_view(row))
+            plan = runtime.plan(cfg.name, step.rung, incident_view(row))
         except PlanRefused as exc:
             # The incident's data (a pushed label) failed the action's value rules: hold, with the reason
             # on the incident. Nothing ran; the sweeper re-plans, so a config that allows the value goes ahead.

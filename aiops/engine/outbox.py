@@ -33,6 +33,7 @@ from aiops.engine.runtime import Runtime
 from aiops.engine.silences import ActiveSilence, active_silences, message_labels, silenced_by
 from aiops.errors import DeliveryError
 from aiops.messages import payload_to_message
+from aiops.plugins import Notifier
 from aiops.redact import redact
 from aiops.store.records import Incident, OutboxMessage, RepeatLog, json_object
 from aiops.store.store import Store, default_owner, owner_is_dead
@@ -129,7 +130,7 @@ class OutboxDispatcher:
                 self._finish(row, "failed", f"notifier {name!r} is not configured any more")
                 self._result(name, "failed")
                 continue
-            interval = float(getattr(notifier, "min_interval", 0.0) or 0.0)
+            interval = float(notifier.min_interval or 0.0)
             last = self._last_sent.get(name)
             if interval > 0 and last is not None and now - last < interval:
                 blocked.add(name)
@@ -188,7 +189,7 @@ class OutboxDispatcher:
             for r in self.store.notification_states(name, incident_id)
         )
 
-    def _send(self, row: OutboxMessage, name: str, notifier: Any, secrets: list[str]) -> str:
+    def _send(self, row: OutboxMessage, name: str, notifier: Notifier, secrets: list[str]) -> str:
         """Deliver one row; returns its outcome: ``sent``, ``retry`` or ``failed``."""
         now = self.now()
         attempts = row.attempts + 1
@@ -250,17 +251,17 @@ class OutboxDispatcher:
     # -- repeats -----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _repeat_timing(row: OutboxMessage, notifier: Any) -> tuple[float, float, float]:
+    def _repeat_timing(row: OutboxMessage, notifier: Notifier) -> tuple[float, float, float]:
         """(interval, backoff, cap) from the row's route, else the notifier's own resend interval
         (Alertmanager needs re-posting while firing), else no repeats."""
         route: Mapping[str, Any] = row.route or {}
         base = float(route.get("repeat_interval") or 0.0)
         if base > 0:
             return base, float(route.get("repeat_backoff", 2.0)), float(route.get("max_repeat_interval", 86400.0))
-        own = float(getattr(notifier, "resend_interval", 0.0) or 0.0)
+        own = float(notifier.resend_interval or 0.0)
         return own, 1.0, max(own, 1.0)
 
-    def _log_sent(self, row: OutboxMessage, name: str, notifier: Any, now: float) -> None:
+    def _log_sent(self, row: OutboxMessage, name: str, notifier: Notifier, now: float) -> None:
         payload: dict[str, Any] = dict(row.body)  # a rendered message (message_to_payload)
         event = row.event
         incident_ids = [row.incident_id] if row.incident_id is not None else []
@@ -273,7 +274,14 @@ class OutboxDispatcher:
             self._log_one(event, incident_id, row.dedup_key, row, name, notifier, now)
 
     def _log_one(
-        self, event: str, incident_id: int, dedup_key: str, row: OutboxMessage, name: str, notifier: Any, now: float
+        self,
+        event: str,
+        incident_id: int,
+        dedup_key: str,
+        row: OutboxMessage,
+        name: str,
+        notifier: Notifier,
+        now: float,
     ) -> None:
         if event == "resolved":
             self.store.forget_notify_log(incident_id, name)

@@ -20,6 +20,7 @@ from aiops import __version__
 from aiops.durations import Duration
 from aiops.http_outcome import classify_status
 from aiops.notifiers.webhook import _excerpt, delivered_or_raise, unanswered
+from aiops.plugins import Notifier
 from aiops.redact import url_origin, url_secrets, validate_http_url
 from aiops.text import abbreviate
 from aiops.types import Delivery, Message
@@ -41,14 +42,14 @@ class HttpParams(BaseModel):
 
 
 
-class HttpNotifier:
+class HttpNotifier(Notifier):
     """Base of the webhook-style notifiers: subclasses implement :meth:`render` (the provider's format)."""
 
     Params: ClassVar[type[BaseModel]] = HttpParams
     kind = "http"
 
     def __init__(self, **params: Any) -> None:
-        validated: Any = self.Params.model_validate(params)
+        validated: Any = self.validate_params(params)
         self.params: Any = validated
         self.min_interval = float(getattr(self.params, "min_interval", 0.0))
         self.receiver = f"{self.kind} {url_origin(self.params.url)}"

@@ -52,6 +52,10 @@ class AlertmanagerNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = AlertmanagerParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9093"}]
     kind = "alertmanager"
 
     def __init__(self, **params: Any) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.notifiers._http import color_of, facts, group_lines, link_list
+from aiops.plugins import Notifier
 from aiops.redact import redact
 from aiops.signing import load_secret
 from aiops.types import Delivery, Message
@@ -43,7 +44,7 @@ class EmailParams(BaseModel):
         return self
 
 
-class EmailNotifier:
+class EmailNotifier(Notifier):
     """Email through any SMTP server: text and HTML alternatives, the plot as an inline image.
 
     Why SMTP answers are classified: 4xx replies (greylisting, mailbox busy), timeouts and refused
@@ -53,8 +54,12 @@ class EmailNotifier:
 
     Params: ClassVar[type[BaseModel]] = EmailParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"host": "127.0.0.1", "sender": "aiops@example.org", "to": ["oncall@example.org"]}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = EmailParams.model_validate(params)
+        self.params: EmailParams = self.validate_params(params)
         self.receiver = f"email {self.params.host}:{self.params.port}"
         self.min_interval = 0.0
 

@@ -69,6 +69,10 @@ class PagerDutyNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = PagerDutyParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"routing_key": "R0UT1NGKEY"}]
     kind = "pagerduty"
 
     def secrets(self) -> list[str]:

@@ -50,6 +50,10 @@ class SlackNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = SlackParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "https://hooks.slack.example/services/x"}]
     kind = "slack"
 
     def render(self, message: Message) -> dict[str, Any]:

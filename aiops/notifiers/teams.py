@@ -27,6 +27,10 @@ class TeamsNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = TeamsParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "https://teams.example/webhook/x"}]
     kind = "teams"
 
     def render(self, message: Message) -> dict[str, Any]:

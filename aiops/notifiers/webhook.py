@@ -15,6 +15,7 @@ from aiops.durations import Duration
 from aiops.errors import AiopsError, DeliveryError
 from aiops.http_outcome import HttpOutcome, classify_error, classify_status
 from aiops.messages import incident_payload
+from aiops.plugins import Notifier
 from aiops.redact import redact, url_origin, url_secrets, validate_http_url
 from aiops.signing import load_secret, signature_headers
 from aiops.types import Delivery, Message, json_safe
@@ -43,7 +44,7 @@ class WebhookParams(BaseModel):
         return self
 
 
-class WebhookNotifier:
+class WebhookNotifier(Notifier):
     """POST each notification as signed JSON to an HTTP endpoint; the glue to anything that speaks HTTP.
 
     Why: every chat, paging and ticketing system can receive a webhook, and a small receiver can turn it
@@ -57,6 +58,10 @@ class WebhookNotifier:
 
     Params: ClassVar[type[BaseModel]] = WebhookParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/hook"}]
+
     def __init__(
         self,
         *,
@@ -66,7 +71,7 @@ class WebhookNotifier:
         timeout: float | str = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.params = WebhookParams.model_validate(
+        self.params: WebhookParams = self.validate_params(
             {
                 "url": url,
                 "secret": secret,

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.errors import SourceError
+from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.replay import FrameReplay, RowsReplay, SeriesReplay
 from aiops.types import Finding, Frame, Series
@@ -69,7 +70,7 @@ class FileParams(BaseModel):
     )
 
 
-class FileSource:
+class FileSource(Source):
     """Numeric columns of a CSV/JSONL file that a pipeline appends to, read incrementally.
 
     Why: batch pipelines and model services often log metrics (row counts, latencies, accuracy) to a file,
@@ -90,6 +91,10 @@ class FileSource:
 
     Params: ClassVar[type[BaseModel]] = FileParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"path": "metrics.csv"}, {"path": "events.jsonl", "format": "jsonl", "value_columns": ["latency"]}]
+
     def __init__(
         self,
         *,
@@ -101,7 +106,7 @@ class FileSource:
         max_rows_per_tick: int = 100_000,
         key_columns: list[str] | None = None,
     ) -> None:
-        self.params = FileParams.model_validate(
+        self.params: FileParams = self.validate_params(
             {
                 "path": path,
                 "format": format,

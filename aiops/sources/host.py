@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aiops.plugins import Source
 from aiops.types import Finding, Frame, Series
 
 HOST_METRICS = ("host_cpu_percent", "host_memory_percent", "host_disk_percent")
@@ -64,7 +65,7 @@ class HostParams(BaseModel):
         return self
 
 
-class HostSource:
+class HostSource(Source):
     """Host CPU, memory and disk usage plus per-process up/RSS/CPU/count, read with psutil.
 
     Why: the most common self-healing case is "the pipeline process died" or "the disk is filling up"; this
@@ -90,7 +91,7 @@ class HostSource:
             raw["metrics"] = list(metrics)
         if disk_paths is not None:
             raw["disk_paths"] = list(disk_paths)
-        self.params = HostParams.model_validate(raw)
+        self.params: HostParams = self.validate_params(raw)
         self._last_cpu_times: Any = None
         self._procs: dict[tuple[int, float], psutil.Process] = {}
         self._known: dict[str, set[tuple[int, float]]] = {}  # per spec: processes seen last tick (restarts)

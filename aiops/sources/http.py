@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.durations import Duration
 from aiops.errors import SourceError
+from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret, rows_frame
 from aiops.sources._http import answer_failed, request_failed
@@ -108,7 +109,7 @@ class HttpParams(BaseModel):
         return value
 
 
-class HttpSource:
+class HttpSource(Source):
     """Numbers (and rows) extracted from a JSON endpoint polled every tick.
 
     Why: many services expose their health only as JSON (a model server's ``/stats``, Airflow's
@@ -122,8 +123,12 @@ class HttpSource:
 
     Params: ClassVar[type[BaseModel]] = HttpParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/metrics"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = HttpParams.model_validate(params)
+        self.params: HttpParams = self.validate_params(params)
         self._metrics = {name: compile_path(sel) for name, sel in self.params.metrics.items()}
         self._rows = compile_path(self.params.rows) if self.params.rows else None
         self._session = requests.Session()

@@ -18,14 +18,13 @@ aiops.errors.InvalidInput: points.0.name: Field required
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aiops.errors import InvalidInput, SourceError
+from aiops.errors import InvalidInput
 
 MAX_ITEMS: Final = 10_000  # points + events per request; bigger batches are split by the sender
 MAX_NAME: Final = 200  # a metric, event or alert name (the store's name column)
@@ -291,44 +290,3 @@ def alertmanager_rows(hook: AlertmanagerWebhook, now: float) -> list[dict[str, A
             }
         )
     return rows
-
-
-# -- which store the push sources read -----------------------------------------------------------------------
-
-_bound: dict[str, Any] = {}
-_bound_lock = threading.Lock()
-
-
-def bind_store(store: Any) -> None:
-    """Called by the daemon: ``push``/``alertmanager`` sources without ``store_url`` read this store.
-
-    Why a process-wide binding instead of a parameter: the sources are plugins built from their config block
-    alone, and the store they must read is the daemon's own; repeating its URL in every check would be a
-    second place to keep in sync.
-    """
-    with _bound_lock:
-        _bound["store"] = store
-
-
-def resolve_store(store_url: str | None) -> Any:
-    """The store a push source reads: its own URL if given, else the daemon's (or ``AIOPS_STORE_URL``)."""
-    import os
-
-    from aiops.store.store import Store
-
-    with _bound_lock:
-        if store_url:
-            key = f"url:{store_url}"
-            if key not in _bound:
-                store = Store(store_url)
-                store.migrate()
-                _bound[key] = store
-            return _bound[key]
-        if "store" in _bound:
-            return _bound["store"]
-        url = os.environ.get("AIOPS_STORE_URL")
-    if url:
-        return resolve_store(url)
-    raise SourceError(
-        "no store to read pushed telemetry from: run inside the daemon, or set store_url", recoverable=False
-    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.durations import Duration
 from aiops.errors import SourceError
+from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.replay import SeriesReplay
 from aiops.sources._common import Problems, read_secret
@@ -63,7 +64,7 @@ class PrometheusParams(BaseModel):
         return self
 
 
-class PrometheusSource:
+class PrometheusSource(Source):
     """Runs a PromQL query (instant or range) against Prometheus; one series per label set.
 
     Why: most SRE telemetry already lives in Prometheus. Labels of each result series are carried into the
@@ -77,8 +78,12 @@ class PrometheusSource:
 
     Params: ClassVar[type[BaseModel]] = PrometheusParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9", "query": "up"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = PrometheusParams.model_validate(params)
+        self.params: PrometheusParams = self.validate_params(params)
         self._session = requests.Session()
 
     def collect(self, since: float | None, until: float) -> Frame:

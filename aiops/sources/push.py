@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.durations import Duration
 from aiops.errors import SourceError, StoreError
+from aiops.events import open_pushed_events
 from aiops.matchers import Matchers, matches_all, parse_matchers
+from aiops.plugins import ClosablePushedEvents, PushedEvents, Source
 from aiops.replay import RowsReplay
 from aiops.sources._common import Problems, rows_frame
-from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN, resolve_store
+from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN
 from aiops.types import Frame, Series, series_key
 
 MAX_TRACKED_SERIES = 10_000  # per-series watermarks kept in state; beyond this the oldest are forgotten
@@ -31,7 +33,35 @@ class PushParams(BaseModel):
     max_rows_per_tick: int = Field(50_000, ge=1, description="pushed rows read per collection at most")
 
 
-class PushSource:
+class _PushedRows(Source):
+    """What the push and alertmanager sources share: the store their rows are read from.
+
+    The daemon's own store (handed over in the plugin context) unless ``store_url`` names another one,
+    which the source then opens itself and closes when stopped.
+    """
+
+    params: Any
+    _own_store: ClosablePushedEvents | None = None
+
+    def _events(self) -> PushedEvents:
+        if self.params.store_url:
+            if self._own_store is None:
+                self._own_store = open_pushed_events(self.params.store_url)
+            return self._own_store
+        ctx = self.context
+        if ctx is not None and ctx.events is not None:
+            return ctx.events
+        raise SourceError(
+            "no store to read pushed telemetry from: run inside the daemon, or set store_url", recoverable=False
+        )
+
+    def stop(self) -> None:
+        store, self._own_store = self._own_store, None
+        if store is not None:
+            store.close()
+
+
+class PushSource(_PushedRows):
     """Metric points and events pushed to ``POST /api/v1/ingest``, read from the store by row id.
 
     Why: a batch job that runs for two minutes or a model server behind a firewall cannot be scraped, but it
@@ -45,7 +75,9 @@ class PushSource:
     Params: ClassVar[type[BaseModel]] = PushParams
 
     def __init__(self, *, stream: str = "default", store_url: str | None = None, max_rows_per_tick: int = 50_000):
-        self.params = PushParams(stream=stream, store_url=store_url, max_rows_per_tick=max_rows_per_tick)
+        self.params: PushParams = self.validate_params(
+            {"stream": stream, "store_url": store_url, "max_rows_per_tick": max_rows_per_tick}
+        )
         self.cursor_: int | None = None
         self.last_ts_: dict[str, float] = {}
 
@@ -61,7 +93,7 @@ class PushSource:
         )
 
     def collect(self, since: float | None, until: float) -> Frame:
-        rows = _read(self.params.store_url, self.params.stream, self.cursor_, since, self.params.max_rows_per_tick)
+        rows = _read(self._events(), self.params.stream, self.cursor_, since, self.params.max_rows_per_tick)
         if rows:
             self.cursor_ = int(rows[-1]["id"])
         return self._frame(rows, until)
@@ -70,7 +102,7 @@ class PushSource:
         """The stream's stored rows that arrived in ``(since, until]``, for a backtest: each replayed tick
         gets the rows that had arrived since the previous one, framed by this source's own code (the store
         keeps pushed rows for a week, so that is as far back as this goes)."""
-        store = resolve_store(self.params.store_url)
+        store = self._events()
         rows: list[dict[str, Any]] = []
         after = 0
         try:
@@ -123,8 +155,7 @@ class PushSource:
         return rows_frame("push", until, series, events, problems)
 
 
-def _read(store_url: str | None, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:
-    store = resolve_store(store_url)
+def _read(store: PushedEvents, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:
     try:
         if cursor is None:
             return list(store.read_events(stream, 0, limit, since=since))
@@ -150,7 +181,7 @@ class AlertmanagerParams(BaseModel):
     )
 
 
-class AlertmanagerSource:
+class AlertmanagerSource(_PushedRows):
     """Alerts that Alertmanager sent to ``POST /api/v1/alertmanager``: the currently firing ones, as rows.
 
     Why: teams already encode "the model server is slow" as Prometheus alert rules; with this source (and
@@ -166,7 +197,9 @@ class AlertmanagerSource:
     def __init__(
         self, *, matchers: list[str] | None = None, store_url: str | None = None, expire_after: float | None = None
     ) -> None:
-        self.params = AlertmanagerParams(matchers=list(matchers or []), store_url=store_url, expire_after=expire_after)
+        self.params: AlertmanagerParams = self.validate_params(
+            {"matchers": list(matchers or []), "store_url": store_url, "expire_after": expire_after}
+        )
         self._matchers = parse_matchers(self.params.matchers)
         self.cursor_: int | None = None
         self.active_: dict[str, dict[str, Any]] = {}
@@ -185,7 +218,7 @@ class AlertmanagerSource:
     def collect(self, since: float | None, until: float) -> Frame:
         changed: dict[str, dict[str, Any]] = {}
         while True:  # catch up completely: the firing set must be current, not a page behind
-            rows = _read(self.params.store_url, ALERTMANAGER_STREAM, self.cursor_ or 0, None, 5_000)
+            rows = _read(self._events(), ALERTMANAGER_STREAM, self.cursor_ or 0, None, 5_000)
             for row in rows:
                 labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
                 if not matches_all(self._matchers, labels):

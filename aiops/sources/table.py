@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.durations import Duration
 from aiops.errors import SourceError
+from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.replay import RowsReplay
 from aiops.sources._common import Problems, read_secret, rows_frame
@@ -75,7 +76,7 @@ class TableParams(BaseModel):
         return self
 
 
-class TableSource:
+class TableSource(Source):
     """Rows of CSV/JSONL/Parquet files or of a SQL table/query, each read once, in a bounded window.
 
     Why: prediction logs and pipeline outputs are tables that grow for ever; a check must cost time in the
@@ -90,8 +91,12 @@ class TableSource:
 
     Params: ClassVar[type[BaseModel]] = TableParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"path": "rows.csv"}, {"url": "sqlite:///rows.db", "table": "predictions"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = TableParams.model_validate(params)
+        self.params: TableParams = self.validate_params(params)
         self.files_: dict[str, dict[str, Any]] = {}
         self.watermark_: Any = None
         self.schema_: dict[str, str] = {}  # inferred kind per column when none is declared

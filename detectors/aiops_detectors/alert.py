@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiops.plugins import Detector
 from aiops.types import Finding, Frame, Severity, json_safe
 
 _SEVERITIES = {
@@ -29,7 +30,7 @@ class AlertParams(BaseModel):
     default_severity: Severity = Field(Severity.WARNING, description="severity when the label is absent or unknown")
 
 
-class AlertDetector:
+class AlertDetector(Detector):
     """A finding per firing alert, labelled with the alert's labels; a resolved alert is healthy.
 
     Why: it lets an existing Prometheus alert rule drive an aiops policy (notify, remediate, verify). The
@@ -48,7 +49,9 @@ class AlertDetector:
     name = "alert"
 
     def __init__(self, *, severity_label: str = "severity", default_severity: Severity = Severity.WARNING) -> None:
-        self.params = AlertParams(severity_label=severity_label, default_severity=default_severity)
+        self.params: AlertParams = self.validate_params(
+            {"severity_label": severity_label, "default_severity": default_severity}
+        )
 
     def evaluate(self, frame: Frame) -> list[Finding]:
         findings = []

@@ -66,6 +66,10 @@ class ThresholdDetector(SeriesDetector):
     """
 
     Params: ClassVar[type[BaseModel]] = ThresholdParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"above": 0.9}, {"below": 0.1}, {"above": 10, "below": -10}]
     name: ClassVar[str] = "threshold"
     kind: ClassVar[str] = "threshold"
 

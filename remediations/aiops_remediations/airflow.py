@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiops.durations import Duration
 from aiops.errors import RemediationError
 from aiops.http_outcome import classify_error, classify_status
+from aiops.plugins import Remediation
 from aiops.redact import redact_url
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 
@@ -169,13 +170,17 @@ class AirflowParams(BaseModel):
 
 
 
-class AirflowDagRemediation:
+class AirflowDagRemediation(Remediation):
     """Trigger or clear an Airflow DAG run via the REST API and wait for it to succeed, with a timeout."""
 
     Params: ClassVar[type[BaseModel]] = AirflowParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/api/v1", "dag_id": "retrain"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = AirflowParams.model_validate(params)
+        self.params: AirflowParams = self.validate_params(params)
 
     def client(self) -> AirflowClient:
         p = self.params

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aiops.config import environment
 from aiops.durations import Duration
+from aiops.plugins import Remediation
 from aiops.redact import redact
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.templating import ValueRules, placeholder_name, placeholders, render_template
@@ -36,12 +37,6 @@ def status_file_name(key: str) -> str:
     """
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "key"
     return f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
-
-
-def default_state_dir() -> Path:
-    """``$AIOPS_STATE_DIR/actions`` when the daemon's state dir is set, else ``./.aiops/actions``."""
-    base = os.environ.get("AIOPS_STATE_DIR")
-    return Path(base) / "actions" if base else Path(".aiops") / "actions"
 
 
 class CommandParams(BaseModel):
@@ -80,7 +75,7 @@ class CommandParams(BaseModel):
     )
     state_dir: str | None = Field(
         None,
-        description="where status files live (default $AIOPS_STATE_DIR/actions, else ./.aiops/actions)",
+        description="where status files live (default: actions/ in the daemon's state_dir, else ./.aiops/actions)",
     )
 
     @field_validator("argv")
@@ -102,7 +97,7 @@ class CommandParams(BaseModel):
         return self
 
 
-class CommandRemediation:
+class CommandRemediation(Remediation):
     """Run a command (argv, no shell) under a detached supervisor, once per idempotency key, with a timeout.
 
     Why this shape: a remediation must survive the daemon crashing mid-run without running twice. The
@@ -116,6 +111,10 @@ class CommandRemediation:
     """
 
     Params: ClassVar[type[BaseModel]] = CommandParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"argv": ["true"]}]
 
     def __init__(
         self,
@@ -131,7 +130,7 @@ class CommandRemediation:
         allow_dash: list[str] | None = None,
         match: Mapping[str, str] | None = None,
     ) -> None:
-        self.params = CommandParams.model_validate(
+        self.params: CommandParams = self.validate_params(
             {
                 "argv": list(argv),
                 "timeout": timeout,
@@ -359,7 +358,12 @@ class CommandRemediation:
         return [render_template(arg, incident, self.rules) for arg in self.params.argv]
 
     def _state_dir(self) -> Path:
-        path = Path(self.params.state_dir) if self.params.state_dir else default_state_dir()
+        if self.params.state_dir:
+            path = Path(self.params.state_dir)
+        elif self.context is not None:  # the daemon's state directory: status files outlive a restart
+            path = self.context.state_dir / "actions"
+        else:
+            path = Path(".aiops") / "actions"
         path = path.resolve()
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.config import environment
 from aiops.durations import Duration
+from aiops.plugins import Remediation
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 
 
@@ -57,13 +58,17 @@ class RestartParams(BaseModel):
         return self
 
 
-class RestartRemediation:
+class RestartRemediation(Remediation):
     """Restart a process from argv (stop the old one by pidfile) and wait for its readiness probe."""
 
     Params: ClassVar[type[BaseModel]] = RestartParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"argv": ["true"], "pidfile": "server.pid", "ready_file": "server.ready"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = RestartParams.model_validate(params)
+        self.params: RestartParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params

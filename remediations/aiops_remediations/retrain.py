@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aiops.compute import ExecutorParams, JobSpec, JobState, open_executor
 from aiops.durations import Duration
 from aiops.errors import RegistryError, RemediationError
+from aiops.plugins import Remediation
 from aiops.registry import ModelRegistry, open_registry
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.serving import reload_serving
@@ -99,13 +100,17 @@ class RetrainParams(BaseModel):
         return value
 
 
-class RetrainRemediation:
+class RetrainRemediation(Remediation):
     """Refit the champion on recent labelled data; promote the challenger only if it wins by a margin."""
 
     Params: ClassVar[type[BaseModel]] = RetrainParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"registry": "models", "model": "churn", "data": {"path": "labelled.csv", "target": "churned"}}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = RetrainParams.model_validate(params)
+        self.params: RetrainParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params
@@ -136,7 +141,7 @@ class RetrainRemediation:
     # ------------------------------------------------------------------ the work
 
     def registry(self) -> ModelRegistry:
-        return open_registry(self.params.registry)
+        return (self.context.model_registry if self.context is not None else open_registry)(self.params.registry)
 
     def _run(self, ctx: ActionContext) -> Outcome:
         p = self.params

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.errors import RegistryError
+from aiops.plugins import Remediation
 from aiops.registry import open_registry
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.retrain import ReloadParams
@@ -29,13 +30,17 @@ class RollbackParams(BaseModel):
     target: str | None = Field(None, description="blast-radius target (default model:<model>)")
 
 
-class RollbackRemediation:
+class RollbackRemediation(Remediation):
     """Move the champion alias back to the previous good version and tell serving to reload."""
 
     Params: ClassVar[type[BaseModel]] = RollbackParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"registry": "models", "model": "churn"}]
+
     def __init__(self, **params: Any) -> None:
-        self.params = RollbackParams.model_validate(params)
+        self.params: RollbackParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params
@@ -49,7 +54,7 @@ class RollbackRemediation:
     def execute(self, plan: Plan, ctx: ActionContext) -> Outcome:
         p = self.params
         ctx.save_handle({"phase": "rollback", "model": p.model})
-        reg = open_registry(p.registry)
+        reg = (self.context.model_registry if self.context is not None else open_registry)(p.registry)
         try:
             result = reg.rollback(p.model, key=ctx.idempotency_key, reason=f"incident {ctx.incident.id}")
         except RegistryError as exc:

@@ -15,6 +15,7 @@ from aiops.durations import Duration
 from aiops.errors import AiopsError
 from aiops.http_outcome import classify_error, classify_status
 from aiops.messages import incident_payload
+from aiops.plugins import Remediation
 from aiops.redact import redact, redact_url, url_origin, url_secrets, validate_http_url
 from aiops.signing import load_secret, signature_headers
 from aiops.types import ActionContext, IncidentView, Outcome, Plan, json_safe
@@ -66,7 +67,7 @@ def _render(value: Any, incident: IncidentView) -> Any:
     return value
 
 
-class WebhookRemediation:
+class WebhookRemediation(Remediation):
     """Remediate by calling an HTTP endpoint with signed JSON and an ``Idempotency-Key`` header.
 
     Why: most fixes already exist behind an API (a CI job that retrains, a deploy tool's rollback, a
@@ -84,6 +85,10 @@ class WebhookRemediation:
 
     Params: ClassVar[type[BaseModel]] = WebhookRemediationParams
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/hook"}]
+
     def __init__(
         self,
         *,
@@ -96,7 +101,7 @@ class WebhookRemediation:
         body: Mapping[str, Any] | None = None,
         target: str | None = None,
     ) -> None:
-        self.params = WebhookRemediationParams.model_validate(
+        self.params: WebhookRemediationParams = self.validate_params(
             {
                 "url": url,
                 "method": method,

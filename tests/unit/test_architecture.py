@@ -58,6 +58,7 @@ PUBLIC = frozenset(
         "aiops.detection",  # the scorer adapter and drift result shared by detectors
         "aiops.signing",  # HMAC request signing (webhooks)
         "aiops.replay",  # what a source's history() hook returns, for backtests
+        "aiops.events",  # another store's pushed telemetry, read-only (a push source's store_url)
         "aiops.config.environment",  # values a config names in the environment (``*_env``, ${VAR})
     }
 )
@@ -71,12 +72,7 @@ ENTRY_POINTS = {
 #: Process-wide context that the plugin context replaces (environment variables the daemon sets for plugins,
 #: the store bound for the push sources); the plugin context work removes each entry. Exempt from the
 #: environment and the public-module checks until then.
-PENDING_CONTEXT = {
-    "aiops.daemon": "writes AIOPS_STATE_DIR for plugins to read (the context will carry the state directory)",
-    "aiops.demo.scenario": "writes AIOPS_STATE_DIR for the command remediation (same: the context's state dir)",
-    "aiops.sources.ingest": "reads AIOPS_STORE_URL, a process-wide store binding (the context will give store access)",
-    "aiops_remediations.command": "reads AIOPS_STATE_DIR that the daemon set (the context's state directory)",
-}
+PENDING_CONTEXT: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from aiops_remediations.command import CommandRemediation, status_file_name
 from aiops_remediations.webhook import WebhookRemediation
 
 from aiops.errors import RemediationError
-from aiops.plugins import REMEDIATIONS, Remediation, build, load
+from aiops.plugins import REMEDIATIONS, PluginContext, Remediation, build, load
 from aiops.signing import verify
 from aiops.types import ActionContext, IncidentState, IncidentView, Outcome, Severity
 
@@ -448,12 +448,12 @@ def test_webhook_remediation_network_error_is_recoverable() -> None:
 
 
 def test_state_dir_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIOPS_STATE_DIR", str(tmp_path / "daemon-state"))
-    rem = CommandRemediation(argv=[PY, "-c", "pass"])
+    started = CommandRemediation(argv=[PY, "-c", "pass"])
+    started.start(PluginContext.standalone(tmp_path / "daemon-state"))
     ctx = Ctx("default-dir")
-    assert run(rem, ctx).ok
+    assert run(started, ctx).ok
     assert Path(ctx.handles[0]["status_file"]).parent == (tmp_path / "daemon-state" / "actions").resolve()
-    monkeypatch.delenv("AIOPS_STATE_DIR")
+    rem = CommandRemediation(argv=[PY, "-c", "pass"])  # never started: outside the daemon
     monkeypatch.chdir(tmp_path)
     ctx = Ctx("cwd-dir")
     assert run(rem, ctx).ok

@@ -12,6 +12,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 
+from aiops.errors import InvalidParams
 from aiops.plugins import DETECTORS, SOURCES, build
 from aiops.server import MAX_BODY, ApiServer
 from aiops.sources.ingest import parse_alertmanager, parse_ingest
@@ -195,9 +196,9 @@ def test_alertmanager_expiry_and_state_roundtrip(store: Store) -> None:
 
 
 def test_bad_matchers_are_config_errors() -> None:
-    with pytest.raises(ValueError, match="matcher 'alertname': expected"):
+    with pytest.raises(InvalidParams, match="matcher 'alertname': expected"):
         build(SOURCES, "alertmanager", {"matchers": ["alertname"]})
-    with pytest.raises(ValueError, match="invalid regular expression"):
+    with pytest.raises(InvalidParams, match="invalid regular expression"):
         build(SOURCES, "alertmanager", {"matchers": ['a=~"("']})
 
 

@@ -42,15 +42,7 @@ NOT_YET_TYPED = {
     "aiops/store/store.py:Store.append_events",
     "aiops/store/store.py:Store.read_events",
     # plugins and settings are duck-typed (third-party classes, reloadable config sections)
-    "aiops/engine/runtime.py:Runtime.remediation",
     "aiops/engine/routing.py:enqueue_message",
-    # detectors by name: duck-typed plugins until the plugin base classes land
-    "aiops/engine/checkpointing.py:is_per_series",
-    "aiops/engine/checkpointing.py:Checkpointer.load",
-    "aiops/engine/checkpointing.py:Checkpointer.tick",
-    "aiops/engine/checkpointing.py:Checkpointer.begin",
-    "aiops/engine/checkpointing.py:Checkpointer.step",
-    "aiops/engine/checkpointing.py:Checkpointer.flush",
     # a detector's state_dict is whatever the plugin defines (numeric arrays inside a JSON skeleton)
     "aiops/store/state_codec.py:encode_state",
     "aiops/store/state_codec.py:decode_state",

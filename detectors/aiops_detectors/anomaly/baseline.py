@@ -40,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.detection import group_series
+from aiops.plugins import Detector
 from aiops.types import Finding, Frame, Series, Severity, json_safe
 
 
@@ -224,7 +225,7 @@ def score_matrix(values: np.ndarray, params: BaselineParams) -> np.ndarray:
     return np.array([scorer.update(row) for row in values])
 
 
-class BaselineDetector:
+class BaselineDetector(Detector):
     """A check detector: series sharing the ``group_by`` label form one vector whose first ``train_rows``
     timestamps are its fault-free baseline; a vector scoring at or above ``threshold`` raises one finding
     naming the channels that moved most.
@@ -238,7 +239,7 @@ class BaselineDetector:
     kind = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params = BaselineParams.model_validate(params)
+        self.params: BaselineParams = self.validate_params(params)
         self._groups: dict[str, BaselineScorer] = {}
         self._channels: dict[str, list[str]] = {}
         self._last_ts: dict[str, float] = {}

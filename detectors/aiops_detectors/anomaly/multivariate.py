@@ -187,6 +187,11 @@ class MultivariateDetector(SeriesDetector):
             observed_at=t,
         )
 
+    def series_versions(self) -> None:
+        """Saved whole: its state is one scorer per group, not per series (the inherited per-series hooks
+        would see no series at all, and the groups would never be checkpointed)."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "groups": {k: s.state_dict() for k, s in self._groups.items()},

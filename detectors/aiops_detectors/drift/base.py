@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aiops.detection import DriftResult
 from aiops.errors import DetectorError
+from aiops.plugins import Detector
 from aiops.types import Finding, Frame, Severity, json_safe
 
 from ._io import read_table, rows_to_frame
@@ -86,7 +87,7 @@ def to_frame(data: Any) -> pd.DataFrame:
     raise DetectorError(f"expected a pandas DataFrame, got {type(data).__name__}")
 
 
-class DriftDetector:
+class DriftDetector(Detector):
     """Base class: validates parameters, caps sample sizes, and adapts ``test`` to the check contract."""
 
     Params: ClassVar[type[BaseModel]] = DriftParams
@@ -95,7 +96,7 @@ class DriftDetector:
 
     def __init__(self, **params: Any) -> None:
         try:
-            self.params = self.Params.model_validate(params)
+            self.params: BaseModel = self.validate_params(params)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(x) for x in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()

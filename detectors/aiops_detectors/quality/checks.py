@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.durations import Duration
+from aiops.plugins import Detector
 from aiops.redact import MASK, is_secret_key
 from aiops.types import Finding, Frame, Severity, json_safe
 
@@ -36,14 +37,14 @@ class QualityParams(BaseModel):
     severity: Severity = Field(Severity.WARNING, description="severity of the findings")
 
 
-class _Quality:
+class _Quality(Detector):
     """Shared plumbing: parameters, example rows with redaction, finding construction, stateless default."""
 
     Params: ClassVar[type[BaseModel]] = QualityParams
     name: ClassVar[str] = "quality"
 
     def __init__(self, **params: Any) -> None:
-        self.params: Any = self.Params.model_validate(params)
+        self.params: Any = self.validate_params(params)
 
     def examples(
         self, rows: Sequence[Mapping[str, Any]], indexes: Iterable[int], focus: Sequence[str] = ()
@@ -179,6 +180,10 @@ class SchemaDetector(_Quality):
     """
 
     Params: ClassVar[type[BaseModel]] = SchemaParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"columns": {"id": "int", "score": "float"}}]
     name: ClassVar[str] = "schema"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -282,6 +287,10 @@ class ValueRangeDetector(_Quality):
     """
 
     Params: ClassVar[type[BaseModel]] = ValueRangeParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"ranges": {"score": {"min": 0, "max": 1}}}]
     name: ClassVar[str] = "value_range"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -333,6 +342,10 @@ class CategoriesDetector(_Quality):
     """
 
     Params: ClassVar[type[BaseModel]] = CategoriesParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"allowed": {"country": ["fr", "de"]}}]
     name: ClassVar[str] = "categories"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -398,6 +411,10 @@ class DuplicateKeysDetector(_Quality):
     """
 
     Params: ClassVar[type[BaseModel]] = DuplicatesParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"key": ["id"]}]
     name: ClassVar[str] = "duplicates"
 
     def __init__(self, **params: Any) -> None:
@@ -467,6 +484,10 @@ class FreshnessDetector(_Quality):
     """
 
     Params: ClassVar[type[BaseModel]] = FreshnessParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"max_age": "1h"}]
     name: ClassVar[str] = "freshness"
 
     def __init__(self, **params: Any) -> None:
