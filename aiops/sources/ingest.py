@@ -68,6 +68,8 @@ def parse_time(value: Any) -> float:
 def _labels(value: Mapping[str, Any], *, max_value: int = MAX_LABEL_VALUE) -> dict[str, str]:
     if len(value) > MAX_LABELS:
         raise ValueError(f"{len(value)} labels (limit {MAX_LABELS})")
+    if all(type(v) is str and len(v) <= max_value and 0 < len(k) <= MAX_LABEL_NAME for k, v in value.items()):
+        return dict(value)  # the usual case, checked in one pass: this runs for every point of every batch
     out: dict[str, str] = {}
     for key, label in value.items():
         if not isinstance(label, str | int | float) or isinstance(label, bool):

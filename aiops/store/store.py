@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -559,16 +560,20 @@ class Store:
                     "name": str(row.get("name", "")),
                     "ts": float(row["ts"]),
                     "value": row.get("value"),
-                    "labels": json_safe(dict(row.get("labels") or {})),
-                    "data": json_safe(dict(row.get("data") or {})),
+                    "labels": _json_column(row.get("labels")),
+                    "data": _json_column(row.get("data")),
                     "received_at": now,
                 }
             )
         if not batch:
             return []
-        insert = sa.insert(t.events).returning(t.events.c.id, sort_by_parameter_order=True)
         with self.tx() as conn:
-            return [int(r[0]) for r in conn.execute(insert, batch)]
+            if conn.dialect.name == "sqlite":
+                return _insert_events_sqlite(conn, batch)
+            # Ids in ascending order, not in parameter order: a caller only needs the range, and asking for
+            # parameter order makes SQLAlchemy fall back to one statement per row.
+            insert = sa.insert(t.events).returning(t.events.c.id)
+            return sorted(int(r[0]) for r in conn.execute(insert, batch))
 
     def read_events(self, stream: str, after_id: int = 0, limit: int = 10_000, since: float | None = None) -> list[Row]:
         """Rows of ``stream`` with an id above ``after_id`` (oldest first, at most ``limit``).
@@ -886,6 +891,50 @@ def _inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+_EVENT_COLUMNS = ("stream", "kind", "name", "ts", "value", "labels", "data", "received_at")
+_INSERT_EVENTS_SQLITE = (
+    f"INSERT INTO {t.events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
+)
+
+
+def _insert_events_sqlite(conn: sa.Connection, batch: list[dict[str, Any]]) -> list[int]:
+    """One driver-level ``executemany`` (the JSON columns encoded as SQLAlchemy's JSON type would), and the
+    ids from ``last_insert_rowid()``.
+
+    Why not the ORM-free Core insert: with its per-row JSON bind processing and parameter handling it cost
+    three quarters of an ingest request's CPU, paid while holding the GIL, on the path whose latency clients
+    see. The ids are contiguous because the statement runs inside one write transaction (SQLite's single
+    writer lock) on a rowid table, where each new rowid is the largest one plus one.
+    """
+    encode = json.dumps
+    params = [
+        (
+            row["stream"],
+            row["kind"],
+            row["name"],
+            row["ts"],
+            row["value"],
+            encode(row["labels"]) if row["labels"] else "{}",
+            encode(row["data"]) if row["data"] else "{}",
+            row["received_at"],
+        )
+        for row in batch
+    ]
+    conn.exec_driver_sql(_INSERT_EVENTS_SQLITE, params)
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    return list(range(last - len(params) + 1, last + 1))
+
+
+def _json_column(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON column's value: a mapping of plain strings as it is (what validated labels are, so the common
+    ingest row skips the recursive walk), anything else made JSON-safe."""
+    if not value:
+        return {}
+    if all(type(v) is str for v in value.values()) and all(type(k) is str for k in value):
+        return dict(value)
+    return dict(json_safe(dict(value)))
 
 
 def _discard_broken_sqlite_connection(ctx: sa.engine.ExceptionContext) -> None:

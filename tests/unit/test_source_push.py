@@ -233,3 +233,37 @@ def test_events_roundtrip_on_postgres(postgres_url: str) -> None:
     assert list(source.collect(None, 3.0).series[0].values) == [0.0, 1.0, 2.0]
     assert pg.last_event_id(stream) == ids[-1]
     pg.close()
+
+
+def test_appended_ids_are_the_stored_ids(store: Store) -> None:
+    """SQLite ids come from ``last_insert_rowid()`` (one driver-level executemany per request), so they must
+    be exactly the rows' ids, batch after batch and whatever the streams; JSON columns round-trip."""
+    first = store.append_events(parse_ingest({"stream": "a", "points": [{"name": "x", "value": 1}] * 3}, 0.0), 1.0)
+    data = {"nested": [1, 2.5, None], "text": "é"}
+    second = store.append_events(
+        [*parse_ingest({"stream": "b", "events": [{"type": "deploy", "data": data}]}, 0.0), {"stream": "a", "ts": 2}],
+        2.0,
+    )
+    rows = store.read_events("a") + store.read_events("b")
+    assert sorted(first + second) == sorted(r["id"] for r in rows) and first + second == sorted(first + second)
+    assert next(r for r in rows if r["stream"] == "b")["data"] == data
+
+
+def test_a_large_body_is_checked_like_a_small_one() -> None:
+    """Big ingest bodies take a fast walk that builds no field paths; what it refuses is then reported
+    with its field, as the full walk does."""
+    from aiops.errors import InvalidInput
+    from aiops.http.jsonbody import parse_object
+
+    points = [{"name": "m", "value": 1.5, "labels": {"i": str(i), "emoji": "\U0001f600"}} for i in range(2000)]
+    body = json.dumps({"points": points}).encode()
+    assert len(body) > 64 * 1024 and parse_object(body)["points"][1999]["labels"]["emoji"] == "\U0001f600"
+    points[1500]["labels"]["job"] = "a\x00b"
+    with pytest.raises(InvalidInput) as nul:
+        parse_object(json.dumps({"points": points}).encode())
+    assert nul.value.field == "points.1500.labels.job"
+    del points[1500]["labels"]["job"]
+    points[7]["name"] = "x" * (64 * 1024 + 1)
+    with pytest.raises(InvalidInput) as long:
+        parse_object(json.dumps({"points": points}).encode())
+    assert long.value.field == "points.7.name"
