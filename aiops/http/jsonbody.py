@@ -104,40 +104,37 @@ def parse_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, 
     # Characters are checked only if the text can hold one to refuse: a NUL or a lone surrogate can reach a
     # decoded string only through a ``\\u`` escape (raw ones are refused by the decoders above).
     scan_chars = _ESCAPE_TO_CHECK.search(text) is not None
-    if not _tree_is_fine(data, 1, limits, scan_chars, len(text) > limits.max_string):
+    if not _tree_is_fine(data, 1, limits, scan_chars):
         check_tree(data, limits)  # finds the same problem again, this time with the field's path
     return data
 
 
-def _tree_is_fine(
-    value: dict[str, Any] | list[Any], depth: int, limits: JsonLimits, chars: bool, lengths: bool
-) -> bool:
+def _tree_is_fine(value: dict[str, Any] | list[Any], depth: int, limits: JsonLimits, chars: bool) -> bool:
     """Whether :func:`check_tree` would accept ``value``; no paths are built, so an ingest batch of thousands
     of points costs a fraction of the walk that names fields. Recursion is bounded: it stops at
     ``limits.max_depth``."""
     if depth > limits.max_depth or len(value) > limits.max_items:
         return False
+    longest = limits.max_string
     if isinstance(value, dict):
-        if (chars or lengths) and not all(_string_is_fine(key, limits, chars) for key in value):
+        if value and max(map(len, value)) > longest:
+            return False
+        if chars and any(_FORBIDDEN_CHARS.search(key) for key in value):
             return False
         items: Any = value.values()
     else:
         items = value
     for item in items:
         kind = type(item)
-        if kind is dict or kind is list:
-            if not _tree_is_fine(item, depth + 1, limits, chars, lengths):
+        if kind is str:
+            if len(item) > longest or (chars and _FORBIDDEN_CHARS.search(item)):
                 return False
-        elif kind is str:
-            if (chars or lengths) and not _string_is_fine(item, limits, chars):
+        elif kind is dict or kind is list:
+            if not _tree_is_fine(item, depth + 1, limits, chars):
                 return False
         elif kind is _Refused:
             return False
     return True
-
-
-def _string_is_fine(text: str, limits: JsonLimits, chars: bool) -> bool:
-    return len(text) <= limits.max_string and not (chars and _FORBIDDEN_CHARS.search(text))
 
 
 def check_tree(data: dict[str, Any], limits: JsonLimits = DEFAULT_LIMITS) -> None:
