@@ -20,7 +20,6 @@ from typing import Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
-from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -35,6 +34,7 @@ from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
+from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
@@ -108,6 +108,7 @@ class Daemon(FeedbackFacade):
         self._overruns_lock = threading.Lock()
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
+        self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
         self._server: ApiServer | None = None
         self._config_path = config.path
 
@@ -137,8 +138,9 @@ class Daemon(FeedbackFacade):
     def start(self) -> None:
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
         self.incidents.reconcile()  # and incidents whose last decision a crash of an older release split
+        self._pool = TimedPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))
         scheduler = BackgroundScheduler(
-            executors={"default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))},
+            executors={"default": self._pool},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
         )
@@ -274,6 +276,9 @@ class Daemon(FeedbackFacade):
         runner = self._runners.get(name)
         if runner is None or self._stop.is_set():
             return
+        due = self._pool.due(f"check:{name}") if self._pool is not None else None
+        if due is not None:
+            self.telemetry.check_lateness(name, time.time() - due)
         bound = log.bind(check=name)
         try:
             result = runner.tick(self.clock.now())
