@@ -43,6 +43,7 @@ from aiops.logs import add_secrets
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.sources.ingest import bind_store
+from aiops.store.records import PushedEvent
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import Finding
@@ -446,7 +447,7 @@ class Daemon(FeedbackFacade):
         self.telemetry.set_paused(paused)
         log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         """Pushed telemetry (IngestBackend): stored in one transaction before the request is answered.
 
         At most once an hour, rows older than EVENT_RETENTION are deleted on the way, so the table stays

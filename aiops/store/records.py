@@ -424,6 +424,79 @@ class RepeatLog:
         )
 
 
+@dataclass(frozen=True)
+class CheckState:
+    """A check's saved position: the last window end it evaluated (``since``), the source's state (its
+    cursor) and, for stores written before binary checkpoints, the detectors' state as JSON."""
+
+    check: str
+    since: float | None
+    detector_state: JsonObject
+    source_state: JsonObject
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> CheckState:
+        return cls(
+            check=str(row["check_name"]),
+            since=_opt_float(row.get("since")),
+            detector_state=_object(row.get("detector_state")),
+            source_state=_object(row.get("source_state")),
+            updated_at=_float(row["updated_at"]),
+        )
+
+
+class EventKind(enum.StrEnum):
+    """What a pushed row is: a metric point (a value of a series) or an event (a type and free data)."""
+
+    POINT = "point"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class PushedEvent:
+    """A point or event as ``POST /api/v1/ingest`` or ``/api/v1/alertmanager`` hands it to the store.
+
+    ``value`` None is a gap (a point) or nothing (an event); ``labels`` are strings; ``data`` is free JSON.
+    """
+
+    stream: str
+    kind: EventKind
+    name: str
+    ts: float
+    value: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    data: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredEvent(PushedEvent):
+    """A pushed row read back: with its id (the push sources' cursor) and when it was received."""
+
+    id: int = 0
+    received_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> StoredEvent:
+        labels = row.get("labels")
+        value = row.get("value")
+        return cls(
+            stream=str(row["stream"]),
+            kind=EventKind(str(row["kind"])),
+            name=str(row["name"]),
+            ts=_float(row["ts"]),
+            value=None if value is None else _float(value),
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+            data=_object(row.get("data")),
+            id=_int(row["id"]),
+            received_at=_float(row["received_at"]),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The row as a plain mapping (what a backtest's replay of the stream holds)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 Record = Incident | Action | OutboxMessage | Breaker | Silence | FlapEpisode | RepeatLog
 
 

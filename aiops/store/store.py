@@ -2,8 +2,8 @@
 per-check state that lets a restarted daemon carry on where it stopped.
 
 SQLite (WAL) by default, PostgreSQL by URL; the same statements run on both. Methods return the typed
-records of :mod:`aiops.store.records` (per-check state and pushed events are still plain dicts), so nothing
-above this module depends on SQLAlchemy or on a column's spelling.
+records of :mod:`aiops.store.records`, so nothing above this module depends on SQLAlchemy or on a column's
+spelling.
 
 Unit of work: every method runs in its own transaction, unless the calling thread opened one with
 :meth:`Store.transaction`; then every method called inside joins it, and the whole decision (an incident's
@@ -32,12 +32,16 @@ from aiops.store import schema as t
 from aiops.store.records import (
     Action,
     Breaker,
+    CheckState,
     FlapEpisode,
     Incident,
+    JsonObject,
     NotificationState,
     OutboxMessage,
+    PushedEvent,
     RepeatLog,
     Silence,
+    StoredEvent,
     Transition,
     column_names,
 )
@@ -493,17 +497,17 @@ class Store:
 
     # -- per-check state -------------------------------------------------------------------------------
 
-    def load_check_state(self, check: str) -> Row | None:
+    def load_check_state(self, check: str) -> CheckState | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(t.check_state).where(t.check_state.c.check_name == check)).first()
-        return dict(row._mapping) if row else None
+        return CheckState.from_row(dict(row._mapping)) if row else None
 
     def save_check_state(
         self,
         check: str,
         since: float | None,
-        detector_state: Mapping[str, Any],
-        source_state: Mapping[str, Any],
+        detector_state: JsonObject,
+        source_state: JsonObject,
         now: float,
     ) -> None:
         values = json_safe(
@@ -545,26 +549,24 @@ class Store:
 
     # -- pushed telemetry (issue 3) ---------------------------------------------------------------------
 
-    def append_events(self, rows: Sequence[Mapping[str, Any]], now: float) -> list[int]:
+    def append_events(self, rows: Sequence[PushedEvent], now: float) -> list[int]:
         """Append pushed points/events in one transaction; returns their ids (ascending).
 
-        Each row has ``stream``, ``kind`` (point|event), ``name``, ``ts`` and optionally ``value``,
-        ``labels``, ``data``. One transaction: a request is stored whole or not at all, before it is answered.
+        One transaction: a request is stored whole or not at all, before it is answered.
         """
-        batch: list[dict[str, Any]] = []
-        for row in rows:
-            batch.append(
-                {
-                    "stream": str(row["stream"]),
-                    "kind": str(row.get("kind", "event")),
-                    "name": str(row.get("name", "")),
-                    "ts": float(row["ts"]),
-                    "value": row.get("value"),
-                    "labels": _json_column(row.get("labels")),
-                    "data": _json_column(row.get("data")),
-                    "received_at": now,
-                }
-            )
+        batch: list[dict[str, object]] = [
+            {
+                "stream": row.stream,
+                "kind": row.kind.value,
+                "name": row.name,
+                "ts": float(row.ts),
+                "value": row.value,
+                "labels": _json_column(row.labels),
+                "data": _json_column(row.data),
+                "received_at": now,
+            }
+            for row in rows
+        ]
         if not batch:
             return []
         with self.tx() as conn:
@@ -575,7 +577,9 @@ class Store:
             insert = sa.insert(t.events).returning(t.events.c.id)
             return sorted(int(r[0]) for r in conn.execute(insert, batch))
 
-    def read_events(self, stream: str, after_id: int = 0, limit: int = 10_000, since: float | None = None) -> list[Row]:
+    def read_events(
+        self, stream: str, after_id: int = 0, limit: int = 10_000, since: float | None = None
+    ) -> list[StoredEvent]:
         """Rows of ``stream`` with an id above ``after_id`` (oldest first, at most ``limit``).
 
         ``since`` (epoch seconds) additionally skips rows received at or before it: used on a first read
@@ -586,7 +590,7 @@ class Store:
             query = query.where(t.events.c.received_at > since)
         with self.tx() as conn:
             result = conn.execute(query.order_by(t.events.c.id).limit(limit))
-            return [dict(r._mapping) for r in result]
+            return [StoredEvent.from_row(dict(r._mapping)) for r in result]
 
     def last_event_id(self, stream: str) -> int:
         """The newest id of a stream (0 when empty)."""
@@ -899,7 +903,7 @@ _INSERT_EVENTS_SQLITE = (
 )
 
 
-def _insert_events_sqlite(conn: sa.Connection, batch: list[dict[str, Any]]) -> list[int]:
+def _insert_events_sqlite(conn: sa.Connection, batch: list[dict[str, object]]) -> list[int]:
     """One driver-level ``executemany`` (the JSON columns encoded as SQLAlchemy's JSON type would), and the
     ids from ``last_insert_rowid()``.
 

@@ -32,6 +32,7 @@ CHILD = """
 import json, sys, time
 from aiops.config.loader import load_config
 from aiops.daemon import Daemon
+from aiops.store.records import EventKind, PushedEvent
 
 daemon = Daemon(load_config(sys.argv[1]))
 daemon.start()
@@ -39,7 +40,7 @@ while not daemon.ready()[0]:
     time.sleep(0.01)
 print("@@ready", flush=True)
 now = time.time()
-daemon.append_events([{"stream": "fleet", "kind": "point", "name": "m", "ts": now, "value": 1.0}])
+daemon.append_events([PushedEvent("fleet", EventKind.POINT, "m", now, 1.0)])
 time.sleep(2.0)  # a few ticks: whatever a tick imports is imported by now
 ran = daemon.store.load_check_state("fleet") is not None
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "sklearn", "pandas", "matplotlib"))

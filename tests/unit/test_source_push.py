@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from aiops.http.server import MAX_BODY, ApiServer
 from aiops.plugins import DETECTORS, SOURCES, build
 from aiops.sources.ingest import parse_alertmanager, parse_ingest
+from aiops.store.records import PushedEvent
 from aiops.store.store import Store
 
 TOKEN = "ingest-t0ken-123"
@@ -28,7 +29,7 @@ class StoreBackend:
         self.store = store
         self.now = 1000.0
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         ids = self.store.append_events(rows, self.now)
         return {"accepted": len(ids), "first_id": ids[0], "last_id": ids[-1]}
 
@@ -207,14 +208,14 @@ def test_parsers_reject_what_they_cannot_store() -> None:
     with pytest.raises(ValueError, match=r"alerts\.0\.status"):
         parse_alertmanager({"version": "4", "alerts": [{**_alert("x"), "status": "weird"}]}, 0.0)
     rows = parse_ingest({"points": [{"name": "x", "value": float("nan")}]}, 5.0)
-    assert rows[0]["value"] is None and rows[0]["ts"] == 5.0
+    assert rows[0].value is None and rows[0].ts == 5.0
 
 
 def test_prune_events_keeps_recent_rows(store: Store) -> None:
     store.append_events(parse_ingest({"points": [{"name": "x", "value": 1}]}, 0.0), 100.0)
     store.append_events(parse_ingest({"points": [{"name": "x", "value": 2}]}, 0.0), 200.0)
     assert store.prune_events(150.0) == 1
-    assert [r["value"] for r in store.read_events("default")] == [2.0]
+    assert [r.value for r in store.read_events("default")] == [2.0]
 
 
 @pytest.mark.postgres
@@ -241,12 +242,15 @@ def test_appended_ids_are_the_stored_ids(store: Store) -> None:
     first = store.append_events(parse_ingest({"stream": "a", "points": [{"name": "x", "value": 1}] * 3}, 0.0), 1.0)
     data = {"nested": [1, 2.5, None], "text": "é"}
     second = store.append_events(
-        [*parse_ingest({"stream": "b", "events": [{"type": "deploy", "data": data}]}, 0.0), {"stream": "a", "ts": 2}],
+        [
+            *parse_ingest({"stream": "b", "events": [{"type": "deploy", "data": data}]}, 0.0),
+            *parse_ingest({"stream": "a", "events": [{"type": "x", "timestamp": 2}]}, 0.0),
+        ],
         2.0,
     )
     rows = store.read_events("a") + store.read_events("b")
-    assert sorted(first + second) == sorted(r["id"] for r in rows) and first + second == sorted(first + second)
-    assert next(r for r in rows if r["stream"] == "b")["data"] == data
+    assert sorted(first + second) == sorted(r.id for r in rows) and first + second == sorted(first + second)
+    assert next(r for r in rows if r.stream == "b").data == data
 
 
 def test_a_large_body_is_checked_like_a_small_one() -> None:
