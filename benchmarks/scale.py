@@ -263,8 +263,9 @@ def main() -> None:
                     print(f"{'':<20}{'this/tree':<11}{'':>40}{new.ingest_p99_ms / old.ingest_p99_ms:>8.2f}", flush=True)
             if "threshold" in results and "default" in results:
                 d, c = results["default"], results["threshold"]
+                ran = d.ran_share / max(c.ran_share, 1e-9)
                 print(
-                    f"{'':<20}{'ratio':<11}{d.ready_s / c.ready_s:>8.2f}{d.ran_share / c.ran_share:>8.2f}{'':>8}"
+                    f"{'':<20}{'ratio':<11}{d.ready_s / c.ready_s:>8.2f}{ran:>8.2f}{'':>8}"
                     f"{d.rss_peak_mb / c.rss_peak_mb:>8.2f}{d.ingest_p99_ms / c.ingest_p99_ms:>8.2f}",
                     flush=True,
                 )
