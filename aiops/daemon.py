@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
+from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
@@ -45,6 +47,7 @@ from aiops.plugins import PluginContext
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
 from aiops.server import ApiServer
+from aiops.store.records import PushedEvent
 from aiops.store.store import Store, default_owner
 from aiops.telemetry import Telemetry
 from aiops.types import Finding
@@ -56,6 +59,7 @@ SHUTDOWN_GRACE = 6.0
 CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
 MAX_WORKERS = 16  # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads
 LEASE_EXECUTOR = "leases"
+GIL_SWITCH_INTERVAL = 0.001  # seconds; see Daemon.start
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
@@ -122,6 +126,7 @@ class Daemon(FeedbackFacade):
         self._overruns_lock = threading.Lock()
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
+        self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
         self._server: ApiServer | None = None
         self._config_path = config.path
 
@@ -168,12 +173,18 @@ class Daemon(FeedbackFacade):
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A tick over thousands of series is long stretches of Python holding the GIL; every time a request
+        # thread comes back from a socket or SQLite call it waits for the holder to let go, up to the switch
+        # interval each time (5 ms by default, dozens of times per ingest request). 1 ms cut ingest p99 under
+        # a 10 000-series tick about threefold (benchmarks/RESULTS.md); the tick pays a few more switches.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
         self._lease_tick()  # claim this replica's share of the checks before their first ticks
         self.incidents.reconcile(self.leases.fence)  # incidents whose last decision an older release's crash split
+        self._pool = TimedPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))
         scheduler = BackgroundScheduler(
             executors={
-                "default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4)),
+                "default": self._pool,
                 # the lease round on a thread of its own: checks that keep every worker busy must not make
                 # this replica miss its renewals and lose its checks
                 LEASE_EXECUTOR: SchedulerPool(max_workers=1),
@@ -353,6 +364,9 @@ class Daemon(FeedbackFacade):
         fence = self.leases.fence(name)
         if runner is None or fence is None or self._stop.is_set():
             return  # another replica runs this check
+        due = self._pool.due(f"check:{name}") if self._pool is not None else None
+        if due is not None:
+            self.telemetry.check_lateness(name, time.time() - due)
         try:
             with self.store.fenced(fence):
                 self._run_check(name, runner)
@@ -531,7 +545,7 @@ class Daemon(FeedbackFacade):
         self.telemetry.set_paused(paused)
         log.warning("kill switch " + ("on: no remediation will run" if paused else "off"), actor=actor)
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         """Pushed telemetry (IngestBackend): stored in one transaction before the request is answered.
 
         At most once an hour, rows older than EVENT_RETENTION are deleted on the way, so the table stays

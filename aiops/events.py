@@ -7,7 +7,7 @@ source gets only the narrow read-and-close view, never the ledger writes.
 
 from __future__ import annotations
 
-from aiops.plugins.context import ClosablePushedEvents
+from aiops.pushed import ClosablePushedEvents
 
 
 def open_pushed_events(url: str) -> ClosablePushedEvents:

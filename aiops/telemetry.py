@@ -31,6 +31,8 @@ NOTIFICATION_OUTCOMES: Final = ("sent", "retry", "failed")
 CHECK_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0
 )
+# A run starts late by a few milliseconds when all is well; by seconds when workers or the CPU are short.
+LATENESS_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Remediations run from a webhook call to a retraining job.
 ACTION_BUCKETS: Final = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0
@@ -102,6 +104,13 @@ class Telemetry:
             buckets=CHECK_BUCKETS,
             registry=registry,
         )
+        self._tick_lateness = Histogram(
+            "aiops_check_tick_lateness_seconds",
+            "How long after its scheduled time a check run started (waiting for a worker or the CPU).",
+            ["check"],
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
         self._ticks_skipped = Counter(
             "aiops_check_ticks_skipped_total",
             "Scheduled check runs that did not run: the previous run was still going, or it was too late.",
@@ -160,6 +169,10 @@ class Telemetry:
             raise ValueError(f"check outcome must be one of {', '.join(CHECK_OUTCOMES)}, not {outcome!r}")
         self._check_runs.labels(check, outcome).inc()
         self._check_duration.labels(check).observe(max(0.0, seconds))
+
+    def check_lateness(self, check: str, seconds: float) -> None:
+        """A run of ``check`` started ``seconds`` after it was due."""
+        self._tick_lateness.labels(check).observe(max(0.0, seconds))
 
     def check_ticks_skipped(self, check: str, count: int = 1) -> None:
         """``count`` scheduled runs of ``check`` were skipped (overrun or missed)."""

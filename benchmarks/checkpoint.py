@@ -63,7 +63,7 @@ def main() -> None:
         started = time.perf_counter()
         row = store.load_check_state("json")
         assert row is not None
-        DefaultDetector().load_state_dict(row["detector_state"]["default"])
+        DefaultDetector().load_state_dict(row.detector_state["default"])  # type: ignore[arg-type]
         json_load = time.perf_counter() - started
         json_bytes = len(json.dumps(json_safe(det.state_dict()))) / args.json
         del det, row

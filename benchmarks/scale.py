@@ -7,8 +7,14 @@ Each configuration runs twice in the same invocation: with ``default`` and with 
 its maths costs nothing, so what ``threshold`` cannot do is the daemon's overhead, not the detector's).
 Per run: how long the daemon took to be ready, the share of scheduled check runs that ran (from the
 daemon's own ``aiops_check_runs_total`` between two scrapes, so start-up is not counted), the skipped runs
-it reported (``aiops_check_ticks_skipped_total``), its peak RSS, and the p99 latency of the ingest POSTs
-(1 000 points per request, the pusher sending one point per series per interval).
+it reported (``aiops_check_ticks_skipped_total``), its peak RSS, the p99 latency of the ingest POSTs
+(1 000 points per request, the pusher sending one point per series per interval), and, as the floor those
+latencies stand on, the p99 of ``GET /livez`` (answered on the event loop, no work at all) polled every
+100 ms at the same time: on a shared machine the OS's scheduling delays show up there too.
+
+``--tree DIR`` runs a second daemon from another source tree (e.g. ``git archive`` of an older commit
+unpacked in /tmp) at the same time as this tree's, each with its own pusher, for a before/after ratio
+measured under the same machine load.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +106,11 @@ class Outcome:
     ingest_p99_ms: float
     ingest_max_ms: float
     requests: int
+    livez_p99_ms: float
 
 
-def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
+def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path | None = None) -> Outcome:
+    workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / f"{s.name}-{detector}.db"
     cfg = workdir / f"{s.name}-{detector}.yaml"
     cfg.write_text(config(s, detector, store))
@@ -114,7 +123,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
         cwd=workdir,
         stdout=log,
         stderr=log,
-        env={**os.environ, "AIOPS_LOG_JSON": "1"},
+        env={**os.environ, "AIOPS_LOG_JSON": "1", **_tree_path(tree)},
     )
     try:
         while True:
@@ -129,8 +138,16 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
         ready = time.monotonic() - started
         origin = time.monotonic()  # every check ran once as the scheduler started, then every ``every`` s
         latencies: list[float] = []
+        probes: list[float] = []
         peak = [0.0]
         stop = threading.Event()
+
+        def probe_livez() -> None:
+            session = requests.Session()
+            while not stop.wait(0.1):
+                t0 = time.perf_counter()
+                session.get(url + "/livez", timeout=60)
+                probes.append(time.perf_counter() - t0)
 
         def sample_rss() -> None:
             while not stop.wait(0.5):
@@ -152,7 +169,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
                     r.raise_for_status()
                 stop.wait(max(0.0, s.every - (time.monotonic() - slot)))
 
-        threads = [threading.Thread(target=fn, daemon=True) for fn in (sample_rss, push)]
+        threads = [threading.Thread(target=fn, daemon=True) for fn in (sample_rss, push, probe_livez)]
         for thread in threads:
             thread.start()
         # Both scrapes in the middle of an interval, so the run of that interval has ended and the window
@@ -176,6 +193,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
             ingest_p99_ms=1000 * float(np.percentile(steady, 99)),
             ingest_max_ms=1000 * max(steady),
             requests=len(latencies),
+            livez_p99_ms=1000 * float(np.percentile(probes[len(probes) // 10 :], 99)),
         )
     finally:
         proc.terminate()
@@ -184,6 +202,14 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path) -> Outcome:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _tree_path(tree: Path | None) -> dict[str, str]:
+    """PYTHONPATH that makes the daemon import aiops (and the bundled plugin packages) from ``tree``."""
+    if tree is None:
+        return {}
+    parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
+    return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
 
 
 def _bodies(s: Scenario) -> list[dict[str, object]]:
@@ -205,26 +231,41 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="measured seconds per run (after warm-up)")
     parser.add_argument("--only", action="append", help="scenario names to run (default: all)")
     parser.add_argument("--no-control", action="store_true", help="skip the threshold control runs")
+    parser.add_argument("--tree", type=Path, help="also run the daemon from this source tree (before/after)")
+    parser.add_argument("--detectors", default="threshold,default", help="comma-separated (default: both)")
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")
-    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms")
+    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99")
     print(f"{'scenario':<20}{'detector':<11}" + "".join(f"{h:>8}" for h in heads))
+    detectors = ["default"] if args.no_control else args.detectors.split(",")
     with tempfile.TemporaryDirectory(prefix="aiops-scale-") as tmp:
         for s in chosen:
             results = {}
-            for detector in ("default",) if args.no_control else ("threshold", "default"):
-                o = run(s, detector, args.duration, Path(tmp))
-                results[detector] = o
-                print(
-                    f"{s.name:<20}{detector:<11}{o.ready_s:>8.2f}{o.ran_share:>8.1%}{o.skipped:>8.0f}"
-                    f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}",
-                    flush=True,
-                )
-            if "threshold" in results:
+            for detector in detectors:
+                runs = [("", None), *([("@tree", args.tree)] if args.tree else [])]
+                # With --tree both daemons run at the same time, so they see the same machine load.
+                with ThreadPoolExecutor(len(runs)) as pool:
+                    futures = [
+                        pool.submit(run, s, detector, args.duration, Path(tmp) / (label or "this"), tree)
+                        for label, tree in runs
+                    ]
+                for (label, _), future in zip(runs, futures, strict=True):
+                    o = future.result()
+                    results[detector + label] = o
+                    print(
+                        f"{s.name:<20}{detector + label:<11}{o.ready_s:>8.2f}{o.ran_share:>8.1%}{o.skipped:>8.0f}"
+                        f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}{o.livez_p99_ms:>8.1f}",
+                        flush=True,
+                    )
+                if args.tree:
+                    new, old = results[detector], results[detector + "@tree"]
+                    print(f"{'':<20}{'this/tree':<11}{'':>40}{new.ingest_p99_ms / old.ingest_p99_ms:>8.2f}", flush=True)
+            if "threshold" in results and "default" in results:
                 d, c = results["default"], results["threshold"]
+                ran = d.ran_share / max(c.ran_share, 1e-9)
                 print(
-                    f"{'':<20}{'ratio':<11}{d.ready_s / c.ready_s:>8.2f}{d.ran_share / c.ran_share:>8.2f}{'':>8}"
+                    f"{'':<20}{'ratio':<11}{d.ready_s / c.ready_s:>8.2f}{ran:>8.2f}{'':>8}"
                     f"{d.rss_peak_mb / c.rss_peak_mb:>8.2f}{d.ingest_p99_ms / c.ingest_p99_ms:>8.2f}",
                     flush=True,
                 )

@@ -95,15 +95,15 @@ class CheckRunner:
         self._since = None
         row = self.store.load_check_state(self.name)
         if row is not None:
-            self._since = row["since"]
-            self._load_legacy(row["detector_state"] or {})
+            self._since = row.since
+            self._load_legacy(row.detector_state)
         started = time.monotonic()
         loaded = self.checkpointer.load(self.runtime.detectors)
         if loaded:
             log.info(
                 "detector state restored", check=self.name, states=loaded, seconds=round(time.monotonic() - started, 2)
             )
-        source_state = row["source_state"] if row is not None else None
+        source_state = row.source_state if row is not None else None
         if source_state:
             try:
                 self.runtime.source.load_state_dict(source_state)

@@ -14,7 +14,10 @@ and absolute paths are cut to their last part, see :func:`aiops.http.problems.pu
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from aiops.store.records import PushedEvent
 
 
 @runtime_checkable
@@ -70,7 +73,7 @@ class IngestBackend(Protocol):
     every other route; the server answers 501 for the push endpoints then.
     """
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         """Durably store validated rows (see :mod:`aiops.sources.ingest`) in one transaction, then return a
         summary such as ``{"accepted": n, "first_id": ..., "last_id": ...}``."""
         ...

@@ -39,6 +39,7 @@ INT64_MAX: Final = 2**63 - 1
 _MAX_INT_DIGITS: Final = 19  # int64 has at most 19 digits: anything longer is refused before int() runs
 _MAX_NUMBER_CHARS: Final = 64
 _FORBIDDEN_CHARS: Final = re.compile("[\x00\ud800-\udfff]")
+_ESCAPE_TO_CHECK: Final = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")  # the escapes that can spell one
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,40 @@ def parse_object(body: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, 
         raise InvalidInput(f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"the JSON body must be an object, not {_json_kind(data)}")
-    check_tree(data, limits)
+    # Characters are checked only if the text can hold one to refuse: a NUL or a lone surrogate can reach a
+    # decoded string only through a ``\\u`` escape (raw ones are refused by the decoders above).
+    scan_chars = _ESCAPE_TO_CHECK.search(text) is not None
+    if not _tree_is_fine(data, 1, limits, scan_chars):
+        check_tree(data, limits)  # finds the same problem again, this time with the field's path
     return data
+
+
+def _tree_is_fine(value: dict[str, Any] | list[Any], depth: int, limits: JsonLimits, chars: bool) -> bool:
+    """Whether :func:`check_tree` would accept ``value``; no paths are built, so an ingest batch of thousands
+    of points costs a fraction of the walk that names fields. Recursion is bounded: it stops at
+    ``limits.max_depth``."""
+    if depth > limits.max_depth or len(value) > limits.max_items:
+        return False
+    longest = limits.max_string
+    if isinstance(value, dict):
+        if value and max(map(len, value)) > longest:
+            return False
+        if chars and any(_FORBIDDEN_CHARS.search(key) for key in value):
+            return False
+        items: Any = value.values()
+    else:
+        items = value
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if len(item) > longest or (chars and _FORBIDDEN_CHARS.search(item)):
+                return False
+        elif kind is dict or kind is list:
+            if not _tree_is_fine(item, depth + 1, limits, chars):
+                return False
+        elif kind is _Refused:
+            return False
+    return True
 
 
 def check_tree(data: dict[str, Any], limits: JsonLimits = DEFAULT_LIMITS) -> None:

@@ -10,34 +10,17 @@ plugin reads an environment variable or a module-level binding the daemon happen
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import requests
 import structlog
 
+from aiops.pushed import ClosablePushedEvents as ClosablePushedEvents  # re-exported for plugins
+from aiops.pushed import PushedEvents as PushedEvents
 from aiops.registry import RegistryOpener, open_registry
-
-
-@runtime_checkable
-class PushedEvents(Protocol):
-    """The one piece of the store a plugin may read: pushed telemetry rows of a stream, by id.
-
-    Narrow on purpose: a plugin that could reach the whole store could change incidents or the ledger behind
-    the policy's back. :class:`aiops.store.store.Store` satisfies it.
-    """
-
-    def read_events(
-        self, stream: str, after_id: int, limit: int, *, since: float | None = None
-    ) -> Sequence[Mapping[str, Any]]: ...
-
-
-class ClosablePushedEvents(PushedEvents, Protocol):
-    """Pushed telemetry of a store the plugin opened itself (``store_url``), which it closes when stopped."""
-
-    def close(self) -> None: ...
 
 
 def _wall_clock() -> float:

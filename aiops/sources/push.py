@@ -15,6 +15,7 @@ from aiops.errors import SourceError, StoreError
 from aiops.events import open_pushed_events
 from aiops.matchers import Matchers, matches_all, parse_matchers
 from aiops.plugins import ClosablePushedEvents, PushedEvents, Source
+from aiops.pushed import EventKind, StoredEvent
 from aiops.replay import RowsReplay
 from aiops.sources._common import Problems, rows_frame
 from aiops.sources.ingest import ALERTMANAGER_STREAM, STREAM_PATTERN
@@ -95,7 +96,7 @@ class PushSource(_PushedRows):
     def collect(self, since: float | None, until: float) -> Frame:
         rows = _read(self._events(), self.params.stream, self.cursor_, since, self.params.max_rows_per_tick)
         if rows:
-            self.cursor_ = int(rows[-1]["id"])
+            self.cursor_ = rows[-1].id
         return self._frame(rows, until)
 
     def history(self, since: float, until: float, every: float) -> RowsReplay:
@@ -103,35 +104,39 @@ class PushSource(_PushedRows):
         gets the rows that had arrived since the previous one, framed by this source's own code (the store
         keeps pushed rows for a week, so that is as far back as this goes)."""
         store = self._events()
-        rows: list[dict[str, Any]] = []
+        rows: list[dict[str, object]] = []
         after = 0
         try:
             while True:
                 page = store.read_events(self.params.stream, after, 10_000, since=since)
                 if not page:
                     break
-                rows.extend(dict(r) for r in page if float(r["received_at"]) <= until)
-                after = int(page[-1]["id"])
+                rows.extend(r.to_dict() for r in page if r.received_at <= until)
+                after = page[-1].id
         except StoreError as exc:
             raise SourceError(f"{self.params.stream} stream: store unreachable: {exc}", recoverable=True) from None
         return RowsReplay(
-            rows, "received_at", lambda window, _total, at: self._frame(window, at), 10**9, rewind=self.last_ts_.clear
+            rows,
+            "received_at",
+            lambda window, _total, at: self._frame([StoredEvent(**w) for w in window], at),
+            10**9,
+            rewind=self.last_ts_.clear,
         )
 
-    def _frame(self, rows: list[Any], until: float) -> Frame:
+    def _frame(self, rows: list[StoredEvent], until: float) -> Frame:
         problems = Problems("push", until)
         points: dict[str, tuple[str, dict[str, str], list[tuple[float, float]]]] = {}
         events: list[dict[str, Any]] = []
         for row in rows:
-            labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
-            if row["kind"] == "point":
-                if row["value"] is None:
-                    problems.add("null_value", f"{series_key(row['name'], labels)} at {row['ts']}")
+            labels = dict(row.labels)
+            if row.kind is EventKind.POINT:
+                if row.value is None:
+                    problems.add("null_value", f"{series_key(row.name, labels)} at {row.ts}")
                     continue
-                key = series_key(row["name"], labels)
-                points.setdefault(key, (row["name"], labels, []))[2].append((float(row["ts"]), float(row["value"])))
+                key = series_key(row.name, labels)
+                points.setdefault(key, (row.name, labels, []))[2].append((row.ts, row.value))
             else:
-                events.append({"timestamp": row["ts"], "type": row["name"], **labels, **dict(row["data"] or {})})
+                events.append({"timestamp": row.ts, "type": row.name, **labels, **row.data})
         series = []
         for key, (name, labels, pts) in points.items():
             pts.sort(key=lambda p: p[0])
@@ -155,7 +160,9 @@ class PushSource(_PushedRows):
         return rows_frame("push", until, series, events, problems)
 
 
-def _read(store: PushedEvents, stream: str, cursor: int | None, since: float | None, limit: int) -> list[Any]:
+def _read(
+    store: PushedEvents, stream: str, cursor: int | None, since: float | None, limit: int
+) -> list[StoredEvent]:
     try:
         if cursor is None:
             return list(store.read_events(stream, 0, limit, since=since))
@@ -220,10 +227,10 @@ class AlertmanagerSource(_PushedRows):
         while True:  # catch up completely: the firing set must be current, not a page behind
             rows = _read(self._events(), ALERTMANAGER_STREAM, self.cursor_ or 0, None, 5_000)
             for row in rows:
-                labels = {str(k): str(v) for k, v in dict(row["labels"] or {}).items()}
+                labels = dict(row.labels)
                 if not matches_all(self._matchers, labels):
                     continue
-                data = dict(row["data"] or {})
+                data: dict[str, Any] = dict(row.data)
                 key = str(data.get("fingerprint") or series_key("alert", labels))
                 alert = {
                     "alertname": labels.get("alertname", ""),
@@ -234,7 +241,7 @@ class AlertmanagerSource(_PushedRows):
                     "starts_at": data.get("starts_at"),
                     "ends_at": data.get("ends_at"),
                     "generator_url": data.get("generator_url", ""),
-                    "received_at": row["received_at"],
+                    "received_at": row.received_at,
                 }
                 changed[key] = alert
                 if alert["status"] == "firing":
@@ -242,7 +249,7 @@ class AlertmanagerSource(_PushedRows):
                 else:
                     self.active_.pop(key, None)
             if rows:
-                self.cursor_ = int(rows[-1]["id"])
+                self.cursor_ = rows[-1].id
             if len(rows) < 5_000:
                 break
         if self.params.expire_after is not None:

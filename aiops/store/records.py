@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Self, get_args, get_origin, get_type_hints
 
 from aiops.config.models import ActionMode
+from aiops.pushed import EventKind as EventKind  # re-exported: the pushed rows are store records too
+from aiops.pushed import PushedEvent as PushedEvent
+from aiops.pushed import StoredEvent as StoredEvent
 from aiops.types import ActionState, IncidentState, Severity, json_safe
 
 #: A JSON object column as read back from the store.
@@ -291,6 +294,29 @@ class RepeatLog(StoredRecord):
     repeats: int
     last_sent_at: float
     next_repeat_at: float | None
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """A check's saved position: the last window end it evaluated (``since``), the source's state (its
+    cursor) and, for stores written before binary checkpoints, the detectors' state as JSON."""
+
+    check: str
+    since: float | None
+    detector_state: JsonObject
+    source_state: JsonObject
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, object]) -> CheckState:
+        since = row.get("since")
+        return cls(
+            check=str(row["check_name"]),
+            since=None if since is None else _float(since),
+            detector_state=json_object(row.get("detector_state")),
+            source_state=json_object(row.get("source_state")),
+            updated_at=_float(row["updated_at"]),
+        )
 
 
 Record = Incident | Action | OutboxMessage | Breaker | Silence | FlapEpisode | RepeatLog

@@ -1,5 +1,6 @@
 """Store faults under a live daemon, while a remediation runs: the SQLite file turns read-only (immutable, so
-even root cannot write it), or PostgreSQL is stopped for 10 s. ``/readyz`` must answer 503 at once and 200
+even root cannot write it), the disk under it fills up then is freed (a small tmpfs: the tests run as root,
+locally and in CI), or PostgreSQL is stopped for 10 s. ``/readyz`` must answer 503 at once and 200
 again after recovery; the action's outcome, which could not be written during the fault, is written by
 the same live daemon afterwards (never "left running by a dead process", never "interrupted"), writes
 resume without a restart, and the incident ends resolved with one execution and one message each.
@@ -7,6 +8,8 @@ resume without a restart, and the incident ends resolved with one execution and 
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -93,6 +96,41 @@ def test_sqlite_read_only_then_writable(tmp_path: Path) -> None:
     finally:
         _chattr("-i", files)
         life.close()
+
+
+def test_sqlite_disk_full_then_freed(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True, capture_output=True)
+    life = Life(tmp_path, f"sqlite:///{disk}/aiops.db", "auto", heal_seconds=HEAL_SECONDS)
+    filler = disk / "filler"
+    try:
+        _outage(life, lambda: _fill(disk / "aiops.db", filler), filler.unlink, hold=1.5)
+    finally:
+        life.close()
+        subprocess.run(["umount", "-l", str(disk)], check=False, capture_output=True)
+
+
+def _fill(db: Path, filler: Path) -> None:
+    """Empty the WAL into the database (a TRUNCATE checkpoint), then fill the disk to the last byte.
+
+    Why the checkpoint first: SQLite reuses a WAL's space once it is checkpointed, so with a WAL already
+    grown a full disk would not stop small writes, and the test would prove nothing. With the WAL emptied,
+    the daemon's next commit must grow it, as after any checkpoint on a real full disk."""
+    with sqlite3.connect(db, timeout=30) as conn:
+        while conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:  # 1: a reader was in the way
+            time.sleep(0.01)
+    conn.close()
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 20, 4096, 1):  # down to single bytes: a block left free would take a few commits
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
 
 
 def test_postgres_stopped_then_restarted(tmp_path: Path) -> None:

@@ -186,7 +186,8 @@ def test_check_state_round_trip(store: Store) -> None:
     store.save_check_state("c", 5.0, {"d": {"n": 1}}, {"offset": 10}, 6.0)
     store.save_check_state("c", 7.0, {"d": {"n": 2}}, {"offset": 20}, 8.0)
     row = store.load_check_state("c")
-    assert row["since"] == 7.0 and row["detector_state"] == {"d": {"n": 2}} and row["source_state"] == {"offset": 20}
+    assert row is not None and row.since == 7.0 and row.updated_at == 8.0
+    assert row.detector_state == {"d": {"n": 2}} and row.source_state == {"offset": 20}
 
 
 def test_flags(store: Store) -> None:

@@ -58,6 +58,7 @@ PUBLIC = frozenset(
         "aiops.detection",  # the scorer adapter and drift result shared by detectors
         "aiops.signing",  # HMAC request signing (webhooks)
         "aiops.replay",  # what a source's history() hook returns, for backtests
+        "aiops.pushed",  # pushed telemetry rows and the read view of them a source is given
         "aiops.events",  # another store's pushed telemetry, read-only (a push source's store_url)
         "aiops.config.environment",  # values a config names in the environment (``*_env``, ${VAR})
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiops.backtest.simulate import read_history, simulate
 from aiops.config.loader import load_config
+from aiops.store.records import EventKind, PushedEvent
 from aiops.store.store import Store
 
 T0 = 1_700_000_000.0
@@ -18,7 +19,7 @@ def test_pushed_points_are_replayed_from_the_event_log(tmp_path: Path) -> None:
     store.migrate()
     for k in range(120):
         value = 900.0 if 40 <= k < 50 else 10.0
-        point = {"stream": "jobs", "kind": "point", "name": "queue", "ts": T0 + 30 * k, "value": value}
+        point = PushedEvent("jobs", EventKind.POINT, "queue", T0 + 30 * k, value)
         store.append_events([point], now=T0 + 30 * k + 1)
     store.close()
     config = tmp_path / "aiops.yaml"
@@ -48,13 +49,7 @@ def test_a_guard_holds_the_second_action_and_says_why(tmp_path: Path) -> None:
     store.migrate()
     bad = set(range(10, 15)) | set(range(30, 35))  # two outages 10 minutes apart, both on the same target
     for k in range(60):
-        point = {
-            "stream": "jobs",
-            "kind": "point",
-            "name": "queue",
-            "ts": T0 + 60 * k,
-            "value": 900.0 if k in bad else 1,
-        }
+        point = PushedEvent("jobs", EventKind.POINT, "queue", T0 + 60 * k, 900.0 if k in bad else 1.0)
         store.append_events([point], now=T0 + 60 * k + 1)
     store.close()
     config = tmp_path / "aiops.yaml"

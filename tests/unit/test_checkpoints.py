@@ -21,6 +21,7 @@ from aiops.config.loader import parse_config
 from aiops.engine.checks import CheckRunner
 from aiops.engine.runtime import CheckRuntime, build_runtime
 from aiops.store import schema
+from aiops.store.records import EventKind, PushedEvent
 from aiops.store.state_codec import StateCodecError, decode_state, encode_state
 from aiops.store.store import Store
 from aiops.types import Frame
@@ -60,14 +61,7 @@ class Run:
     def push_and_tick(self, tick: int) -> None:
         now = 1_000.0 + EVERY * tick
         rows = [
-            {
-                "stream": "fleet",
-                "kind": "point",
-                "name": "m",
-                "labels": {"i": str(i)},
-                "ts": now,
-                "value": _value(i, tick),
-            }
+            PushedEvent("fleet", EventKind.POINT, "m", now, _value(i, tick), labels={"i": str(i)})
             for i in range(SERIES)
         ]
         self.store.append_events(rows, now)
@@ -127,14 +121,14 @@ def test_only_changed_series_are_saved_and_a_flush_commits_the_cursor(tmp_path: 
     run.push_and_tick(0)
     assert len(run.saved_blobs()) == SERIES
     run.store.append_events(
-        [{"stream": "fleet", "kind": "point", "name": "m", "labels": {"i": "3"}, "ts": 1011.0, "value": 1.0}], 1011.0
+        [PushedEvent("fleet", EventKind.POINT, "m", 1011.0, 1.0, labels={"i": "3"})], 1011.0
     )
     assert run.runner.checkpointer.tick(1012.0, run.runner.cursor(), run.runtime.detectors) == 0  # nothing fed yet
     run.runner.tick(1012.0)
     assert run.runner.checkpointer.saved[("default", 'm{i="3"}')] == 1011.0
     assert run.runner.flush(1013.0, deadline=time.monotonic() + 60)
     row = run.store.load_check_state("fleet")
-    assert row is not None and row["since"] == 1012.0 and row["detector_state"] == {}
+    assert row is not None and row.since == 1012.0 and row.detector_state == {}
     restored = Run(tmp_path, "flush", checkpoint="0s")
     restored.runner.restore()
     assert restored.detector_arrays() == run.detector_arrays()
@@ -155,7 +149,8 @@ def test_state_saved_as_json_by_the_previous_release_still_loads(tmp_path: Path)
     assert new.detector_arrays() == old.detector_arrays()
     new.push_and_tick(5)  # the first checkpoint rewrites it in binary form
     assert len(new.saved_blobs()) == SERIES
-    assert new.store.load_check_state("fleet")["detector_state"] == {}  # type: ignore[index]
+    saved = new.store.load_check_state("fleet")
+    assert saved is not None and saved.detector_state == {}
 
 
 class HangOnce:
@@ -201,7 +196,7 @@ def test_a_timed_out_run_is_cancelled_for_good(tmp_path: Path) -> None:
     now = 1_000.0 + EVERY * 3
     for run in (steady, hung):
         run.store.append_events(
-            [{"stream": "fleet", "kind": "point", "name": "m", "labels": {"i": "0"}, "ts": now, "value": 99.0}], now
+            [PushedEvent("fleet", EventKind.POINT, "m", now, 99.0, labels={"i": "0"})], now
         )
     assert steady.runner.tick(now + 0.5).outcome == "ok"
     late = hung.runtime.source
@@ -255,7 +250,7 @@ def test_a_run_abandoned_while_detecting_comes_back_from_the_checkpoint(tmp_path
         hung.push_and_tick(tick)
     now = 1_000.0 + EVERY * 2
     for run in (steady, hung):
-        row = {"stream": "fleet", "kind": "point", "name": "m", "labels": {"i": "1"}, "ts": now, "value": 50.0}
+        row = PushedEvent("fleet", EventKind.POINT, "m", now, 50.0, labels={"i": "1"})
         run.store.append_events([row], now)
     assert steady.runner.tick(now + 0.5).outcome == "ok"
     late = hung.runtime.detectors["default"]

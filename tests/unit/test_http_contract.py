@@ -24,6 +24,7 @@ from aiops.effectiveness import Effectiveness
 from aiops.errors import AiopsError, StoreError
 from aiops.http.endpoints import ENDPOINTS, Auth
 from aiops.server import ApiServer
+from aiops.store.records import PushedEvent
 from aiops.store.store import Store
 from aiops.store.verdicts import Verdict, VerdictKind
 from tests.unit.test_http import FakeBackend
@@ -38,9 +39,9 @@ class PushBackend(FakeBackend):
     def __init__(self, store: Store | None = None) -> None:
         super().__init__()
         self.store = store
-        self.pushed: list[dict[str, Any]] = []
+        self.pushed: list[PushedEvent] = []
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         ids = self.store.append_events(rows, 1000.0) if self.store is not None else list(range(1, len(rows) + 1))
         self.pushed += rows
         return {"accepted": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}

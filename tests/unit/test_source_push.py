@@ -16,6 +16,7 @@ from aiops.errors import InvalidParams
 from aiops.plugins import DETECTORS, SOURCES, build
 from aiops.server import MAX_BODY, ApiServer
 from aiops.sources.ingest import parse_alertmanager, parse_ingest
+from aiops.store.records import PushedEvent
 from aiops.store.store import Store
 
 TOKEN = "ingest-t0ken-123"
@@ -29,7 +30,7 @@ class StoreBackend:
         self.store = store
         self.now = 1000.0
 
-    def append_events(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def append_events(self, rows: list[PushedEvent]) -> dict[str, Any]:
         ids = self.store.append_events(rows, self.now)
         return {"accepted": len(ids), "first_id": ids[0], "last_id": ids[-1]}
 
@@ -208,14 +209,14 @@ def test_parsers_reject_what_they_cannot_store() -> None:
     with pytest.raises(ValueError, match=r"alerts\.0\.status"):
         parse_alertmanager({"version": "4", "alerts": [{**_alert("x"), "status": "weird"}]}, 0.0)
     rows = parse_ingest({"points": [{"name": "x", "value": float("nan")}]}, 5.0)
-    assert rows[0]["value"] is None and rows[0]["ts"] == 5.0
+    assert rows[0].value is None and rows[0].ts == 5.0
 
 
 def test_prune_events_keeps_recent_rows(store: Store) -> None:
     store.append_events(parse_ingest({"points": [{"name": "x", "value": 1}]}, 0.0), 100.0)
     store.append_events(parse_ingest({"points": [{"name": "x", "value": 2}]}, 0.0), 200.0)
     assert store.prune_events(150.0) == 1
-    assert [r["value"] for r in store.read_events("default")] == [2.0]
+    assert [r.value for r in store.read_events("default")] == [2.0]
 
 
 @pytest.mark.postgres
@@ -232,5 +233,42 @@ def test_events_roundtrip_on_postgres(postgres_url: str) -> None:
     assert ids == sorted(ids) and len(ids) == 5
     source = build(SOURCES, "push", {"stream": stream, "store_url": postgres_url, "max_rows_per_tick": 3})
     assert list(source.collect(None, 3.0).series[0].values) == [0.0, 1.0, 2.0]
-    assert [row["id"] for row in pg.read_events(stream)] == ids
+    assert [row.id for row in pg.read_events(stream)] == ids
     pg.close()
+
+
+def test_appended_ids_are_the_stored_ids(store: Store) -> None:
+    """SQLite ids come from ``last_insert_rowid()`` (one driver-level executemany per request), so they must
+    be exactly the rows' ids, batch after batch and whatever the streams; JSON columns round-trip."""
+    first = store.append_events(parse_ingest({"stream": "a", "points": [{"name": "x", "value": 1}] * 3}, 0.0), 1.0)
+    data = {"nested": [1, 2.5, None], "text": "é"}
+    second = store.append_events(
+        [
+            *parse_ingest({"stream": "b", "events": [{"type": "deploy", "data": data}]}, 0.0),
+            *parse_ingest({"stream": "a", "events": [{"type": "x", "timestamp": 2}]}, 0.0),
+        ],
+        2.0,
+    )
+    rows = store.read_events("a") + store.read_events("b")
+    assert sorted(first + second) == sorted(r.id for r in rows) and first + second == sorted(first + second)
+    assert next(r for r in rows if r.stream == "b").data == data
+
+
+def test_a_large_body_is_checked_like_a_small_one() -> None:
+    """Big ingest bodies take a fast walk that builds no field paths; what it refuses is then reported
+    with its field, as the full walk does."""
+    from aiops.errors import InvalidInput
+    from aiops.http.jsonbody import parse_object
+
+    points = [{"name": "m", "value": 1.5, "labels": {"i": str(i), "emoji": "\U0001f600"}} for i in range(2000)]
+    body = json.dumps({"points": points}).encode()
+    assert len(body) > 64 * 1024 and parse_object(body)["points"][1999]["labels"]["emoji"] == "\U0001f600"
+    points[1500]["labels"]["job"] = "a\x00b"
+    with pytest.raises(InvalidInput) as nul:
+        parse_object(json.dumps({"points": points}).encode())
+    assert nul.value.field == "points.1500.labels.job"
+    del points[1500]["labels"]["job"]
+    points[7]["name"] = "x" * (64 * 1024 + 1)
+    with pytest.raises(InvalidInput) as long:
+        parse_object(json.dumps({"points": points}).encode())
+    assert long.value.field == "points.7.name"

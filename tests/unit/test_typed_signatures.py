@@ -35,12 +35,6 @@ JSON_PAYLOADS = {
 }
 
 NOT_YET_TYPED = {
-    # per-check state: being reworked (binary checkpoints) on another branch; typed there
-    "aiops/store/store.py:Store.load_check_state",
-    "aiops/store/store.py:Store.save_check_state",
-    # pushed events: the push source's rows, read with the source's cursor (reworked with the checkpoints)
-    "aiops/store/store.py:Store.append_events",
-    "aiops/store/store.py:Store.read_events",
     # plugins and settings are duck-typed (third-party classes, reloadable config sections)
     "aiops/engine/routing.py:enqueue_message",
     # a detector's state_dict is whatever the plugin defines (numeric arrays inside a JSON skeleton)

@@ -58,5 +58,9 @@ _CACHE = cache_writable()
 
 
 def njit(fn: F) -> F:
-    """``numba.njit`` (no fast-math: results are IEEE-exact and the same on every machine)."""
-    return cast(F, _numba_njit(cache=_CACHE)(fn))
+    """``numba.njit`` (no fast-math: results are IEEE-exact and the same on every machine), releasing the GIL
+    while compiled code runs: a tick over thousands of series spends most of its time in these kernels, and
+    the HTTP threads (an ingest request, a probe) must not wait for it. Safe because a bank's arrays are
+    only ever used by the one thread running its check (a timed-out run's late thread gets fresh plugin
+    instances, never the live ones)."""
+    return cast(F, _numba_njit(cache=_CACHE, nogil=True)(fn))
