@@ -27,15 +27,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
+from aiops.cluster.leases import Leases
 from aiops.cluster.membership import Membership
-from aiops.cluster.metrics import ClusterCollector
+from aiops.cluster.metrics import ClusterCollector, LeaseMetrics
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
-from aiops.errors import AiopsError, ConfigError
+from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.http.server import ApiServer
@@ -78,6 +79,14 @@ class Daemon(FeedbackFacade):
         self.store = Store(_store_url(config))
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
+        # which checks this replica runs (all of them on SQLite, where it is the only replica)
+        self.leases = Leases(
+            self.store,
+            self.owner,
+            config.settings.cluster.lease,
+            beat=self.membership.beat,
+            live=self.membership.live,
+        )
         bind_store(self.store)  # push/alertmanager sources read what the HTTP API ingested into this store
         self._runtime = build_runtime(config)
         self._runtime_lock = threading.Lock()
@@ -91,6 +100,8 @@ class Daemon(FeedbackFacade):
         self.feedback = Feedback(self.store, self.clock.now, lambda: self.runtime().checks.keys())
         self.registry.register(FeedbackCollector(self.store, self.clock.now))
         self.registry.register(ClusterCollector(self.store))  # aiops_cluster_members, from the members table
+        self.lease_metrics = LeaseMetrics(self.registry, lambda: len(self.leases.owned()))
+        self._fenced_out: set[tuple[str, int]] = set()  # (check, token) already logged as taken over
         self.incidents = IncidentManager(self.store, self.runtime, self.clock.now, paused=self.paused)
         self.executor = ActionExecutor(
             self.store,
@@ -136,7 +147,8 @@ class Daemon(FeedbackFacade):
 
     def start(self) -> None:
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
-        self.incidents.reconcile()  # and incidents whose last decision a crash of an older release split
+        self._lease_tick()  # claim this replica's share of the checks before their first ticks
+        self.incidents.reconcile(self.leases.fence)  # incidents whose last decision an older release's crash split
         scheduler = BackgroundScheduler(
             executors={"default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -149,6 +161,7 @@ class Daemon(FeedbackFacade):
             ("outbox", self._outbox_tick),
             ("sweeper", self._sweep_tick),
             ("membership", self.membership.tick),
+            ("leases", self._lease_tick),
         ):
             scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
         self._schedule_checks(self._runtime)
@@ -233,6 +246,10 @@ class Daemon(FeedbackFacade):
             log.warning("final outbox flush failed", error=str(exc))
         if self._server is not None:
             self._server.stop()
+        try:
+            self.leases.release_all()  # after the final checkpoints: the next owner starts from them
+        except AiopsError as exc:
+            log.warning("releasing the check leases failed; they expire by themselves", error=str(exc))
         self.membership.leave()
         self.store.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -241,8 +258,13 @@ class Daemon(FeedbackFacade):
         """Save every check's changed detector state with its cursor (until ``deadline``, monotonic)."""
         now = self.clock.now()
         for name, runner in self._runners.items():
+            fence = self.leases.fence(name)
+            if fence is None:
+                continue  # another replica runs it (or nobody since this replica lost it): its state is theirs
             try:
-                if not runner.flush(now, time.monotonic() + 3600.0 if deadline is None else deadline):
+                with self.store.fenced(fence):
+                    flushed = runner.flush(now, time.monotonic() + 3600.0 if deadline is None else deadline)
+                if not flushed:
                     log.info("final checkpoint incomplete; the next start re-reads from the last one", check=name)
             except AiopsError as exc:
                 log.warning(
@@ -270,13 +292,51 @@ class Daemon(FeedbackFacade):
         summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
         return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
 
+    def _lease_tick(self) -> None:
+        """Renew this replica's check leases, give up its surplus and claim its fair share (when a round is
+        due); a check it has just gained starts again from the state its previous owner saved."""
+        try:
+            done = self.leases.tick(list(self._runtime.checks))
+        except Exception as exc:
+            log.error("lease round failed", error=repr(exc), exc_info=exc)
+            return
+        if done is None:
+            return
+        for name in done.acquired:
+            runner = self._runners.get(name)
+            if runner is not None:
+                runner.reload()
+        self.lease_metrics.taken_over(done.taken_over)
+        if done.acquired or done.lost:
+            log.info(
+                "check leases changed",
+                acquired=len(done.acquired),
+                taken_over=done.taken_over,
+                lost=len(done.lost),
+                owned=done.owned,
+                replicas=done.live,
+            )
+
     def _check_tick(self, name: str) -> None:
         runner = self._runners.get(name)
-        if runner is None or self._stop.is_set():
-            return
+        fence = self.leases.fence(name)
+        if runner is None or fence is None or self._stop.is_set():
+            return  # another replica runs this check
+        try:
+            with self.store.fenced(fence):
+                self._run_check(name, runner)
+        except LeaseLost as exc:
+            # a replica took the check over while this tick ran: its writes are refused, its result dropped
+            if (name, fence.token) not in self._fenced_out:
+                self._fenced_out.add((name, fence.token))
+                log.warning("check taken over during its tick; result discarded", check=name, error=str(exc))
+
+    def _run_check(self, name: str, runner: CheckRunner) -> None:
         bound = log.bind(check=name)
         try:
             result = runner.tick(self.clock.now())
+        except LeaseLost:
+            raise
         except Exception as exc:
             bound.error("check tick failed", error=repr(exc), exc_info=exc)
             self.telemetry.check_run(name, "error", 0.0)
@@ -293,6 +353,8 @@ class Daemon(FeedbackFacade):
             bound.warning("check run failed", outcome=result.outcome, error=result.error)
         try:
             self.incidents.observe(result)
+        except LeaseLost:
+            raise
         except Exception as exc:
             bound.error("incident update failed", error=repr(exc), exc_info=exc)
 
@@ -310,7 +372,7 @@ class Daemon(FeedbackFacade):
 
     def _sweep_tick(self) -> None:
         try:
-            self.incidents.sweep()
+            self.incidents.sweep(self.leases.fence)
         except Exception as exc:
             log.error("sweep failed", error=repr(exc), exc_info=exc)
 

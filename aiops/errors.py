@@ -98,3 +98,12 @@ class InvalidInput(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+class LeaseLost(AiopsError):
+    """A write carried a fencing token older than its lease's current one: another replica took the check (or
+    the singleton job) over, so this replica's decision is discarded whole. Never retried: the new owner
+    decides from now on."""
+
+    recoverable = False
+    reason = "lease_lost"

@@ -26,6 +26,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from aiops import __version__
+from aiops.cluster.leases import by_owner, holdings, leases
 from aiops.errors import AiopsError, StoreError
 from aiops.store import schema as t
 from aiops.store.store import Store, owner_is_dead
@@ -161,7 +162,17 @@ class Membership:
         with contextlib.suppress(StoreError):  # else the row goes stale by itself
             self._forget(self.replica)
 
-    def view(self) -> list[dict[str, Any]]:
-        """Every member with its heartbeat age and liveness (for ``aiops cluster`` and the API)."""
+    def live(self, within: float) -> set[str]:
+        """The replicas whose heartbeat is younger than ``within`` seconds and whose process (when on this
+        host) still exists: the ones that share the checks (see :mod:`aiops.cluster.leases`)."""
         now = self.now()
-        return [m.to_dict(now) for m in members(self.store)]
+        return {
+            m.replica for m in members(self.store) if m.heartbeat_age(now) < within and not owner_is_dead(m.replica)
+        }
+
+    def view(self) -> list[dict[str, Any]]:
+        """Every member with its heartbeat age, liveness, how many checks it owns and the ages of its leases
+        (for ``aiops cluster`` and the API)."""
+        now = self.now()
+        held = by_owner(leases(self.store), now)
+        return [{**m.to_dict(now), **holdings(held.get(m.replica, []), now)} for m in members(self.store)]

@@ -228,6 +228,15 @@ class StateConfig(Strict):
     )
 
 
+class ClusterConfig(Strict):
+    lease: Duration = Field(
+        15.0,
+        ge=1.0,
+        description="how long a replica owns a check after its last renewal (renewed every second); a "
+        "replica that stops renewing loses its checks to the others within this long",
+    )
+
+
 class LogConfig(Strict):
     level: str = Field("info", pattern="^(debug|info|warning|error)$", description="debug, info, warning, error")
     json_: bool | None = Field(None, alias="json", description="force JSON lines (true) or console (false)")
@@ -241,6 +250,9 @@ class Settings(Strict):
     log: LogConfig = Field(default_factory=lambda: LogConfig.model_validate({}))
     state: StateConfig = Field(
         default_factory=lambda: StateConfig.model_validate({}), description="detector state checkpoints"
+    )
+    cluster: ClusterConfig = Field(
+        default_factory=lambda: ClusterConfig.model_validate({}), description="replicas sharing one store"
     )
     state_dir: str = Field("aiops-data", description="files of running actions (status files) live here")
     dry_run: bool = Field(False, description="global dry-run: every `auto` action only records its plan")

@@ -18,6 +18,7 @@ from aiops import plugins
 from aiops.config.models import (
     ActionConfig,
     CheckConfig,
+    ClusterConfig,
     LogConfig,
     PolicyConfig,
     ServerConfig,
@@ -33,6 +34,7 @@ _SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("`store`", StoreConfig, "SQLite by default; `postgresql://user@host/db` for PostgreSQL."),
     ("`server`", ServerConfig, "The HTTP listener: /metrics, health, API."),
     ("`log`", LogConfig, "`json` unset: JSON lines when stderr is not a terminal."),
+    ("`cluster`", ClusterConfig, "Replicas sharing one PostgreSQL store (operations.md: Running several replicas)."),
     ("`checks[]`", CheckConfig, "One scheduled check: a source, its detectors and what to do about findings."),
     ("`checks[].policy`", PolicyConfig, "The escalation ladder and its guards."),
     ("`checks[].policy.verify`", VerifyConfig, "How an action's effect is judged."),

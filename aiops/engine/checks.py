@@ -118,6 +118,18 @@ class CheckRunner:
                 except Exception as exc:
                     log.warning("detector state discarded", check=self.name, detector=key, error=str(exc))
 
+    def reload(self) -> None:
+        """Forget what this process knows of the check and start again from the store at the next tick: after
+        this replica (re)gains the check's lease, another replica may have moved its cursor and detector state
+        on, and an older copy kept in memory would re-evaluate points or miss them."""
+        with self._tick_lock:
+            rebuild = self.runtime.rebuild
+            if rebuild is not None and self._restored:
+                self.runtime.source, self.runtime.detectors = rebuild()
+            self.checkpointer.abandon()
+            self._abandoned, self._source_before, self._patience = None, None, 1.0
+            self._restored = False
+
     def tick(self, now: float) -> CheckResult:
         """One run: collect, detect, checkpoint when due. ``duration`` covers all of it."""
         started = time.monotonic()

@@ -37,9 +37,9 @@ from aiops.engine.verify import (
     probe_failure,
     quiet_verdict,
 )
-from aiops.errors import AiopsError, PlanRefused
+from aiops.errors import AiopsError, LeaseLost, PlanRefused
 from aiops.store.records import Action, Incident
-from aiops.store.store import Store
+from aiops.store.store import Fence, Store
 from aiops.types import ActionState, Finding, IncidentState, Severity, fingerprint
 
 log = structlog.get_logger("aiops.incidents")
@@ -49,6 +49,8 @@ HEALED = "verified: healthy after the remediation"
 _ACTIVE_ACTION_STATES = [ActionState.PENDING.value, ActionState.AWAITING_APPROVAL.value, ActionState.RUNNING.value]
 _EXECUTED_STATES = [ActionState.SUCCEEDED.value, ActionState.FAILED.value, ActionState.RUNNING.value]
 _FINISHED_STATES = (ActionState.SUCCEEDED.value, ActionState.FAILED.value)
+#: The fence of a check's lease when this replica runs the check, else None (see :mod:`aiops.cluster.leases`).
+FenceFor = Callable[[str], Fence | None]
 #: How often the sweeper looks for decisions a crash of an older release left half-done.
 RECONCILE_EVERY = 30.0
 
@@ -598,35 +600,60 @@ class IncidentManager:
                 )
                 self._drive(check.config, row, now)
 
-    def sweep(self) -> None:
+    def sweep(self, fence_for: FenceFor | None = None) -> None:
         """Time-driven transitions: verification deadlines, silences ending, held actions becoming due; and,
-        every RECONCILE_EVERY seconds (and at the first sweep), :meth:`reconcile`."""
+        every RECONCILE_EVERY seconds (and at the first sweep), :meth:`reconcile`.
+
+        ``fence_for`` shards the sweep among replicas: it gives the lease fence of a check this replica runs
+        (None for the others' checks, which are skipped), and each decision is fenced by it, so the sweep and
+        the check's ticks decide about an incident on one replica only. Without it every incident is swept."""
         now = self.now()
         runtime = self.runtime_ref()
         if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_EVERY:
-            self.reconcile()
+            self.reconcile(fence_for)
         for listed in self.store.list_incidents(open_only=True, limit=10_000):
             check = runtime.checks.get(listed.check_name)
             if check is None:
                 continue
-            cfg = check.config
-            with self._decision(listed.fingerprint):
-                row = self.store.get_incident(listed.id)
-                if row is None:
-                    continue
-                state = row.state
-                if state is S.VERIFYING and row.verify_deadline is not None and now > row.verify_deadline:
-                    self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
-                elif state in (S.SILENCED, S.ACKNOWLEDGED) and row.silenced_until and now >= row.silenced_until:
-                    row = self._move(row, S.FIRING, "system", "silence expired", {}, {"silenced_until": None})
-                    self._drive(cfg, row, now)
-                elif state is S.FIRING and row.guard_note:
-                    self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
+            with self._owned(fence_for, listed.check_name) as owned:
+                if owned:
+                    self._sweep_one(check.config, listed.id, listed.fingerprint, now)
 
-    def reconcile(self) -> int:
+    def _sweep_one(self, cfg: CheckConfig, incident_id: int, fp: str, now: float) -> None:
+        with self._decision(fp):
+            row = self.store.get_incident(incident_id)
+            if row is None:
+                return
+            state = row.state
+            if state is S.VERIFYING and row.verify_deadline is not None and now > row.verify_deadline:
+                self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
+            elif state in (S.SILENCED, S.ACKNOWLEDGED) and row.silenced_until and now >= row.silenced_until:
+                row = self._move(row, S.FIRING, "system", "silence expired", {}, {"silenced_until": None})
+                self._drive(cfg, row, now)
+            elif state is S.FIRING and row.guard_note:
+                self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
+
+    @contextmanager
+    def _owned(self, fence_for: FenceFor | None, check: str) -> Iterator[bool]:
+        """Yields whether this replica decides about ``check``'s incidents now, with its writes fenced; a
+        decision refused because the lease moved meanwhile is dropped (the new owner sweeps it)."""
+        if fence_for is None:
+            yield True
+            return
+        fence = fence_for(check)
+        if fence is None:
+            yield False
+            return
+        try:
+            with self.store.fenced(fence):
+                yield True
+        except LeaseLost:
+            log.info("sweep decision dropped: the check's lease moved", check=check)
+
+    def reconcile(self, fence_for: FenceFor | None = None) -> int:
         """Finish decisions that a crash of an older release (one commit per store call) left half-done;
         returns how many incidents it repaired. With one unit of work per decision none can arise, so this
-        finds nothing on a store written by this release:
+        finds nothing on a store written by this release (``fence_for``: as for :meth:`sweep`):
 
         - ``remediating`` (or ``firing``) while its last executed action already finished: the action's
           outcome was committed but not its consequence for the incident;
@@ -640,11 +667,15 @@ class IncidentManager:
                 continue
             if runtime.checks.get(listed.check_name) is None:
                 continue
-            with self._decision(listed.fingerprint):
-                row = self.store.get_incident(listed.id)
-                if row is not None and self._reconcile_one(row):
+            with self._owned(fence_for, listed.check_name) as owned:
+                if owned and self._reconcile_fingerprint(listed.id, listed.fingerprint):
                     repaired += 1
         return repaired
+
+    def _reconcile_fingerprint(self, incident_id: int, fp: str) -> bool:
+        with self._decision(fp):
+            row = self.store.get_incident(incident_id)
+            return row is not None and self._reconcile_one(row)
 
     def _reconcile_one(self, row: Incident) -> bool:
         incident_id = row.id

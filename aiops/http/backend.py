@@ -113,6 +113,25 @@ class ClusterBackend(Protocol):
 
 
 @runtime_checkable
+class LeaseHolder(Protocol):
+    """A replica that holds check leases (the daemon's :class:`~aiops.cluster.leases.Leases`): the cluster
+    endpoint also says which replica answered and which checks it runs."""
+
+    @property
+    def leases(self) -> LeaseView: ...
+
+
+@runtime_checkable
+class LeaseView(Protocol):
+    @property
+    def replica(self) -> str: ...
+
+    def owned(self) -> list[str]:
+        """The checks this replica holds the lease of, sorted."""
+        ...
+
+
+@runtime_checkable
 class MembershipView(Protocol):
     def view(self) -> list[dict[str, Any]]:
         """Every registered replica with its heartbeat age and whether it is alive."""

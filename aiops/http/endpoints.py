@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 import aiops
 from aiops.durations import parse_duration
-from aiops.http.backend import ApiBackend, ClusterBackend, FeedbackBackend, IngestBackend
+from aiops.http.backend import ApiBackend, ClusterBackend, FeedbackBackend, IngestBackend, LeaseHolder
 from aiops.http.bodies import CommentBody, EmptyBody, MissedBody, RequestBody, SilenceBody, VerdictBody, validate_body
 from aiops.http.problems import HttpError, json_response, problem_response, public_message
 from aiops.sources.ingest import (
@@ -300,7 +300,10 @@ def _cluster(call: Call) -> Response:
     backend = call.ctx.backend
     if not isinstance(backend, ClusterBackend):
         raise HttpError(501, "this server has no store to list replicas from")
-    return json_response(200, {"members": backend.membership.view()})
+    body: dict[str, Any] = {"members": backend.membership.view()}
+    if isinstance(backend, LeaseHolder):
+        body["replica"], body["owned"] = backend.leases.replica, backend.leases.owned()
+    return json_response(200, body)
 
 
 def _checked_verdict_link(call: Call) -> str:
@@ -423,6 +426,9 @@ _MEMBER: Final = {
         "alive": {"type": "boolean", "description": "recent heartbeat and (same host) process still running"},
         "version": {"type": "string"},
         "address": {"type": "string", "description": "the replica's API listen address"},
+        "checks_owned": {"type": "integer", "description": "checks whose lease the replica holds"},
+        "lease_age_min": {"type": ["number", "null"], "description": "seconds since its youngest lease's claim"},
+        "lease_age_max": {"type": ["number", "null"], "description": "seconds since its oldest lease's claim"},
     },
 }
 _VERDICT_QUERY: Final = (
@@ -577,7 +583,15 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         response_schema={
             "type": "object",
             "required": ["members"],
-            "properties": {"members": {"type": "array", "items": _MEMBER}},
+            "properties": {
+                "members": {"type": "array", "items": _MEMBER},
+                "replica": {"type": "string", "description": "the replica that answered"},
+                "owned": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "the checks the answering replica runs now (holds the lease of)",
+                },
+            },
         },
     ),
     Endpoint(

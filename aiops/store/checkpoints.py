@@ -59,11 +59,15 @@ def write_series(conn: sa.Connection, check: str, blobs: Sequence[SeriesBlob], n
     return len(blobs)
 
 
-def write_cursor(conn: sa.Connection, check: str, cursor: Cursor, now: float) -> None:
-    """Commit the source position the series states are consistent with; clears any legacy JSON state."""
+def write_cursor(
+    conn: sa.Connection, check: str, cursor: Cursor, now: float, signature: Mapping[str, Any] | None = None
+) -> None:
+    """Commit the source position the series states are consistent with; clears any legacy JSON state.
+    ``signature``: the replica and fencing token writing it (see :meth:`aiops.store.store.Store.signature`)."""
     values = json_safe(
         {"since": cursor.since, "detector_state": {}, "source_state": dict(cursor.source_state), "updated_at": now}
     )
+    values.update(signature or {})
     cs = t.check_state
     if not conn.execute(sa.update(cs).where(cs.c.check_name == check).values(**values)).rowcount:
         conn.execute(sa.insert(cs).values(check_name=check, **values))

@@ -67,6 +67,9 @@ transitions = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    # the replica and fencing token of the check's lease that wrote the row (none when no lease guarded it)
+    sa.Column("written_by", sa.String(200)),
+    sa.Column("fence_token", sa.BigInteger),
 )
 
 actions = sa.Table(
@@ -134,6 +137,8 @@ check_state = sa.Table(
     sa.Column("detector_state", sa.JSON, nullable=False),
     sa.Column("source_state", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("written_by", sa.String(200)),
+    sa.Column("fence_token", sa.BigInteger),
 )
 
 
@@ -266,4 +271,19 @@ members = sa.Table(
     sa.Column("heartbeat_at", sa.Float, nullable=False),
     sa.Column("version", sa.String(50), nullable=False),
     sa.Column("address", sa.String(300), nullable=False),
+)
+
+# Who runs what: one row per check (kind "check") and per cluster-wide singleton job (kind "singleton"). A
+# replica owns the row while ``expires_at`` is in the future; every claim increments ``token`` (the fencing
+# token), so a write made under an older token can be told apart from the current owner's and refused.
+leases = sa.Table(
+    "aiops_leases",
+    metadata,
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at", sa.Float),
+    sa.Column("renewed_at", sa.Float),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )

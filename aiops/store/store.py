@@ -19,13 +19,14 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from aiops.errors import StoreError
+from aiops.errors import LeaseLost, StoreError
 from aiops.store import checkpoints, migrations
 from aiops.store import schema as t
 from aiops.store.records import (
@@ -48,6 +49,32 @@ OPEN_STATES = [s.value for s in IncidentState if s.is_open]
 #: SQLite errors after which a pooled connection must not be reused: a connection opened while the file was
 #: read-only stays read-only for good, and one that saw an I/O error may hold a broken file handle.
 _SQLITE_BROKEN = ("readonly database", "disk i/o error", "database or disk is full", "unable to open database")
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lease (``kind``, ``name``) as held with fencing token ``token``: what a fenced write carries."""
+
+    kind: str
+    name: str
+    token: int
+    owner: str
+
+    def signature(self) -> dict[str, Any]:
+        """The columns that record who wrote a row under this lease."""
+        return {"written_by": self.owner, "fence_token": self.token}
+
+
+def _check_fence(conn: sa.Connection, fence: Fence) -> None:
+    current = conn.execute(
+        sa.select(t.leases.c.token)
+        .where(t.leases.c.kind == fence.kind, t.leases.c.name == fence.name)
+        .with_for_update(read=True)
+    ).scalar()
+    if current is not None and int(current) > fence.token:
+        raise LeaseLost(
+            f"{fence.kind} {fence.name}: lease taken over (fencing token {current} > {fence.token}); write refused"
+        )
 
 
 def _normalise_url(url: str) -> str:
@@ -80,6 +107,10 @@ class Store:
         self._current: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"aiops_store_tx_{id(self)}", default=None
         )
+        # The lease whose fencing token every unit of work of this thread is checked against (see fenced()).
+        self._fence: contextvars.ContextVar[Fence | None] = contextvars.ContextVar(
+            f"aiops_store_fence_{id(self)}", default=None
+        )
 
     @property
     def redacted_url(self) -> str:
@@ -105,6 +136,9 @@ class Store:
             return
         try:
             with self.engine.begin() as conn:
+                fence = self._fence.get()
+                if fence is not None:
+                    _check_fence(conn, fence)
                 token = self._current.set(conn)
                 try:
                     yield conn
@@ -114,6 +148,21 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.redacted_url}: {exc.__class__.__name__}: {exc}") from exc
+
+    @contextmanager
+    def fenced(self, fence: Fence | None) -> Iterator[None]:
+        """Every unit of work this thread opens inside the block first checks ``fence``'s lease row and raises
+        :class:`~aiops.errors.LeaseLost` (committing nothing) when a newer fencing token exists.
+
+        Why at the start of each transaction, with a share lock on the lease row: on PostgreSQL the lock holds
+        until the commit, and a replica claiming the lease (``FOR UPDATE SKIP LOCKED``) skips a locked row, so
+        a claim can never slip between the check and the writes it guards. ``None`` fences nothing.
+        """
+        token = self._fence.set(fence)
+        try:
+            yield
+        finally:
+            self._fence.reset(token)
 
     @property
     def in_transaction(self) -> bool:
@@ -195,7 +244,7 @@ class Store:
         data = _incident_values(values)
         with self.tx() as conn:
             incident_id = _inserted_id(conn.execute(sa.insert(t.incidents).values(**data)))
-            self._opened(conn, incident_id, data, actor, reason)
+            self._opened(conn, incident_id, data, actor, reason, self.signature())
             row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).one()
         return Incident.from_row(dict(row._mapping))
 
@@ -205,7 +254,7 @@ class Store:
         and the caller joins that incident (:meth:`open_incident`)."""
         data = _incident_values(values)
         with self.tx() as conn:
-            if not self._insert_or_ignore(conn, t.incidents, data):
+            if not self.insert_or_ignore(conn, t.incidents, data):
                 return None
             row = conn.execute(
                 sa.select(t.incidents)
@@ -213,11 +262,18 @@ class Store:
                 .order_by(t.incidents.c.id.desc())
                 .limit(1)
             ).one()
-            self._opened(conn, int(row.id), data, actor, reason)
+            self._opened(conn, int(row.id), data, actor, reason, self.signature())
         return Incident.from_row(dict(row._mapping))
 
     @staticmethod
-    def _opened(conn: sa.Connection, incident_id: int, data: Mapping[str, Any], actor: str, reason: str) -> None:
+    def _opened(
+        conn: sa.Connection,
+        incident_id: int,
+        data: Mapping[str, Any],
+        actor: str,
+        reason: str,
+        signature: Mapping[str, Any],
+    ) -> None:
         """The audit row of an incident's opening."""
         conn.execute(
             sa.insert(t.transitions).values(
@@ -228,8 +284,14 @@ class Store:
                 actor=actor,
                 reason=reason,
                 evidence=data.get("evidence", {}),
+                **signature,
             )
         )
+
+    def signature(self) -> dict[str, Any]:
+        """Which replica and fencing token write in this thread (see :meth:`fenced`); empty when unfenced."""
+        fence = self._fence.get()
+        return fence.signature() if fence is not None else {}
 
     def update_incident(
         self,
@@ -263,6 +325,7 @@ class Store:
                         actor=actor,
                         reason=reason,
                         evidence=json_safe(dict(evidence)),
+                        **self.signature(),
                     )
                 )
             conn.execute(sa.update(t.incidents).where(t.incidents.c.id == incident_id).values(**data))
@@ -316,7 +379,7 @@ class Store:
         """Insert a planned action; an existing row with the same idempotency key is returned instead."""
         data = _action_values(values)
         with self.tx() as conn:
-            self._insert_or_ignore(conn, t.actions, data)
+            self.insert_or_ignore(conn, t.actions, data)
             row = conn.execute(
                 sa.select(t.actions).where(t.actions.c.idempotency_key == str(data["idempotency_key"]))
             ).one()
@@ -423,10 +486,10 @@ class Store:
         """Insert-or-ignore by (notifier, dedup_key): the same event is never queued twice."""
         data = _outbox_values(values)
         with self.tx() as conn:
-            return self._insert_or_ignore(conn, t.outbox, data)
+            return self.insert_or_ignore(conn, t.outbox, data)
 
     @staticmethod
-    def _insert_or_ignore(conn: sa.Connection, table: sa.Table, data: Mapping[str, Any]) -> bool:
+    def insert_or_ignore(conn: sa.Connection, table: sa.Table, data: Mapping[str, Any]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; true when a row was inserted. Never raises on a duplicate, so it
         can run inside a unit of work (a failed statement would abort a PostgreSQL transaction)."""
         insert: Any
@@ -534,7 +597,7 @@ class Store:
                 written += checkpoints.write_series(conn, check, batch, now)
         if cursor is not None:
             with self.tx() as conn:
-                checkpoints.write_cursor(conn, check, cursor, now)
+                checkpoints.write_cursor(conn, check, cursor, now, self.signature())
         return written
 
     def iter_checkpoint(self, check: str) -> Iterator[checkpoints.SeriesBlob]:
