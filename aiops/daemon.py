@@ -54,6 +54,7 @@ PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
 CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
 MAX_WORKERS = 16  # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads
+LEASE_EXECUTOR = "leases"
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
 
 
@@ -110,6 +111,7 @@ class Daemon(FeedbackFacade):
             self.clock.now,
             self.owner,
             on_done=lambda action, outcome, seconds: self.telemetry.action(action, outcome, seconds),
+            fence_for=self.leases.fence,
         )
         self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
         self._runners: dict[str, CheckRunner] = {}
@@ -150,7 +152,12 @@ class Daemon(FeedbackFacade):
         self._lease_tick()  # claim this replica's share of the checks before their first ticks
         self.incidents.reconcile(self.leases.fence)  # incidents whose last decision an older release's crash split
         scheduler = BackgroundScheduler(
-            executors={"default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))},
+            executors={
+                "default": SchedulerPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4)),
+                # the lease round on a thread of its own: checks that keep every worker busy must not make
+                # this replica miss its renewals and lose its checks
+                LEASE_EXECUTOR: SchedulerPool(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
         )
@@ -161,9 +168,11 @@ class Daemon(FeedbackFacade):
             ("outbox", self._outbox_tick),
             ("sweeper", self._sweep_tick),
             ("membership", self.membership.tick),
-            ("leases", self._lease_tick),
         ):
             scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
+        scheduler.add_job(
+            self._lease_tick, IntervalTrigger(seconds=0.25), id="aiops:leases", name="leases", executor=LEASE_EXECUTOR
+        )
         self._schedule_checks(self._runtime)
         scheduler.start()
         self.telemetry.set_scheduler_running(True)

@@ -24,10 +24,10 @@ from typing import Any
 import structlog
 
 from aiops import faults
-from aiops.engine.incidents import IncidentManager
+from aiops.engine.incidents import FenceFor, IncidentManager
 from aiops.engine.messages import incident_view
 from aiops.engine.runtime import Runtime
-from aiops.errors import AiopsError, StoreError
+from aiops.errors import AiopsError, LeaseLost, StoreError
 from aiops.store.records import Action
 from aiops.store.store import Store, owner_is_dead
 from aiops.types import ActionContext, ActionState, Outcome, Plan
@@ -51,6 +51,7 @@ class ActionExecutor:
         *,
         max_workers: int = 4,
         on_done: Callable[[str, str, float], None] | None = None,
+        fence_for: FenceFor | None = None,
     ) -> None:
         self.store = store
         self.incidents = incidents
@@ -58,6 +59,9 @@ class ActionExecutor:
         self.now = now
         self.owner = owner
         self.on_done = on_done
+        # Shards new work by check lease: only the replica running a check claims its pending actions and
+        # times out its approvals, each claim fenced by the lease (None: one replica does everything).
+        self.fence_for = fence_for
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="action")
         self._inflight: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
@@ -81,7 +85,10 @@ class ActionExecutor:
             return  # the kill switch also stops actions already queued but not started
         for action in reversed(self.store.list_actions(state=ActionState.PENDING.value, limit=100)):
             lease = now + self._timeout(action) + 30
-            claimed = self.incidents.claim_action(action, self.owner, lease)
+            claimed: Action | None = None
+            with self.incidents.owned(self.fence_for, action.check_name) as owned:
+                if owned:
+                    claimed = self.incidents.claim_action(action, self.owner, lease)
             if claimed is not None:
                 self._start(claimed, resume=False)
 
@@ -211,10 +218,15 @@ class ActionExecutor:
                 continue
             cfg = self.runtime_ref().action_config(action.check_name, action.rung)
             approve = cfg is not None and cfg.on_approval_timeout == "approve"
-            try:
-                self.incidents.decide_approval(action.id, approve, "timeout")
-            except AiopsError:
-                continue  # a person decided first
+            with self.incidents.owned(self.fence_for, action.check_name) as owned:
+                if not owned:
+                    continue  # the replica running the check times it out
+                try:
+                    self.incidents.decide_approval(action.id, approve, "timeout")
+                except LeaseLost:
+                    raise
+                except AiopsError:
+                    continue  # a person decided first
             log.info("approval timed out", action=action.id, default="approve" if approve else "reject")
 
     # -- lifecycle -------------------------------------------------------------------------------------

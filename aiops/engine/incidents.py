@@ -615,7 +615,7 @@ class IncidentManager:
             check = runtime.checks.get(listed.check_name)
             if check is None:
                 continue
-            with self._owned(fence_for, listed.check_name) as owned:
+            with self.owned(fence_for, listed.check_name) as owned:
                 if owned:
                     self._sweep_one(check.config, listed.id, listed.fingerprint, now)
 
@@ -634,7 +634,7 @@ class IncidentManager:
                 self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
 
     @contextmanager
-    def _owned(self, fence_for: FenceFor | None, check: str) -> Iterator[bool]:
+    def owned(self, fence_for: FenceFor | None, check: str) -> Iterator[bool]:
         """Yields whether this replica decides about ``check``'s incidents now, with its writes fenced; a
         decision refused because the lease moved meanwhile is dropped (the new owner sweeps it)."""
         if fence_for is None:
@@ -667,7 +667,7 @@ class IncidentManager:
                 continue
             if runtime.checks.get(listed.check_name) is None:
                 continue
-            with self._owned(fence_for, listed.check_name) as owned:
+            with self.owned(fence_for, listed.check_name) as owned:
                 if owned and self._reconcile_fingerprint(listed.id, listed.fingerprint):
                     repaired += 1
         return repaired

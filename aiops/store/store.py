@@ -69,7 +69,7 @@ def _check_fence(conn: sa.Connection, fence: Fence) -> None:
     current = conn.execute(
         sa.select(t.leases.c.token)
         .where(t.leases.c.kind == fence.kind, t.leases.c.name == fence.name)
-        .with_for_update(read=True)
+        .with_for_update(read=True, key_share=True)
     ).scalar()
     if current is not None and int(current) > fence.token:
         raise LeaseLost(
@@ -156,7 +156,9 @@ class Store:
 
         Why at the start of each transaction, with a share lock on the lease row: on PostgreSQL the lock holds
         until the commit, and a replica claiming the lease (``FOR UPDATE SKIP LOCKED``) skips a locked row, so
-        a claim can never slip between the check and the writes it guards. ``None`` fences nothing.
+        a claim can never slip between the check and the writes it guards. The lock is ``FOR KEY SHARE``, the
+        weakest that a claim's ``FOR UPDATE`` conflicts with, so the holder's own renewals (plain updates)
+        never wait for its ticks. ``None`` fences nothing.
         """
         token = self._fence.set(fence)
         try:

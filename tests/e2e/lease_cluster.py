@@ -4,6 +4,7 @@ records which replica asked for which check (for the lease takeover and zombie t
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,12 +24,27 @@ EVERY = 1.0  # every check's interval
 
 CONFIG = """
 store: {{url: "{url}"}}
-state_dir: {work}/state
+state_dir: {state}
 state: {{checkpoint: 0s}}
 cluster: {{lease: {lease}s}}
+notifiers:
+  hook: {{type: webhook, url: "{hook}"}}
 checks:
 {checks}
 """
+
+# The remediation: waits (so a replica can be killed while it runs), logs its idempotency key, then heals the
+# check at the source. Its status files live in the replicas' shared state_dir, so a survivor adopting the
+# action of a killed replica reads its outcome from there instead of running it again.
+HEAL = """
+import os, sys, time, urllib.request
+source, check, delay, log = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+time.sleep(delay)
+with open(log, "a") as out:
+    out.write(os.environ["AIOPS_IDEMPOTENCY_KEY"] + "\\n")
+urllib.request.urlopen(urllib.request.Request(f"{source}/heal/{check}", method="POST"), timeout=5).read()
+"""
+ACTION_DELAY = 1.5  # seconds the remediation runs
 
 CHECK = """  - name: {name}
     every: {every}s
@@ -39,6 +55,14 @@ CHECK = """  - name: {name}
       metrics: {{value: "$.value"}}
       headers: {{X-Replica: "{replica}"}}
     detectors: [{{type: threshold, above: 500}}]
+    policy:
+      cooldown: 0s
+      verify: {{settle: 0s, window: 30s}}
+      notify: [hook]
+      actions:
+        - type: command
+          argv: ["{python}", "{heal}", "{source}", "{name}", "{delay}", "{log}"]
+          timeout: 30s
 """
 
 
@@ -53,11 +77,13 @@ class Poll:
 
 class CheckSource:
     """The checks' JSON endpoint: answers ``{"value": 1}`` (healthy) and records every poll. :meth:`trap` holds
-    the next poll of one check by one replica until :meth:`spring`, then answers an anomaly (``1000``)."""
+    the next poll of one check by one replica until :meth:`spring`, then answers an anomaly (``1000``);
+    :meth:`break_check` makes a check answer ``1000`` to everyone until the remediation POSTs ``/heal/CHECK``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.polls: list[Poll] = []
+        self.broken: set[str] = set()
         self._trap: tuple[str, str] | None = None
         self.caught = threading.Event()
         self._release = threading.Event()
@@ -66,9 +92,16 @@ class CheckSource:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def do_POST(self) -> None:
+                with source._lock:
+                    source.broken.discard(self.path.removeprefix("/heal/"))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self) -> None:
                 check, replica = self.path.strip("/"), self.headers.get("X-Replica", "")
-                value = 1000.0 if source._hold(check, replica) else 1.0
+                value = 1000.0 if source._hold(check, replica) or check in source.broken else 1.0
                 payload = json.dumps({"value": value}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -100,6 +133,10 @@ class CheckSource:
             self._release.wait(60)
         return trapped
 
+    def break_check(self, check: str) -> None:
+        with self._lock:
+            self.broken.add(check)
+
     def trap(self, check: str, replica: str) -> None:
         with self._lock:
             self._trap = (check, replica)
@@ -113,6 +150,15 @@ class CheckSource:
             return next(
                 (p.at for p in self.polls if p.check == check and p.replica != by_other_than and p.at > after), None
             )
+
+    def pollers(self, *, after: float) -> dict[str, set[str]]:
+        """check -> the replicas that polled it after ``after``."""
+        out: dict[str, set[str]] = {}
+        with self._lock:
+            for p in self.polls:
+                if p.at > after:
+                    out.setdefault(p.check, set()).add(p.replica)
+        return out
 
     def close(self) -> None:
         self._release.set()
@@ -137,12 +183,27 @@ class Replica:
         return list(self.cluster()["owned"])
 
 
-def replica(tmp_path: Path, name: str, url: str, source: str, checks: list[str]) -> Replica:
+def replica(tmp_path: Path, name: str, url: str, source: str, checks: list[str], hook: str) -> Replica:
+    """A replica's daemon (not started); its remediations log their keys to ``tmp_path/executions.log``."""
     work = tmp_path / name
     work.mkdir(exist_ok=True)
+    heal = tmp_path / "heal.py"
+    heal.write_text(HEAL)
+    blocks = "".join(
+        CHECK.format(
+            name=c,
+            every=EVERY,
+            source=source,
+            replica=name,
+            python=sys.executable,
+            heal=heal,
+            delay=ACTION_DELAY,
+            log=tmp_path / "executions.log",
+        )
+        for c in checks
+    )
     config = work / "aiops.yaml"
-    blocks = "".join(CHECK.format(name=c, every=EVERY, source=source, replica=name) for c in checks)
-    config.write_text(CONFIG.format(url=url, work=work, lease=LEASE, checks=blocks))
+    config.write_text(CONFIG.format(url=url, state=tmp_path / "state", lease=LEASE, hook=hook, checks=blocks))
     return Replica(name, DaemonProcess(config, work))
 
 

@@ -40,8 +40,13 @@ def test_second_daemon_on_one_sqlite_store_is_refused_until_the_first_is_gone(tm
     try:
         first.start()
         assert first.proc is not None
-        members = requests.get(f"{first.url}/api/v1/cluster", timeout=5).json()["members"]
+        cluster = requests.get(f"{first.url}/api/v1/cluster", timeout=5).json()
+        members = cluster["members"]
         assert [(m["pid"], m["alive"]) for m in members] == [(first.proc.pid, True)]
+        # the only replica of a SQLite store owns every check, through the same leases as a cluster
+        assert cluster["owned"] == ["host"] and cluster["replica"] == members[0]["replica"]
+        assert members[0]["checks_owned"] == 1
+        assert "aiops_checks_owned 1.0" in requests.get(f"{first.url}/metrics", timeout=5).text
         assert members[0]["heartbeat_age"] < 5
         assert "aiops_cluster_members 1.0" in requests.get(f"{first.url}/metrics", timeout=5).text
         listed = first.cli("cluster", "--json")

@@ -1,7 +1,8 @@
 """Check leases with real daemons on a real PostgreSQL store (lease 3 s, checks every 1 s):
 
-- takeover: SIGKILL a replica; each of its checks is polled by a survivor within a lease and an interval (and the
-  one-second lease round), round after round;
+- takeover: SIGKILL a replica while it runs a remediation; each of its checks is polled by a survivor within a
+  lease and an interval (and the one-second lease round), round after round; every incident is resolved, each
+  remediation ran once (the survivor adopts the running action from its handle), no message is sent twice;
 - zombie: SIGSTOP a replica in the middle of a tick (its source's answer, an anomaly, is held until it stops),
   let the survivor take its checks, SIGCONT it: its tick's writes are refused by the fencing token, so the
   anomaly only it saw opens no incident and its old token appears on no row.
@@ -9,17 +10,20 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from tests.e2e.daemon import wait_for
 from tests.e2e.lease_cluster import EVERY, LEASE, CheckSource, Replica, engine, lease_rows, replica
-from tests.servers import create_database
+from tests.servers import WebhookReceiver, create_database
 
 ROUND = 1.0  # the lease round: an expired lease is claimed at most this long after it expired
 TAKEOVER_BUDGET = LEASE + EVERY + ROUND + 2.5  # the issue's "lease + one interval", plus the round and CI slack
@@ -57,11 +61,15 @@ def _balanced(replicas: list[Replica], checks: list[str]) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_a_killed_replicas_checks_are_taken_over_within_a_lease_and_an_interval(
-    store_url: str, source: CheckSource, tmp_path: Path
+def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
+    store_url: str, source: CheckSource, tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:
+    """Each round breaks one of the victim's checks, SIGKILLs the victim while the remediation runs, and
+    restarts it once a survivor polls each check it held."""
     checks = [f"c{i}" for i in range(6)]
-    replicas = [replica(tmp_path, name, store_url, source.url, checks) for name in ("a", "b", "c")]
+    hook = webhook_receiver.url + "/hook"
+    replicas = [replica(tmp_path, name, store_url, source.url, checks, hook) for name in ("a", "b", "c")]
+    logs = lambda: _logs(replicas)  # noqa: E731
     delays: list[float] = []
     try:
         for r in replicas:
@@ -69,9 +77,11 @@ def test_a_killed_replicas_checks_are_taken_over_within_a_lease_and_an_interval(
         for r in replicas:
             r.daemon.wait_ready(timeout=60)
         for round_no in range(ROUNDS):
-            wait_for(lambda: _balanced(replicas, checks), 30, "every check owned, by every replica", lambda: "")
+            wait_for(lambda: _balanced(replicas, checks), 30, "every check owned, by every replica", logs)
             victim = replicas[round_no % len(replicas)]
             lost = victim.owned()
+            source.break_check(lost[0])
+            wait_for(lambda v=victim: _running(v), 30, f"round {round_no}: a running action on the victim", logs)
             victim.daemon.kill()
             killed_at = time.time()
             for check in lost:
@@ -79,31 +89,68 @@ def test_a_killed_replicas_checks_are_taken_over_within_a_lease_and_an_interval(
                     lambda c=check, v=victim.name, t=killed_at: source.polled(c, by_other_than=v, after=t),
                     TAKEOVER_BUDGET + 10,
                     f"a survivor to poll {check}",
-                    lambda: _logs(replicas),
+                    logs,
                 )
                 delays.append(at - killed_at)
+            wait_for(lambda n=round_no + 1: _resolved(store_url) == n, 45, f"round {round_no}: resolved", logs)
             victim.daemon.start(wait_ready=True)  # back to three for the next round
         assert max(delays) <= TAKEOVER_BUDGET, sorted(delays)
+        keys = (tmp_path / "executions.log").read_text().split()
+        assert len(keys) == ROUNDS and len(set(keys)) == ROUNDS, keys  # one run per incident, none repeated
         with engine(store_url) as e, e.connect() as conn:
-            incidents = conn.execute(sa.text("SELECT count(*) FROM aiops_incidents WHERE kind LIKE 'detector:%'"))
-            assert incidents.scalar() == 0  # healthy checks: a takeover invents nothing
+            states = Counter(
+                conn.execute(sa.text("SELECT state FROM aiops_incidents WHERE kind LIKE 'detector:%'")).scalars()
+            )
+            assert states == {"resolved": ROUNDS}, states  # none lost, none stuck, none opened twice
+            assert conn.execute(sa.text("SELECT count(*) FROM aiops_actions WHERE runs > 1")).scalar() == 0
+        takeovers = sum(_takeovers(r) for r in replicas)
+        assert takeovers >= len(lost), takeovers  # at least the last round's, counted by the survivors
+        adopted = sum(r.daemon.log_path.read_text().count("adopting action left running") for r in replicas)
+        assert adopted >= 1, "no action was in flight at a kill"
+        sent = Counter((r.path, r.json["dedup_key"]) for r in webhook_receiver.requests if r.json)
+        assert [k for k, n in sent.items() if n > 1] == [], "messages sent more than once"
         print(f"takeover delays over {ROUNDS} rounds: max {max(delays):.2f}s, budget {TAKEOVER_BUDGET:.1f}s")
     finally:
         _stop(replicas)
 
 
+def _running(r: Replica) -> bool:
+    try:
+        answer = requests.get(f"{r.daemon.url}/api/v1/actions", params={"state": "running"}, timeout=2)
+    except requests.RequestException:
+        return False
+    return answer.status_code == 200 and bool(answer.json()["actions"])
+
+
+def _takeovers(r: Replica) -> float:
+    metrics = requests.get(f"{r.daemon.url}/metrics", timeout=5).text
+    found = re.search(r"^aiops_lease_takeovers_total (\S+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def _resolved(url: str) -> int:
+    with engine(url) as e, e.connect() as conn:
+        query = "SELECT count(*) FROM aiops_incidents WHERE kind LIKE 'detector:%' AND state = 'resolved'"
+        return int(conn.execute(sa.text(query)).scalar() or 0)
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_paused_replica_that_wakes_up_cannot_write_for_the_checks_it_lost(
-    store_url: str, source: CheckSource, tmp_path: Path
+    store_url: str, source: CheckSource, tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:
     checks = [f"z{i}" for i in range(4)]
-    a, b = (replica(tmp_path, name, store_url, source.url, checks) for name in ("a", "b"))
+    hook = webhook_receiver.url + "/hook"
+    a, b = (replica(tmp_path, name, store_url, source.url, checks, hook) for name in ("a", "b"))
     try:
         a.daemon.start(wait_ready=False)
         b.daemon.start()
         a.daemon.wait_ready(timeout=60)
         wait_for(lambda: _balanced([a, b], checks), 30, "two checks each", lambda: _logs([a, b]))
+        settled = time.time()
+        time.sleep(3 * EVERY)
+        pollers = source.pollers(after=settled)
+        assert all(len(pollers[c]) == 1 for c in checks), pollers  # only a check's lease holder runs it
         zombie_id = a.cluster()["replica"]
         victim = a.owned()[0]
         old_token = lease_rows(store_url)[victim][1]

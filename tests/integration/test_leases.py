@@ -3,6 +3,7 @@ missed renewal with a newer fencing token, and fenced writes refused once a newe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,26 @@ def test_claims_skip_rows_locked_by_another_transaction(store: Store) -> None:
         finally:
             other.close()
     assert b.replica == "b"
+
+
+def test_the_holders_renewals_do_not_wait_for_its_fenced_ticks(store: Store) -> None:
+    """The fence's row lock (FOR KEY SHARE) lets the holder renew while a tick's unit of work is open."""
+    cluster = Cluster(store)
+    a = cluster.join("a")
+    a.round(CHECKS)
+    fence = a.fence(CHECKS[0])
+    assert fence is not None
+    if store.engine.dialect.name != "postgresql":
+        return  # SQLite: one writer at a time, by design
+    other = Store(store.url)
+    renewer = Leases(other, "a", LEASE, now=cluster.clock, monotonic=cluster.clock, live=lambda _w: {"a"})
+    done = threading.Event()
+    try:
+        with store.fenced(fence), store.transaction():
+            worker = threading.Thread(target=lambda: (renewer.round(CHECKS), done.set()), daemon=True)
+            worker.start()
+            assert done.wait(10), "the renewal waited for the tick's transaction"
+    finally:
+        worker.join(10)
+        other.close()
+    assert renewer.owned() == CHECKS

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aiops.cluster.metrics import ClusterCollector
+from aiops.cluster.metrics import ClusterCollector, LeaseMetrics
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.store.store import Store
 from aiops.telemetry import Telemetry
@@ -41,6 +41,7 @@ def _exported_metric_names() -> set[str]:
     # Store-backed families (verdicts, effectiveness) have samples only with data; their TYPE line names them.
     registry.register(FeedbackCollector(Store("sqlite://")))
     registry.register(ClusterCollector(Store("sqlite://")))
+    LeaseMetrics(registry, lambda: 2).taken_over(1)
     text = generate_latest(registry).decode()
     names = set()
     for line in text.splitlines():
