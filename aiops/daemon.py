@@ -1,8 +1,9 @@
 """The daemon: wires config, store, scheduler, engine, HTTP and signals together, and owns the lifecycle.
 
 Start: load config (the same loader as ``check-config``), migrate the store, build every plugin, reconcile
-actions left by a dead process, then schedule one APScheduler job per check (``max_instances=1``,
-``coalesce``, misfire grace) plus the executor, outbox and sweeper jobs. SIGHUP or ``POST /-/reload`` builds
+actions left by a dead process, then schedule one APScheduler job per check whose lease this replica holds
+(``max_instances=1``, ``coalesce``, misfire grace; lease rounds add and remove them) plus the executor, outbox,
+sweeper and lease jobs. SIGHUP or ``POST /-/reload`` builds
 a complete new runtime and swaps it in only if it is valid. SIGTERM/SIGINT stop scheduling, give running
 actions a grace period, release the leases of the rest and exit 0 within 10 s.
 """
@@ -33,6 +34,7 @@ from aiops.cluster.leases import Leases
 from aiops.cluster.membership import Membership
 from aiops.cluster.metrics import ClusterCollector, LeaseMetrics
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
+from aiops.config.models import CheckConfig
 from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
@@ -236,26 +238,41 @@ class Daemon(FeedbackFacade):
             for name, cr in runtime.checks.items()
         }
         self.history.forget_except(set(runtime.checks))
+        owned = set(self.leases.owned())
         for name, cr in runtime.checks.items():
-            cfg = cr.config
-            trigger: Any
-            if cfg.every is not None:
-                trigger = IntervalTrigger(seconds=cfg.every)
-                first = None
-            else:
-                assert cfg.cron is not None
-                trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
-                first = None
-            self._scheduler.add_job(
-                self._check_tick,
-                trigger,
-                args=[name],
-                id=f"check:{name}",
-                name=name,
-                next_run_time=first or _now_dt(),
-                # a run that cannot start within half its interval is skipped (and counted), not run late
-                misfire_grace_time=max(1, int((cfg.every or 60.0) / 2)),
-            )
+            if name in owned:
+                self._schedule_check(name, cr.config)
+
+    def _schedule_check(self, name: str, cfg: CheckConfig) -> None:
+        """Schedule the ticks of a check this replica holds the lease of; the first one runs at once.
+
+        Only held checks are scheduled (a lease round adds and removes the jobs as checks come and go), so a
+        replica's scheduler carries its share of the checks, not all of them: with N replicas each scheduler
+        fires checks/N jobs per interval, which is what lets replicas add throughput."""
+        assert self._scheduler is not None
+        trigger: Any
+        if cfg.every is not None:
+            trigger = IntervalTrigger(seconds=cfg.every)
+        else:
+            assert cfg.cron is not None
+            trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
+        self._scheduler.add_job(
+            self._check_tick,
+            trigger,
+            args=[name],
+            id=f"check:{name}",
+            name=name,
+            next_run_time=_now_dt(),
+            # a run that cannot start within half its interval is skipped (and counted), not run late
+            misfire_grace_time=max(1, int((cfg.every or 60.0) / 2)),
+            replace_existing=True,
+        )
+
+    def _unschedule_check(self, name: str) -> None:
+        assert self._scheduler is not None
+        job = self._scheduler.get_job(f"check:{name}")
+        if job is not None:
+            job.remove()
 
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
@@ -348,6 +365,14 @@ class Daemon(FeedbackFacade):
             runner = self._runners.get(name)
             if runner is not None:
                 runner.reload()
+        if self._scheduler is not None:  # at start the scheduler schedules what the first round claimed
+            with self._runtime_lock:
+                checks = self._runtime.checks
+                for name in done.lost:
+                    self._unschedule_check(name)
+                for name in done.acquired:
+                    if name in checks:
+                        self._schedule_check(name, checks[name].config)
         self.lease_metrics.taken_over(done.taken_over)
         if done.acquired or done.lost:
             log.info(

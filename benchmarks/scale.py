@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py --duration 180             # every configuration below
     .venv/bin/python benchmarks/scale.py --duration 600 --only 10000x10s
+    .venv/bin/python benchmarks/scale.py --replicas 1,2,3 --duration 60  # replicas on PostgreSQL: scale_replicas.py
 
 Each configuration runs twice in the same invocation: with ``default`` and with ``threshold`` (the control:
 its maths costs nothing, so what ``threshold`` cannot do is the daemon's overhead, not the detector's).
@@ -34,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scale_replicas  # a sibling script, not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1000  # points per POST (the API takes bodies up to 1 MiB)
@@ -233,7 +237,17 @@ def main() -> None:
     parser.add_argument("--no-control", action="store_true", help="skip the threshold control runs")
     parser.add_argument("--tree", type=Path, help="also run the daemon from this source tree (before/after)")
     parser.add_argument("--detectors", default="threshold,default", help="comma-separated (default: both)")
+    parser.add_argument(
+        "--replicas",
+        type=scale_replicas.parse_counts,
+        help="instead: checks/s sustained by this many replicas on one PostgreSQL store, e.g. 1,2,3 "
+        "(I/O-bound http sources; see benchmarks/scale_replicas.py)",
+    )
+    scale_replicas.add_arguments(parser)
     args = parser.parse_args()
+    if args.replicas:
+        scale_replicas.measure(args.replicas, args.checks, args.every, args.duration, args.latency)
+        return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")
     heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99")

@@ -695,9 +695,10 @@ class Store:
                 ).rowcount
                 if claimed != len(ids):
                     raise _Conflict()
-                conn.execute(
-                    sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**_outbox_values(carrier_values))
-                )
+                if carrier_values:  # a group of one keeps its message as it is: an empty SET is no SQL
+                    conn.execute(
+                        sa.update(t.outbox).where(t.outbox.c.id == carrier_id).values(**_outbox_values(carrier_values))
+                    )
                 if member_ids:
                     conn.execute(
                         sa.update(t.outbox)

@@ -1,12 +1,17 @@
 """Exactly once under replicas: three real daemons share one real PostgreSQL store and the same check; one push
-of 60 anomalies (60 series, so 60 fingerprints) reaches all three at once. Every anomaly must give exactly one
-incident, one remediation run and one message per dedup key and receiver, however the replicas race: the
-database's unique index on open fingerprints settles who opens an incident, and an outbox row is claimed before
-it is sent."""
+of 60 anomalies (60 series, so 60 fingerprints) reaches all three at once, ten times. Every anomaly must give
+exactly one incident, one remediation and one message per dedup key and receiver, however the replicas race:
+the database's unique index on open fingerprints settles who opens an incident, an action is claimed before it
+runs, and an outbox row is claimed before it is sent.
+
+The remediation is a webhook call (its ``Idempotency-Key`` is the action's key) to the same local receiver as
+the messages: a real side effect that is cheap to make and to count, so ten rounds fit in CI time. Which
+remediation runs does not matter here: what the replicas race for is the claim of the action, the same for
+every remediation type.
+"""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,14 +26,9 @@ from tests.servers import WebhookReceiver, create_database
 
 REPLICAS = 3
 ANOMALIES = 60  # in one push; enough that unguarded replicas collide on many fingerprints in every round
-ROUNDS = 3  # bursts per test run, each on fresh fingerprints (the issue asks for 10; 3 keep CI time low)
+ROUNDS = 10  # bursts per test run, each on fresh fingerprints
+SETTLE = 3.0  # seconds after the last round: every replica ticked several times since, so a duplicate shows
 TOKEN = "burst-t0ken"
-
-ACTION = """
-import os, sys
-with open(sys.argv[1], "a") as out:
-    out.write(os.environ["AIOPS_IDEMPOTENCY_KEY"] + "\\n")
-"""
 
 CONFIG = """
 store: {{url: "{url}"}}
@@ -45,8 +45,9 @@ checks:
       cooldown: 0s
       notify: [hook]
       actions:
-        - type: command
-          argv: ["{python}", "{shared}/action.py", "{shared}/executions.log"]
+        - type: webhook
+          url: "{remediate}"
+          target: "{{label.target}}"
           timeout: 30s
 """
 
@@ -54,7 +55,6 @@ checks:
 @pytest.fixture
 def replicas(postgres_url: str, tmp_path: Path, webhook_receiver: WebhookReceiver) -> Iterator[list[DaemonProcess]]:
     url = create_database(postgres_url)
-    (tmp_path / "action.py").write_text(ACTION)
     daemons = []
     for i in range(REPLICAS):
         work = tmp_path / f"replica-{i}"
@@ -66,8 +66,7 @@ def replicas(postgres_url: str, tmp_path: Path, webhook_receiver: WebhookReceive
                 work=work,
                 token=TOKEN,
                 hook=webhook_receiver.url + "/hook",
-                python=sys.executable,
-                shared=tmp_path,
+                remediate=webhook_receiver.url + "/remediate",
             )
         )
         daemons.append(DaemonProcess(config, work))
@@ -97,9 +96,8 @@ def _count(url: str, sql: str) -> int:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_burst_seen_by_three_replicas_is_handled_exactly_once(
-    replicas: list[DaemonProcess], webhook_receiver: WebhookReceiver, tmp_path: Path
+    replicas: list[DaemonProcess], webhook_receiver: WebhookReceiver
 ) -> None:
-    executions = tmp_path / "executions.log"
     logs = lambda: "\n".join(d.logs() for d in replicas)  # noqa: E731
     for round_no in range(ROUNDS):
         points = [
@@ -114,23 +112,15 @@ def test_a_burst_seen_by_three_replicas_is_handled_exactly_once(
         assert pushed.status_code == 202, pushed.text
         expected = ANOMALIES * (round_no + 1)
         wait_for(
-            lambda n=expected: executions.exists() and len(executions.read_text().split()) >= n,
+            lambda n=expected: len(_remediations(webhook_receiver)) >= n and _firing(webhook_receiver) >= n,
             90,
-            f"{expected} remediations",
+            f"{expected} remediations and {expected} firing messages",
             logs,
         )
-        wait_for(
-            lambda n=expected: _firing(webhook_receiver) >= n,
-            60,
-            f"{expected} firing messages",
-            logs,
-        )
-        time.sleep(3.0)  # every replica ticked several times since: a duplicate would have shown by now
-        runs = Counter(executions.read_text().split())
-        assert len(runs) == expected and set(runs.values()) == {1}, runs.most_common(5)
-        sent = Counter((r.path, r.json["dedup_key"]) for r in webhook_receiver.requests)
-        assert [k for k, n in sent.items() if n > 1] == [], "messages sent more than once"
-        assert _firing(webhook_receiver) == expected
+        # No pause per round: a late duplicate of this round breaks the exact counts of the next one.
+        if round_no == ROUNDS - 1:
+            time.sleep(SETTLE)
+        _assert_exactly_once(webhook_receiver, expected)
     store_url = _store_url(replicas[0])
     detector = "FROM aiops_incidents WHERE kind LIKE 'detector:%'"
     assert _count(store_url, f"SELECT count(*) {detector}") == ANOMALIES * ROUNDS
@@ -138,11 +128,26 @@ def test_a_burst_seen_by_three_replicas_is_handled_exactly_once(
     assert _count(store_url, "SELECT count(*) FROM aiops_actions WHERE runs > 1") == 0
 
 
+def _assert_exactly_once(receiver: WebhookReceiver, expected: int) -> None:
+    runs = Counter(_remediations(receiver))
+    assert len(runs) == expected and set(runs.values()) == {1}, runs.most_common(5)
+    sent = Counter((r.path, r.json["dedup_key"]) for r in receiver.requests if r.path == "/hook")
+    assert [k for k, n in sent.items() if n > 1] == [], "messages sent more than once"
+    assert _firing(receiver) == expected
+
+
+def _remediations(receiver: WebhookReceiver) -> list[str]:
+    """The idempotency key of every remediation call received (one per action run)."""
+    return [r.headers["idempotency-key"] for r in receiver.requests if r.path == "/remediate"]
+
+
 def _firing(receiver: WebhookReceiver) -> int:
     """Firing messages about the anomalies; a replica's own notices (a tick skipped on a loaded machine:
     check_overrun) page on their own and are not what this test counts."""
     return sum(
-        r.json.get("event") == "firing" and not r.json.get("incident", {}).get("labels", {}).get("problem")
+        r.path == "/hook"
+        and r.json.get("event") == "firing"
+        and not r.json.get("incident", {}).get("labels", {}).get("problem")
         for r in receiver.requests
     )
 

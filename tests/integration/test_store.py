@@ -182,6 +182,29 @@ def test_outbox_dedups_by_notifier_and_key(store: Store) -> None:
     assert store.outbox_pending() == 2
 
 
+def test_a_group_of_one_is_flushed_as_it_is(store: Store) -> None:
+    """A group whose wait ended with one message releases that message unchanged (nothing to combine). An
+    empty update of the carrier was invalid SQL on both stores, which stopped every group flush for good."""
+    inc = _incident(store)
+    message = {
+        "notifier": "n",
+        "dedup_key": "d1",
+        "incident_id": inc.id,
+        "event": "firing",
+        "payload": {"title": "x"},
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": 0.0,
+        "created_at": 0.0,
+        "group_key": "g",
+    }
+    assert store.enqueue_notification(message)
+    [pending] = store.pending_notifications()
+    assert store.flush_group(pending.id, [], {}, "n", "g", 5.0)
+    [flushed] = store.pending_notifications()
+    assert flushed.group_key is None and store.group_flushed_at("n", "g") == 5.0
+
+
 def test_check_state_round_trip(store: Store) -> None:
     store.save_check_state("c", 5.0, {"d": {"n": 1}}, {"offset": 10}, 6.0)
     store.save_check_state("c", 7.0, {"d": {"n": 2}}, {"offset": 20}, 8.0)

@@ -1,0 +1,278 @@
+"""Checks per second sustained by 1, 2, 3 ... real daemons sharing one PostgreSQL store, with I/O-bound sources.
+
+    .venv/bin/python benchmarks/scale.py --replicas 1,2,3                 # (this module, through scale.py)
+    .venv/bin/python benchmarks/scale_replicas.py --replicas 1,2,3 --checks 600 --every 1 --duration 60
+
+Every check's source is an ``http`` source whose endpoint (a local server started here) waits ``--latency``
+(50 ms) before it answers: the shape of a model server's stats or a metrics API, where a check spends its
+time waiting, not computing. The checks are divided among the replicas by their leases, so adding a replica
+adds scheduler workers that wait in parallel. One configuration (the same checks, intervals and store) runs
+with 1, then 2, then 3 replicas; the first row, one replica, is the baseline of the ratios.
+
+Per run: the check runs that ended ok per second, summed over the replicas (each replica's own
+``aiops_check_runs_total`` between two scrapes, after the leases settled), the same count seen by the source
+server, the scheduled runs the replicas skipped because they could not keep up, and each replica's CPU
+(psutil, cores used over the window). The offered load (``checks / every``) should exceed what one replica
+can run, so that the one-replica row is its capacity, not the offered load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHECK = """  - name: c{index:04d}
+    every: {every:g}s
+    source: {{type: http, url: "{source}/c{index:04d}", metrics: {{value: "$.value"}}, timeout: 10s}}
+    detectors: [{{type: threshold, above: 500}}]
+"""
+
+
+class SlowSource:
+    """A JSON endpoint that waits ``latency`` seconds before each answer and counts the requests."""
+
+    def __init__(self, latency: float) -> None:
+        self.requests = 0
+        lock = threading.Lock()
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                time.sleep(latency)
+                with lock:
+                    source.requests += 1
+                payload = b'{"value": 1}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    replicas: int
+    runs_per_s: float  # ok check runs per second, summed over the replicas
+    polls_per_s: float  # source requests per second, as the source server counted them
+    skipped_per_s: float  # scheduled runs not run (the replica was still busy)
+    cpu_cores: tuple[float, ...]  # per replica, over the window
+    run_ms: float  # mean wall time of one check run (source call included), over every replica
+    owned: tuple[int, ...]  # checks per replica
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sum(text: str, metric: str) -> float:
+    return sum(float(m) for m in re.findall(rf"^{metric}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
+
+
+def _scrape(url: str) -> tuple[float, float, float, float, float]:
+    """(ok check runs, skipped runs, checks owned, seconds spent in runs, runs timed) of one replica."""
+    text = requests.get(url + "/metrics", timeout=30).text
+    runs = sum(float(m) for m in re.findall(r'^aiops_check_runs_total\{[^}]*outcome="ok"[^}]*\} (\S+)$', text, re.M))
+    return (
+        runs,
+        _sum(text, "aiops_check_ticks_skipped_total"),
+        _sum(text, "aiops_checks_owned"),
+        _sum(text, "aiops_check_duration_seconds_sum"),
+        _sum(text, "aiops_check_duration_seconds_count"),
+    )
+
+
+@contextmanager
+def _daemons(configs: list[Path]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+    procs: list[tuple[subprocess.Popen[bytes], str]] = []
+    try:
+        for config in configs:
+            port = _free_port()
+            log = (config.parent / "daemon.log").open("wb")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aiops", "run", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+                cwd=config.parent,
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "AIOPS_LOG_JSON": "1"},
+            )
+            procs.append((proc, f"http://127.0.0.1:{port}"))
+        for (proc, url), config in zip(procs, configs, strict=True):
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise SystemExit(f"a daemon exited early; see {config.parent / 'daemon.log'}")
+                try:
+                    if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.1)
+        yield procs
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+        for proc, _ in procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def run(replicas: int, checks: int, every: float, duration: float, store_url: str, source: SlowSource) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="aiops-scale-replicas-") as tmp:
+        body = "".join(CHECK.format(index=i, every=every, source=source.url) for i in range(checks))
+        configs = []
+        for r in range(replicas):
+            work = Path(tmp) / f"replica-{r}"
+            work.mkdir()
+            config = work / "aiops.yaml"
+            config.write_text(f'store: {{url: "{store_url}"}}\nstate_dir: {work}/state\nchecks:\n{body}')
+            configs.append(config)
+        with _daemons(configs) as procs:
+            urls = [url for _, url in procs]
+            fair = -(-checks // replicas)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the leases settle: every replica holds its share
+                owned = [_scrape(url)[2] for url in urls]
+                if sum(owned) == checks and max(owned) <= fair:
+                    break
+                time.sleep(1.0)
+            time.sleep(2 * every + 3.0)  # warm-up: connections opened, first runs (new series) done
+            cpu = [psutil.Process(p.pid) for p, _ in procs]
+            before = [_scrape(url) for url in urls]
+            cpu_before = [sum(c.cpu_times()[:2]) for c in cpu]
+            polls_before, started = source.requests, time.monotonic()
+            time.sleep(duration)
+            after = [_scrape(url) for url in urls]
+            cpu_after = [sum(c.cpu_times()[:2]) for c in cpu]
+            polls, seconds = source.requests - polls_before, time.monotonic() - started
+    return Outcome(
+        replicas=replicas,
+        runs_per_s=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)) / seconds,
+        polls_per_s=polls / seconds,
+        skipped_per_s=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)) / seconds,
+        cpu_cores=tuple((a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True)),
+        owned=tuple(int(a[2]) for a in after),
+        run_ms=1000
+        * sum(a[3] - b[3] for a, b in zip(after, before, strict=True))
+        / max(1.0, sum(a[4] - b[4] for a, b in zip(after, before, strict=True))),
+    )
+
+
+def _fresh_database(base_url: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def measure(counts: list[int], checks: int, every: float, duration: float, latency: float) -> list[Outcome]:
+    """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends."""
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import postgres_cluster
+
+    print(
+        f"{checks} checks every {every:g}s (offered {checks / every:.0f} checks/s), source latency "
+        f"{latency * 1000:.0f} ms, {duration:g}s measured per run; cpus {os.cpu_count()}",
+        flush=True,
+    )
+    print(
+        "| replicas | checks/s (ok runs) | source polls/s | skipped/s | ratio vs 1 | CPU per replica (cores) "
+        "| mean run ms | checks owned |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |", flush=True)
+    source = SlowSource(latency)
+    outcomes: list[Outcome] = []
+    try:
+        with postgres_cluster() as cluster:
+            for n in counts:
+                url = _fresh_database(cluster.url, f"scale_{n}")
+                o = run(n, checks, every, duration, url, source)
+                outcomes.append(o)
+                base = outcomes[0].runs_per_s
+                print(
+                    f"| {n} | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} | {o.skipped_per_s:.1f} "
+                    f"| {o.runs_per_s / base:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
+                    f"| {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
+                    flush=True,
+                )
+    finally:
+        source.close()
+    return outcomes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checks", type=int, default=600, help="checks in the config (shared by the replicas)")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between two runs of a check")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds each source call waits")
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--replicas takes counts like 1,2,3, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--replicas takes counts of at least 1, like 1,2,3, not {text!r}")
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicas", type=parse_counts, default=[1, 2, 3], help="replica counts, e.g. 1,2,3")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds per run")
+    parser.add_argument("--json", action="store_true", help="also print the outcomes as JSON")
+    add_arguments(parser)
+    args = parser.parse_args()
+    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency)
+    if args.json:
+        print(json.dumps([o.__dict__ for o in outcomes]))
+
+
+if __name__ == "__main__":
+    main()
