@@ -63,12 +63,12 @@ class StoredEvent(NamedTuple):
             stream=str(row["stream"]),
             kind=EventKind(str(row["kind"])),
             name=str(row["name"]),
-            ts=_float(row["ts"]),
-            value=None if value is None else _float(value),
+            ts=as_float(row["ts"]),
+            value=None if value is None else as_float(value),
             labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
-            data=_object(row.get("data")),
-            id=_int(row["id"]),
-            received_at=_float(row["received_at"]),
+            data=json_object(row.get("data")),
+            id=as_int(row["id"]),
+            received_at=as_float(row["received_at"]),
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -95,17 +95,20 @@ class ClosablePushedEvents(PushedEvents, Protocol):
     def close(self) -> None: ...
 
 
-def _int(value: object) -> int:
+def as_int(value: object) -> int:
+    """A number column as the driver gave it (int, float or numeric text), as an int; anything else is an error."""
     if isinstance(value, int | float | str):
         return int(value)
     raise TypeError(f"expected a number, got {value!r}")
 
 
-def _float(value: object) -> float:
+def as_float(value: object) -> float:
+    """A number column as the driver gave it, as a float; anything else (None included) is an error."""
     if isinstance(value, int | float | str):
         return float(value)
     raise TypeError(f"expected a number, got {value!r}")
 
 
-def _object(value: object) -> JsonObject:
+def json_object(value: object) -> JsonObject:
+    """A JSON value taken out of a JSON column, as an object: empty when it is absent or not an object."""
     return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}

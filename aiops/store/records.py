@@ -25,6 +25,9 @@ from aiops.config.models import ActionMode
 from aiops.pushed import EventKind as EventKind  # re-exported: the pushed rows are store records too
 from aiops.pushed import PushedEvent as PushedEvent
 from aiops.pushed import StoredEvent as StoredEvent
+from aiops.pushed import as_float as _float
+from aiops.pushed import as_int as _int
+from aiops.pushed import json_object as json_object
 from aiops.types import ActionState, IncidentState, Severity, json_safe
 
 #: A JSON object column as read back from the store.
@@ -332,9 +335,6 @@ def _record_json(record: StoredRecord) -> dict[str, object]:
     return out
 
 
-def json_object(value: object) -> JsonObject:
-    """A JSON value taken out of a JSON column, as an object: empty when it is absent or not an object."""
-    return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
 _READERS: dict[type[StoredRecord], tuple[tuple[str, _Read], ...]] = {}
@@ -374,13 +374,3 @@ def _reader(hint: object) -> _Read:
     return simple[hint]
 
 
-def _int(value: object) -> int:
-    if isinstance(value, int | float | str):
-        return int(value)
-    raise TypeError(f"expected a number, got {value!r}")
-
-
-def _float(value: object) -> float:
-    if isinstance(value, int | float | str):
-        return float(value)
-    raise TypeError(f"expected a number, got {value!r}")
