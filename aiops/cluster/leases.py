@@ -36,7 +36,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from aiops.store import schema as t
-from aiops.store.store import Fence, Store
+from aiops.store.store import Fence, Store, owner_is_dead
 
 CHECK: Final = "check"  # the kind of a check's lease row
 RENEWALS_PER_LEASE: Final = 3  # a lease is renewed at least this many times per period: one late round loses nothing
@@ -174,14 +174,24 @@ class Leases:
         )
 
     def _claim(self, conn: sa.Connection, configured: list[str], wanted: int, now: float) -> list[Lease]:
-        """Claim up to ``wanted`` free or expired leases; returns them as they were before the claim."""
+        """Claim up to ``wanted`` free or expired leases; returns them as they were before the claim.
+
+        A lease whose holder ran on this host and whose process is gone counts as expired at once: a daemon
+        restarted after a crash (the common case on one host, and the only one on SQLite) must not wait a
+        whole lease period for its own predecessor's checks."""
+        holders = conn.execute(
+            sa.select(_L.c.owner)
+            .where(_L.c.kind == CHECK, _L.c.owner.is_not(None), _L.c.owner != self.replica, _L.c.expires_at > now)
+            .distinct()
+        ).scalars()
+        dead = [owner for owner in holders if owner_is_dead(owner)]
         free = _rows(
             conn,
             sa.select(_L)
             .where(
                 _L.c.kind == CHECK,
                 _L.c.name.in_(configured),
-                sa.or_(_L.c.owner.is_(None), _L.c.expires_at <= now),
+                sa.or_(_L.c.owner.is_(None), _L.c.expires_at <= now, _L.c.owner.in_(dead)),
             )
             .order_by(_L.c.expires_at, _L.c.name)
             .limit(wanted)

@@ -174,3 +174,24 @@ def test_the_holders_renewals_do_not_wait_for_its_fenced_ticks(store: Store) -> 
         worker.join(10)
         other.close()
     assert renewer.owned() == CHECKS
+
+
+def test_a_dead_local_holders_leases_are_claimed_at_once(store: Store) -> None:
+    """A daemon restarted after a crash on the same host takes its predecessor's checks in its first round,
+    not a lease period later: the holder's process is gone, which this host can tell for certain."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_owner = f"{socket.gethostname()}:{int(gone.stdout)}:1.0"
+    cluster = Cluster(store)
+    predecessor = cluster.join(dead_owner)
+    cluster.rounds()
+    assert sorted(predecessor.owned()) == CHECKS
+    cluster.alive.discard(dead_owner)  # its heartbeat stops with it; its leases are still unexpired
+    successor = cluster.join("node-b:1:1.0")
+    cluster.rounds()
+    assert sorted(successor.owned()) == CHECKS
+    holders = {lease.owner for lease in leases(store) if lease.kind == CHECK}
+    assert holders == {"node-b:1:1.0"}
