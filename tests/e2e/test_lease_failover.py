@@ -27,7 +27,7 @@ from tests.servers import WebhookReceiver, create_database
 
 ROUND = 1.0  # the lease round: an expired lease is claimed at most this long after it expired
 TAKEOVER_BUDGET = LEASE + EVERY + ROUND + 2.5  # the "lease + one interval", plus the round and CI slack
-ROUNDS = 20  # SIGKILL rounds per run (about 12 s each: kill, takeover, restart)
+ROUNDS = 4  # SIGKILL rounds per run (about 12 s each: kill, takeover, restart)
 
 
 @pytest.fixture
