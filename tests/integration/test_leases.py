@@ -30,6 +30,16 @@ class Clock:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    yield from _open(request, tmp_path)
+
+
+@pytest.fixture(params=["postgres"])
+def row_locking_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Only PostgreSQL: SQLite has one writer and no row locks, so there is nothing to skip or wait for."""
+    yield from _open(request, tmp_path)
+
+
+def _open(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     url = (
         f"sqlite:///{tmp_path}/store.db"
         if request.param == "sqlite"
@@ -128,15 +138,14 @@ def test_a_replica_that_stops_renewing_loses_its_checks_with_a_newer_token(store
     assert set(lost.lost) == set(a_checks)
 
 
-def test_claims_skip_rows_locked_by_another_transaction(store: Store) -> None:
+def test_claims_skip_rows_locked_by_another_transaction(row_locking_store: Store) -> None:
     """A lease row share-locked by a fenced unit of work is skipped by a claim, not waited for (PostgreSQL)."""
+    store = row_locking_store
     cluster = Cluster(store)
     a = cluster.join("a")
     a.round(CHECKS)
     fence = a.fence(CHECKS[0])
     assert fence is not None
-    if store.engine.dialect.name != "postgresql":
-        return  # SQLite has one writer and no row locks: there is nothing to skip
     with store.engine.begin() as conn:
         conn.execute(sa.update(t.leases).where(t.leases.c.kind == CHECK).values(expires_at=0.0))
     cluster.alive.discard("a")
@@ -153,15 +162,14 @@ def test_claims_skip_rows_locked_by_another_transaction(store: Store) -> None:
     assert b.replica == "b"
 
 
-def test_the_holders_renewals_do_not_wait_for_its_fenced_ticks(store: Store) -> None:
+def test_the_holders_renewals_do_not_wait_for_its_fenced_ticks(row_locking_store: Store) -> None:
     """The fence's row lock (FOR KEY SHARE) lets the holder renew while a tick's unit of work is open."""
+    store = row_locking_store
     cluster = Cluster(store)
     a = cluster.join("a")
     a.round(CHECKS)
     fence = a.fence(CHECKS[0])
     assert fence is not None
-    if store.engine.dialect.name != "postgresql":
-        return  # SQLite: one writer at a time, by design
     other = Store(store.url)
     renewer = Leases(other, "a", LEASE, now=cluster.clock, monotonic=cluster.clock, live=lambda _w: {"a"})
     done = threading.Event()
