@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from aiops.clock import Clock, SystemClock
 from aiops.cluster.leases import Leases
-from aiops.cluster.membership import Membership
+from aiops.cluster.membership import STALE_AFTER, Membership
 from aiops.cluster.metrics import ClusterCollector, LeaseMetrics
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.config.models import CheckConfig
@@ -120,7 +120,14 @@ class Daemon(FeedbackFacade):
             on_done=lambda action, outcome, seconds: self.telemetry.action(action, outcome, seconds),
             fence_for=self.leases.fence,
         )
-        self.outbox = OutboxDispatcher(self.store, self.runtime, self.clock.now, on_result=self.telemetry.notification)
+        self.outbox = OutboxDispatcher(
+            self.store,
+            self.runtime,
+            self.clock.now,
+            on_result=self.telemetry.notification,
+            owner=self.owner,
+            alive=lambda replica: replica in self.membership.live(STALE_AFTER),
+        )
         self._runners: dict[str, CheckRunner] = {}
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots

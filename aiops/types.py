@@ -222,6 +222,11 @@ class Message:
     dedup_key: str
     details: Mapping[str, Any] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
+    """The same on every delivery attempt of one outbox message, whichever replica makes it (set by the outbox;
+    empty for a message that never went through it). Delivery is at least once: a replica killed after the
+    receiver got a message but before recording it as sent leaves it to be sent again, and this key is what
+    lets the receiver recognise the second copy."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,15 @@
 """Delivers the notification outbox: every message is a row before it is sent, retried with exponential
 backoff and jitter (or the receiver's Retry-After), and marked failed only when the receiver's answer
-means a retry cannot help (400, 403, 404, 410, ...). Delivery is at-least-once across restarts; each
-message carries a dedup key so receivers can drop the rare duplicate.
+means a retry cannot help (400, 403, 404, 410, ...).
+
+Delivery is at least once, and a message is sent a second time in one case only: its sender died (SIGKILL,
+power loss) after the receiver got it and before the ``sent`` record committed. Everything else that could
+send a row twice is closed here: a row is claimed before it is sent, and the claim of a sender that is alive
+is never taken (not even once it expired: a sender with a fresh heartbeat keeps it); a sent row is recorded
+as sent in the one UPDATE right after the receiver's 2xx, and when that record fails the process remembers
+the delivery and records it before anything else instead of sending it again; one process runs one tick at a
+time. Each attempt of a message carries the same idempotency key (``Idempotency-Key`` header, email
+Message-ID), so a receiver can drop the copy that the one remaining case sends.
 
 One tick is a small pipeline, in the spirit of Alertmanager's notification stages:
 
@@ -20,7 +28,9 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -83,19 +93,35 @@ class OutboxDispatcher:
         max_backoff: float = 300.0,
         owner: str | None = None,
         claim_for: float = 120.0,
+        alive: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.owner = owner or default_owner()  # this replica, as it claims a row before sending it
-        self.claim_for = claim_for  # longer than any notifier's timeout, so a live sender's claim never lapses
+        # How long a claim protects a send when its holder's liveness cannot be known (no heartbeat).
+        self.claim_for = claim_for
+        # Whether a replica is alive by its heartbeat: the claim of a live sender is never taken, even
+        # expired. None (a lone dispatcher, e.g. a backtest): expiry and local process death only.
+        self.alive = alive
         self.runtime_ref = runtime_ref
         self.now = now
         self.on_result = on_result
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
         self._last_sent: dict[str, float] = {}  # per receiver, for its rate limit
+        # Delivered, but the store did not take the ``sent`` record: id -> (attempts, sent at). Recorded at
+        # the next tick before anything else; this process never sends them again.
+        self._unrecorded: dict[int, tuple[int, float]] = {}
+        # One tick at a time per process: the final flush at shutdown may start while a scheduled tick still
+        # runs, and both would pass the claim (it is this replica's own) and send the same row.
+        self._one_tick = threading.Lock()
 
     def tick(self) -> int:
         """Run the pipeline once; returns how many messages were sent."""
+        with self._one_tick:
+            self._record_sent()
+            return self._tick()
+
+    def _tick(self) -> int:
         runtime = self.runtime_ref()
         settings = runtime.config.settings
         for stage in (self._close_flaps, self._queue_repeats):
@@ -153,18 +179,36 @@ class OutboxDispatcher:
 
     def _claim(self, notification_id: int, now: float) -> OutboxMessage | None:
         """Claim a pending row for this replica and return it; None when another live replica holds it or it
-        is no longer pending. A claim left by a dead process of this host (this daemon before a crash) is
-        taken over at once, so a restart resends without waiting for the claim to lapse."""
+        is no longer pending. A claim is taken from its holder only when the holder is gone: a process of
+        this host that no longer exists (this daemon before a crash: taken at once, so a restart resends
+        without waiting), or a claim past its ``claim_until`` whose holder has no fresh heartbeat."""
         until = now + self.claim_for
-        if not self.store.claim_notification(notification_id, self.owner, until, now):
+        if not self.store.claim_notification(notification_id, self.owner, until):
             current = self.store.get_notification(notification_id)
-            holder = current.claimed_by if current is not None else None
-            if holder is None or not owner_is_dead(str(holder)):
+            if current is None or current.state != "pending" or current.claimed_by is None:
                 return None
-            if not self.store.claim_notification(notification_id, self.owner, until, now, dead_owner=str(holder)):
+            holder = str(current.claimed_by)
+            if not self._gone(holder, current.claim_until, now):
                 return None
+            if not self.store.claim_notification(notification_id, self.owner, until, taken_from=holder):
+                return None
+            # The one way a message reaches its receiver twice: the holder may have sent it and died before
+            # its record committed. Receivers drop the copy by its idempotency key.
+            log.warning(
+                "sending again a message whose sender died while holding it; the receiver may get it twice",
+                dedup_key=current.dedup_key,
+                idempotency_key=idempotency_key(current),
+                dead_sender=holder,
+            )
         full = self.store.get_notification(notification_id)
         return full if full is not None and full.state == "pending" else None
+
+    def _gone(self, holder: str, claim_until: float | None, now: float) -> bool:
+        """Whether the replica holding a claim is gone, so its claim may be taken."""
+        if owner_is_dead(holder):
+            return True
+        expired = claim_until is None or claim_until < now
+        return expired and (self.alive is None or not self.alive(holder))
 
     def _filtered(self, row: OutboxMessage, name: str, silences: list[ActiveSilence]) -> bool:
         """Silenced, or a resolve whose firing was never sent: recorded, not sent."""
@@ -194,7 +238,7 @@ class OutboxDispatcher:
         now = self.now()
         attempts = row.attempts + 1
         try:
-            notifier.send(payload_to_message(row.body))
+            notifier.send(replace(payload_to_message(row.body), idempotency_key=idempotency_key(row)))
         except DeliveryError as exc:
             error = redact(str(exc), secrets)
             if not exc.recoverable or attempts >= self.max_attempts:
@@ -232,9 +276,8 @@ class OutboxDispatcher:
             log.error("notifier raised", notifier=name, error=error)
             self._result(name, "retry")
             return "retry"
-        self.store.update_notification(
-            row.id, {"state": "sent", "attempts": attempts, "sent_at": now, "last_error": None}
-        )
+        self._unrecorded[row.id] = (attempts, now)  # delivered: from here on it is recorded, never re-sent
+        self._record_sent()
         incident: dict[str, Any] = dict(json_object(row.body.get("incident")))
         faults.point("notification.sent", str(incident.get("check", "")))
         self._last_sent[name] = now
@@ -244,6 +287,18 @@ class OutboxDispatcher:
         except Exception as exc:
             log.error("notification log update failed", notifier=name, error=repr(exc))
         return "sent"
+
+    def _record_sent(self) -> None:
+        """Record as sent every message this process delivered, right after the receiver's 2xx: the shorter
+        the time between the two, the smaller the window in which a crash leaves a delivered message to be
+        sent again. When the store refuses the record, the delivery stays in memory and this runs again first
+        thing next tick, so the message is never sent twice by this process; its claim (this replica's, and
+        alive) keeps the other replicas from sending it meanwhile."""
+        for row_id, (attempts, at) in list(self._unrecorded.items()):
+            self.store.update_notification(
+                row_id, {"state": "sent", "attempts": attempts, "sent_at": at, "last_error": None}
+            )
+            del self._unrecorded[row_id]
 
     def _finish(self, row: OutboxMessage, state: str, reason: str) -> None:
         self.store.update_notification(row.id, {"state": state, "last_error": reason})
@@ -400,6 +455,12 @@ class OutboxDispatcher:
     def _result(self, notifier: str, outcome: str) -> None:
         if self.on_result is not None:
             self.on_result(notifier, outcome)
+
+
+def idempotency_key(row: OutboxMessage) -> str:
+    """The key every delivery attempt of an outbox row carries, whichever replica makes it: the row's dedup
+    key (the event) and its id (the message: two receivers' rows of one event are two messages)."""
+    return f"{row.dedup_key}/{row.id}"
 
 
 def group_payload(members: list[Mapping[str, Any]], key: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aiops import __version__
 from aiops.durations import Duration
 from aiops.http_outcome import classify_status
-from aiops.notifiers.webhook import _excerpt, delivered_or_raise, unanswered
+from aiops.notifiers.webhook import _excerpt, delivered_or_raise, delivery_headers, unanswered
 from aiops.plugins import Notifier
 from aiops.redact import url_origin, url_secrets, validate_http_url
 from aiops.text import abbreviate
@@ -64,7 +64,7 @@ class HttpNotifier(Notifier):
         return url_secrets(self.params.url)
 
     def send(self, message: Message) -> Delivery:
-        return self.post_json(self.params.url, self.render(message), dedup_key=message.dedup_key)
+        return self.post_json(self.params.url, self.render(message), message=message)
 
     # -- the shared POST ---------------------------------------------------------------------------------
 
@@ -73,16 +73,17 @@ class HttpNotifier(Notifier):
         url: str,
         document: Any,
         *,
-        dedup_key: str = "",
+        message: Message | None = None,
         headers: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         retry_after_from_body: Callable[[Any], float | None] | None = None,
     ) -> Delivery:
-        """POST ``document`` as JSON (or as multipart with ``payload_json`` when ``files`` are given)."""
+        """POST ``document`` as JSON (or as multipart with ``payload_json`` when ``files`` are given); the
+        request carries ``message``'s dedup and idempotency keys as headers."""
         body = json.dumps(document, separators=(",", ":"), allow_nan=False)
         hdrs = {"User-Agent": f"aiops/{__version__}", **dict(headers or {})}
-        if dedup_key:
-            hdrs["X-Aiops-Dedup-Key"] = dedup_key
+        if message is not None:
+            hdrs.update(delivery_headers(message))
         kwargs: dict[str, Any]
         if files:
             kwargs = {"data": {"payload_json": body}, "files": dict(files)}

@@ -106,4 +106,4 @@ class AlertmanagerNotifier(HttpNotifier):
         return [self.alert(m, when) for m in members]
 
     def send(self, message: Message) -> Delivery:
-        return self.post_json(self.api, self.render(message), dedup_key=message.dedup_key, headers=self.params.headers)
+        return self.post_json(self.api, self.render(message), message=message, headers=self.params.headers)

@@ -110,6 +110,4 @@ class DiscordNotifier(HttpNotifier):
                 doc["embeds"][0]["image"] = {"url": "attachment://plot.png"}
                 doc["attachments"] = [{"id": 0, "filename": "plot.png"}]
                 files = {"files[0]": ("plot.png", png, "image/png")}
-        return self.post_json(
-            self.params.url, doc, dedup_key=message.dedup_key, files=files, retry_after_from_body=_retry_after
-        )
+        return self.post_json(self.params.url, doc, message=message, files=files, retry_after_from_body=_retry_after)

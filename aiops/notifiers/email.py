@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import smtplib
 import ssl
@@ -75,7 +76,10 @@ class EmailNotifier(Notifier):
         msg["From"] = self.params.sender
         msg["To"] = ", ".join(self.params.to)
         msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = make_msgid(domain="aiops")
+        # A resend of the same outbox message keeps its Message-ID, by which mail systems drop the copy.
+        msg["Message-ID"] = (
+            stable_msgid(message.idempotency_key) if message.idempotency_key else make_msgid(domain="aiops")
+        )
         msg["X-Aiops-Dedup-Key"] = message.dedup_key
         inc = message.incident
         # Threading: every message of one incident refers to the same root id, so mail clients group them.
@@ -176,6 +180,17 @@ class EmailNotifier(Notifier):
             raise self._fail(f"{type(exc).__name__}: {exc}", password, recoverable=True, reason="connection") from None
         detail = f"refused by {len(refused)} of {len(p.to)} recipients" if refused else "accepted"
         return Delivery(receiver=self.receiver, status=250, detail=detail)
+
+
+def stable_msgid(idempotency_key: str) -> str:
+    """A Message-ID that is the same for every delivery attempt of one message (a hash: outbox keys hold
+    characters that are not allowed in a Message-ID).
+
+    >>> stable_msgid("abc:1:firing/7") == stable_msgid("abc:1:firing/7") != stable_msgid("abc:1:firing/8")
+    True
+    """
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<aiops-{digest}@aiops>"
 
 
 def _text(value: bytes | str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -73,6 +74,7 @@ class PagerDutyNotifier(HttpNotifier):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"routing_key": "R0UT1NGKEY"}]
+
     kind = "pagerduty"
 
     def secrets(self) -> list[str]:
@@ -128,6 +130,8 @@ class PagerDutyNotifier(HttpNotifier):
         members = [payload_to_message(m) for m in message.details.get("group") or []] or [message]
         result: Delivery | None = None
         for member in members:  # PagerDuty has no group event: one event per incident, each under its own key
-            result = self.post_json(self.params.url, self.render(member, key), dedup_key=member.dedup_key)
+            if member is not message and message.idempotency_key:
+                member = replace(member, idempotency_key=f"{message.idempotency_key}/{member.dedup_key}")
+            result = self.post_json(self.params.url, self.render(member, key), message=member)
         assert result is not None
         return result

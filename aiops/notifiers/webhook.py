@@ -49,7 +49,8 @@ class WebhookNotifier(Notifier):
 
     Why: every chat, paging and ticketing system can receive a webhook, and a small receiver can turn it
     into anything else, so this one channel reaches everything. The body is versioned JSON (``"version":
-    "1"``), ``X-Aiops-Dedup-Key`` lets the receiver drop duplicates (the outbox delivers at least once), and
+    "1"``), ``Idempotency-Key`` (the same on every attempt of one message, also in the body) lets the receiver
+    drop the second copy that at-least-once delivery can produce, ``X-Aiops-Dedup-Key`` names the event, and
     ``X-Aiops-Signature`` (see :mod:`aiops.signing`) lets it reject forged or replayed requests. 2xx is
     delivered; what is retried (429 with its ``Retry-After``, 408, 425, 5xx, timeouts, refused connections)
     and what is final (other 4xx, redirects) is :mod:`aiops.http_outcome`'s rule, shared by every notifier
@@ -96,6 +97,7 @@ class WebhookNotifier(Notifier):
             "version": "1",
             "event": message.event,
             "dedup_key": message.dedup_key,
+            "idempotency_key": message.idempotency_key or None,
             "title": message.title,
             "text": message.text,
             "incident": incident_payload(message.incident),
@@ -117,7 +119,7 @@ class WebhookNotifier(Notifier):
             "User-Agent": f"aiops/{__version__}",
             **self.params.headers,
             "Content-Type": "application/json",
-            "X-Aiops-Dedup-Key": message.dedup_key,
+            **delivery_headers(message),
             **signature_headers(secret, body, now),
         }
         try:
@@ -134,6 +136,16 @@ class WebhookNotifier(Notifier):
             excerpt = _excerpt(response)
             outcome = classify_status(response.status_code, response.headers)
         return delivered_or_raise(outcome, excerpt, self.receiver, self._secrets(secret))
+
+
+def delivery_headers(message: Message) -> dict[str, str]:
+    """The headers that identify a message to its receiver: ``X-Aiops-Dedup-Key`` (the event) and, when the
+    outbox sends it, ``Idempotency-Key`` (the IETF httpapi header): equal on every attempt of that message,
+    so a receiver can drop the copy that is sent again when a replica dies between the send and its record."""
+    headers = {"X-Aiops-Dedup-Key": message.dedup_key}
+    if message.idempotency_key:
+        headers["Idempotency-Key"] = message.idempotency_key
+    return headers
 
 
 def delivered_or_raise(outcome: HttpOutcome, excerpt: str, receiver: str, secrets: Sequence[str]) -> Delivery:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -515,19 +515,22 @@ class Store:
         return inserted is not None
 
     def claim_notification(
-        self, notification_id: int, owner: str, until: float, now: float, *, dead_owner: str | None = None
+        self, notification_id: int, owner: str, until: float, *, taken_from: str | None = None
     ) -> bool:
         """Take a pending outbox row for sending until ``until``: exactly one replica wins (a conditional
-        UPDATE). A claim left by a replica that died mid-send lapses at its ``claim_until``, or at once when the
-        caller knows that claimer is dead (``dead_owner``: a process of this host that is gone)."""
+        UPDATE). Without ``taken_from`` only an unclaimed row (or one this owner holds) is taken; with it, the
+        row is taken from that holder, which the caller judged gone (see :class:`OutboxDispatcher`), and only
+        if that holder still has it."""
         o = t.outbox.c
-        free = [o.claimed_by.is_(None), o.claimed_by == owner, o.claim_until < now]
-        if dead_owner is not None:
-            free.append(o.claimed_by == dead_owner)
+        held = (
+            o.claimed_by == taken_from
+            if taken_from is not None
+            else sa.or_(o.claimed_by.is_(None), o.claimed_by == owner)
+        )
         with self.tx() as conn:
             won = conn.execute(
                 sa.update(t.outbox)
-                .where(o.id == notification_id, o.state == "pending", sa.or_(*free))
+                .where(o.id == notification_id, o.state == "pending", held)
                 .values(claimed_by=owner, claim_until=until)
             ).rowcount
         return bool(won)
@@ -1026,6 +1029,14 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{proc.create_time():.3f}"
 
 
+#: How far a live process's start time may move between two readings. psutil derives it from the boot time
+#: in /proc/stat, a whole second that moves when the wall clock is stepped (ntpd steps offsets over 128 ms):
+#: one step of a fraction of a second moves it by 1 s, and a live owner compared to the hundredth would be
+#: taken for dead, its leases, outbox claims and running actions taken over while it works. A process that
+#: reused the pid starts later than this (a pid comes back only after the whole pid space went round).
+SAME_PROCESS_SLACK: Final = 2.5
+
+
 def owner_is_dead(owner: str | None) -> bool:
     """True when the lease owner ran on this host and that exact process is gone."""
     if not owner:
@@ -1043,7 +1054,7 @@ def owner_is_dead(owner: str | None) -> bool:
         return False  # another replica: only its lease expiry can tell
     try:
         proc = psutil.Process(pid)
-        return abs(proc.create_time() - start_time) > 0.01
+        return abs(proc.create_time() - start_time) > SAME_PROCESS_SLACK
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:

@@ -27,6 +27,7 @@ store: {{url: "{url}"}}
 state_dir: {state}
 state: {{checkpoint: 0s}}
 cluster: {{lease: {lease}s}}
+flapping: {{enabled: false}}  # a check broken round after round would be held as flapping: its messages must go out
 notifiers:
   hook: {{type: webhook, url: "{hook}"}}
 checks:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from aiops.store import schema
 from aiops.store.migrations import head_revisions
 from aiops.store.records import Action, Incident
-from aiops.store.store import Store, owner_is_dead
+from aiops.store.store import Store, default_owner, owner_is_dead
 from aiops.types import json_safe
 
 
@@ -224,6 +224,15 @@ def test_owner_is_dead_for_gone_process() -> None:
 
     assert owner_is_dead(f"{socket.gethostname()}:999999999:1.0")
     assert not owner_is_dead("elsewhere:1:1.0")
+
+
+def test_a_live_owner_stays_alive_when_the_clock_is_stepped() -> None:
+    """The start time read back moves by whole seconds when the wall clock is stepped: still this process.
+    A process with this pid that started minutes apart is another one (the pid was reused)."""
+    host, pid, started = default_owner().rsplit(":", 2)
+    for step in (-1.0, 1.0, 2.0):
+        assert not owner_is_dead(f"{host}:{pid}:{float(started) + step:.3f}")
+    assert owner_is_dead(f"{host}:{pid}:{float(started) - 300:.3f}")
 
 
 def test_sqlite_connection_opened_read_only_is_discarded(tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ def message() -> Message:
         dedup_key="disk-full/abc123/firing",
         details={"value": float("nan"), "n": 1},
         links={"incident": "http://aiops/incidents/42"},
+        idempotency_key="disk-full/abc123/firing/7",
     )
 
 
@@ -125,6 +126,7 @@ def test_delivers_signed_json(receiver: tuple[Receiver, str]) -> None:
     assert req["verified"] is True
     assert req["headers"]["Content-Type"] == "application/json"
     assert req["headers"]["X-Aiops-Dedup-Key"] == "disk-full/abc123/firing"
+    assert req["headers"]["Idempotency-Key"] == "disk-full/abc123/firing/7"  # the same on every attempt
     assert req["headers"]["X-Team-Token"] == HEADER_SECRET
     body = json.loads(req["body"])
     assert body["version"] == "1" and body["event"] == "firing"
@@ -143,7 +145,19 @@ def test_delivers_signed_json(receiver: tuple[Receiver, str]) -> None:
     assert body["details"] == {"value": None, "n": 1}  # NaN is not JSON
     assert body["links"] == {"incident": "http://aiops/incidents/42"}
     assert abs(body["sent_at"] - time.time()) < 10
-    assert set(body) == {"version", "event", "dedup_key", "title", "text", "incident", "details", "links", "sent_at"}
+    assert body["idempotency_key"] == "disk-full/abc123/firing/7"
+    assert set(body) == {
+        "version",
+        "event",
+        "dedup_key",
+        "idempotency_key",
+        "title",
+        "text",
+        "incident",
+        "details",
+        "links",
+        "sent_at",
+    }
 
 
 def test_unsigned_without_secret(receiver: tuple[Receiver, str]) -> None:
