@@ -32,6 +32,7 @@ POINTS = (
     "action.handle_saved",  # the remediation's resume handle saved, the side effect not yet allowed to start
     "action.finished",  # the action's final state and the incident's transition (verifying / next rung)
     "incident.resolved",  # resolved, with its resolved message in the outbox
+    "notification.delivered",  # the receiver answered 2xx, the row not yet marked sent: the one resend window
     "notification.sent",  # an outbox row marked sent
 )
 

@@ -276,9 +276,10 @@ class OutboxDispatcher:
             log.error("notifier raised", notifier=name, error=error)
             self._result(name, "retry")
             return "retry"
+        incident: dict[str, Any] = dict(json_object(row.body.get("incident")))
+        faults.point("notification.delivered", str(incident.get("check", "")))
         self._unrecorded[row.id] = (attempts, now)  # delivered: from here on it is recorded, never re-sent
         self._record_sent()
-        incident: dict[str, Any] = dict(json_object(row.body.get("incident")))
         faults.point("notification.sent", str(incident.get("check", "")))
         self._last_sent[name] = now
         self._result(name, "sent")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -76,6 +77,13 @@ def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
     logs = lambda: _logs(replicas)  # noqa: E731
     delays: list[float] = []
     kills: list[float] = []
+    phases: dict[str, list[float]] = {}  # seconds each step of a round took, for the figures printed
+
+    def lap(phase: str, since: float) -> float:
+        now = time.monotonic()
+        phases.setdefault(phase, []).append(now - since)
+        return now
+
     started = time.monotonic()
     try:
         for r in replicas:
@@ -83,11 +91,14 @@ def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
         for r in replicas:
             r.daemon.wait_ready(timeout=60)
         for round_no in range(ROUNDS):
+            at_start = time.monotonic()
             wait_for(lambda: _balanced(replicas, checks), 30, "every check owned, by every replica", logs)
+            step = lap("balanced", at_start)
             victim = replicas[round_no % len(replicas)]
             lost = victim.owned()
             source.break_check(lost[0])
             wait_for(lambda v=victim: _running(v), 30, f"round {round_no}: a running action on the victim", logs)
+            step = lap("running", step)
             victim.daemon.kill()
             killed_at = time.time()
             kills.append(killed_at)
@@ -99,9 +110,12 @@ def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
                     logs,
                 )
                 delays.append(at - killed_at)
+            step = lap("taken over", step)
             victim.daemon.start(wait_ready=False)  # back to three for the next round
             wait_for(lambda n=round_no + 1: _resolved(store_url) == n, 45, f"round {round_no}: resolved", logs)
+            step = lap("resolved", step)
             victim.daemon.wait_ready(timeout=60)
+            lap("restarted", step)
         assert max(delays) <= TAKEOVER_BUDGET, sorted(delays)
         keys = (tmp_path / "executions.log").read_text().split()
         assert len(keys) == ROUNDS and len(set(keys)) == ROUNDS, keys  # one run per incident, none repeated
@@ -115,15 +129,17 @@ def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
         assert takeovers >= len(lost), takeovers  # at least the last round's, counted by the survivors
         adopted = sum(r.daemon.log_path.read_text().count("adopting action left running") for r in replicas)
         assert adopted >= 1, "no action was in flight at a kill"
-        # each round's incident says firing and resolved, each once: counted as an idempotent receiver does
+        # each round's incident said firing and resolved, each once, counted as an idempotent receiver does (a
+        # loaded machine may add notify-only incidents of its own, a source that timed out: held to the same rule)
+        expected = _detector_messages(store_url)
+        assert len(expected) == 2 * ROUNDS
         wait_for(
-            lambda: len(_delivered(webhook_receiver)) >= 2 * ROUNDS,
+            lambda: expected <= set(_delivered(webhook_receiver)),
             20,
             "every message delivered",
             lambda: f"delivered: {sorted(_delivered(webhook_receiver))}\noutbox: {_outbox(store_url)}",
         )
         delivered = _delivered(webhook_receiver)
-        assert sorted(Counter(k.rsplit(":", 1)[-1] for k in delivered).values()) == [ROUNDS, ROUNDS], delivered
         copies = _second_copies(webhook_receiver)
         resent = _resent(replicas)
         for key, (first, second) in copies.items():
@@ -132,8 +148,10 @@ def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
             assert any(first < k < second for k in kills), f"no SIGKILL between the two copies of {key}"
         print(
             f"takeover over {ROUNDS} rounds in {time.monotonic() - started:.0f}s: delays max {max(delays):.2f}s "
-            f"(budget {TAKEOVER_BUDGET:.1f}s); {len(delivered)} messages, {len(copies)} sent again after the "
-            "sender's SIGKILL between send and record"
+            f"(budget {TAKEOVER_BUDGET:.1f}s); {len(delivered)} messages ({len(expected)} of the rounds' incidents), "
+            f"{len(copies)} sent again after their sender's SIGKILL between send and record; median seconds per "
+            "round: "
+            + ", ".join(f"{phase} {statistics.median(took):.2f}" for phase, took in phases.items())
         )
     finally:
         _stop(replicas)
@@ -168,6 +186,14 @@ def _resent(replicas: list[Replica]) -> set[str]:
             if RESENT in line:
                 keys.add(json.loads(line)["idempotency_key"])
     return keys
+
+
+def _detector_messages(url: str) -> set[str]:
+    """The dedup keys of the firing and resolved messages of every detector incident."""
+    with engine(url) as e, e.connect() as conn:
+        query = "SELECT fingerprint, id FROM aiops_incidents WHERE kind LIKE 'detector:%'"
+        rows = conn.execute(sa.text(query)).all()
+    return {f"{fp}:{id_}:{event}" for fp, id_ in rows for event in ("firing", "resolved")}
 
 
 def _outbox(url: str) -> list[tuple[object, ...]]:
