@@ -31,7 +31,7 @@ from tests.servers import WebhookReceiver, create_database
 
 ROUND = 1.0  # the lease round: an expired lease is claimed at most this long after it expired
 TAKEOVER_BUDGET = LEASE + EVERY + ROUND + 2.5  # the "lease + one interval", plus the round and CI slack
-ROUNDS = 20  # SIGKILL rounds per run (about 7 s each: kill, takeover, restart)
+ROUNDS = 20  # SIGKILL rounds per run (each: balance, break, kill, takeover, resolve, restart)
 RESENT = "sending again a message whose sender died while holding it; the receiver may get it twice"
 
 
@@ -66,6 +66,7 @@ def _balanced(replicas: list[Replica], checks: list[str]) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # 20 rounds: about 5 s each on a quiet machine, up to 15 s when the cores are shared
 def test_a_killed_replicas_checks_and_running_action_are_taken_over_once(
     store_url: str, source: CheckSource, tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:
