@@ -16,7 +16,7 @@ from aiops.errors import AiopsError, DeliveryError
 from aiops.notifiers._http import color_of, facts, group_lines, link_list
 from aiops.plugins import Notifier
 from aiops.redact import redact
-from aiops.signing import load_secret
+from aiops.signing import check_one_secret, load_secret
 from aiops.types import Delivery, Message
 
 
@@ -39,8 +39,7 @@ class EmailParams(BaseModel):
 
     @model_validator(mode="after")
     def _one_password(self) -> EmailParams:
-        if self.password and self.password_file:
-            raise ValueError("set either password or password_file, not both")
+        check_one_secret(self.password, self.password_file, "password")
         return self
 
 

@@ -73,6 +73,7 @@ class PagerDutyNotifier(HttpNotifier):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"routing_key": "R0UT1NGKEY"}]
+
     kind = "pagerduty"
 
     def secrets(self) -> list[str]:
