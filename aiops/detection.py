@@ -78,11 +78,12 @@ class SeriesDetector(Detector):
     """
 
     Params: ClassVar[type[BaseModel]] = SeriesDetectorParams
+    params: BaseModel
     name: ClassVar[str] = "series"
     kind: ClassVar[str] = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params: BaseModel = self.validate_params(params)
+        super().__init__(**params)
         self._scorers: dict[str, StreamingScorer] = {}
         self._last_ts: dict[str, float] = {}
 

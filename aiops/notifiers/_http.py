@@ -54,8 +54,7 @@ class HttpNotifier(Notifier):
         return [{"url": f"https://{cls.kind}.example/hooks/x"}]
 
     def __init__(self, **params: Any) -> None:
-        validated: Any = self.validate_params(params)
-        self.params: Any = validated
+        super().__init__(**params)
         self.min_interval = float(getattr(self.params, "min_interval", 0.0))
         self.receiver = f"{self.kind} {url_origin(self.params.url)}"
 

@@ -52,13 +52,14 @@ class EmailNotifier(Notifier):
     """
 
     Params: ClassVar[type[BaseModel]] = EmailParams
+    params: EmailParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"host": "127.0.0.1", "sender": "aiops@example.org", "to": ["oncall@example.org"]}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: EmailParams = self.validate_params(params)
+        super().__init__(**params)
         self.receiver = f"email {self.params.host}:{self.params.port}"
         self.min_interval = 0.0
 

@@ -33,13 +33,14 @@ class WebhookNotifier(Notifier):
     """
 
     Params: ClassVar[type[BaseModel]] = WebhookParams
+    params: WebhookParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9/hook"}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: WebhookParams = self.validate_params(params)
+        super().__init__(**params)
         self.receiver = f"webhook {url_origin(self.params.url)}"
 
     def render(self, message: Message, now: float | None = None) -> dict[str, Any]:

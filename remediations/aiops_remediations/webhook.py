@@ -62,13 +62,14 @@ class WebhookRemediation(Remediation):
     """
 
     Params: ClassVar[type[BaseModel]] = WebhookRemediationParams
+    params: WebhookRemediationParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9/hook"}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: WebhookRemediationParams = self.validate_params(params)
+        super().__init__(**params)
         self.receiver = url_origin(self.params.url)
 
     def plan(self, incident: IncidentView) -> Plan:

@@ -223,11 +223,12 @@ class BaselineDetector(Detector):
     """
 
     Params = BaselineParams
+    params: BaselineParams
     name = "baseline"
     kind = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params: BaselineParams = self.validate_params(params)
+        super().__init__(**params)
         self._groups: dict[str, BaselineScorer] = {}
         self._channels: dict[str, list[str]] = {}
         self._last_ts: dict[str, float] = {}

@@ -43,9 +43,6 @@ class _Quality(Detector):
     Params: ClassVar[type[BaseModel]] = QualityParams
     name: ClassVar[str] = "quality"
 
-    def __init__(self, **params: Any) -> None:
-        self.params: Any = self.validate_params(params)
-
     def examples(
         self, rows: Sequence[Mapping[str, Any]], indexes: Iterable[int], focus: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
@@ -184,6 +181,7 @@ class SchemaDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"columns": {"id": "int", "score": "float"}}]
+
     name: ClassVar[str] = "schema"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -291,6 +289,7 @@ class ValueRangeDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"ranges": {"score": {"min": 0, "max": 1}}}]
+
     name: ClassVar[str] = "value_range"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -346,6 +345,7 @@ class CategoriesDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"allowed": {"country": ["fr", "de"]}}]
+
     name: ClassVar[str] = "categories"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -415,6 +415,7 @@ class DuplicateKeysDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"key": ["id"]}]
+
     name: ClassVar[str] = "duplicates"
 
     def __init__(self, **params: Any) -> None:
@@ -488,6 +489,7 @@ class FreshnessDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"max_age": "1h"}]
+
     name: ClassVar[str] = "freshness"
 
     def __init__(self, **params: Any) -> None:
