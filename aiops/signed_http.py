@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aiops import __version__
 from aiops.durations import Duration
 from aiops.http_outcome import HttpOutcome, classify_error, classify_status
-from aiops.redact import url_secrets, validate_http_url
+from aiops.plugins import Plugin
+from aiops.redact import url_origin, url_secrets, validate_http_url
 from aiops.signing import check_one_secret, load_secret, signature_headers
 from aiops.types import json_safe
 
@@ -47,6 +48,22 @@ class SignedHttpParams(BaseModel):
     def _one_secret(self) -> SignedHttpParams:
         check_one_secret(self.secret, self.secret_file)
         return self
+
+
+class SignedHttpPlugin(Plugin):
+    """What a plugin of any kind that sends signed JSON to one configured URL shares: its parameters (a
+    :class:`SignedHttpParams`), where it sends to as logs and errors may show it, and test parameters."""
+
+    params: SignedHttpParams
+
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        return [{"url": "http://127.0.0.1:9/hook"}]
+
+    @property
+    def origin(self) -> str:
+        """The URL's scheme, host and port: what may be shown of it (its path and query can be a credential)."""
+        return url_origin(self.params.url)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from aiops.errors import AiopsError, DeliveryError
 from aiops.messages import incident_payload
 from aiops.notifiers._http import delivery_of
 from aiops.plugins import Notifier
-from aiops.redact import url_origin
-from aiops.signed_http import SignedHttpParams, send_signed
+from aiops.signed_http import SignedHttpParams, SignedHttpPlugin, send_signed
 from aiops.types import Delivery, Message, json_safe
 
 
@@ -20,7 +19,7 @@ class WebhookParams(SignedHttpParams):
     """Parameters of the webhook notifier."""
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(SignedHttpPlugin, Notifier):
     """POST each notification as signed JSON to an HTTP endpoint; the glue to anything that speaks HTTP.
 
     Why: every chat, paging and ticketing system can receive a webhook, and a small receiver can turn it
@@ -35,13 +34,9 @@ class WebhookNotifier(Notifier):
     Params: ClassVar[type[BaseModel]] = WebhookParams
     params: WebhookParams
 
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "http://127.0.0.1:9/hook"}]
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.receiver = f"webhook {url_origin(self.params.url)}"
+    @property
+    def receiver(self) -> str:
+        return f"webhook {self.origin}"
 
     def render(self, message: Message, now: float | None = None) -> dict[str, Any]:
         """The JSON document sent for a message."""

@@ -11,8 +11,8 @@ from aiops.durations import Duration
 from aiops.errors import AiopsError
 from aiops.messages import incident_payload
 from aiops.plugins import Remediation
-from aiops.redact import redact, redact_url, url_origin
-from aiops.signed_http import SignedHttpParams, send_signed
+from aiops.redact import redact, redact_url
+from aiops.signed_http import SignedHttpParams, SignedHttpPlugin, send_signed
 from aiops.types import ActionContext, IncidentView, Outcome, Plan
 from aiops_remediations.templating import render_template
 
@@ -45,7 +45,7 @@ def _render(value: Any, incident: IncidentView) -> Any:
     return value
 
 
-class WebhookRemediation(Remediation):
+class WebhookRemediation(SignedHttpPlugin, Remediation):
     """Remediate by calling an HTTP endpoint with signed JSON and an ``Idempotency-Key`` header.
 
     Why: most fixes already exist behind an API (a CI job that retrains, a deploy tool's rollback, a
@@ -64,16 +64,8 @@ class WebhookRemediation(Remediation):
     Params: ClassVar[type[BaseModel]] = WebhookRemediationParams
     params: WebhookRemediationParams
 
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "http://127.0.0.1:9/hook"}]
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.receiver = url_origin(self.params.url)
-
     def plan(self, incident: IncidentView) -> Plan:
-        target = render_template(self.params.target or f"webhook:{self.receiver}", incident)
+        target = render_template(self.params.target or f"webhook:{self.origin}", incident)
         details: dict[str, Any] = {"method": self.params.method, "url": redact_url(self.params.url)}
         if self.params.body is not None:
             details["body"] = _render(self.params.body, incident)
@@ -119,7 +111,7 @@ class WebhookRemediation(Remediation):
             )
         except AiopsError as exc:
             return Outcome(ok=False, summary=str(exc), recoverable=False, details={"reason": "secret_file"})
-        outcome, name = answer.outcome, f"{self.params.method} {self.receiver}"
+        outcome, name = answer.outcome, f"{self.params.method} {self.origin}"
         if outcome.status is None:
             return Outcome(
                 ok=False,
