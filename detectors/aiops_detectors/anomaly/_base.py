@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -186,6 +187,7 @@ class Likelihood:
         return lik
 
 
+@dataclass(slots=True)
 class Debounce:
     """Alert debouncing: one event pages once, and a series that just paged needs more to page again.
 
@@ -196,14 +198,11 @@ class Debounce:
     twice in a row: the raised bar removes most of the first without costing the second.
     """
 
-    __slots__ = ("cooldown", "cooldown_level", "level", "rest", "since")
-
-    def __init__(self, rest: int = 100, level: float = 0.6, cooldown: int = 0, cooldown_level: float = 1.0) -> None:
-        self.rest = int(rest)
-        self.level = float(level)
-        self.cooldown = int(cooldown)
-        self.cooldown_level = float(cooldown_level)
-        self.since = 1 << 30
+    rest: int = 100
+    level: float = 0.6
+    cooldown: int = 0
+    cooldown_level: float = 1.0
+    since: int = 1 << 30  # points since the last alert, saturating: a series that never alerted is not resting
 
     def __call__(self, score: float) -> float:
         resting = self.since < self.rest
@@ -220,16 +219,14 @@ class Debounce:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "rest": self.rest,
-            "level": self.level,
-            "cooldown": self.cooldown,
-            "cooldown_level": self.cooldown_level,
-            "since": self.since,
-        }
+        return asdict(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Debounce:
-        d = cls(int(state["rest"]), float(state["level"]), int(state["cooldown"]), float(state["cooldown_level"]))
-        d.since = int(state["since"])
-        return d
+        return cls(
+            int(state["rest"]),
+            float(state["level"]),
+            int(state["cooldown"]),
+            float(state["cooldown_level"]),
+            int(state["since"]),
+        )
