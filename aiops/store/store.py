@@ -128,6 +128,12 @@ class Store:
         with self.tx() as conn:
             return [record(dict(r._mapping)) for r in conn.execute(query)]
 
+    def _first(self, record: Callable[[Mapping[str, object]], R], query: sa.Select[Any]) -> R | None:
+        """The first row of ``query`` as a typed record, None when there is none."""
+        with self.tx() as conn:
+            row = conn.execute(query).first()
+        return record(dict(row._mapping)) if row else None
+
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
         """A connection in a transaction: the thread's open unit of work, else a new one committed on exit."""
@@ -231,25 +237,23 @@ class Store:
     # -- incidents -------------------------------------------------------------------------------------
 
     def open_incident(self, fingerprint: str) -> Incident | None:
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.incidents)
-                .where(t.incidents.c.fingerprint == fingerprint, t.incidents.c.state.in_(OPEN_STATES))
-                .order_by(t.incidents.c.id.desc())
-                .limit(1)
-            ).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            Incident.from_row,
+            sa.select(t.incidents)
+            .where(t.incidents.c.fingerprint == fingerprint, t.incidents.c.state.in_(OPEN_STATES))
+            .order_by(t.incidents.c.id.desc())
+            .limit(1),
+        )
 
     def last_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its state."""
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.incidents)
-                .where(t.incidents.c.fingerprint == fingerprint)
-                .order_by(t.incidents.c.id.desc())
-                .limit(1)
-            ).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            Incident.from_row,
+            sa.select(t.incidents)
+            .where(t.incidents.c.fingerprint == fingerprint)
+            .order_by(t.incidents.c.id.desc())
+            .limit(1),
+        )
 
     def create_incident(self, values: Mapping[str, object], actor: str, reason: str) -> Incident:
         """Insert an incident (every column but ``id``) and its first audit row, in one transaction."""
@@ -345,9 +349,7 @@ class Store:
         return Incident.from_row(dict(row._mapping))
 
     def get_incident(self, incident_id: int) -> Incident | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(Incident.from_row, sa.select(t.incidents).where(t.incidents.c.id == incident_id))
 
     def list_incidents(
         self,
@@ -396,14 +398,10 @@ class Store:
         return Action.from_row(dict(row._mapping))
 
     def get_action(self, action_id: int) -> Action | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, sa.select(t.actions).where(t.actions.c.id == action_id))
 
     def action_by_key(self, key: str) -> Action | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.actions).where(t.actions.c.idempotency_key == key)).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, sa.select(t.actions).where(t.actions.c.idempotency_key == key))
 
     def list_actions(
         self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100
@@ -474,9 +472,7 @@ class Store:
             .order_by(t.actions.c.id.desc())
             .limit(1)
         )
-        with self.tx() as conn:
-            row = conn.execute(query).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, query)
 
     def release_leases(self, owner: str, now: float) -> int:
         """On a clean shutdown: let the next start resume our running actions at once."""
@@ -554,9 +550,7 @@ class Store:
     # -- per-check state -------------------------------------------------------------------------------
 
     def load_check_state(self, check: str) -> CheckState | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.check_state).where(t.check_state.c.check_name == check)).first()
-        return CheckState.from_row(dict(row._mapping)) if row else None
+        return self._first(CheckState.from_row, sa.select(t.check_state).where(t.check_state.c.check_name == check))
 
     def save_check_state(
         self,
@@ -659,9 +653,7 @@ class Store:
         return self._all(OutboxMessage.from_row, query)
 
     def get_notification(self, notification_id: int) -> OutboxMessage | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.outbox).where(t.outbox.c.id == notification_id)).first()
-        return OutboxMessage.from_row(dict(row._mapping)) if row else None
+        return self._first(OutboxMessage.from_row, sa.select(t.outbox).where(t.outbox.c.id == notification_id))
 
     def notification_states(self, notifier: str, incident_id: int) -> list[OutboxMessage]:
         """Every row of one receiver for one incident, oldest first, without payloads (for their states)."""
@@ -711,11 +703,10 @@ class Store:
         return True
 
     def notification_by_key(self, notifier: str, dedup_key: str) -> OutboxMessage | None:
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key)
-            ).first()
-        return OutboxMessage.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            OutboxMessage.from_row,
+            sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key),
+        )
 
     @staticmethod
     def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
@@ -812,9 +803,7 @@ class Store:
             )
 
     def get_flap(self, fingerprint: str) -> FlapEpisode | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint)).first()
-        return FlapEpisode.from_row(dict(row._mapping)) if row else None
+        return self._first(FlapEpisode.from_row, sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint))
 
     def save_flap(self, fingerprint: str, values: Mapping[str, object]) -> None:
         data = _column_values("flap", _FLAP_COLUMNS, values)
@@ -859,9 +848,7 @@ class Store:
             return {str(r[0]) for r in conn.execute(query)}
 
     def get_breaker(self, action_type: str) -> Breaker | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).first()
-        return Breaker.from_row(dict(row._mapping)) if row else None
+        return self._first(Breaker.from_row, sa.select(t.breakers).where(t.breakers.c.action_type == action_type))
 
     def put_breaker(self, action_type: str, values: Mapping[str, object], now: float) -> Breaker:
         """Upsert a breaker's state (one transaction)."""
