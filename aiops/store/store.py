@@ -134,6 +134,16 @@ class Store:
             row = conn.execute(query).first()
         return record(dict(row._mapping)) if row else None
 
+    def _count(self, query: sa.Select[Any]) -> int:
+        """The number a ``count()`` query gives."""
+        with self.tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def _changed(self, statement: sa.Update | sa.Delete) -> int:
+        """How many rows one UPDATE or DELETE changed."""
+        with self.tx() as conn:
+            return int(conn.execute(statement).rowcount)
+
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
         """A connection in a transaction: the thread's open unit of work, else a new one committed on exit."""
@@ -476,14 +486,11 @@ class Store:
 
     def release_leases(self, owner: str, now: float) -> int:
         """On a clean shutdown: let the next start resume our running actions at once."""
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    sa.update(t.actions)
-                    .where(t.actions.c.lease_owner == owner, t.actions.c.state == ActionState.RUNNING.value)
-                    .values(lease_expires=now, updated_at=now)
-                ).rowcount
-            )
+        return self._changed(
+            sa.update(t.actions)
+            .where(t.actions.c.lease_owner == owner, t.actions.c.state == ActionState.RUNNING.value)
+            .values(lease_expires=now, updated_at=now)
+        )
 
     # -- outbox ----------------------------------------------------------------------------------------
 
@@ -544,8 +551,7 @@ class Store:
         return self._all(OutboxMessage.from_row, query)
 
     def outbox_pending(self) -> int:
-        with self.tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING)).scalar() or 0)
+        return self._count(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING))
 
     # -- per-check state -------------------------------------------------------------------------------
 
@@ -640,8 +646,7 @@ class Store:
 
     def prune_events(self, received_before: float) -> int:
         """Delete pushed rows received before a time (retention); returns how many were deleted."""
-        with self.tx() as conn:
-            return int(conn.execute(sa.delete(t.events).where(t.events.c.received_at < received_before)).rowcount)
+        return self._changed(sa.delete(t.events).where(t.events.c.received_at < received_before))
 
     # -- notification pipeline: grouping, repeats, silences, flaps ---------------------------------------
 
@@ -782,25 +787,18 @@ class Store:
         return self._all(Silence.from_row, query)
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
-        with self.tx() as conn:
-            return bool(
-                conn.execute(
-                    sa.update(t.silences)
-                    .where(t.silences.c.id == silence_id, t.silences.c.ends_at > now)
-                    .values(ends_at=now)
-                ).rowcount
+        return bool(
+            self._changed(
+                sa.update(t.silences)
+                .where(t.silences.c.id == silence_id, t.silences.c.ends_at > now)
+                .values(ends_at=now)
             )
+        )
 
     def count_opened(self, fingerprint: str, since: float) -> int:
         """How many incidents of a fingerprint opened at or after ``since`` (flap detection)."""
         inc = t.incidents
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(inc.c.fingerprint == fingerprint, inc.c.opened_at >= since)
-                ).scalar()
-                or 0
-            )
+        return self._count(sa.select(sa.func.count()).where(inc.c.fingerprint == fingerprint, inc.c.opened_at >= since))
 
     def get_flap(self, fingerprint: str) -> FlapEpisode | None:
         return self._first(FlapEpisode.from_row, sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint))
@@ -837,8 +835,7 @@ class Store:
             query = query.where(t.actions.c.target == target)
         if incident_id is not None:
             query = query.where(t.actions.c.incident_id == incident_id)
-        with self.tx() as conn:
-            return int(conn.execute(query).scalar() or 0)
+        return self._count(query)
 
     def targets_since(self, since: float, states: Sequence[str]) -> set[str]:
         """Distinct targets acted on since ``since``: what the blast-radius budget counts."""
