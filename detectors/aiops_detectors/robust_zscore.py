@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
 from aiops_detectors.anomaly import _robust_kernel as kernel
+from aiops_detectors.anomaly._base import band
 
 MAD_TO_SIGMA = kernel.MAD_TO_SIGMA  # MAD of a normal distribution times this is its standard deviation
 
@@ -93,14 +94,7 @@ class RobustZScoreScorer:
         if not st[kernel.S_SCORED]:
             return {}
         m, s = float(st[kernel.S_MEDIAN]), float(st[kernel.S_SCALE])
-        return {
-            "expected": m,
-            "median": m,
-            "mad": float(st[kernel.S_MAD]),
-            "z": float(st[kernel.S_Z]),
-            "lower": m - self.params.z_threshold * s,
-            "upper": m + self.params.z_threshold * s,
-        }
+        return band(m, self.params.z_threshold * s, median=m, mad=float(st[kernel.S_MAD]), z=float(st[kernel.S_Z]))
 
     def state_dict(self) -> dict[str, Any]:
         return {"values": kernel.window_values(self.st, self.p)}

@@ -1,6 +1,6 @@
 """Building blocks shared by the metric scorers: a scorer base with the batch path and NaN guard, a
-JSON-safe ring buffer, and the anomaly-likelihood normaliser that turns any raw score into a calibrated
-surprise in [0, 1].
+JSON-safe ring buffer, the robust scale and the expected band of their evidence, and the anomaly-likelihood
+normaliser that turns any raw score into a calibrated surprise in [0, 1].
 """
 
 from __future__ import annotations
@@ -13,6 +13,19 @@ from typing import Any
 import numpy as np
 
 _SQRT2 = math.sqrt(2.0)
+MEANAD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal distribution times this is its standard deviation
+
+
+def robust_scale(mean_abs_dev: float, level: float) -> float:
+    """The standard deviation a running mean absolute deviation stands for, floored so that a flat series
+    (deviation 0) needs a real step, relative to its ``level``, before anything is unusual."""
+    return max(MEANAD_TO_SIGMA * mean_abs_dev, 1e-6 * abs(level), 1e-9)
+
+
+def band(expected: float, half_width: float, **more: Any) -> dict[str, Any]:
+    """A scorer's evidence: what it expected, the band a point may stay in (``lower``, ``upper``: what plots
+    and messages draw) and whatever else it can tell about the last point."""
+    return {"expected": expected, "lower": expected - half_width, "upper": expected + half_width, **more}
 
 
 def tail_probability(z: float) -> float:

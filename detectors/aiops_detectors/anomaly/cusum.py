@@ -9,10 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 from aiops_detectors.anomaly._batch import cusum_run
-
-_MEANAD_TO_SIGMA = 1.2533
 
 
 class CusumParams(SeriesDetectorParams):
@@ -40,7 +38,7 @@ class CusumScorer(ScorerBase):
         self.recent = 0.0  # fast EWMA of the values, the new level after an alarm
 
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.mean), 1e-9)
+        return robust_scale(self.dev, self.mean)
 
     def _update(self, t: float, x: float) -> float:
         if self.n == 0:
@@ -85,14 +83,7 @@ class CusumScorer(ScorerBase):
         return np.asarray(out)
 
     def expected(self) -> dict[str, Any]:
-        band = self.params.drift * self._scale()
-        return {
-            "expected": self.mean,
-            "lower": self.mean - band,
-            "upper": self.mean + band,
-            "cusum_pos": self.pos,
-            "cusum_neg": self.neg,
-        }
+        return band(self.mean, self.params.drift * self._scale(), cusum_pos=self.pos, cusum_neg=self.neg)
 
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("mean", "dev", "pos", "neg", "n", "recent")}

@@ -9,10 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 from aiops_detectors.anomaly._batch import ewma_run
-
-_MEANAD_TO_SIGMA = 1.2533
 
 
 class EwmaParams(SeriesDetectorParams):
@@ -37,7 +35,7 @@ class EwmaScorer(ScorerBase):
         self.z = 0.0
 
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.mean), 1e-9)
+        return robust_scale(self.dev, self.mean)
 
     def _update(self, t: float, x: float) -> float:
         if self.n == 0:
@@ -76,8 +74,7 @@ class EwmaScorer(ScorerBase):
         return np.asarray(out)
 
     def expected(self) -> dict[str, Any]:
-        band = self.params.z_threshold * self._scale()
-        return {"expected": self.mean, "lower": self.mean - band, "upper": self.mean + band, "z": self.z}
+        return band(self.mean, self.params.z_threshold * self._scale(), z=self.z)
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "dev": self.dev, "n": self.n, "z": self.z}

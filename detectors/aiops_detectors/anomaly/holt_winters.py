@@ -11,9 +11,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 
-_MEANAD_TO_SIGMA = 1.2533
 _DAY = 86400.0
 _CANDIDATES = (7 * _DAY, _DAY)  # weekly first: it also explains the daily pattern when both are present
 
@@ -100,7 +99,7 @@ class HoltWintersScorer(ScorerBase):
 
     # --- streaming ---------------------------------------------------------------------------------------
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.level), 1e-9)
+        return robust_scale(self.dev, self.level)
 
     def _update(self, t: float, x: float) -> float:
         if math.isfinite(self.last_t) and len(self.steps) < 50 and t > self.last_t:
@@ -135,14 +134,7 @@ class HoltWintersScorer(ScorerBase):
         return score
 
     def expected(self) -> dict[str, Any]:
-        band = self.params.z_threshold * self._scale()
-        return {
-            "expected": self.forecast,
-            "lower": self.forecast - band,
-            "upper": self.forecast + band,
-            "z": self.z,
-            "season_points": len(self.season),
-        }
+        return band(self.forecast, self.params.z_threshold * self._scale(), z=self.z, season_points=len(self.season))
 
     def state_dict(self) -> dict[str, Any]:
         return {
