@@ -14,7 +14,8 @@ import hashlib
 import json
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -296,16 +297,7 @@ class ValueRangeDetector(_Quality):
         p = self.params
         out = []
         for col, bounds in p.ranges.items():
-            bad: list[int] = []
-            checked = 0
-            for i, row in enumerate(frame.rows):
-                value = row.get(col)
-                if is_null(value):
-                    continue
-                checked += 1
-                if not _within(value, bounds):
-                    bad.append(i)
-            rate = len(bad) / checked if checked else 0.0
+            bad, checked, rate = _failing(frame.rows, col, partial(_within, bounds=bounds))
             if bad and rate > p.max_violation_rate:
                 values = [frame.rows[i].get(col) for i in bad]
                 numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -353,16 +345,7 @@ class CategoriesDetector(_Quality):
         out = []
         for col, allowed in p.allowed.items():
             accepted = {_category_key(v) for v in allowed}
-            bad: list[int] = []
-            checked = 0
-            for i, row in enumerate(frame.rows):
-                value = row.get(col)
-                if is_null(value):
-                    continue
-                checked += 1
-                if _category_key(value) not in accepted:
-                    bad.append(i)
-            rate = len(bad) / checked if checked else 0.0
+            bad, checked, rate = _failing(frame.rows, col, partial(_among, accepted=accepted))
             if bad and rate > p.max_violation_rate:
                 unexpected = Counter(str(_short(frame.rows[i].get(col))) for i in bad)
                 if col in p.sensitive_columns:
@@ -375,10 +358,29 @@ class CategoriesDetector(_Quality):
         return out
 
 
+def _failing(rows: Sequence[Mapping[str, Any]], column: str, ok: Callable[[Any], bool]) -> tuple[list[int], int, float]:
+    """The rows whose value of ``column`` is present and not ``ok``, how many present values were checked,
+    and the failing share of those (a missing value is the completeness check's business, not this one's)."""
+    bad: list[int] = []
+    checked = 0
+    for i, row in enumerate(rows):
+        value = row.get(column)
+        if is_null(value):
+            continue
+        checked += 1
+        if not ok(value):
+            bad.append(i)
+    return bad, checked, len(bad) / checked if checked else 0.0
+
+
 def _within(value: Any, bounds: Bounds) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False  # a string in a numeric column is out of any numeric range
     return not ((bounds.min is not None and value < bounds.min) or (bounds.max is not None and value > bounds.max))
+
+
+def _among(value: Any, accepted: set[str]) -> bool:
+    return _category_key(value) in accepted
 
 
 def _category_key(value: Any) -> str:
