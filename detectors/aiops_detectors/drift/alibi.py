@@ -232,6 +232,10 @@ def _torch(threads: int, seed: int | None = None) -> Iterator[None]:
 TORCH_THREADS = Field(
     1, ge=1, le=64, description="torch threads while alibi's torch backend runs (1 is fastest on a shared host)"
 )
+# The kernel tests (MMD, and the online detectors' simulated thresholds) cost the square of the reference sample.
+KERNEL_REFERENCE_ROWS = Field(
+    500, ge=10, le=5000, description="reference rows kept (uniform random sample); the cost grows with its square"
+)
 
 
 class AlibiMMDParams(DriftParams):
@@ -242,12 +246,7 @@ class AlibiMMDParams(DriftParams):
         "pytorch", description="alibi's MMD backend (the alibi environment installs pytorch, CPU)"
     )
     n_permutations: int = Field(100, ge=10, description="alibi's permutation count (the p-value's resolution)")
-    max_reference_rows: int = Field(
-        500,
-        ge=10,
-        le=5000,
-        description="reference rows kept (uniform random sample); MMD is quadratic in reference + current rows",
-    )
+    max_reference_rows: int = KERNEL_REFERENCE_ROWS
     max_current_rows: int = Field(
         500, ge=10, le=5000, description="current rows tested (uniform random sample); quadratic, as above"
     )
@@ -389,12 +388,7 @@ class OnlineParams(DriftParams):
         description="simulated streams that set the thresholds (default: the fewest that target `ert`, with a "
         "25% margin); the fit time grows linearly with it",
     )
-    max_reference_rows: int = Field(
-        500,
-        ge=10,
-        le=5000,
-        description="reference rows kept (uniform random sample); the fit time grows with its square",
-    )
+    max_reference_rows: int = KERNEL_REFERENCE_ROWS
     max_current_rows: int = Field(
         5000, ge=1, description="rows fed per evaluation at most: when more arrive, only the newest are fed"
     )
@@ -573,18 +567,8 @@ class _AlibiOnlineDetector(DriftDetector):
                 )
         t = int(det.t)
         details = {
-            "backend": "alibi-detect",
-            "online": True,
-            "t": t,
-            "detected_at": self.detected_at_,
-            "drift_rows": drift_rows,
-            "rows_fed": len(rows),
-            "rows_skipped": int(len(frame) - len(rows)),
-            "rows_dropped": dropped,
-            "ert": p.ert,
+            **self._stream_details(t, drift_rows, len(rows), int(len(frame) - len(rows)), dropped),
             "window_sizes": list(p.window_sizes),
-            "n_bootstraps": self.n_bootstraps_,
-            "fit_seconds": self.fit_seconds_,
         }
         if drift_rows:
             drifted = [c for c, col in columns.items() if col.drift]
@@ -595,6 +579,24 @@ class _AlibiOnlineDetector(DriftDetector):
         else:
             summary = f"alibi {self.alibi_class}: no drift over {len(rows)} new rows (row {t}, ERT {p.ert:g} rows)"
         return DriftResult(bool(drift_rows), summary, columns, None, details)
+
+    def _stream_details(self, t: int, drift_rows: int, fed: int, skipped: int, dropped: int) -> dict[str, Any]:
+        """What every online wrapper reports about the stream: where it is, the episode, what this call fed,
+        and how its thresholds were set."""
+        p: Any = self.params
+        return {
+            "backend": "alibi-detect",
+            "online": True,
+            "t": t,
+            "detected_at": self.detected_at_,
+            "drift_rows": drift_rows,
+            "rows_fed": fed,
+            "rows_skipped": skipped,
+            "rows_dropped": dropped,
+            "ert": p.ert,
+            "n_bootstraps": self.n_bootstraps_,
+            "fit_seconds": self.fit_seconds_,
+        }
 
     def _track_episode(self, drift_rows: int, first_at: int | None, fed: int) -> None:
         """Keep when the current drift episode started (the stream time of its first drifting row); a stream
@@ -889,23 +891,13 @@ class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
         mean = window.mean(axis=0) if len(window) else np.zeros(len(self.columns_))
         shift = {c: round(float(v), 4) for c, v in zip(self.columns_, mean, strict=True)}
         details = {
-            "backend": "alibi-detect",
+            **self._stream_details(t, drift_rows, len(rows), int(len(frame) - len(rows)), dropped),
             "alibi_backend": p.backend,
-            "online": True,
-            "t": t,
-            "detected_at": self.detected_at_,
-            "drift_rows": drift_rows,
-            "rows_fed": len(rows),
-            "rows_skipped": int(len(frame) - len(rows)),
-            "rows_dropped": dropped,
             "statistic": None if shown is None else shown[1],
             "threshold": None if shown is None else shown[2],
             "tested_columns": list(self.columns_),
             "window_shift_sd": shift,
-            "ert": p.ert,
             "window_size": p.window_size,
-            "n_bootstraps": self.n_bootstraps_,
-            "fit_seconds": self.fit_seconds_,
         }
         if drift_rows:
             moved = sorted(self.columns_, key=lambda c: -abs(shift[c]))
