@@ -22,7 +22,8 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ from aiops.errors import DetectorError
 from aiops.types import json_safe
 
 from .base import DriftDetector, DriftParams, fmt_p, numeric_matrix, to_frame
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 INSTALL_HINT = (
     "alibi-detect is not installed: run scripts/alibi-env.sh (creates .alibi-venv with pip install -e "
@@ -425,6 +428,28 @@ class AlibiFETOnlineParams(AlibiOnlineParams):
     lam: float = Field(0.99, gt=0.0, le=1.0, description="alibi's smoothing of the statistic (1: none)")
 
 
+@dataclass
+class _Tally(Generic[T]):
+    """The rows one call fed to an online detector: how many drifted, and what the first drifting one and the
+    last one said (each ``(stream time, ...)``)."""
+
+    drift_rows: int = 0
+    first: T | None = None
+    last: T | None = None
+
+    def add(self, drift: bool, said: T) -> None:
+        self.last = said
+        if drift:
+            self.drift_rows += 1
+            if self.first is None:
+                self.first = said
+
+    @property
+    def shown(self) -> T | None:
+        """What the result reports: the row where drift was first seen, else the newest."""
+        return self.first if self.first is not None else self.last
+
+
 class _AlibiOnlineDetector(DriftDetector):
     """Common wrapper of alibi's univariate online detectors: fit on the reference, feed each new row in order.
 
@@ -535,9 +560,7 @@ class _AlibiOnlineDetector(DriftDetector):
         x, ok = self._encode(frame)
         rows = np.flatnonzero(ok)
         d = len(self.columns_)
-        drift_rows = 0
-        first: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
-        last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        tally: _Tally[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = _Tally()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")
             for i in rows:
@@ -548,13 +571,9 @@ class _AlibiOnlineDetector(DriftDetector):
                 best = np.nanmax(stats, axis=0)
                 window = np.where(np.isnan(stats).all(axis=0), -1, np.argmax(np.nan_to_num(stats, nan=-np.inf), 0))
                 thr = np.broadcast_to(np.asarray(out["threshold"], dtype=float).ravel(), (d,))
-                last = (int(out["time"]), best, thr, window)
-                if out["is_drift"]:
-                    drift_rows += 1
-                    if first is None:
-                        first = last
-        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
-        shown = first or last
+                tally.add(bool(out["is_drift"]), (int(out["time"]), best, thr, window))
+        self._track_episode(tally, len(rows))
+        shown, drift_rows = tally.shown, tally.drift_rows
         columns: dict[str, ColumnDrift] = {}
         if shown is not None:
             _, best, thr, window = shown
@@ -598,12 +617,12 @@ class _AlibiOnlineDetector(DriftDetector):
             "fit_seconds": self.fit_seconds_,
         }
 
-    def _track_episode(self, drift_rows: int, first_at: int | None, fed: int) -> None:
+    def _track_episode(self, tally: _Tally[tuple[Any, ...]], fed: int) -> None:
         """Keep when the current drift episode started (the stream time of its first drifting row); a stream
         fed back within the thresholds ends it, so a later drift is a new one."""
-        if drift_rows:
-            if self.detected_at_ is None and first_at is not None:
-                self.detected_at_ = first_at
+        if tally.drift_rows:
+            if self.detected_at_ is None and tally.first is not None:
+                self.detected_at_ = int(tally.first[0])
         elif fed:
             self.detected_at_ = None
 
@@ -871,21 +890,15 @@ class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
         det = self.detector_
         x, ok = self._encode(frame)
         rows = np.flatnonzero(ok)
-        drift_rows = 0
-        first: tuple[int, float, float] | None = None
-        last: tuple[int, float, float] | None = None
+        tally: _Tally[tuple[int, float, float]] = _Tally()
         with _torch(p.torch_threads):
             for i in rows:
                 out = det.predict(x[i], return_test_stat=True)["data"]
                 self.recent_.append(x[i])
                 self._trim()
-                last = (int(out["time"]), float(out["test_stat"]), float(out["threshold"]))
-                if out["is_drift"]:
-                    drift_rows += 1
-                    if first is None:
-                        first = last
-        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
-        shown = first or last
+                tally.add(bool(out["is_drift"]), (int(out["time"]), float(out["test_stat"]), float(out["threshold"])))
+        self._track_episode(tally, len(rows))
+        shown, drift_rows = tally.shown, tally.drift_rows
         t = int(det.t)
         window = np.asarray(self.recent_, dtype=float).reshape(-1, len(self.columns_))
         mean = window.mean(axis=0) if len(window) else np.zeros(len(self.columns_))
