@@ -10,9 +10,9 @@ with the evidence a person needs to judge them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +44,32 @@ def batch_score(scorer: StreamingScorer, timestamps: Sequence[float], values: Se
     for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
         out[i] = scorer.update(float(t), float(v))
     return out
+
+
+class Stateful(Protocol):
+    """What saves and restores its state as JSON-safe data (a scorer of one series, or of a group)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+S = TypeVar("S", bound=Stateful)
+
+
+def saved_scorers(scorers: Mapping[str, Stateful]) -> dict[str, Any]:
+    """The state of a detector's scorers, one per key (a series, a group), as one JSON-safe mapping."""
+    return {key: scorer.state_dict() for key, scorer in scorers.items()}
+
+
+def restored_scorers(states: Mapping[str, Any], new: Callable[[], S]) -> dict[str, S]:
+    """The scorers :func:`saved_scorers` saved, each a ``new()`` scorer loaded with its state."""
+    restored: dict[str, S] = {}
+    for key, state in dict(states).items():
+        scorer = new()
+        scorer.load_state_dict(state)
+        restored[key] = scorer
+    return restored
 
 
 def group_series(frame: Frame, label: str | None) -> dict[str, dict[str, Series]]:
@@ -78,11 +104,12 @@ class SeriesDetector(Detector):
     """
 
     Params: ClassVar[type[BaseModel]] = SeriesDetectorParams
+    params: BaseModel
     name: ClassVar[str] = "series"
     kind: ClassVar[str] = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params: BaseModel = self.validate_params(params)
+        super().__init__(**params)
         self._scorers: dict[str, StreamingScorer] = {}
         self._last_ts: dict[str, float] = {}
 
@@ -166,17 +193,10 @@ class SeriesDetector(Detector):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "series": {k: s.state_dict() for k, s in self._scorers.items()},
-            "last_ts": dict(self._last_ts),
-        }
+        return {"series": saved_scorers(self._scorers), "last_ts": dict(self._last_ts)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._scorers = {}
-        for key, scorer_state in dict(state.get("series", {})).items():
-            scorer = self.new_scorer()
-            scorer.load_state_dict(scorer_state)
-            self._scorers[key] = scorer
+        self._scorers = restored_scorers(state.get("series", {}), self.new_scorer)
         self._last_ts = {k: float(v) for k, v in dict(state.get("last_ts", {})).items()}
 
     # -- per-series checkpoints: only the series that changed are saved, as arrays rather than JSON --------

@@ -133,3 +133,16 @@ def load_secret(secret: str | None, secret_file: str | None) -> bytes | None:
             raise AiopsError(f"secret_file {secret_file} is empty", recoverable=False, reason="secret_file")
         return data
     return None
+
+
+def check_one_secret(secret: str | None, secret_file: str | None, name: str = "secret") -> None:
+    """Refuse a configuration giving a secret both inline and as a file (which one would win is a guess).
+
+    >>> check_one_secret("abc", None)
+    >>> check_one_secret("abc", "/run/secrets/hook", "password")
+    Traceback (most recent call last):
+    ...
+    ValueError: set either password or password_file, not both
+    """
+    if secret and secret_file:
+        raise ValueError(f"set either {name} or {name}_file, not both")

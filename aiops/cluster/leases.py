@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -77,31 +77,25 @@ class Round:
     live: int  # live replicas counted for the fair share
 
 
+@dataclass(eq=False)
 class Leases:
     """This replica's side of the lease table. Thread-safe: the scheduler's check jobs ask :meth:`fence`
     while the housekeeping job runs :meth:`tick`."""
 
-    def __init__(
-        self,
-        store: Store,
-        replica: str,
-        lease: float,
-        *,
-        now: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        beat: Callable[[], None] | None = None,
-        live: Callable[[float], set[str]] | None = None,
-    ) -> None:
-        self.store = store
-        self.replica = replica
-        self.lease = lease
-        self.now = now
-        self.monotonic = monotonic
-        self.beat = beat  # the membership heartbeat, run before each round so this replica counts as live
-        self.live = live  # the replicas whose heartbeat is younger than the given seconds (the membership's)
-        self._held: dict[str, tuple[int, float]] = {}  # check -> (fencing token, monotonic deadline)
-        self._lock = threading.Lock()
-        self._next_round = float("-inf")
+    store: Store
+    replica: str
+    lease: float
+    _: KW_ONLY
+    now: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    beat: Callable[[], None] | None = None
+    """The membership heartbeat, run before each round so this replica counts as live."""
+    live: Callable[[float], set[str]] | None = None
+    """The replicas whose heartbeat is younger than the given seconds (the membership's)."""
+    # check -> (fencing token, monotonic deadline)
+    _held: dict[str, tuple[int, float]] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _next_round: float = field(default=float("-inf"), init=False)
 
     # -- what this replica holds -----------------------------------------------------------------------
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiops.demo.common import DRIFT_COLUMNS, FEATURES, TABLE
+from aiops.demo.config import FRESH_MAX_AGE
 from aiops.reportstyle import COLORS, CSS
 from aiops.svgplot import Marker, histogram, line_chart
 from aiops.svgplot import esc as _e
@@ -73,35 +75,40 @@ def _sampled(run: Any, result: Any, key: str) -> tuple[list[float], list[float]]
     return xs, ys
 
 
+@dataclass(frozen=True)
+class SeriesPlot:
+    """A scenario shown as one sampled series against the limit its check alerts at."""
+
+    key: str  # of the sampled service stats
+    title: str
+    limit: tuple[float, str]  # where the dashed line is drawn, and its label
+    ylabel: str
+    in_demo_seconds: bool = False  # a duration in wall seconds, shown in demo seconds
+
+
+SERIES_PLOTS = {
+    "bad-deploy": SeriesPlot("p95_latency_ms", "p95 latency (ms), model service /stats", (80, "threshold 80 ms"), "ms"),
+    "pipeline-kill": SeriesPlot(
+        "newest_age",
+        "age of the newest prediction-log row (demo s)",
+        (FRESH_MAX_AGE, f"freshness limit {FRESH_MAX_AGE:g} s"),
+        "demo s",
+        in_demo_seconds=True,
+    ),
+    "flapping": SeriesPlot(
+        "error_rate", "error rate, model service /stats", (0.2, "threshold 0.2"), "share of requests"
+    ),
+}
+
+
 def _plots(run: Any, result: Any) -> str:
     markers = _markers(run, result)
-    if result.name == "bad-deploy":
-        xs, ys = _sampled(run, result, "p95_latency_ms")
-        return line_chart(
-            [("p95 latency (ms), model service /stats", xs, ys, "#1a73e8")],
-            markers,
-            hline=(80, "threshold 80 ms"),
-            ylabel="ms",
-        )
-    if result.name == "pipeline-kill":
-        xs, ys = _sampled(run, result, "newest_age")
-        demo_ys = [run.demo_seconds(y) for y in ys]
-        from aiops.demo.config import FRESH_MAX_AGE
-
-        return line_chart(
-            [("age of the newest prediction-log row (demo s)", xs, demo_ys, "#1a73e8")],
-            markers,
-            hline=(FRESH_MAX_AGE, f"freshness limit {FRESH_MAX_AGE:g} s"),
-            ylabel="demo s",
-        )
-    if result.name == "flapping":
-        xs, ys = _sampled(run, result, "error_rate")
-        return line_chart(
-            [("error rate, model service /stats", xs, ys, "#1a73e8")],
-            markers,
-            hline=(0.2, "threshold 0.2"),
-            ylabel="share of requests",
-        )
+    plot = SERIES_PLOTS.get(result.name)
+    if plot is not None:
+        xs, ys = _sampled(run, result, plot.key)
+        if plot.in_demo_seconds:
+            ys = [run.demo_seconds(y) for y in ys]
+        return line_chart([(plot.title, xs, ys, "#1a73e8")], markers, hline=plot.limit, ylabel=plot.ylabel)
     # drift: the feature distributions before and after the fault, and a drifted feature over time
     firing = next((_state_time(i, "firing") for i in result.incidents), None) or result.fault_at + 8 * run.tick()
     before = _rows(run.layout.db, result.fault_at - 600, result.fault_at)

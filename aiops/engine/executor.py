@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 import structlog
@@ -39,34 +40,28 @@ log = structlog.get_logger("aiops.executor")
 RECORD_RETRY_MAX = 5.0
 
 
+@dataclass(eq=False)
 class ActionExecutor:
     """Claims due actions and runs each in a worker thread; reconciles orphans left by dead processes."""
 
-    def __init__(
-        self,
-        store: Store,
-        incidents: IncidentManager,
-        runtime_ref: Callable[[], Runtime],
-        now: Callable[[], float],
-        owner: str,
-        *,
-        max_workers: int = 4,
-        on_done: Callable[[str, str, float], None] | None = None,
-        fence_for: FenceFor | None = None,
-    ) -> None:
-        self.store = store
-        self.incidents = incidents
-        self.runtime_ref = runtime_ref
-        self.now = now
-        self.owner = owner
-        self.on_done = on_done
-        # Shards new work by check lease: only the replica running a check claims its pending actions and
-        # times out its approvals, each claim fenced by the lease (None: one replica does everything).
-        self.fence_for = fence_for
+    store: Store
+    incidents: IncidentManager
+    runtime_ref: Callable[[], Runtime]
+    now: Callable[[], float]
+    owner: str
+    _: KW_ONLY
+    max_workers: InitVar[int] = 4
+    on_done: Callable[[str, str, float], None] | None = None
+    fence_for: FenceFor | None = None
+    """Shards new work by check lease: only the replica running a check claims its pending actions and times
+    out its approvals, each claim fenced by the lease (None: one replica does everything)."""
+    _pool: ThreadPoolExecutor = field(init=False)
+    _inflight: dict[int, Future[None]] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+
+    def __post_init__(self, max_workers: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="action")
-        self._inflight: dict[int, Future[None]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
 
     # -- scheduling ------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import structlog
@@ -56,26 +57,19 @@ FenceFor = Callable[[str], Fence | None]
 RECONCILE_EVERY = 30.0
 
 
+@dataclass(eq=False)
 class IncidentManager:
     """Owns every incident transition. ``runtime_ref`` returns the current runtime (it changes on reload)."""
 
-    def __init__(
-        self,
-        store: Store,
-        runtime_ref: Callable[[], Runtime],
-        now: Callable[[], float],
-        *,
-        paused: Callable[[], bool] = lambda: False,
-        on_transition: Callable[[str, str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.runtime_ref = runtime_ref
-        self.now = now
-        self.paused = paused
-        self.on_transition = on_transition
-        self._locks = KeyedLocks()
-        self._local = threading.local()
-        self._reconciled_at: float | None = None
+    store: Store
+    runtime_ref: Callable[[], Runtime]
+    now: Callable[[], float]
+    _: KW_ONLY
+    paused: Callable[[], bool] = lambda: False
+    on_transition: Callable[[str, str], None] | None = None
+    _locks: KeyedLocks = field(default_factory=KeyedLocks, init=False)
+    _local: threading.local = field(default_factory=threading.local, init=False)
+    _reconciled_at: float | None = field(default=None, init=False)
 
     # -- units of work ---------------------------------------------------------------------------------
 

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops import __version__
 from aiops.durations import Duration
-from aiops.http_outcome import classify_status
-from aiops.notifiers.webhook import _excerpt, delivered_or_raise, delivery_headers, unanswered
+from aiops.errors import DeliveryError
+from aiops.http_outcome import HttpOutcome, classify_error, classify_status
 from aiops.plugins import Notifier
-from aiops.redact import url_origin, url_secrets, validate_http_url
+from aiops.redact import redact, url_origin, url_secrets, validate_http_url
+from aiops.signed_http import excerpt
 from aiops.text import abbreviate
 from aiops.types import Delivery, Message
 
@@ -41,16 +42,19 @@ class HttpParams(BaseModel):
         return validate_http_url(value)
 
 
-
 class HttpNotifier(Notifier):
     """Base of the webhook-style notifiers: subclasses implement :meth:`render` (the provider's format)."""
 
     Params: ClassVar[type[BaseModel]] = HttpParams
     kind = "http"
 
+    @classmethod
+    def test_params(cls) -> list[dict[str, Any]]:
+        """A webhook URL on the provider's example domain: all a chat webhook needs (the suite never sends)."""
+        return [{"url": f"https://{cls.kind}.example/hooks/x"}]
+
     def __init__(self, **params: Any) -> None:
-        validated: Any = self.validate_params(params)
-        self.params: Any = validated
+        super().__init__(**params)
         self.min_interval = float(getattr(self.params, "min_interval", 0.0))
         self.receiver = f"{self.kind} {url_origin(self.params.url)}"
 
@@ -93,27 +97,71 @@ class HttpNotifier(Notifier):
         try:
             response = requests.post(url, headers=hdrs, timeout=self.params.timeout, allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
-            raise unanswered(exc, self.params.timeout, self.receiver, self.secrets()) from None
+            return delivery_of(classify_error(exc, self.params.timeout), "", self.receiver, self.secrets())
         with response:
-            excerpt = _excerpt(response)
+            said = excerpt(response)
             outcome = classify_status(response.status_code, response.headers)
             if outcome.status == 429 and outcome.retry_after is None and retry_after_from_body is not None:
                 with contextlib.suppress(ValueError):
                     outcome = replace(outcome, retry_after=retry_after_from_body(response.json()))
-        return delivered_or_raise(outcome, excerpt, self.receiver, self.secrets())
+        return delivery_of(outcome, said, self.receiver, self.secrets())
+
+
+def delivery_headers(message: Message) -> dict[str, str]:
+    """The headers that identify a message to its receiver: ``X-Aiops-Dedup-Key`` (the event) and, when the
+    outbox sends it, ``Idempotency-Key`` (the IETF httpapi header): equal on every attempt of that message,
+    so a receiver can drop the copy that is sent again when a replica dies between the send and its record."""
+    headers = {"X-Aiops-Dedup-Key": message.dedup_key}
+    if message.idempotency_key:
+        headers["Idempotency-Key"] = message.idempotency_key
+    return headers
+
+
+def delivery_of(outcome: HttpOutcome, excerpt: str, receiver: str, secrets: Sequence[str]) -> Delivery:
+    """The :class:`Delivery` of a 2xx answer, else the :class:`DeliveryError` the outbox acts on: retried
+    (honouring ``Retry-After``) when :mod:`aiops.http_outcome` calls the exchange retryable, else final.
+    ``excerpt`` is the start of the answer's body (empty when nothing answered)."""
+    if outcome.ok:
+        return Delivery(receiver=receiver, status=outcome.status, detail=redact(excerpt, secrets))
+    said = f": {excerpt}" if excerpt else ""
+    if outcome.status is None:
+        text = outcome.detail
+    elif outcome.retryable:
+        text = f"HTTP {outcome.status}, will retry{said}"
+    elif outcome.redirect:
+        text = f"HTTP {outcome.status} redirect; configure the final URL{said}"
+    else:
+        text = f"HTTP {outcome.status}{said}"
+    raise DeliveryError(
+        redact(f"{receiver}: {text}", secrets),
+        recoverable=outcome.retryable,
+        reason=outcome.reason,
+        retry_after=outcome.retry_after,
+    )
 
 
 # -- rendering helpers shared by the chat notifiers -------------------------------------------------------------
+
+T = TypeVar("T")
 
 SEVERITY_COLOR = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 RESOLVED_COLOR = "#2ca02c"
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 
 
-def color_of(message: Message) -> str:
+def by_severity(message: Message, resolved: T, per_severity: Mapping[str, T], otherwise: T) -> T:
+    """A channel's marker of a message (a colour, an emoji): ``resolved`` once healthy, else the incident's
+    severity's, else ``otherwise``.
+
+    Why one rule: every channel shows the same thing the same way, a resolved message never in alarm colours.
+    """
     if message.event == "resolved":
-        return RESOLVED_COLOR
-    return SEVERITY_COLOR.get(str(message.incident.severity), "#7f7f7f")
+        return resolved
+    return per_severity.get(str(message.incident.severity), otherwise)
+
+
+def color_of(message: Message) -> str:
+    return by_severity(message, RESOLVED_COLOR, SEVERITY_COLOR, "#7f7f7f")
 
 
 def truncate(text: str, limit: int) -> str:

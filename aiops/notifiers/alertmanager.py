@@ -38,7 +38,6 @@ class AlertmanagerParams(HttpParams):
     extra_labels: dict[str, str] = Field(default_factory=dict, description="labels added to every alert")
 
 
-
 class AlertmanagerNotifier(HttpNotifier):
     """Posts incidents as alerts to Alertmanager's ``/api/v2/alerts``, to reuse its routing and silences.
 
@@ -56,6 +55,7 @@ class AlertmanagerNotifier(HttpNotifier):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9093"}]
+
     kind = "alertmanager"
 
     def __init__(self, **params: Any) -> None:

@@ -50,10 +50,6 @@ class DiscordNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = DiscordParams
-
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "https://discord.example/api/webhooks/1/x"}]
     kind = "discord"
 
     def _embed(self, message: Message) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from aiops.errors import AiopsError, DeliveryError
 from aiops.notifiers._http import color_of, facts, group_lines, link_list
 from aiops.plugins import Notifier
 from aiops.redact import redact
-from aiops.signing import load_secret
+from aiops.signing import check_one_secret, load_secret
 from aiops.types import Delivery, Message
 
 
@@ -40,8 +40,7 @@ class EmailParams(BaseModel):
 
     @model_validator(mode="after")
     def _one_password(self) -> EmailParams:
-        if self.password and self.password_file:
-            raise ValueError("set either password or password_file, not both")
+        check_one_secret(self.password, self.password_file, "password")
         return self
 
 
@@ -54,13 +53,14 @@ class EmailNotifier(Notifier):
     """
 
     Params: ClassVar[type[BaseModel]] = EmailParams
+    params: EmailParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"host": "127.0.0.1", "sender": "aiops@example.org", "to": ["oncall@example.org"]}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: EmailParams = self.validate_params(params)
+        super().__init__(**params)
         self.receiver = f"email {self.params.host}:{self.params.port}"
         self.min_interval = 0.0
 

@@ -26,10 +26,6 @@ class MattermostNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = MattermostParams
-
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "https://chat.example/hooks/x"}]
     kind = "mattermost"
 
     def render(self, message: Message) -> dict[str, Any]:

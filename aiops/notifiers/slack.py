@@ -11,6 +11,7 @@ from aiops.notifiers._http import (
     SEVERITY_EMOJI,
     HttpNotifier,
     HttpParams,
+    by_severity,
     facts,
     group_lines,
     link_list,
@@ -50,18 +51,10 @@ class SlackNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = SlackParams
-
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "https://hooks.slack.example/services/x"}]
     kind = "slack"
 
     def render(self, message: Message) -> dict[str, Any]:
-        emoji = (
-            ":white_check_mark:"
-            if message.event == "resolved"
-            else SEVERITY_EMOJI.get(str(message.incident.severity), ":grey_question:")
-        )
+        emoji = by_severity(message, ":white_check_mark:", SEVERITY_EMOJI, ":grey_question:")
         blocks: list[dict[str, Any]] = [
             {
                 "type": "header",

@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from aiops.durations import Duration
-from aiops.notifiers._http import HttpNotifier, HttpParams, facts, group_lines, link_list, truncate
+from aiops.notifiers._http import HttpNotifier, HttpParams, by_severity, facts, group_lines, link_list, truncate
 from aiops.types import Message
 
 CARD_VERSION = "1.4"  # the highest version Teams renders from a Workflows webhook
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_COLOR = {"critical": "Attention", "warning": "Warning"}  # Adaptive Card colour names
 
 
 class TeamsParams(HttpParams):
@@ -27,18 +28,10 @@ class TeamsNotifier(HttpNotifier):
     """
 
     Params: ClassVar[type[BaseModel]] = TeamsParams
-
-    @classmethod
-    def test_params(cls) -> list[dict[str, Any]]:
-        return [{"url": "https://teams.example/webhook/x"}]
     kind = "teams"
 
     def render(self, message: Message) -> dict[str, Any]:
-        color = (
-            "Good"
-            if message.event == "resolved"
-            else {"critical": "Attention", "warning": "Warning"}.get(str(message.incident.severity), "Accent")
-        )
+        color = by_severity(message, "Good", CARD_COLOR, "Accent")
         body: list[dict[str, Any]] = [
             {
                 "type": "TextBlock",

@@ -39,7 +39,7 @@ def validated(params: BaseModel) -> Iterator[None]:
         _VALIDATED.reset(token)
 
 
-class Plugin(ABC):  # noqa: B024 - the kinds declare the abstract methods; this holds what they share
+class Plugin(ABC):
     """Base of the four plugin kinds (:class:`Source`, :class:`Detector`, :class:`Remediation`,
     :class:`Notifier`)."""
 
@@ -47,7 +47,15 @@ class Plugin(ABC):  # noqa: B024 - the kinds declare the abstract methods; this 
     """The plugin's configuration, a pydantic model: the config loader validates a block against it (with
     line numbers), ``aiops plugins`` and docs/configuration.md describe it."""
 
+    params: Any
+    """The validated parameters, an instance of ``Params``; a plugin declares ``params: MyParams`` to type it."""
+
     _context: PluginContext | None = None
+
+    def __init__(self, **params: Any) -> None:
+        """Store the validated parameters and nothing else (scikit-learn's rule: the constructor stores, the
+        methods work). A plugin that derives more from them extends this, calling ``super().__init__``."""
+        self.params = self.validate_params(params)
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:

@@ -122,13 +122,14 @@ class HttpSource(Source):
     """
 
     Params: ClassVar[type[BaseModel]] = HttpParams
+    params: HttpParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9/metrics"}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: HttpParams = self.validate_params(params)
+        super().__init__(**params)
         self._metrics = {name: compile_path(sel) for name, sel in self.params.metrics.items()}
         self._rows = compile_path(self.params.rows) if self.params.rows else None
         self._session = requests.Session()

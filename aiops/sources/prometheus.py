@@ -77,13 +77,14 @@ class PrometheusSource(Source):
     """
 
     Params: ClassVar[type[BaseModel]] = PrometheusParams
+    params: PrometheusParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9", "query": "up"}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: PrometheusParams = self.validate_params(params)
+        super().__init__(**params)
         self._session = requests.Session()
 
     def collect(self, since: float | None, until: float) -> Frame:

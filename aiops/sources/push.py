@@ -35,14 +35,24 @@ class PushParams(BaseModel):
 
 
 class _PushedRows(Source):
-    """What the push and alertmanager sources share: the store their rows are read from.
+    """What the push and alertmanager sources share: the store their rows are read from, and the cursor.
 
     The daemon's own store (handed over in the plugin context) unless ``store_url`` names another one,
-    which the source then opens itself and closes when stopped.
+    which the source then opens itself and closes when stopped. The cursor is the id of the last row read,
+    kept in the source's state so that a restart neither loses nor repeats a row; subclasses add their own
+    state to it.
     """
 
     params: Any
+    cursor_: int | None = None
     _own_store: ClosablePushedEvents | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor_}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        cursor = state.get("cursor")
+        self.cursor_ = int(cursor) if isinstance(cursor, int) and cursor >= 0 else None
 
     def _events(self) -> PushedEvents:
         if self.params.store_url:
@@ -79,15 +89,13 @@ class PushSource(_PushedRows):
         self.params: PushParams = self.validate_params(
             {"stream": stream, "store_url": store_url, "max_rows_per_tick": max_rows_per_tick}
         )
-        self.cursor_: int | None = None
         self.last_ts_: dict[str, float] = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor_, "last_ts": dict(self.last_ts_)}
+        return {**super().state_dict(), "last_ts": dict(self.last_ts_)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        cursor = state.get("cursor")
-        self.cursor_ = int(cursor) if isinstance(cursor, int) and cursor >= 0 else None
+        super().load_state_dict(state)
         last = state.get("last_ts")
         self.last_ts_ = (
             {str(k): float(v) for k, v in last.items() if isinstance(v, int | float)} if isinstance(last, dict) else {}
@@ -208,15 +216,13 @@ class AlertmanagerSource(_PushedRows):
             {"matchers": list(matchers or []), "store_url": store_url, "expire_after": expire_after}
         )
         self._matchers = parse_matchers(self.params.matchers)
-        self.cursor_: int | None = None
         self.active_: dict[str, dict[str, Any]] = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor_, "active": dict(self.active_)}
+        return {**super().state_dict(), "active": dict(self.active_)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        cursor = state.get("cursor")
-        self.cursor_ = int(cursor) if isinstance(cursor, int) and cursor >= 0 else None
+        super().load_state_dict(state)
         active = state.get("active")
         self.active_ = (
             {str(k): dict(v) for k, v in active.items() if isinstance(v, dict)} if isinstance(active, dict) else {}

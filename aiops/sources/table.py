@@ -90,13 +90,14 @@ class TableSource(Source):
     """
 
     Params: ClassVar[type[BaseModel]] = TableParams
+    params: TableParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"path": "rows.csv"}, {"url": "sqlite:///rows.db", "table": "predictions"}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: TableParams = self.validate_params(params)
+        super().__init__(**params)
         self.files_: dict[str, dict[str, Any]] = {}
         self.watermark_: Any = None
         self.schema_: dict[str, str] = {}  # inferred kind per column when none is declared

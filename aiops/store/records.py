@@ -300,26 +300,15 @@ class RepeatLog(StoredRecord):
 
 
 @dataclass(frozen=True)
-class CheckState:
+class CheckState(StoredRecord):
     """A check's saved position: the last window end it evaluated (``since``), the source's state (its
     cursor) and, for stores written before binary checkpoints, the detectors' state as JSON."""
 
-    check: str
+    check_name: str
     since: float | None
     detector_state: JsonObject
     source_state: JsonObject
     updated_at: float
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, object]) -> CheckState:
-        since = row.get("since")
-        return cls(
-            check=str(row["check_name"]),
-            since=None if since is None else _float(since),
-            detector_state=json_object(row.get("detector_state")),
-            source_state=json_object(row.get("source_state")),
-            updated_at=_float(row["updated_at"]),
-        )
 
 
 Record = Incident | Action | OutboxMessage | Breaker | Silence | FlapEpisode | RepeatLog

@@ -128,6 +128,22 @@ class Store:
         with self.tx() as conn:
             return [record(dict(r._mapping)) for r in conn.execute(query)]
 
+    def _first(self, record: Callable[[Mapping[str, object]], R], query: sa.Select[Any]) -> R | None:
+        """The first row of ``query`` as a typed record, None when there is none."""
+        with self.tx() as conn:
+            row = conn.execute(query).first()
+        return record(dict(row._mapping)) if row else None
+
+    def _count(self, query: sa.Select[Any]) -> int:
+        """The number a ``count()`` query gives."""
+        with self.tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def _changed(self, statement: sa.Update | sa.Delete) -> int:
+        """How many rows one UPDATE or DELETE changed."""
+        with self.tx() as conn:
+            return int(conn.execute(statement).rowcount)
+
     @contextmanager
     def tx(self) -> Iterator[sa.Connection]:
         """A connection in a transaction: the thread's open unit of work, else a new one committed on exit."""
@@ -231,25 +247,23 @@ class Store:
     # -- incidents -------------------------------------------------------------------------------------
 
     def open_incident(self, fingerprint: str) -> Incident | None:
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.incidents)
-                .where(t.incidents.c.fingerprint == fingerprint, t.incidents.c.state.in_(OPEN_STATES))
-                .order_by(t.incidents.c.id.desc())
-                .limit(1)
-            ).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            Incident.from_row,
+            sa.select(t.incidents)
+            .where(t.incidents.c.fingerprint == fingerprint, t.incidents.c.state.in_(OPEN_STATES))
+            .order_by(t.incidents.c.id.desc())
+            .limit(1),
+        )
 
     def last_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its state."""
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.incidents)
-                .where(t.incidents.c.fingerprint == fingerprint)
-                .order_by(t.incidents.c.id.desc())
-                .limit(1)
-            ).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            Incident.from_row,
+            sa.select(t.incidents)
+            .where(t.incidents.c.fingerprint == fingerprint)
+            .order_by(t.incidents.c.id.desc())
+            .limit(1),
+        )
 
     def create_incident(self, values: Mapping[str, object], actor: str, reason: str) -> Incident:
         """Insert an incident (every column but ``id``) and its first audit row, in one transaction."""
@@ -345,9 +359,7 @@ class Store:
         return Incident.from_row(dict(row._mapping))
 
     def get_incident(self, incident_id: int) -> Incident | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-        return Incident.from_row(dict(row._mapping)) if row else None
+        return self._first(Incident.from_row, sa.select(t.incidents).where(t.incidents.c.id == incident_id))
 
     def list_incidents(
         self,
@@ -396,14 +408,10 @@ class Store:
         return Action.from_row(dict(row._mapping))
 
     def get_action(self, action_id: int) -> Action | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.actions).where(t.actions.c.id == action_id)).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, sa.select(t.actions).where(t.actions.c.id == action_id))
 
     def action_by_key(self, key: str) -> Action | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.actions).where(t.actions.c.idempotency_key == key)).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, sa.select(t.actions).where(t.actions.c.idempotency_key == key))
 
     def list_actions(
         self, *, state: str | None = None, incident_id: int | None = None, limit: int = 100
@@ -474,20 +482,15 @@ class Store:
             .order_by(t.actions.c.id.desc())
             .limit(1)
         )
-        with self.tx() as conn:
-            row = conn.execute(query).first()
-        return Action.from_row(dict(row._mapping)) if row else None
+        return self._first(Action.from_row, query)
 
     def release_leases(self, owner: str, now: float) -> int:
         """On a clean shutdown: let the next start resume our running actions at once."""
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    sa.update(t.actions)
-                    .where(t.actions.c.lease_owner == owner, t.actions.c.state == ActionState.RUNNING.value)
-                    .values(lease_expires=now, updated_at=now)
-                ).rowcount
-            )
+        return self._changed(
+            sa.update(t.actions)
+            .where(t.actions.c.lease_owner == owner, t.actions.c.state == ActionState.RUNNING.value)
+            .values(lease_expires=now, updated_at=now)
+        )
 
     # -- outbox ----------------------------------------------------------------------------------------
 
@@ -551,15 +554,12 @@ class Store:
         return self._all(OutboxMessage.from_row, query)
 
     def outbox_pending(self) -> int:
-        with self.tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING)).scalar() or 0)
+        return self._count(sa.select(sa.func.count()).where(t.outbox.c.state == _PENDING))
 
     # -- per-check state -------------------------------------------------------------------------------
 
     def load_check_state(self, check: str) -> CheckState | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.check_state).where(t.check_state.c.check_name == check)).first()
-        return CheckState.from_row(dict(row._mapping)) if row else None
+        return self._first(CheckState.from_row, sa.select(t.check_state).where(t.check_state.c.check_name == check))
 
     def save_check_state(
         self,
@@ -649,8 +649,7 @@ class Store:
 
     def prune_events(self, received_before: float) -> int:
         """Delete pushed rows received before a time (retention); returns how many were deleted."""
-        with self.tx() as conn:
-            return int(conn.execute(sa.delete(t.events).where(t.events.c.received_at < received_before)).rowcount)
+        return self._changed(sa.delete(t.events).where(t.events.c.received_at < received_before))
 
     # -- notification pipeline: grouping, repeats, silences, flaps ---------------------------------------
 
@@ -662,9 +661,7 @@ class Store:
         return self._all(OutboxMessage.from_row, query)
 
     def get_notification(self, notification_id: int) -> OutboxMessage | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.outbox).where(t.outbox.c.id == notification_id)).first()
-        return OutboxMessage.from_row(dict(row._mapping)) if row else None
+        return self._first(OutboxMessage.from_row, sa.select(t.outbox).where(t.outbox.c.id == notification_id))
 
     def notification_states(self, notifier: str, incident_id: int) -> list[OutboxMessage]:
         """Every row of one receiver for one incident, oldest first, without payloads (for their states)."""
@@ -714,11 +711,10 @@ class Store:
         return True
 
     def notification_by_key(self, notifier: str, dedup_key: str) -> OutboxMessage | None:
-        with self.tx() as conn:
-            row = conn.execute(
-                sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key)
-            ).first()
-        return OutboxMessage.from_row(dict(row._mapping)) if row else None
+        return self._first(
+            OutboxMessage.from_row,
+            sa.select(t.outbox).where(t.outbox.c.notifier == notifier, t.outbox.c.dedup_key == dedup_key),
+        )
 
     @staticmethod
     def _touch_group(conn: sa.Connection, notifier: str, group_key: str, now: float) -> None:
@@ -794,30 +790,21 @@ class Store:
         return self._all(Silence.from_row, query)
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
-        with self.tx() as conn:
-            return bool(
-                conn.execute(
-                    sa.update(t.silences)
-                    .where(t.silences.c.id == silence_id, t.silences.c.ends_at > now)
-                    .values(ends_at=now)
-                ).rowcount
+        return bool(
+            self._changed(
+                sa.update(t.silences)
+                .where(t.silences.c.id == silence_id, t.silences.c.ends_at > now)
+                .values(ends_at=now)
             )
+        )
 
     def count_opened(self, fingerprint: str, since: float) -> int:
         """How many incidents of a fingerprint opened at or after ``since`` (flap detection)."""
         inc = t.incidents
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(inc.c.fingerprint == fingerprint, inc.c.opened_at >= since)
-                ).scalar()
-                or 0
-            )
+        return self._count(sa.select(sa.func.count()).where(inc.c.fingerprint == fingerprint, inc.c.opened_at >= since))
 
     def get_flap(self, fingerprint: str) -> FlapEpisode | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint)).first()
-        return FlapEpisode.from_row(dict(row._mapping)) if row else None
+        return self._first(FlapEpisode.from_row, sa.select(t.flaps).where(t.flaps.c.fingerprint == fingerprint))
 
     def save_flap(self, fingerprint: str, values: Mapping[str, object]) -> None:
         data = _column_values("flap", _FLAP_COLUMNS, values)
@@ -851,8 +838,7 @@ class Store:
             query = query.where(t.actions.c.target == target)
         if incident_id is not None:
             query = query.where(t.actions.c.incident_id == incident_id)
-        with self.tx() as conn:
-            return int(conn.execute(query).scalar() or 0)
+        return self._count(query)
 
     def targets_since(self, since: float, states: Sequence[str]) -> set[str]:
         """Distinct targets acted on since ``since``: what the blast-radius budget counts."""
@@ -862,9 +848,7 @@ class Store:
             return {str(r[0]) for r in conn.execute(query)}
 
     def get_breaker(self, action_type: str) -> Breaker | None:
-        with self.tx() as conn:
-            row = conn.execute(sa.select(t.breakers).where(t.breakers.c.action_type == action_type)).first()
-        return Breaker.from_row(dict(row._mapping)) if row else None
+        return self._first(Breaker.from_row, sa.select(t.breakers).where(t.breakers.c.action_type == action_type))
 
     def put_breaker(self, action_type: str, values: Mapping[str, object], now: float) -> Breaker:
         """Upsert a breaker's state (one transaction)."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
 from aiops_detectors.anomaly import _robust_kernel as kernel
+from aiops_detectors.anomaly._base import band
 
 MAD_TO_SIGMA = kernel.MAD_TO_SIGMA  # MAD of a normal distribution times this is its standard deviation
 
@@ -68,15 +69,9 @@ class RobustZScoreScorer:
     itself (a JSON-safe list, oldest first), so a restart resumes with the same baseline.
     """
 
-    def __init__(
-        self, window: int, min_points: int, z_threshold: float, min_scale: float, relative_min_scale: float
-    ) -> None:
-        self.window = window
-        self.min_points = min_points
-        self.z_threshold = z_threshold
-        self.min_scale = min_scale
-        self.relative_min_scale = relative_min_scale
-        self.p = kernel.make_params(window, min_points, z_threshold, min_scale, relative_min_scale)
+    def __init__(self, params: RobustZScoreParams) -> None:
+        self.params = params
+        self.p = kernel.make_params(params)
         self.st = kernel.new_state(self.p)
 
     def update(self, timestamp: float, value: float) -> float:
@@ -99,20 +94,13 @@ class RobustZScoreScorer:
         if not st[kernel.S_SCORED]:
             return {}
         m, s = float(st[kernel.S_MEDIAN]), float(st[kernel.S_SCALE])
-        return {
-            "expected": m,
-            "median": m,
-            "mad": float(st[kernel.S_MAD]),
-            "z": float(st[kernel.S_Z]),
-            "lower": m - self.z_threshold * s,
-            "upper": m + self.z_threshold * s,
-        }
+        return band(m, self.params.z_threshold * s, median=m, mad=float(st[kernel.S_MAD]), z=float(st[kernel.S_Z]))
 
     def state_dict(self) -> dict[str, Any]:
         return {"values": kernel.window_values(self.st, self.p)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        values = [float(v) for v in state.get("values", [])][-self.window :]
+        values = [float(v) for v in state.get("values", [])][-self.params.window :]
         if not all(math.isfinite(v) for v in values):
             raise ValueError("robust_zscore state holds a non-finite value (it starts afresh)")
         self.st = kernel.load_values(self.p, values)
@@ -136,6 +124,5 @@ class RobustZScoreDetector(SeriesDetector):
     name: ClassVar[str] = "robust_zscore"
 
     def new_scorer(self) -> RobustZScoreScorer:
-        p = self.params
-        assert isinstance(p, RobustZScoreParams)
-        return RobustZScoreScorer(p.window, p.min_points, p.z_threshold, p.min_scale, p.relative_min_scale)
+        assert isinstance(self.params, RobustZScoreParams)
+        return RobustZScoreScorer(self.params)

@@ -169,18 +169,15 @@ class AirflowParams(BaseModel):
     target: str | None = Field(None, description="blast-radius target (default airflow:<dag_id>)")
 
 
-
 class AirflowDagRemediation(Remediation):
     """Trigger or clear an Airflow DAG run via the REST API and wait for it to succeed, with a timeout."""
 
     Params: ClassVar[type[BaseModel]] = AirflowParams
+    params: AirflowParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"url": "http://127.0.0.1:9/api/v1", "dag_id": "retrain"}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: AirflowParams = self.validate_params(params)
 
     def client(self) -> AirflowClient:
         p = self.params

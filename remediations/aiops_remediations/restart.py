@@ -62,13 +62,11 @@ class RestartRemediation(Remediation):
     """Restart a process from argv (stop the old one by pidfile) and wait for its readiness probe."""
 
     Params: ClassVar[type[BaseModel]] = RestartParams
+    params: RestartParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"argv": ["true"], "pidfile": "server.pid", "ready_file": "server.ready"}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: RestartParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params

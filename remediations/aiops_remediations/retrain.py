@@ -104,13 +104,11 @@ class RetrainRemediation(Remediation):
     """Refit the champion on recent labelled data; promote the challenger only if it wins by a margin."""
 
     Params: ClassVar[type[BaseModel]] = RetrainParams
+    params: RetrainParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"registry": "models", "model": "churn", "data": {"path": "labelled.csv", "target": "churned"}}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: RetrainParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params

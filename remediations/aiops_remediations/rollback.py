@@ -34,13 +34,11 @@ class RollbackRemediation(Remediation):
     """Move the champion alias back to the previous good version and tell serving to reload."""
 
     Params: ClassVar[type[BaseModel]] = RollbackParams
+    params: RollbackParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"registry": "models", "model": "churn"}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: RollbackParams = self.validate_params(params)
 
     def plan(self, incident: IncidentView) -> Plan:
         p = self.params

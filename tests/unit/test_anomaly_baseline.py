@@ -35,7 +35,7 @@ def test_a_fault_alarms_and_a_warming_channel_does_not() -> None:
 
 
 def test_the_warming_channel_is_judged_by_its_rate() -> None:
-    scorer = BaselineScorer(3, train_rows=400)
+    scorer = BaselineScorer(3, BaselineParams(train_rows=400))
     for row in pump_run()[:400]:
         scorer.update(row)
     assert scorer.slow_ is not None and scorer.slow_.tolist() == [False, False, True]
@@ -43,12 +43,12 @@ def test_the_warming_channel_is_judged_by_its_rate() -> None:
 
 def test_state_round_trip_mid_stream_continues_identically() -> None:
     values = pump_run()
-    whole = BaselineScorer(3, train_rows=400, window=30)
+    whole = BaselineScorer(3, BaselineParams(train_rows=400, window=30))
     expected = [whole.update(r) for r in values]
     for cut in (200, 450, 700):  # during training, just after, during the fault
-        first = BaselineScorer(3, train_rows=400, window=30)
+        first = BaselineScorer(3, BaselineParams(train_rows=400, window=30))
         got = [first.update(r) for r in values[:cut]]
-        again = BaselineScorer(3, train_rows=400, window=30)
+        again = BaselineScorer(3, BaselineParams(train_rows=400, window=30))
         again.load_state_dict(json.loads(json.dumps(first.state_dict())))
         got += [again.update(r) for r in values[cut:]]
         assert got == expected
@@ -58,13 +58,13 @@ def test_state_saved_with_one_evidence_column_still_loads() -> None:
     """A daemon state written before evidence was kept per channel (one norm, one evidence ring) must
     restart with its baseline rather than fail; the old max-evidence is broadcast to every channel."""
     values = pump_run()
-    scorer = BaselineScorer(3, train_rows=400, window=30)
+    scorer = BaselineScorer(3, BaselineParams(train_rows=400, window=30))
     for r in values[:450]:
         scorer.update(r)
     state = json.loads(json.dumps(scorer.state_dict()))
     state["norm"] = 2.0
     state["evidence"] = [1.0] * 30
-    again = BaselineScorer(3, train_rows=400, window=30)
+    again = BaselineScorer(3, BaselineParams(train_rows=400, window=30))
     again.load_state_dict(state)
     assert again.norm_.tolist() == [2.0, 2.0, 2.0]
     assert np.isfinite([again.update(r) for r in values[450:]]).all()

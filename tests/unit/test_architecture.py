@@ -57,6 +57,7 @@ PUBLIC = frozenset(
         "aiops.clock",  # the injectable clock
         "aiops.detection",  # the scorer adapter and drift result shared by detectors
         "aiops.signing",  # HMAC request signing (webhooks)
+        "aiops.signed_http",  # the one signed-JSON HTTP request (webhook notifier and remediation)
         "aiops.replay",  # what a source's history() hook returns, for backtests
         "aiops.pushed",  # pushed telemetry rows and the read view of them a source is given
         "aiops.events",  # another store's pushed telemetry, read-only (a push source's store_url)

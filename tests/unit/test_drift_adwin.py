@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from aiops_detectors.drift.adwin import Adwin, AdwinScorer
+from aiops_detectors.drift.adwin import Adwin, AdwinParams, AdwinScorer
 
 from aiops import plugins
 from aiops.types import Frame, Series
@@ -42,7 +42,7 @@ def test_alarm_soon_after_a_rate_jump_and_the_window_shrinks(before: float, afte
 def test_improvement_is_not_an_alarm_unless_two_sided() -> None:
     rng = np.random.default_rng(7)
     stream = np.concatenate([rng.random(3000) < 0.4, rng.random(3000) < 0.05]).astype(float)
-    one, two = AdwinScorer(), AdwinScorer(two_sided=True)
+    one, two = AdwinScorer(), AdwinScorer(AdwinParams(two_sided=True))
     assert _feed(one, stream) == []
     assert _feed(two, stream) != []
     assert one.mean < 0.15  # it adapted anyway

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from aiops_detectors.anomaly import _robust_kernel as kernel
-from aiops_detectors.robust_zscore import RobustZScoreDetector, RobustZScoreScorer
+from aiops_detectors.robust_zscore import RobustZScoreDetector, RobustZScoreParams, RobustZScoreScorer
 
 from aiops.types import Frame, Series
 
@@ -128,6 +128,11 @@ def _bits(xs: list[float]) -> list[int]:
     return np.asarray(xs, dtype=float).view(np.int64).tolist()
 
 
+def _scorer(params: tuple[Any, ...]) -> RobustZScoreScorer:
+    names = ("window", "min_points", "z_threshold", "min_scale", "relative_min_scale")
+    return RobustZScoreScorer(RobustZScoreParams(**dict(zip(names, params, strict=True))))
+
+
 def _sorted_window(s: RobustZScoreScorer) -> list[float]:
     w = int(s.p[kernel.P_WINDOW])
     n = int(s.st[kernel.S_COUNT])
@@ -137,7 +142,7 @@ def _sorted_window(s: RobustZScoreScorer) -> list[float]:
 @pytest.mark.parametrize("params", PARAMS)
 def test_compiled_scorer_equals_the_python_reference_bit_for_bit(params: tuple[Any, ...]) -> None:
     v = hard_series()
-    ref, fast = ReferenceRobustZScore(*params), RobustZScoreScorer(*params)
+    ref, fast = ReferenceRobustZScore(*params), _scorer(params)
     for i, x in enumerate(v.tolist()):
         want, got = ref.update(60.0 * i, x), fast.update(60.0 * i, x)
         assert _bits([got]) == _bits([want]), i
@@ -152,16 +157,16 @@ def test_compiled_scorer_equals_the_python_reference_bit_for_bit(params: tuple[A
 def test_batch_equals_streaming_and_restore_mid_stream(params: tuple[Any, ...]) -> None:
     v = hard_series()
     t = 60.0 * np.arange(len(v))
-    streamed = RobustZScoreScorer(*params)
+    streamed = _scorer(params)
     a = np.array([streamed.update(ti, vi) for ti, vi in zip(t.tolist(), v.tolist(), strict=True)])
-    batch = RobustZScoreScorer(*params)
+    batch = _scorer(params)
     assert np.array_equal(batch.score(t, v), a)
     assert batch.state_dict() == streamed.state_dict()
     for cut in (5, 700, 1650):
-        first = RobustZScoreScorer(*params)
+        first = _scorer(params)
         head = first.score(t[:cut], v[:cut])
         saved = json.loads(json.dumps(first.state_dict(), allow_nan=False))  # JSON-safe, as the daemon stores it
-        second = RobustZScoreScorer(*params)
+        second = _scorer(params)
         second.load_state_dict(saved)
         tail = [second.update(ti, vi) for ti, vi in zip(t[cut:].tolist(), v[cut:].tolist(), strict=True)]
         assert np.array_equal(np.concatenate([head, tail]), a), cut
@@ -177,16 +182,16 @@ def test_state_saved_by_the_python_scorer_loads_and_bad_states_are_refused() -> 
     ref = ReferenceRobustZScore(*PARAMS[0])
     for i, x in enumerate(v.tolist()):
         ref.update(float(i), x)
-    fast = RobustZScoreScorer(*PARAMS[0])
+    fast = _scorer(PARAMS[0])
     fast.load_state_dict(ref.state_dict())
     assert ref.expected() and fast.expected() == {}  # loading forgets the last evidence, as before
     ref.load_state_dict(ref.state_dict())
     assert [fast.update(0.0, x) for x in (20.0, 90.0, 19.9)] == [ref.update(0.0, x) for x in (20.0, 90.0, 19.9)]
-    longer = RobustZScoreScorer(*PARAMS[0])
+    longer = _scorer(PARAMS[0])
     longer.load_state_dict({"values": list(range(1000))})  # more than the window: the newest are kept
     assert longer.state_dict()["values"] == [float(x) for x in range(940, 1000)]
     with pytest.raises(ValueError, match="non-finite"):
-        RobustZScoreScorer(*PARAMS[0]).load_state_dict({"values": [1.0, math.nan]})
+        _scorer(PARAMS[0]).load_state_dict({"values": [1.0, math.nan]})
 
 
 def test_kernel_sorted_mad_equals_numpy_bit_for_bit() -> None:

@@ -8,8 +8,12 @@ indexes behind without recording the step as done. Those revisions create only w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import sqlalchemy as sa
 from alembic import context, op
+
+from aiops.store import frozen_tables as frozen
 
 
 def _inspector() -> sa.Inspector | None:
@@ -31,3 +35,10 @@ def has_column(table: str, column: str) -> bool:
 def has_index(table: str, index: str) -> bool:
     inspector = _inspector()
     return inspector is not None and index in {i["name"] for i in inspector.get_indexes(table)}
+
+
+def create_missing(tables: Sequence[tuple[str, Callable[[], frozen.Items]]]) -> None:
+    """Create each of ``tables`` (name, frozen definition) that is not there yet, in the order given."""
+    for name, items in tables:
+        if not has_table(name):
+            op.create_table(name, *items())

@@ -1,17 +1,31 @@
 """Building blocks shared by the metric scorers: a scorer base with the batch path and NaN guard, a
-JSON-safe ring buffer, and the anomaly-likelihood normaliser that turns any raw score into a calibrated
-surprise in [0, 1].
+JSON-safe ring buffer, the robust scale and the expected band of their evidence, and the anomaly-likelihood
+normaliser that turns any raw score into a calibrated surprise in [0, 1].
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 _SQRT2 = math.sqrt(2.0)
+MEANAD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal distribution times this is its standard deviation
+
+
+def robust_scale(mean_abs_dev: float, level: float) -> float:
+    """The standard deviation a running mean absolute deviation stands for, floored so that a flat series
+    (deviation 0) needs a real step, relative to its ``level``, before anything is unusual."""
+    return max(MEANAD_TO_SIGMA * mean_abs_dev, 1e-6 * abs(level), 1e-9)
+
+
+def band(expected: float, half_width: float, **more: Any) -> dict[str, Any]:
+    """A scorer's evidence: what it expected, the band a point may stay in (``lower``, ``upper``: what plots
+    and messages draw) and whatever else it can tell about the last point."""
+    return {"expected": expected, "lower": expected - half_width, "upper": expected + half_width, **more}
 
 
 def tail_probability(z: float) -> float:
@@ -186,6 +200,7 @@ class Likelihood:
         return lik
 
 
+@dataclass(slots=True)
 class Debounce:
     """Alert debouncing: one event pages once, and a series that just paged needs more to page again.
 
@@ -196,14 +211,11 @@ class Debounce:
     twice in a row: the raised bar removes most of the first without costing the second.
     """
 
-    __slots__ = ("cooldown", "cooldown_level", "level", "rest", "since")
-
-    def __init__(self, rest: int = 100, level: float = 0.6, cooldown: int = 0, cooldown_level: float = 1.0) -> None:
-        self.rest = int(rest)
-        self.level = float(level)
-        self.cooldown = int(cooldown)
-        self.cooldown_level = float(cooldown_level)
-        self.since = 1 << 30
+    rest: int = 100
+    level: float = 0.6
+    cooldown: int = 0
+    cooldown_level: float = 1.0
+    since: int = 1 << 30  # points since the last alert, saturating: a series that never alerted is not resting
 
     def __call__(self, score: float) -> float:
         resting = self.since < self.rest
@@ -220,16 +232,14 @@ class Debounce:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "rest": self.rest,
-            "level": self.level,
-            "cooldown": self.cooldown,
-            "cooldown_level": self.cooldown_level,
-            "since": self.since,
-        }
+        return asdict(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Debounce:
-        d = cls(int(state["rest"]), float(state["level"]), int(state["cooldown"]), float(state["cooldown_level"]))
-        d.since = int(state["since"])
-        return d
+        return cls(
+            int(state["rest"]),
+            float(state["level"]),
+            int(state["cooldown"]),
+            float(state["cooldown_level"]),
+            int(state["since"]),
+        )

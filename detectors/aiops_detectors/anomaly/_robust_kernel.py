@@ -19,10 +19,14 @@ values sorted. Parameters are one small vector built by :func:`make_params`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aiops_detectors.anomaly._jit import njit
+
+if TYPE_CHECKING:
+    from aiops_detectors.robust_zscore import RobustZScoreParams
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
@@ -36,8 +40,10 @@ S_COUNT, S_POS, S_SCORED, S_MEDIAN, S_MAD, S_SCALE, S_Z = range(7)
 HEADER = 8
 
 
-def make_params(window: int, min_points: int, z_threshold: float, min_scale: float, relative: float) -> np.ndarray:
-    return np.array([window, min_points, z_threshold, min_scale, relative], dtype=float)
+def make_params(params: RobustZScoreParams) -> np.ndarray:
+    """The parameter vector of a detector's parameters."""
+    q = params
+    return np.array([q.window, q.min_points, q.z_threshold, q.min_scale, q.relative_min_scale], dtype=float)
 
 
 def state_len(p: np.ndarray) -> int:

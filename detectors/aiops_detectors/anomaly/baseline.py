@@ -69,7 +69,7 @@ class BaselineScorer:
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> scorer = BaselineScorer(channels=2, train_rows=200, window=10)
+    >>> scorer = BaselineScorer(2, BaselineParams(train_rows=200, window=10))
     >>> normal = [scorer.update(rng.normal(size=2)) for _ in range(300)]
     >>> max(normal[200:]) < 3.0
     True
@@ -78,28 +78,16 @@ class BaselineScorer:
     True
     """
 
-    def __init__(
-        self,
-        channels: int,
-        *,
-        train_rows: int = 400,
-        slow_autocorr: float = 0.7,
-        rate_lag: int = 10,
-        window: int = 30,
-        **_: Any,
-    ) -> None:
+    def __init__(self, channels: int, params: BaselineParams | None = None) -> None:
         self.channels = channels
-        self.train_rows = train_rows
-        self.slow_autocorr = slow_autocorr
-        self.rate_lag = rate_lag
-        self.window = window
+        self.params = params or BaselineParams.model_validate({})
         self._training: list[np.ndarray] = []
         self.slow_: np.ndarray | None = None  # per channel: judged by rate
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None  # 0 where a channel was constant: left out
         self.norm_: np.ndarray = np.ones(channels)  # per channel: its training 99th-percentile evidence
-        self._recent = np.full((rate_lag, channels), np.nan)  # raw rows, for the rates
-        self._evidence = np.zeros((window, channels))  # the last rows' z^2 per channel, a ring
+        self._recent = np.full((self.params.rate_lag, channels), np.nan)  # raw rows, for the rates
+        self._evidence = np.zeros((self.params.window, channels))  # the last rows' z^2 per channel, a ring
         self._rows = 0  # rows seen since training ended (ring positions)
         self.last_z: np.ndarray = np.zeros(channels)
 
@@ -111,7 +99,7 @@ class BaselineScorer:
         row = np.asarray(values, dtype=float).reshape(self.channels)
         if not self.fitted:
             self._training.append(row.copy())
-            if len(self._training) >= self.train_rows:
+            if len(self._training) >= self.params.train_rows:
                 self._fit(np.vstack(self._training))
                 self._training = []
             return 0.0
@@ -121,11 +109,11 @@ class BaselineScorer:
 
     def _features(self, row: np.ndarray) -> np.ndarray:
         assert self.slow_ is not None
-        oldest = self._recent[self._rows % self.rate_lag]
+        oldest = self._recent[self._rows % self.params.rate_lag]
         return np.where(self.slow_, row - oldest, row)
 
     def _remember(self, row: np.ndarray) -> None:
-        self._recent[self._rows % self.rate_lag] = row
+        self._recent[self._rows % self.params.rate_lag] = row
 
     def _push_evidence(self, feature: np.ndarray) -> float:
         assert self.mean_ is not None and self.scale_ is not None
@@ -134,17 +122,17 @@ class BaselineScorer:
             z = np.where(used, (feature - self.mean_) / np.where(used, self.scale_, 1.0), 0.0)
         z = np.where(np.isfinite(z), z, 0.0)  # a missing or non-finite value is no evidence either way
         self.last_z = z
-        self._evidence[self._rows % self.window] = z * z
+        self._evidence[self._rows % self.params.window] = z * z
         self._rows += 1
-        averaged = self._evidence[: min(self._rows, self.window)].mean(axis=0)
+        averaged = self._evidence[: min(self._rows, self.params.window)].mean(axis=0)
         return float(np.max(averaged / self.norm_)) if averaged.size else 0.0
 
     def _fit(self, train: np.ndarray) -> None:
         column_means = np.nanmean(np.where(np.isfinite(train), train, np.nan), axis=0)
         finite = np.nan_to_num(np.where(np.isfinite(train), train, column_means))
-        lag = self.rate_lag
+        lag, slow_autocorr = self.params.rate_lag, self.params.slow_autocorr
         if len(finite) > 2 * lag:
-            self.slow_ = np.array([_lag1_autocorr(finite[:, j]) >= self.slow_autocorr for j in range(self.channels)])
+            self.slow_ = np.array([_lag1_autocorr(finite[:, j]) >= slow_autocorr for j in range(self.channels)])
         else:  # too few rows to learn a rate from: every channel by its level
             self.slow_ = np.zeros(self.channels, dtype=bool)
         rates = np.vstack([np.full((min(lag, len(finite)), self.channels), np.nan), finite[lag:] - finite[:-lag]])
@@ -172,7 +160,7 @@ class BaselineScorer:
         feature = self._features(row)
         self._remember(row)
         self._push_evidence(np.where(np.isfinite(feature), feature, self.mean_))
-        averaged: np.ndarray = self._evidence[: min(self._rows, self.window)].mean(axis=0)
+        averaged: np.ndarray = self._evidence[: min(self._rows, self.params.window)].mean(axis=0)
         return averaged
 
     def moved(self, top: int = 3) -> list[int]:
@@ -202,11 +190,11 @@ class BaselineScorer:
         # a state saved before the evidence was kept per channel has one norm and one evidence column:
         # broadcast them, so a restart after an upgrade keeps its baseline instead of failing
         self.norm_ = np.broadcast_to(np.asarray(state["norm"], dtype=float), (self.channels,)).copy()
-        self._recent = np.asarray(state["recent"], dtype=float).reshape(self.rate_lag, self.channels)
+        self._recent = np.asarray(state["recent"], dtype=float).reshape(self.params.rate_lag, self.channels)
         evidence = np.asarray(state["evidence"], dtype=float)
         if evidence.ndim == 1:
             evidence = np.repeat(evidence[:, None], self.channels, axis=1)
-        self._evidence = evidence.reshape(self.window, self.channels)
+        self._evidence = evidence.reshape(self.params.window, self.channels)
         self._rows = int(state["rows"])
         self.last_z = np.zeros(self.channels)
 
@@ -221,7 +209,7 @@ def _lag1_autocorr(x: np.ndarray) -> float:
 
 def score_matrix(values: np.ndarray, params: BaselineParams) -> np.ndarray:
     """Score every row of a (rows x channels) matrix; rows of the training part score 0."""
-    scorer = BaselineScorer(values.shape[1], **params.model_dump())
+    scorer = BaselineScorer(values.shape[1], params)
     return np.array([scorer.update(row) for row in values])
 
 
@@ -235,11 +223,12 @@ class BaselineDetector(Detector):
     """
 
     Params = BaselineParams
+    params: BaselineParams
     name = "baseline"
     kind = "anomaly"
 
     def __init__(self, **params: Any) -> None:
-        self.params: BaselineParams = self.validate_params(params)
+        super().__init__(**params)
         self._groups: dict[str, BaselineScorer] = {}
         self._channels: dict[str, list[str]] = {}
         self._last_ts: dict[str, float] = {}
@@ -262,7 +251,7 @@ class BaselineDetector(Detector):
         channels = self._channels.setdefault(key, sorted(members))
         scorer = self._groups.get(key)
         if scorer is None:
-            scorer = self._groups[key] = BaselineScorer(len(channels), **self.params.model_dump())
+            scorer = self._groups[key] = BaselineScorer(len(channels), self.params)
         index = {name: i for i, name in enumerate(channels)}
         rows: dict[float, np.ndarray] = {}
         for name, series in members.items():
@@ -308,7 +297,7 @@ class BaselineDetector(Detector):
         self._channels = {k: list(v) for k, v in dict(state.get("channels", {})).items()}
         self._groups = {}
         for key, sub in dict(state.get("groups", {})).items():
-            scorer = BaselineScorer(len(self._channels.get(key, [])) or 1, **self.params.model_dump())
+            scorer = BaselineScorer(len(self._channels.get(key, [])) or 1, self.params)
             scorer.load_state_dict(sub)
             self._groups[key] = scorer
         self._last_ts = {k: float(v) for k, v in dict(state.get("last_ts", {})).items()}

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from aiops_detectors.anomaly import _bocpd_kernel as kernel
 from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
+from aiops_detectors.anomaly._base import band, robust_scale
 from aiops_detectors.anomaly._params import CalibratedParams
 
 _SHORT_RUN = kernel.SHORT_RUN  # runs this short mean "a change just happened" (the changepoint probability)
@@ -72,7 +73,7 @@ class RunLength:
 
 
 def _scale(st: np.ndarray) -> float:
-    return max(kernel.MEANAD_TO_SIGMA * float(st[kernel.S_DEV]), 1e-6 * abs(float(st[kernel.S_LEVEL])), 1e-9)
+    return robust_scale(float(st[kernel.S_DEV]), float(st[kernel.S_LEVEL]))
 
 
 def _posterior(st: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -122,16 +123,14 @@ class BocpdScorer(KernelScorer):
         r = _map_run(st, p)
         mu = float(st[mu_at + r])
         kappa, alpha = float(p[kernel.P_KAPPA0]) + float(r), float(p[kernel.P_ALPHA0]) + 0.5 * float(r)
-        band = 3.0 * math.sqrt(float(st[beta_at + r]) * ((kappa + 1.0) / (alpha * kappa)))
-        return {
-            "expected": mu,
-            "lower": mu - band,
-            "upper": mu + band,
-            "run_length": r,
-            "changepoint_probability": self.cp_prob,
-            "raw_score": self.last_raw,
-            "detectors": ["bocpd"],
-        }
+        return band(
+            mu,
+            3.0 * math.sqrt(float(st[beta_at + r]) * ((kappa + 1.0) / (alpha * kappa))),
+            run_length=r,
+            changepoint_probability=self.cp_prob,
+            raw_score=self.last_raw,
+            detectors=["bocpd"],
+        )
 
     def state_fields(self) -> dict[str, Any]:
         # dead run-length hypotheses hold -inf (log 0): in JSON they travel as None, in a checkpoint as is

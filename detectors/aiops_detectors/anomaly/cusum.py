@@ -9,10 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 from aiops_detectors.anomaly._batch import cusum_run
-
-_MEANAD_TO_SIGMA = 1.2533
 
 
 class CusumParams(SeriesDetectorParams):
@@ -30,8 +28,8 @@ class CusumScorer(ScorerBase):
     and the baseline jumps to the new level: the change has been reported once, it is the new normal.
     """
 
-    def __init__(self, alpha: float = 0.01, drift: float = 0.5, h: float = 8.0, min_points: int = 50) -> None:
-        self.alpha, self.drift, self.h, self.min_points = alpha, drift, h, int(min_points)
+    def __init__(self, params: CusumParams | None = None) -> None:
+        self.params = params or CusumParams.model_validate({})
         self.mean = 0.0
         self.dev = 0.0
         self.pos = 0.0
@@ -40,7 +38,7 @@ class CusumScorer(ScorerBase):
         self.recent = 0.0  # fast EWMA of the values, the new level after an alarm
 
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.mean), 1e-9)
+        return robust_scale(self.dev, self.mean)
 
     def _update(self, t: float, x: float) -> float:
         if self.n == 0:
@@ -50,21 +48,21 @@ class CusumScorer(ScorerBase):
         self.recent += 0.2 * (x - self.recent)
         r = x - self.mean
         score = 0.0
-        if self.n >= self.min_points:
+        if self.n >= self.params.min_points:
             z = max(-10.0, min(10.0, r / self._scale()))  # one wild point moves the sum by 10 sigmas at most
-            self.pos = max(0.0, self.pos + z - self.drift)
-            self.neg = max(0.0, self.neg - z - self.drift)
+            self.pos = max(0.0, self.pos + z - self.params.drift)
+            self.neg = max(0.0, self.neg - z - self.params.drift)
             s = max(self.pos, self.neg)
-            score = s / (s + self.h)
-            if s >= self.h:
+            score = s / (s + self.params.h)
+            if s >= self.params.h:
                 self.pos = self.neg = 0.0
                 self.mean = self.recent
             elif s == 0.0:
-                self.mean += self.alpha * r
-                self.dev += self.alpha * (abs(r) - self.dev)
+                self.mean += self.params.alpha * r
+                self.dev += self.params.alpha * (abs(r) - self.dev)
         else:
-            self.mean += max(self.alpha, 1.0 / (self.n + 1)) * r
-            self.dev += max(self.alpha, 1.0 / (self.n + 1)) * (abs(r) - self.dev)
+            self.mean += max(self.params.alpha, 1.0 / (self.n + 1)) * r
+            self.dev += max(self.params.alpha, 1.0 / (self.n + 1)) * (abs(r) - self.dev)
         self.n += 1
         return score
 
@@ -73,10 +71,10 @@ class CusumScorer(ScorerBase):
         st = np.array([self.mean, self.dev, self.pos, self.neg, float(self.n), self.recent])
         out = cusum_run(
             st,
-            self.alpha,
-            self.drift,
-            self.h,
-            self.min_points,
+            self.params.alpha,
+            self.params.drift,
+            self.params.h,
+            self.params.min_points,
             np.asarray(timestamps, dtype=float),
             np.asarray(values, dtype=float),
         )
@@ -85,14 +83,7 @@ class CusumScorer(ScorerBase):
         return np.asarray(out)
 
     def expected(self) -> dict[str, Any]:
-        band = self.drift * self._scale()
-        return {
-            "expected": self.mean,
-            "lower": self.mean - band,
-            "upper": self.mean + band,
-            "cusum_pos": self.pos,
-            "cusum_neg": self.neg,
-        }
+        return band(self.mean, self.params.drift * self._scale(), cusum_pos=self.pos, cusum_neg=self.neg)
 
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("mean", "dev", "pos", "neg", "n", "recent")}
@@ -119,5 +110,4 @@ class CusumDetector(SeriesDetector):
     params: CusumParams
 
     def new_scorer(self) -> CusumScorer:
-        p = self.params
-        return CusumScorer(p.alpha, p.drift, p.h, p.min_points)
+        return CusumScorer(self.params)

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from aiops_detectors.anomaly import _default_kernel as kernel
 from aiops_detectors.anomaly._bank import BankedDetector, KernelScorer
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 from aiops_detectors.anomaly._params import CalibratedParams
 from aiops_detectors.anomaly.holt_winters import HoltWintersScorer
 
@@ -102,17 +102,15 @@ class DefaultScorer(KernelScorer):
     def expected(self) -> dict[str, Any]:
         st = self.st
         mean, dev = float(st[kernel.S_BMEAN]), float(st[kernel.S_BDEV])
-        band = 5.0 * max(1.2533 * dev, 1e-6 * abs(mean), 1e-9)
         level = float(self.p[kernel.P_LEVEL])
         surprise = self.surprise
-        return {
-            "expected": mean,
-            "lower": mean - band,
-            "upper": mean + band,
-            "raw_scores": dict(zip(self.names, self.raw, strict=True)),
-            "surprise": dict(zip(self.names, surprise, strict=True)),
-            "detectors": [n for n, s in zip(self.names, surprise, strict=True) if s >= level],
-        }
+        return band(
+            mean,
+            5.0 * robust_scale(dev, mean),
+            raw_scores=dict(zip(self.names, self.raw, strict=True)),
+            surprise=dict(zip(self.names, surprise, strict=True)),
+            detectors=[n for n, s in zip(self.names, surprise, strict=True) if s >= level],
+        )
 
     def state_fields(self) -> dict[str, Any]:
         return {

@@ -9,10 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 from aiops_detectors.anomaly._batch import ewma_run
-
-_MEANAD_TO_SIGMA = 1.2533
 
 
 class EwmaParams(SeriesDetectorParams):
@@ -29,15 +27,15 @@ class EwmaScorer(ScorerBase):
     blind the detector for ``1/beta`` points.
     """
 
-    def __init__(self, alpha: float = 0.05, beta: float = 0.02, z_threshold: float = 5.0, min_points: int = 30):
-        self.alpha, self.beta, self.z_threshold, self.min_points = alpha, beta, z_threshold, int(min_points)
+    def __init__(self, params: EwmaParams | None = None) -> None:
+        self.params = params or EwmaParams.model_validate({})
         self.mean = 0.0
         self.dev = 0.0
         self.n = 0
         self.z = 0.0
 
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.mean), 1e-9)
+        return robust_scale(self.dev, self.mean)
 
     def _update(self, t: float, x: float) -> float:
         if self.n == 0:
@@ -46,17 +44,17 @@ class EwmaScorer(ScorerBase):
             return 0.0
         r = x - self.mean
         score = 0.0
-        if self.n >= self.min_points:
+        if self.n >= self.params.min_points:
             self.z = r / self._scale()
-            score = abs(self.z) / (abs(self.z) + self.z_threshold)
+            score = abs(self.z) / (abs(self.z) + self.params.z_threshold)
         # a point far outside the band moves the baseline only as much as one at the band's edge
-        if self.n >= self.min_points:
-            lim = self.z_threshold * self._scale()
+        if self.n >= self.params.min_points:
+            lim = self.params.z_threshold * self._scale()
             r_c = max(-lim, min(lim, r))
         else:
             r_c = r
-        self.mean += self.alpha * r_c
-        self.dev += self.beta * (abs(r_c) - self.dev) if self.n > 1 else abs(r_c)
+        self.mean += self.params.alpha * r_c
+        self.dev += self.params.beta * (abs(r_c) - self.dev) if self.n > 1 else abs(r_c)
         self.n += 1
         return score
 
@@ -65,10 +63,10 @@ class EwmaScorer(ScorerBase):
         st = np.array([self.mean, self.dev, float(self.n), self.z])
         out = ewma_run(
             st,
-            self.alpha,
-            self.beta,
-            self.z_threshold,
-            self.min_points,
+            self.params.alpha,
+            self.params.beta,
+            self.params.z_threshold,
+            self.params.min_points,
             np.asarray(timestamps, dtype=float),
             np.asarray(values, dtype=float),
         )
@@ -76,8 +74,7 @@ class EwmaScorer(ScorerBase):
         return np.asarray(out)
 
     def expected(self) -> dict[str, Any]:
-        band = self.z_threshold * self._scale()
-        return {"expected": self.mean, "lower": self.mean - band, "upper": self.mean + band, "z": self.z}
+        return band(self.mean, self.params.z_threshold * self._scale(), z=self.z)
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "dev": self.dev, "n": self.n, "z": self.z}
@@ -103,8 +100,7 @@ class EwmaDetector(SeriesDetector):
     params: EwmaParams
 
     def new_scorer(self) -> EwmaScorer:
-        p = self.params
-        return EwmaScorer(p.alpha, p.beta, p.z_threshold, p.min_points)
+        return EwmaScorer(self.params)
 
 
 __all__ = ["EwmaDetector", "EwmaScorer"]

@@ -11,9 +11,8 @@ import numpy as np
 from pydantic import Field
 
 from aiops.detection import SeriesDetector, SeriesDetectorParams
-from aiops_detectors.anomaly._base import ScorerBase
+from aiops_detectors.anomaly._base import ScorerBase, band, robust_scale
 
-_MEANAD_TO_SIGMA = 1.2533
 _DAY = 86400.0
 _CANDIDATES = (7 * _DAY, _DAY)  # weekly first: it also explains the daily pattern when both are present
 
@@ -37,18 +36,8 @@ class HoltWintersScorer(ScorerBase):
     autocorrelation at that lag reaches ``min_autocorr``. Until then the model is plain Holt.
     """
 
-    def __init__(
-        self,
-        alpha: float = 0.1,
-        beta: float = 0.005,
-        gamma: float = 0.1,
-        z_threshold: float = 5.0,
-        max_period: int = 4032,
-        min_autocorr: float = 0.3,
-        min_points: int = 30,
-    ) -> None:
-        self.alpha, self.beta, self.gamma, self.z_threshold = alpha, beta, gamma, z_threshold
-        self.max_period, self.min_autocorr, self.min_points = int(max_period), min_autocorr, int(min_points)
+    def __init__(self, params: HoltWintersParams | None = None) -> None:
+        self.params = params or HoltWintersParams.model_validate({})
         self.level = math.nan
         self.trend = 0.0
         self.dev = 0.0
@@ -56,7 +45,7 @@ class HoltWintersScorer(ScorerBase):
         self.season: list[float] = []
         self.phase = 0
         self.decided = False
-        self.buffer: deque[float] = deque(maxlen=2 * self.max_period)
+        self.buffer: deque[float] = deque(maxlen=2 * self.params.max_period)
         self.steps: list[float] = []
         self.last_t = math.nan
         self.forecast = math.nan
@@ -72,7 +61,7 @@ class HoltWintersScorer(ScorerBase):
         out = []
         for period in _CANDIDATES:
             p = round(period / step)
-            if 4 <= p <= self.max_period:
+            if 4 <= p <= self.params.max_period:
                 out.append(p)
         return out
 
@@ -90,7 +79,7 @@ class HoltWintersScorer(ScorerBase):
             arr = np.asarray(self.buffer)[-2 * p :]
             a, b = arr[:p] - arr[:p].mean(), arr[p:] - arr[p:].mean()
             den = math.sqrt(float((a * a).sum() * (b * b).sum()))
-            if den > 0 and float((a * b).sum()) / den >= self.min_autocorr:
+            if den > 0 and float((a * b).sum()) / den >= self.params.min_autocorr:
                 self._decide(p)
                 return
         if not pending and cands:
@@ -110,7 +99,7 @@ class HoltWintersScorer(ScorerBase):
 
     # --- streaming ---------------------------------------------------------------------------------------
     def _scale(self) -> float:
-        return max(_MEANAD_TO_SIGMA * self.dev, 1e-6 * abs(self.level), 1e-9)
+        return robust_scale(self.dev, self.level)
 
     def _update(self, t: float, x: float) -> float:
         if math.isfinite(self.last_t) and len(self.steps) < 50 and t > self.last_t:
@@ -124,17 +113,17 @@ class HoltWintersScorer(ScorerBase):
         self.forecast = self.level + self.trend + s
         r = x - self.forecast
         score = 0.0
-        if self.n >= self.min_points:
+        if self.n >= self.params.min_points:
             self.z = r / self._scale()
-            score = abs(self.z) / (abs(self.z) + self.z_threshold)
-            lim = self.z_threshold * self._scale()
+            score = abs(self.z) / (abs(self.z) + self.params.z_threshold)
+            lim = self.params.z_threshold * self._scale()
             r = max(-lim, min(lim, r))  # an outlier updates the model only as much as a point at the band edge
         xc = self.forecast + r
         old_level = self.level
-        self.level = self.alpha * (xc - s) + (1 - self.alpha) * (self.level + self.trend)
-        self.trend = self.beta * (self.level - old_level) + (1 - self.beta) * self.trend
+        self.level = self.params.alpha * (xc - s) + (1 - self.params.alpha) * (self.level + self.trend)
+        self.trend = self.params.beta * (self.level - old_level) + (1 - self.params.beta) * self.trend
         if self.season:
-            self.season[self.phase] = self.gamma * (xc - self.level) + (1 - self.gamma) * s
+            self.season[self.phase] = self.params.gamma * (xc - self.level) + (1 - self.params.gamma) * s
             self.phase = (self.phase + 1) % len(self.season)
         self.dev = abs(r) if self.n == 1 else self.dev + 0.02 * (abs(r) - self.dev)
         self.n += 1
@@ -145,14 +134,7 @@ class HoltWintersScorer(ScorerBase):
         return score
 
     def expected(self) -> dict[str, Any]:
-        band = self.z_threshold * self._scale()
-        return {
-            "expected": self.forecast,
-            "lower": self.forecast - band,
-            "upper": self.forecast + band,
-            "z": self.z,
-            "season_points": len(self.season),
-        }
+        return band(self.forecast, self.params.z_threshold * self._scale(), z=self.z, season_points=len(self.season))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -177,7 +159,7 @@ class HoltWintersScorer(ScorerBase):
         self.level, self.trend, self.dev = f(state["level"]), float(state["trend"]), float(state["dev"])
         self.n, self.phase, self.decided = int(state["n"]), int(state["phase"]), bool(state["decided"])
         self.season = [float(v) for v in state["season"]]
-        self.buffer = deque((float(v) for v in state["buffer"]), maxlen=2 * self.max_period)
+        self.buffer = deque((float(v) for v in state["buffer"]), maxlen=2 * self.params.max_period)
         self.steps = [float(v) for v in state["steps"]]
         self.last_t, self.forecast, self.z = f(state["last_t"]), f(state["forecast"]), float(state["z"])
 
@@ -199,5 +181,4 @@ class HoltWintersDetector(SeriesDetector):
     params: HoltWintersParams
 
     def new_scorer(self) -> HoltWintersScorer:
-        p = self.params
-        return HoltWintersScorer(p.alpha, p.beta, p.gamma, p.z_threshold, p.max_period, p.min_autocorr, p.min_points)
+        return HoltWintersScorer(self.params)

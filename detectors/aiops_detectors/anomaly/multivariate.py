@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, group_series
+from aiops.detection import SeriesDetector, group_series, restored_scorers, saved_scorers
 from aiops.types import Finding, Frame, Series, Severity, json_safe
 from aiops_detectors.anomaly._base import Debounce, Likelihood
 from aiops_detectors.anomaly.ensemble import DefaultParams, DefaultScorer
@@ -193,15 +194,8 @@ class MultivariateDetector(SeriesDetector):
         return None
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "groups": {k: s.state_dict() for k, s in self._groups.items()},
-            "group_ts": dict(self._group_ts),
-        }
+        return {"groups": saved_scorers(self._groups), "group_ts": dict(self._group_ts)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._groups = {}
-        for key, sub in dict(state.get("groups", {})).items():
-            scorer = MultivariateScorer(self.params)
-            scorer.load_state_dict(sub)
-            self._groups[key] = scorer
+        self._groups = restored_scorers(state.get("groups", {}), partial(MultivariateScorer, self.params))
         self._group_ts = {k: float(v) for k, v in dict(state.get("group_ts", {})).items()}

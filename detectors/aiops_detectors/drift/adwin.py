@@ -34,16 +34,8 @@ class AdwinScorer:
     mean), oldest first; sizes never increase from oldest to newest.
     """
 
-    def __init__(
-        self,
-        delta: float = 0.002,
-        clock: int = 32,
-        max_buckets: int = 5,
-        min_window: int = 5,
-        two_sided: bool = False,
-    ) -> None:
-        self.delta, self.clock, self.max_buckets = delta, clock, max_buckets
-        self.min_window, self.two_sided = min_window, two_sided
+    def __init__(self, params: AdwinParams | None = None) -> None:
+        self.params = params or AdwinParams.model_validate({})
         self.buckets: list[list[float]] = []
         self.width = 0
         self.total = 0.0
@@ -74,7 +66,7 @@ class AdwinScorer:
             while j > 0 and self.buckets[j - 1][0] == size:
                 j -= 1
             # buckets[j .. i] all have this size (j the oldest of them)
-            if i - j + 1 <= self.max_buckets:
+            if i - j + 1 <= self.params.max_buckets:
                 i = j - 1
                 continue
             (n1, t1, v1), (n2, t2, v2) = self.buckets[j], self.buckets[j + 1]
@@ -97,16 +89,16 @@ class AdwinScorer:
     def _cut(self) -> tuple[bool, float, float]:
         """(is there a split whose means differ by more than eps_cut, older mean, newer mean) of the first."""
         n = self.width
-        if n < 2 * self.min_window:
+        if n < 2 * self.params.min_window:
             return False, 0.0, 0.0
         var = self.variance / n
-        dd = math.log(2.0 * math.log(n) / self.delta) if n > 2 else math.log(2.0 / self.delta)
+        dd = math.log(2.0 * math.log(n) / self.params.delta) if n > 2 else math.log(2.0 / self.params.delta)
         n0, t0 = 0.0, 0.0
         for size, total, _ in self.buckets[:-1]:
             n0 += size
             t0 += total
             n1 = n - n0
-            if n0 < self.min_window or n1 < self.min_window:
+            if n0 < self.params.min_window or n1 < self.params.min_window:
                 continue
             mu0, mu1 = t0 / n0, (self.total - t0) / n1
             m = 1.0 / (1.0 / n0 + 1.0 / n1)
@@ -119,7 +111,7 @@ class AdwinScorer:
     def update(self, timestamp: float, value: float) -> float:
         self._insert(float(value))
         self.ticks += 1
-        if self.ticks % self.clock:
+        if self.ticks % self.params.clock:
             return 0.0
         changed, mu0, mu1 = self._cut()
         if not changed:
@@ -128,7 +120,7 @@ class AdwinScorer:
             self._drop_oldest()
             changed = self._cut()[0]
         self.last_change = {"before": mu0, "after": mu1, "at": float(timestamp)}
-        return 1.0 if self.two_sided or mu1 > mu0 else 0.0
+        return 1.0 if self.params.two_sided or mu1 > mu0 else 0.0
 
     def expected(self) -> dict[str, Any]:
         return {"window": self.width, "window_mean": self.mean, "change": dict(self.last_change)}
@@ -180,7 +172,5 @@ class Adwin(SeriesDetector):
     kind: ClassVar[str] = "performance"
 
     def new_scorer(self) -> AdwinScorer:
-        p: Any = self.params
-        return AdwinScorer(
-            delta=p.delta, clock=p.clock, max_buckets=p.max_buckets, min_window=p.min_window, two_sided=p.two_sided
-        )
+        assert isinstance(self.params, AdwinParams)
+        return AdwinScorer(self.params)

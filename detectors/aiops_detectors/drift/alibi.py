@@ -22,7 +22,8 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ from aiops.errors import DetectorError
 from aiops.types import json_safe
 
 from .base import DriftDetector, DriftParams, fmt_p, numeric_matrix, to_frame
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 INSTALL_HINT = (
     "alibi-detect is not installed: run scripts/alibi-env.sh (creates .alibi-venv with pip install -e "
@@ -232,6 +235,10 @@ def _torch(threads: int, seed: int | None = None) -> Iterator[None]:
 TORCH_THREADS = Field(
     1, ge=1, le=64, description="torch threads while alibi's torch backend runs (1 is fastest on a shared host)"
 )
+# The kernel tests (MMD, and the online detectors' simulated thresholds) cost the square of the reference sample.
+KERNEL_REFERENCE_ROWS = Field(
+    500, ge=10, le=5000, description="reference rows kept (uniform random sample); the cost grows with its square"
+)
 
 
 class AlibiMMDParams(DriftParams):
@@ -242,12 +249,7 @@ class AlibiMMDParams(DriftParams):
         "pytorch", description="alibi's MMD backend (the alibi environment installs pytorch, CPU)"
     )
     n_permutations: int = Field(100, ge=10, description="alibi's permutation count (the p-value's resolution)")
-    max_reference_rows: int = Field(
-        500,
-        ge=10,
-        le=5000,
-        description="reference rows kept (uniform random sample); MMD is quadratic in reference + current rows",
-    )
+    max_reference_rows: int = KERNEL_REFERENCE_ROWS
     max_current_rows: int = Field(
         500, ge=10, le=5000, description="current rows tested (uniform random sample); quadratic, as above"
     )
@@ -389,12 +391,7 @@ class OnlineParams(DriftParams):
         description="simulated streams that set the thresholds (default: the fewest that target `ert`, with a "
         "25% margin); the fit time grows linearly with it",
     )
-    max_reference_rows: int = Field(
-        500,
-        ge=10,
-        le=5000,
-        description="reference rows kept (uniform random sample); the fit time grows with its square",
-    )
+    max_reference_rows: int = KERNEL_REFERENCE_ROWS
     max_current_rows: int = Field(
         5000, ge=1, description="rows fed per evaluation at most: when more arrive, only the newest are fed"
     )
@@ -429,6 +426,28 @@ class AlibiFETOnlineParams(AlibiOnlineParams):
         "greater", description="alarm on an increase (greater) or a decrease (less) of the rate of 1s"
     )
     lam: float = Field(0.99, gt=0.0, le=1.0, description="alibi's smoothing of the statistic (1: none)")
+
+
+@dataclass
+class _Tally(Generic[T]):
+    """The rows one call fed to an online detector: how many drifted, and what the first drifting one and the
+    last one said (each ``(stream time, ...)``)."""
+
+    drift_rows: int = 0
+    first: T | None = None
+    last: T | None = None
+
+    def add(self, drift: bool, said: T) -> None:
+        self.last = said
+        if drift:
+            self.drift_rows += 1
+            if self.first is None:
+                self.first = said
+
+    @property
+    def shown(self) -> T | None:
+        """What the result reports: the row where drift was first seen, else the newest."""
+        return self.first if self.first is not None else self.last
 
 
 class _AlibiOnlineDetector(DriftDetector):
@@ -541,9 +560,7 @@ class _AlibiOnlineDetector(DriftDetector):
         x, ok = self._encode(frame)
         rows = np.flatnonzero(ok)
         d = len(self.columns_)
-        drift_rows = 0
-        first: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
-        last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        tally: _Tally[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = _Tally()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="All-NaN slice encountered")
             for i in rows:
@@ -554,13 +571,9 @@ class _AlibiOnlineDetector(DriftDetector):
                 best = np.nanmax(stats, axis=0)
                 window = np.where(np.isnan(stats).all(axis=0), -1, np.argmax(np.nan_to_num(stats, nan=-np.inf), 0))
                 thr = np.broadcast_to(np.asarray(out["threshold"], dtype=float).ravel(), (d,))
-                last = (int(out["time"]), best, thr, window)
-                if out["is_drift"]:
-                    drift_rows += 1
-                    if first is None:
-                        first = last
-        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
-        shown = first or last
+                tally.add(bool(out["is_drift"]), (int(out["time"]), best, thr, window))
+        self._track_episode(tally, len(rows))
+        shown, drift_rows = tally.shown, tally.drift_rows
         columns: dict[str, ColumnDrift] = {}
         if shown is not None:
             _, best, thr, window = shown
@@ -573,18 +586,8 @@ class _AlibiOnlineDetector(DriftDetector):
                 )
         t = int(det.t)
         details = {
-            "backend": "alibi-detect",
-            "online": True,
-            "t": t,
-            "detected_at": self.detected_at_,
-            "drift_rows": drift_rows,
-            "rows_fed": len(rows),
-            "rows_skipped": int(len(frame) - len(rows)),
-            "rows_dropped": dropped,
-            "ert": p.ert,
+            **self._stream_details(t, drift_rows, len(rows), int(len(frame) - len(rows)), dropped),
             "window_sizes": list(p.window_sizes),
-            "n_bootstraps": self.n_bootstraps_,
-            "fit_seconds": self.fit_seconds_,
         }
         if drift_rows:
             drifted = [c for c, col in columns.items() if col.drift]
@@ -596,12 +599,30 @@ class _AlibiOnlineDetector(DriftDetector):
             summary = f"alibi {self.alibi_class}: no drift over {len(rows)} new rows (row {t}, ERT {p.ert:g} rows)"
         return DriftResult(bool(drift_rows), summary, columns, None, details)
 
-    def _track_episode(self, drift_rows: int, first_at: int | None, fed: int) -> None:
+    def _stream_details(self, t: int, drift_rows: int, fed: int, skipped: int, dropped: int) -> dict[str, Any]:
+        """What every online wrapper reports about the stream: where it is, the episode, what this call fed,
+        and how its thresholds were set."""
+        p: Any = self.params
+        return {
+            "backend": "alibi-detect",
+            "online": True,
+            "t": t,
+            "detected_at": self.detected_at_,
+            "drift_rows": drift_rows,
+            "rows_fed": fed,
+            "rows_skipped": skipped,
+            "rows_dropped": dropped,
+            "ert": p.ert,
+            "n_bootstraps": self.n_bootstraps_,
+            "fit_seconds": self.fit_seconds_,
+        }
+
+    def _track_episode(self, tally: _Tally[tuple[Any, ...]], fed: int) -> None:
         """Keep when the current drift episode started (the stream time of its first drifting row); a stream
         fed back within the thresholds ends it, so a later drift is a new one."""
-        if drift_rows:
-            if self.detected_at_ is None and first_at is not None:
-                self.detected_at_ = first_at
+        if tally.drift_rows:
+            if self.detected_at_ is None and tally.first is not None:
+                self.detected_at_ = int(tally.first[0])
         elif fed:
             self.detected_at_ = None
 
@@ -869,43 +890,27 @@ class _AlibiWindowOnlineDetector(_AlibiOnlineDetector):
         det = self.detector_
         x, ok = self._encode(frame)
         rows = np.flatnonzero(ok)
-        drift_rows = 0
-        first: tuple[int, float, float] | None = None
-        last: tuple[int, float, float] | None = None
+        tally: _Tally[tuple[int, float, float]] = _Tally()
         with _torch(p.torch_threads):
             for i in rows:
                 out = det.predict(x[i], return_test_stat=True)["data"]
                 self.recent_.append(x[i])
                 self._trim()
-                last = (int(out["time"]), float(out["test_stat"]), float(out["threshold"]))
-                if out["is_drift"]:
-                    drift_rows += 1
-                    if first is None:
-                        first = last
-        self._track_episode(drift_rows, None if first is None else first[0], len(rows))
-        shown = first or last
+                tally.add(bool(out["is_drift"]), (int(out["time"]), float(out["test_stat"]), float(out["threshold"])))
+        self._track_episode(tally, len(rows))
+        shown, drift_rows = tally.shown, tally.drift_rows
         t = int(det.t)
         window = np.asarray(self.recent_, dtype=float).reshape(-1, len(self.columns_))
         mean = window.mean(axis=0) if len(window) else np.zeros(len(self.columns_))
         shift = {c: round(float(v), 4) for c, v in zip(self.columns_, mean, strict=True)}
         details = {
-            "backend": "alibi-detect",
+            **self._stream_details(t, drift_rows, len(rows), int(len(frame) - len(rows)), dropped),
             "alibi_backend": p.backend,
-            "online": True,
-            "t": t,
-            "detected_at": self.detected_at_,
-            "drift_rows": drift_rows,
-            "rows_fed": len(rows),
-            "rows_skipped": int(len(frame) - len(rows)),
-            "rows_dropped": dropped,
             "statistic": None if shown is None else shown[1],
             "threshold": None if shown is None else shown[2],
             "tested_columns": list(self.columns_),
             "window_shift_sd": shift,
-            "ert": p.ert,
             "window_size": p.window_size,
-            "n_bootstraps": self.n_bootstraps_,
-            "fit_seconds": self.fit_seconds_,
         }
         if drift_rows:
             moved = sorted(self.columns_, key=lambda c: -abs(shift[c]))

@@ -91,12 +91,13 @@ class DriftDetector(Detector):
     """Base class: validates parameters, caps sample sizes, and adapts ``test`` to the check contract."""
 
     Params: ClassVar[type[BaseModel]] = DriftParams
+    params: BaseModel
     name: ClassVar[str] = "drift"
     check_part: ClassVar[str] = "data_drift"
 
     def __init__(self, **params: Any) -> None:
         try:
-            self.params: BaseModel = self.validate_params(params)
+            super().__init__(**params)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(x) for x in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()

@@ -35,17 +35,28 @@ def _numeric_columns(frame: pd.DataFrame) -> list[str]:
     return cols
 
 
-class MMDDriftParams(DriftParams):
-    """Parameters of :class:`MMDDrift`."""
+class MultivariateDriftParams(DriftParams):
+    """What the tests of the joint distribution share: one decision per window, so one false-alarm rate."""
 
     alpha: float = Field(0.01, gt=0.0, lt=1.0, description="false-alarm probability per window")
+
+
+class _MultivariateDrift(DriftDetector):
+    """A test of the joint distribution of the columns: its findings are ``multivariate_drift``."""
+
+    check_part: ClassVar[str] = "multivariate_drift"
+
+
+class MMDDriftParams(MultivariateDriftParams):
+    """Parameters of :class:`MMDDrift`."""
+
     n_permutations: int = Field(499, ge=19, le=100_000, description="permutations of the pooled sample")
     n_features: int = Field(128, ge=8, le=4096, description="random Fourier features approximating the kernel")
     max_test_reference_rows: int = Field(1000, ge=50, description="reference rows in each permutation test")
     min_mmd: float = Field(0.0, ge=0.0, description="floor on the MMD^2 estimate (effect size)")
 
 
-class MMDDrift(DriftDetector):
+class MMDDrift(_MultivariateDrift):
     """Maximum mean discrepancy (Gaussian kernel, median bandwidth) with a permutation test.
 
     The kernel is approximated by random Fourier features so a permutation costs one matrix product and
@@ -65,7 +76,6 @@ class MMDDrift(DriftDetector):
 
     Params = MMDDriftParams
     name: ClassVar[str] = "mmd"
-    check_part: ClassVar[str] = "multivariate_drift"
 
     def _fit(self, reference: pd.DataFrame) -> None:
         p: Any = self.params
@@ -124,16 +134,15 @@ class MMDDrift(DriftDetector):
         )
 
 
-class ClassifierDriftParams(DriftParams):
+class ClassifierDriftParams(MultivariateDriftParams):
     """Parameters of :class:`ClassifierDrift`."""
 
-    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="false-alarm probability per window")
     max_test_reference_rows: int = Field(2000, ge=50, description="reference rows used against each window")
     max_iter: int = Field(100, ge=10, le=1000, description="boosting iterations of the domain classifier")
     min_auc_change: float = Field(0.02, ge=0.0, le=0.5, description="floor on AUC - 0.5")
 
 
-class ClassifierDrift(DriftDetector):
+class ClassifierDrift(_MultivariateDrift):
     """Domain classifier: can gradient boosting tell current rows from reference rows? (held-out AUC).
 
     A model trained on half of the reference sample and half of the window scores the other halves; their
@@ -153,7 +162,6 @@ class ClassifierDrift(DriftDetector):
 
     Params = ClassifierDriftParams
     name: ClassVar[str] = "classifier"
-    check_part: ClassVar[str] = "multivariate_drift"
 
     def _fit(self, reference: pd.DataFrame) -> None:
         p: Any = self.params

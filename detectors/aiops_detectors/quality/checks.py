@@ -14,7 +14,8 @@ import hashlib
 import json
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,9 +43,6 @@ class _Quality(Detector):
 
     Params: ClassVar[type[BaseModel]] = QualityParams
     name: ClassVar[str] = "quality"
-
-    def __init__(self, **params: Any) -> None:
-        self.params: Any = self.validate_params(params)
 
     def examples(
         self, rows: Sequence[Mapping[str, Any]], indexes: Iterable[int], focus: Sequence[str] = ()
@@ -184,6 +182,7 @@ class SchemaDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"columns": {"id": "int", "score": "float"}}]
+
     name: ClassVar[str] = "schema"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -291,22 +290,14 @@ class ValueRangeDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"ranges": {"score": {"min": 0, "max": 1}}}]
+
     name: ClassVar[str] = "value_range"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
         p = self.params
         out = []
         for col, bounds in p.ranges.items():
-            bad: list[int] = []
-            checked = 0
-            for i, row in enumerate(frame.rows):
-                value = row.get(col)
-                if is_null(value):
-                    continue
-                checked += 1
-                if not _within(value, bounds):
-                    bad.append(i)
-            rate = len(bad) / checked if checked else 0.0
+            bad, checked, rate = _failing(frame.rows, col, partial(_within, bounds=bounds))
             if bad and rate > p.max_violation_rate:
                 values = [frame.rows[i].get(col) for i in bad]
                 numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -346,6 +337,7 @@ class CategoriesDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"allowed": {"country": ["fr", "de"]}}]
+
     name: ClassVar[str] = "categories"
 
     def evaluate(self, frame: Frame) -> list[Finding]:
@@ -353,16 +345,7 @@ class CategoriesDetector(_Quality):
         out = []
         for col, allowed in p.allowed.items():
             accepted = {_category_key(v) for v in allowed}
-            bad: list[int] = []
-            checked = 0
-            for i, row in enumerate(frame.rows):
-                value = row.get(col)
-                if is_null(value):
-                    continue
-                checked += 1
-                if _category_key(value) not in accepted:
-                    bad.append(i)
-            rate = len(bad) / checked if checked else 0.0
+            bad, checked, rate = _failing(frame.rows, col, partial(_among, accepted=accepted))
             if bad and rate > p.max_violation_rate:
                 unexpected = Counter(str(_short(frame.rows[i].get(col))) for i in bad)
                 if col in p.sensitive_columns:
@@ -375,10 +358,29 @@ class CategoriesDetector(_Quality):
         return out
 
 
+def _failing(rows: Sequence[Mapping[str, Any]], column: str, ok: Callable[[Any], bool]) -> tuple[list[int], int, float]:
+    """The rows whose value of ``column`` is present and not ``ok``, how many present values were checked,
+    and the failing share of those (a missing value is the completeness check's business, not this one's)."""
+    bad: list[int] = []
+    checked = 0
+    for i, row in enumerate(rows):
+        value = row.get(column)
+        if is_null(value):
+            continue
+        checked += 1
+        if not ok(value):
+            bad.append(i)
+    return bad, checked, len(bad) / checked if checked else 0.0
+
+
 def _within(value: Any, bounds: Bounds) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False  # a string in a numeric column is out of any numeric range
     return not ((bounds.min is not None and value < bounds.min) or (bounds.max is not None and value > bounds.max))
+
+
+def _among(value: Any, accepted: set[str]) -> bool:
+    return _category_key(value) in accepted
 
 
 def _category_key(value: Any) -> str:
@@ -415,6 +417,7 @@ class DuplicateKeysDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"key": ["id"]}]
+
     name: ClassVar[str] = "duplicates"
 
     def __init__(self, **params: Any) -> None:
@@ -488,6 +491,7 @@ class FreshnessDetector(_Quality):
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"max_age": "1h"}]
+
     name: ClassVar[str] = "freshness"
 
     def __init__(self, **params: Any) -> None:

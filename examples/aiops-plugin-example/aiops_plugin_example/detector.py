@@ -28,13 +28,14 @@ class AboveLimit(Detector):
     """
 
     Params = AboveParams
+    params: AboveParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"limit": 10}, {"limit": 0.5, "patience": 3}]
 
     def __init__(self, **params: Any) -> None:
-        self.params: AboveParams = self.validate_params(params)
+        super().__init__(**params)
         self.streak_: dict[str, int] = {}  # learned state: consecutive points above the limit, per series
 
     def evaluate(self, frame: Frame) -> list[Finding]:

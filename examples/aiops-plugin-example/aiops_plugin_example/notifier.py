@@ -23,13 +23,11 @@ class JsonLinesNotifier(Notifier):
     """Appends each message to a JSON-lines file (example third-party notifier)."""
 
     Params = JsonLinesParams
+    params: JsonLinesParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"path": "messages.jsonl"}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: JsonLinesParams = self.validate_params(params)
 
     def send(self, message: Message) -> Delivery:
         line = {"event": message.event, "check": message.incident.check, "title": message.title}

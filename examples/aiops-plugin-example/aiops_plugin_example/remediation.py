@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,13 +21,14 @@ class WriteMarker(Remediation):
     """Writes a marker file per incident in the daemon's state directory (example third-party remediation)."""
 
     Params = MarkerParams
-
-    def __init__(self, **params: Any) -> None:
-        self.params: MarkerParams = self.validate_params(params)
+    params: MarkerParams
 
     def plan(self, incident: IncidentView) -> Plan:
-        return Plan(action="example_marker", description=f"write a marker for incident {incident.id}",
-                    target=f"incident:{incident.id}")
+        return Plan(
+            action="example_marker",
+            description=f"write a marker for incident {incident.id}",
+            target=f"incident:{incident.id}",
+        )
 
     def execute(self, plan: Plan, ctx: ActionContext) -> Outcome:
         marker = self._dir() / f"{ctx.idempotency_key}.json"

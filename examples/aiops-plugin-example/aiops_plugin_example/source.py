@@ -23,13 +23,11 @@ class GaugeFileSource(Source):
     """Reads one number from a text file at every tick (example third-party source)."""
 
     Params = GaugeParams
+    params: GaugeParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
         return [{"path": "value.txt"}, {"path": "value.txt", "name": "queue_depth"}]
-
-    def __init__(self, **params: Any) -> None:
-        self.params: GaugeParams = self.validate_params(params)
 
     def collect(self, since: float | None, until: float) -> Frame:
         try:

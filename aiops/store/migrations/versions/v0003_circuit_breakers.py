@@ -8,10 +8,10 @@ Revises: 0002
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from aiops.store.migrations.existing import has_table
+from aiops.store import frozen_tables as frozen
+from aiops.store.migrations.existing import create_missing
 
 revision = "0003"
 down_revision: str | None = "0002"
@@ -20,18 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if has_table("aiops_breakers"):
-        return
-    op.create_table(
-        "aiops_breakers",
-        sa.Column("action_type", sa.String(100), primary_key=True),
-        sa.Column("state", sa.String(20), nullable=False),
-        sa.Column("failures", sa.Integer, nullable=False),
-        sa.Column("opened_at", sa.Float),
-        sa.Column("trial_action_id", sa.Integer),
-        sa.Column("last_reason", sa.Text),
-        sa.Column("updated_at", sa.Float, nullable=False),
-    )
+    create_missing([("aiops_breakers", frozen.breakers)])
 
 
 def downgrade() -> None:

@@ -7,8 +7,9 @@ Revises: 0005
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from aiops.store import frozen_tables as frozen
 
 revision = "0006"
 down_revision: str | None = "0005"
@@ -17,14 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "aiops_series_state",
-        sa.Column("check_name", sa.String(100), primary_key=True),
-        sa.Column("detector", sa.String(100), primary_key=True),
-        sa.Column("series", sa.String(1000), primary_key=True),
-        sa.Column("state", sa.LargeBinary, nullable=False),
-        sa.Column("updated_at", sa.Float, nullable=False),
-    )
+    op.create_table("aiops_series_state", *frozen.series_state())
 
 
 def downgrade() -> None:

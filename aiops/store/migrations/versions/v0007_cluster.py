@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context, op
 
+from aiops.store import frozen_tables as frozen
 from aiops.store.migrations.existing import has_table
 
 revision = "0007"
@@ -34,18 +35,9 @@ def upgrade() -> None:
             postgresql_where=OPEN,
         )
     with op.batch_alter_table("aiops_outbox") as batch:
-        batch.add_column(sa.Column("claimed_by", sa.String(200)))
-        batch.add_column(sa.Column("claim_until", sa.Float))
-    op.create_table(
-        "aiops_members",
-        sa.Column("replica", sa.String(200), primary_key=True),
-        sa.Column("host", sa.String(200), nullable=False),
-        sa.Column("pid", sa.Integer, nullable=False),
-        sa.Column("started_at", sa.Float, nullable=False),
-        sa.Column("heartbeat_at", sa.Float, nullable=False),
-        sa.Column("version", sa.String(50), nullable=False),
-        sa.Column("address", sa.String(300), nullable=False),
-    )
+        for column in frozen.outbox_claims():
+            batch.add_column(column)
+    op.create_table("aiops_members", *frozen.members())
 
 
 def _resolve_duplicate_open_incidents() -> None:

@@ -8,8 +8,9 @@ Revises: 0007
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from aiops.store import frozen_tables as frozen
 
 revision = "0008"
 down_revision: str | None = "0007"
@@ -20,20 +21,11 @@ SIGNED = ("aiops_transitions", "aiops_check_state")  # rows that say which repli
 
 
 def upgrade() -> None:
-    op.create_table(
-        "aiops_leases",
-        sa.Column("kind", sa.String(20), primary_key=True),
-        sa.Column("name", sa.String(200), primary_key=True),
-        sa.Column("owner", sa.String(200)),
-        sa.Column("token", sa.BigInteger, nullable=False),
-        sa.Column("acquired_at", sa.Float),
-        sa.Column("renewed_at", sa.Float),
-        sa.Column("expires_at", sa.Float, nullable=False),
-    )
+    op.create_table("aiops_leases", *frozen.leases())
     for table in SIGNED:
         with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("written_by", sa.String(200)))
-            batch.add_column(sa.Column("fence_token", sa.BigInteger))
+            for column in frozen.signed():
+                batch.add_column(column)
 
 
 def downgrade() -> None:
