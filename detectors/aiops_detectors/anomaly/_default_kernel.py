@@ -171,7 +171,7 @@ def _shape_raw(st: np.ndarray, xb: int, big_h: int, i: int, lags: int, memory: i
     of O(memory * lags). The sums of differences never cancel catastrophically (no ``a*a + b*b - 2ab``),
     and they are recomputed exactly every ``_PERIOD`` points so rounding cannot accumulate.
 
-    Speed: every loop indexes views from 0 with its own counter (``new[r]``, not ``h[r + lags]``): numba
+    Speed: every loop indexes views from 0 with its own counter (``ends[r]``, not ``h[r + lags]``): numba
     wraps a negative index around, and an offset it cannot prove non-negative costs a branch per element
     that keeps LLVM from vectorising the loop (4x slower here). The arithmetic and its order are unchanged.
     """
