@@ -182,3 +182,42 @@ def test_warm_up_runs_every_path_on_a_copy_and_leaves_the_detector_untouched(nam
     assert det.state_dict() == before
     frame = Frame(source="t", collected_at=1.0, series=(Series("m", (1.0,), (5.0,)),))
     assert det.evaluate(frame) == []  # still works, from scratch
+
+
+def test_smallest_is_the_one_by_one_minimum_nan_included() -> None:
+    """The nearest-window search takes its minimum in eight lanes; it must equal the sequential scan."""
+    from aiops_detectors.anomaly._default_kernel import smallest
+
+    def one_by_one(values: np.ndarray, start: int) -> float:
+        best = float(values[start])
+        for v in values[start + 1 :].tolist():
+            if v < best:
+                best = v
+        return best
+
+    rng = np.random.default_rng(7)
+    for n in range(1, 40):
+        values = rng.integers(-5, 5, n).astype(float)  # ties on purpose
+        if n > 3:
+            values[rng.integers(0, n, 2)] = np.nan
+        for start in range(n):
+            got, want = smallest(values, start), one_by_one(values, start)
+            assert got == want or (math.isnan(got) and math.isnan(want)), (n, start)
+
+
+def test_sorted_value_memory_stays_the_sorted_ring() -> None:
+    """The value memory's sorted copy is kept by shifting a stretch one place (memmove-able loops): after
+    filling and wrapping many times, with ties, it must be exactly the ring's values in order."""
+    from aiops_detectors.anomaly import _default_kernel as kernel
+
+    scorer = DefaultScorer(DefaultParams(**SMALL))
+    p = scorer.p
+    vmem = int(p[kernel.P_VMEM])
+    ring = kernel.HEADER + 2 * kernel.history_len(p) + 2 * int(p[kernel.P_MEM])
+    values = np.random.default_rng(2).integers(0, 40, 5 * vmem + 17).astype(float)
+    for k, x in enumerate(values.tolist()):
+        scorer.update(60.0 * k, x)
+        if k in (vmem // 2, vmem, 3 * vmem + 5, len(values) - 1):
+            count = int(scorer.st[kernel.S_VCOUNT])
+            held = scorer.st[ring : ring + count]
+            assert scorer.st[ring + vmem : ring + vmem + count].tolist() == sorted(held.tolist())

@@ -170,6 +170,10 @@ def _shape_raw(st: np.ndarray, xb: int, big_h: int, i: int, lags: int, memory: i
     out (the sliding sum along a diagonal of the matrix profile, as in STOMP): O(memory) a point instead
     of O(memory * lags). The sums of differences never cancel catastrophically (no ``a*a + b*b - 2ab``),
     and they are recomputed exactly every ``_PERIOD`` points so rounding cannot accumulate.
+
+    Speed: every loop indexes views from 0 with its own counter (``ends[r]``, not ``h[r + lags]``): numba
+    wraps a negative index around, and an offset it cannot prove non-negative costs a branch per element
+    that keeps LLVM from vectorising the loop (4x slower here). The arithmetic and its order are unchanged.
     """
     if i + 1 < lags:
         return 0.0
@@ -178,30 +182,56 @@ def _shape_raw(st: np.ndarray, xb: int, big_h: int, i: int, lags: int, memory: i
         return 0.0
     top = xb + (i % big_h) + big_h  # position of index i; index t sits at top - (i - t)
     pa = top - lags - memory  # position of the end of candidate r = 0
+    dist = st[doff : doff + memory]
     if i >= 2 * lags + memory and i % max(_PERIOD, lags) != 0:
-        h = st[pa - lags : pa + memory]  # h[r + lags] is candidate r's end, h[r] lags earlier
         xi, xo = st[top], st[top - lags]
-        dist = st[doff : doff + memory]
+        ends = st[pa : pa + memory]  # candidate r's end, which enters its window
+        starts = st[pa - lags : pa - lags + memory]  # the value lags before it, which leaves
         for r in range(memory):
-            a = xi - h[r + lags]
-            b = xo - h[r]
+            a = xi - ends[r]
+            b = xo - starts[r]
             dist[r] = dist[r] + a * a - b * b
     else:
-        q = st[top - lags + 1 : top + 1].copy()
-        h = st[pa - lags + 1 + r0 : pa + memory].copy()  # h[r - r0 + k]: element k of candidate r
         m = memory - r0
-        dist = np.zeros(memory)
+        dist[:] = 0.0
+        live = dist[r0:]
         for k in range(lags):
-            qk = q[k]
+            qk = st[top - lags + 1 + k]
+            elements = st[pa - lags + 1 + r0 + k : pa - lags + 1 + r0 + k + m]  # element k of each candidate
             for r in range(m):
-                d = h[r + k] - qk
-                dist[r0 + r] += d * d
-        st[doff : doff + memory] = dist
-    best = dist[r0]
-    for r in range(r0 + 1, memory):
-        if dist[r] < best:
-            best = dist[r]
-    return math.log1p(math.sqrt(max(best, 0.0)) / (unit * math.sqrt(lags)))
+                d = elements[r] - qk
+                live[r] += d * d
+    return math.log1p(math.sqrt(max(smallest(dist, r0), 0.0)) / (unit * math.sqrt(lags)))
+
+
+@njit
+def smallest(values: np.ndarray, start: int) -> float:
+    """``min(values[start:])`` as the sequential ``if v < best: best = v`` scan gives it, NaN included.
+
+    Why eight running minima: one minimum is a chain of dependent compare-and-selects (a cycle or more an
+    element), and LLVM does not vectorise a float min reduction without fast-math. Eight independent
+    lanes, each started at ``values[start]``, are packed into vector compares and give the same value: a
+    minimum does not depend on the order it is taken in (and a NaN at ``start`` stays in every lane, as it
+    stays in the sequential scan; later NaNs are skipped by both).
+    """
+    rest = values[start:]
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = rest[0]
+    n8 = (len(rest) - 1) // 8
+    for j in range(n8):
+        w = rest[1 + 8 * j : 9 + 8 * j]
+        b0 = w[0] if w[0] < b0 else b0
+        b1 = w[1] if w[1] < b1 else b1
+        b2 = w[2] if w[2] < b2 else b2
+        b3 = w[3] if w[3] < b3 else b3
+        b4 = w[4] if w[4] < b4 else b4
+        b5 = w[5] if w[5] < b5 else b5
+        b6 = w[6] if w[6] < b6 else b6
+        b7 = w[7] if w[7] < b7 else b7
+    for v in (b1, b2, b3, b4, b5, b6, b7):
+        b0 = v if v < b0 else b0
+    for k in range(1 + 8 * n8, len(rest)):
+        b0 = rest[k] if rest[k] < b0 else b0
+    return float(b0)
 
 
 @njit
@@ -227,8 +257,7 @@ def _remember_value(st: np.ndarray, vr: int, vs: int, vmem: int, v: float) -> No
     if cnt < vmem:
         st[vr + cnt] = v
         j = np.searchsorted(st[vs : vs + cnt], v, side="right")
-        for k in range(vs + cnt, vs + j, -1):
-            st[k] = st[k - 1]
+        _shift_right(st[vs + j : vs + cnt + 1])
         st[vs + j] = v
         st[S_VCOUNT] = cnt + 1
         return
@@ -239,13 +268,26 @@ def _remember_value(st: np.ndarray, vr: int, vs: int, vmem: int, v: float) -> No
     d = np.searchsorted(st[vs : vs + cnt], old)  # the copy of ``old`` that leaves
     j = np.searchsorted(st[vs : vs + cnt], v, side="right")  # where ``v`` goes, counted with ``old`` present
     if j > d:  # close the gap left of v's place
-        for k in range(vs + d, vs + j - 1):
-            st[k] = st[k + 1]
+        _shift_left(st[vs + d : vs + j])
         st[vs + j - 1] = v
     else:
-        for k in range(vs + d, vs + j, -1):
-            st[k] = st[k - 1]
+        _shift_right(st[vs + j : vs + d + 1])
         st[vs + j] = v
+
+
+@njit
+def _shift_left(seg: np.ndarray) -> None:
+    """``seg[k] = seg[k + 1]`` for every k but the last, in place. Indexed from 0 in a view so that numba
+    has no negative index to wrap around and LLVM turns the loop into a ``memmove`` (about 5x faster)."""
+    for k in range(len(seg) - 1):
+        seg[k] = seg[k + 1]
+
+
+@njit
+def _shift_right(seg: np.ndarray) -> None:
+    """``seg[k] = seg[k - 1]`` for every k but the first, last first (the mirror of :func:`_shift_left`)."""
+    for k in range(len(seg) - 1, 0, -1):
+        seg[k] = seg[k - 1]
 
 
 @njit
