@@ -31,6 +31,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -174,5 +175,16 @@ def _releasing_gil(compiler: Any) -> Iterator[None]:
         compiler.Flags = original
 
 
+def main() -> int:
+    """``python -m aiops_detectors.anomaly._aot``: build, print the module's path; else one line of why."""
+    try:
+        print(build())
+    except Exception as exc:  # no C compiler, an unwritable cache: warm-cache reports it and uses the JIT
+        lines = str(exc).strip().splitlines()
+        print(f"{type(exc).__name__}: {lines[0] if lines else 'failed'}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(build())
+    sys.exit(main())
