@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/throughput.py                 # every metric detector
     .venv/bin/python benchmarks/throughput.py --series 10000 --points 20000 --warm 5000
     .venv/bin/python benchmarks/throughput.py --detectors default --clock cpu   # on a busy machine
+    AIOPS_KERNELS=jit .venv/bin/python benchmarks/throughput.py --clock cpu   # the JIT instead of the built kernels
 
 Three figures per detector: points/s streaming one series (``update`` per point), points/s through the
 batch path (``score`` if the scorer has one, else the same loop), and the wall time of one tick over many

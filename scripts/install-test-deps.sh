@@ -81,6 +81,10 @@ done
 # -- systemd-analyze (verifies deploy/systemd/aiops.service) -----------------------------------------------
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 
+# -- a C compiler: `aiops warm-cache` builds the compiled detectors ahead of time (numba.pycc), and
+#    tests/e2e/test_footprint.py checks the daemon that loads that build ---------------------------------------
+command -v cc >/dev/null 2>&1 && [ -e /usr/include/stdio.h ] || apt_install gcc libc6-dev
+
 # -- headless Chromium (tests/e2e/test_demo.py opens the demo's HTML report; tests/e2e/test_console.py drives the
 #    web console with Playwright pointed at this binary: `playwright install` is never needed) ----------------
 command -v chromium >/dev/null 2>&1 || apt_install chromium

@@ -10,13 +10,13 @@ is answered with a strict Content-Security-Policy (no inline script, nothing fet
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from importlib.resources import files
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlsplit
 
-import jinja2
 import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -45,6 +45,9 @@ from aiops.console.pages import (
 from aiops.errors import AiopsError, StoreError
 from aiops.http.problems import new_error_id, public_message, refusal_status
 
+if TYPE_CHECKING:
+    import jinja2
+
 MAX_FORM: Final = 16 * 1024  # the console's forms carry a token, a comment and a duration
 LOGIN_FAILURE_DELAY: Final = 0.5  # seconds: slows guessing down without tying up a worker thread
 MESSAGES: Final = {
@@ -70,13 +73,22 @@ SECURITY_HEADERS: Final = {
 log = structlog.get_logger("aiops.console")
 
 
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("aiops.console", "templates"),
-    autoescape=True,
-    undefined=jinja2.ChainableUndefined,  # a field a backend leaves out shows empty, never a 500
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The pages' templates, loaded at the first page served: jinja2 is not needed to get ready (a daemon
+    nobody browses never imports it)."""
+    import jinja2
+
+    templates = jinja2.Environment(
+        loader=jinja2.PackageLoader("aiops.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,  # a field a backend leaves out shows empty, never a 500
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    templates.filters["when"] = _when
+    templates.filters["iso"] = _iso
+    return templates
 
 
 def _when(value: Any) -> str:
@@ -91,10 +103,6 @@ def _iso(value: Any) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return ""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
-
-
-_templates.filters["when"] = _when
-_templates.filters["iso"] = _iso
 
 
 def console_routes(ctx: ConsoleContext) -> list[BaseRoute]:
@@ -138,7 +146,7 @@ Mutation = Callable[[ConsoleContext, int, Mapping[str, str]], object]
 
 def _page_route(ctx: ConsoleContext) -> Callable[[str, Loader], Route]:
     def make(path: str, loader: Loader) -> Route:
-        template = _templates.get_template(f"{loader.__name__.strip('_').removesuffix('_page')}.html")
+        template = _templates().get_template(f"{loader.__name__.strip('_').removesuffix('_page')}.html")
 
         async def endpoint(request: Request) -> Response:
             role = ctx.auth.read_role(_session(ctx, request))
@@ -257,7 +265,7 @@ def _error_page(ctx: ConsoleContext, request: Request, status: int, message: str
     role = ctx.auth.read_role(_session(ctx, request))
     came_from = _next(urlsplit(request.headers.get("referer", "")).path)  # log in, then back to that page
     data = {"status": status, "error": message, "paused": None, "waiting_count": None, "came_from": came_from}
-    return _render(ctx, request, _templates.get_template("error.html"), data, role, status)
+    return _render(ctx, request, _templates().get_template("error.html"), data, role, status)
 
 
 def _refusal(exc: AiopsError) -> tuple[int, str]:
@@ -297,7 +305,7 @@ def _not_found(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
 
 
 def _login_form(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
-    template = _templates.get_template("login.html")
+    template = _templates().get_template("login.html")
 
     async def endpoint(request: Request) -> Response:
         data = {"next": _next(request.query_params.get("next")), "paused": None, "waiting_count": None, "failed": False}
@@ -307,7 +315,7 @@ def _login_form(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]
 
 
 def _login(ctx: ConsoleContext) -> Callable[[Request], Awaitable[Response]]:
-    template = _templates.get_template("login.html")
+    template = _templates().get_template("login.html")
 
     async def endpoint(request: Request) -> Response:
         form = await _checked_form(ctx, request)

@@ -69,6 +69,9 @@ PUBLIC = frozenset(
 ENTRY_POINTS = {
     "aiops.__main__": "`python -m aiops`",
     "aiops.compute.job": "`python -m aiops.compute.job`: Ray and Kubernetes hand the job its input as env vars",
+    "aiops_detectors.anomaly._aot": "`python -m aiops_detectors.anomaly._aot` (run by warm-cache) builds the "
+    "kernels; it and their import read NUMBA_CACHE_DIR as numba does (the build stands in for numba's cache, "
+    "which numba places from the environment) and AIOPS_KERNELS (JIT only), before any config exists",
 }
 
 #: Process-wide context that the plugin context replaces (environment variables the daemon sets for plugins,

@@ -92,11 +92,15 @@ def test_dockerfile_lints_clean_and_runs_as_non_root() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     text = dockerfile.read_text()
     assert "USER 10001" in text and "HEALTHCHECK" in text and 'ENTRYPOINT ["aiops"]' in text
+    # the kernels are compiled into the image (ahead of time: the compiler leaves in the same layer)
+    build = next(step for step in text.split("\nRUN ") if "&& aiops warm-cache" in step)
+    assert "apt-get install" in build and "apt-get purge" in build
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
     unit = (DEPLOY / "systemd" / "aiops.service").read_text()
     assert "Type=notify" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    assert "ExecStartPre=/opt/aiops/bin/aiops warm-cache" in unit  # kernels compiled before the daemon starts
     local = tmp_path / "aiops.service"
     local.write_text(unit.replace("/opt/aiops/bin/aiops", _tool("aiops")))
     out = subprocess.run([_tool("systemd-analyze"), "verify", str(local)], capture_output=True, text=True,

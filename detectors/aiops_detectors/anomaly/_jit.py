@@ -1,4 +1,6 @@
-"""numba compilation for the metric detectors' hot loops, with the on-disk cache only where it can work."""
+"""Compiled code for the metric detectors' hot loops: the ahead-of-time build when there is one for these
+sources (``_aot``: numba and LLVM are then never imported), else numba's JIT, with its on-disk cache only
+where it can work."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
+
+from aiops_detectors.anomaly import _aot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,11 +36,14 @@ def _without_scipy() -> Iterator[None]:
             del sys.modules["scipy"]
 
 
-with _without_scipy():
-    from numba import njit as _numba_njit
-    from numba.core.registry import cpu_target
+_COMPILED = _aot.load()  # the ahead-of-time build of these very sources, or None
 
-    cpu_target.target_context.refresh()  # loads numba's implementations (and would import SciPy) now
+if _COMPILED is None:
+    with _without_scipy():
+        from numba import njit as _numba_njit
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()  # loads numba's implementations (and would import SciPy) now
 
 
 def cache_writable(module_file: str = __file__) -> bool:
@@ -54,7 +61,7 @@ def cache_writable(module_file: str = __file__) -> bool:
     return os.access(probe, os.W_OK | os.X_OK)
 
 
-_CACHE = cache_writable()
+_CACHE = _COMPILED is None and cache_writable()
 
 
 def njit(fn: F) -> F:
@@ -62,5 +69,10 @@ def njit(fn: F) -> F:
     while compiled code runs: a tick over thousands of series spends most of its time in these kernels, and
     the HTTP threads (an ingest request, a probe) must not wait for it. Safe because a bank's arrays are
     only ever used by the one thread running its check (a timed-out run's late thread gets fresh plugin
-    instances, never the live ones)."""
+    instances, never the live ones).
+
+    With an ahead-of-time build loaded, an entry point is its compiled export (the same arithmetic, the GIL
+    released too) and any other kernel function stays plain Python: only the exports run in the daemon."""
+    if _COMPILED is not None:
+        return cast(F, getattr(_COMPILED, _aot.symbol(fn), fn))
     return cast(F, _numba_njit(cache=_CACHE, nogil=True)(fn))
