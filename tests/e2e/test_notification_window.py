@@ -19,7 +19,7 @@ RESENT = "sending again a message whose sender died while holding it; the receiv
 def test_a_sender_killed_between_the_answer_and_the_record_sends_it_again_under_the_same_key(tmp_path: Path) -> None:
     life = Life(tmp_path, new_store_url("sqlite", tmp_path, None), "auto")
     try:
-        end = life.run("notification.delivered")
+        end = life.run("notification.delivered", timeout=120)  # 40 s by default; a shared CI machine can be slower
         requests = [
             r
             for r in life.receiver.requests
