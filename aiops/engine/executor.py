@@ -94,14 +94,18 @@ class ActionExecutor:
             action.id, action.lease_owner, self.owner, lease, now
         ):
             return
+        adopted = self.store.get_action(action.id)
+        assert adopted is not None
+        if adopted.state is not ActionState.RUNNING or adopted.lease_owner != self.owner:
+            # The list of running actions was read before this replica's own run of it recorded its outcome and
+            # left the in-flight set: it is finished, and running it again would repeat its side effect.
+            return
         log.warning(
             "adopting action left running by a dead process",
             action=action.id,
             previous_owner=action.lease_owner,
             has_handle=bool(action.handle),
         )
-        adopted = self.store.get_action(action.id)
-        assert adopted is not None
         self._start(adopted, resume=bool(adopted.handle))
 
     def _start(self, action: Action, *, resume: bool) -> None:

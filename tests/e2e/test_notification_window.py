@@ -5,6 +5,7 @@ same idempotency key, which is what lets the receiver drop the copy; nothing els
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -19,19 +20,15 @@ RESENT = "sending again a message whose sender died while holding it; the receiv
 def test_a_sender_killed_between_the_answer_and_the_record_sends_it_again_under_the_same_key(tmp_path: Path) -> None:
     life = Life(tmp_path, new_store_url("sqlite", tmp_path, None), "auto")
     try:
-        end = life.run("notification.delivered")
-        requests = [
-            r
-            for r in life.receiver.requests
-            if isinstance(r.json, dict) and not r.json["incident"]["labels"].get("problem")  # the detector's incident
-        ]
-        keys = Counter((str(r.json["event"]), r.headers["idempotency-key"]) for r in requests if r.json)
-        firing = [key for (event, key), n in keys.items() if event == "firing"]
-        assert len(firing) == 1, keys  # both copies of the firing message carry one key
-        assert keys[("firing", firing[0])] == 2 and end.deliveries == {"firing": 2, "resolved": 1}, keys
-        assert firing[0].startswith(f"{requests[0].json['dedup_key']}/")
-        resent = [line for line in life.daemon.log_path.read_text().splitlines() if RESENT in line]
-        assert len(resent) == 1 and firing[0] in resent[0], resent
+        end = life.run("notification.delivered", timeout=120)  # 40 s by default; a shared CI machine can be slower
+        # the first message delivered (the detector's firing one, or a notify-only one of a loaded machine)
+        resent = [json.loads(line) for line in life.daemon.log_path.read_text().splitlines() if RESENT in line]
+        assert len(resent) == 1, resent
+        key = resent[0]["idempotency_key"]
+        assert key.startswith(f"{resent[0]['dedup_key']}/")
+        copies = Counter(r.headers["idempotency-key"] for r in life.receiver.requests)
+        assert copies[key] == 2, copies  # both copies under the one key, so a receiver drops the second
+        assert [k for k, n in copies.items() if n > 1] == [key], copies  # nothing else twice
         assert end.final_state == "resolved" and end.executions == 1
     finally:
         life.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from aiops.testing import (
     register_test_plugins,
     unregister_test_plugins,
 )
+from aiops.types import ActionState
 
 BASE = """
 notifiers:
@@ -280,3 +282,24 @@ def test_a_quiet_tick_of_bookkeeping_series_verifies_nothing() -> None:
     quiet = Frame("table", 0.0, series=(Series("table_rows_read", [1.0], [0.0]),), has_new_data=False)
     assert not quiet.empty and not quiet.fresh
     assert Frame("file", 0.0, series=(Series("x", [1.0], [2.0]),)).fresh
+
+
+def test_a_finished_action_read_as_running_is_not_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor's tick lists running actions, then skips those in flight. An action whose run recorded its
+    outcome and left the in-flight set between the two still reads as running in that list, owned by this
+    replica: it must not be adopted and run a second time."""
+    h = Harness(tmp_path, policy("actions: [{type: recording}]"))
+    h.tick(50, 60)
+    h.tick(500)
+    assert len(RecordingRemediation.executions) == 1
+    (done,) = h.store.list_actions(limit=10)
+    assert done.state is ActionState.SUCCEEDED
+    stale = replace(done, state=ActionState.RUNNING, lease_owner=h.executor.owner, lease_expires=h.clock.now() + 60)
+    listed = h.store.list_actions
+    monkeypatch.setattr(h.store, "list_actions", lambda **kw: [stale] if kw.get("state") == "running" else listed(**kw))
+    trail = h.states()
+    h.run_actions()
+    assert len(RecordingRemediation.executions) == 1
+    again = h.store.get_action(done.id)
+    assert again is not None and again.outcome == done.outcome and again.finished_at == done.finished_at
+    assert h.states() == trail  # neither resumed nor recorded a second time
