@@ -1,5 +1,5 @@
-"""Scheduled check runs that did not happen: counted per check, reported once by the check's next run, and
-logged as one summary line a minute instead of one line each.
+"""Scheduled check runs that did not happen: counted per check, reported by the check's next run (at most once
+a minute per check), and logged as one summary line a minute instead of one line each.
 
 Why not APScheduler's own lines: it logs a warning for every skipped run ("Run time of job ... was missed",
 "maximum number of running instances reached"). A replica that cannot keep up skips hundreds of runs a
@@ -7,6 +7,11 @@ second, and writing (and redacting) a line for each cost more CPU than the runs 
 fell further behind the more it fell behind. Every skipped run is still counted
 (``aiops_check_ticks_skipped_total``) and raises ``check_overrun`` at the check's next run; the log says it
 once a minute with the totals.
+
+Why a check reports at most once a minute: each report is a sighting of its ``check_overrun`` incident, a
+fenced unit of work that writes the incident. A replica far past its capacity skips runs of every check at
+every interval, and writing a sighting on each run spent its CPU on saying it was overloaded: it ran fewer
+checks the more it was behind. The runs skipped in between are added to the next report.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import structlog
 log = structlog.get_logger("aiops.daemon")
 
 SUMMARY_EVERY: Final = 60.0  # seconds between two summary lines
+REPORT_EVERY: Final = 60.0  # seconds between two check_overrun reports of one check
 CHECK_JOB_PREFIX: Final = "check:"
 # APScheduler's per-run lines (apscheduler 3.x: executors/base.py and schedulers/base.py)
 _PER_RUN_LINES: Final = (
@@ -38,6 +44,7 @@ class SkippedRuns:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}
+        self._reported: dict[str, float] = {}  # check -> when its last report was taken (monotonic)
         self._since_summary: dict[str, int] = {}
         self._summary_at = monotonic()
 
@@ -60,9 +67,17 @@ class SkippedRuns:
         )
 
     def take(self, check: str) -> int:
-        """The skipped runs of ``check`` not reported yet (then forgotten)."""
+        """The skipped runs of ``check`` not reported yet (then forgotten), or 0 when none were skipped or its
+        last report was less than :data:`REPORT_EVERY` ago (they wait for the next one)."""
         with self._lock:
-            return self._pending.pop(check, 0)
+            missed = self._pending.get(check, 0)
+            now = self._monotonic()
+            last = self._reported.get(check)
+            if not missed or (last is not None and now - last < REPORT_EVERY):
+                return 0
+            del self._pending[check]
+            self._reported[check] = now
+            return missed
 
 
 class _PerRunLines(logging.Filter):
