@@ -339,7 +339,7 @@ class Daemon(FeedbackFacade):
 
     def _on_skipped(self, event: JobEvent) -> None:
         """A check's scheduled run did not happen (still running, or too late to start): count it, and let
-        the check's next run raise ``check_overrun`` so a person sees it, not only a log line."""
+        the check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem)."""
         if not event.job_id.startswith("check:"):
             return
         name = event.job_id.removeprefix("check:")
@@ -347,9 +347,19 @@ class Daemon(FeedbackFacade):
         self.telemetry.check_ticks_skipped(name, missed)
         self.skipped.add(name, missed)
 
-    def _overrun_problem(self, name: str, now: float) -> Finding | None:
+    def _overrun_problem(self, name: str, now: float, duration: float) -> Finding | None:
+        """``check_overrun`` when runs of ``name`` were skipped because its own runs take its whole interval.
+
+        Runs skipped while the check's runs are short waited for a worker: the replica is past its capacity,
+        which is no single check's incident (a saturated replica would open one per check, and spend its CPU
+        on them): they are counted (``aiops_check_ticks_skipped_total``), logged once a minute, and alerted on
+        by the rate of that counter (deploy/prometheus/aiops-rules.yaml)."""
         missed = self.skipped.take(name)
         if not missed:
+            return None
+        check = self._runtime.checks.get(name)
+        every = check.config.every if check is not None else None
+        if every is not None and duration < every:
             return None
         summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
         return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
@@ -417,7 +427,7 @@ class Daemon(FeedbackFacade):
             return
         self.telemetry.check_run(name, result.outcome, result.duration)
         self._ticks[name] = CheckTick(time.time(), result.outcome, result.duration, result.error)
-        overrun = self._overrun_problem(name, self.clock.now())
+        overrun = self._overrun_problem(name, self.clock.now(), result.duration)
         if overrun is not None:
             result.problems.append(overrun)
         for f in [*result.findings, *result.problems]:
