@@ -1,19 +1,22 @@
 """Checks per second sustained by 1, 2, 3 ... real daemons sharing one PostgreSQL store, with I/O-bound sources.
 
-    .venv/bin/python benchmarks/scale.py --replicas 1,2,3                 # (this module, through scale.py)
-    .venv/bin/python benchmarks/scale_replicas.py --replicas 1,2,3 --checks 600 --every 1 --duration 60
+    .venv/bin/python benchmarks/scale.py --replicas 1,2,3 --checks 1200 --every 2 --duration 30
+    .venv/bin/python benchmarks/scale_replicas.py --replicas 1,2,3 --checks 1200 --every 2 --duration 30
 
-Every check's source is an ``http`` source whose endpoint (a local server started here) waits ``--latency``
-(50 ms) before it answers: the shape of a model server's stats or a metrics API, where a check spends its
-time waiting, not computing. The checks are divided among the replicas by their leases, so adding a replica
-adds scheduler workers that wait in parallel. One configuration (the same checks, intervals and store) runs
-with 1, then 2, then 3 replicas; the first row, one replica, is the baseline of the ratios.
+Every check's source is an ``http`` source whose endpoint (``slow_source.py``, an asyncio server in a process
+of its own) waits ``--latency`` (50 ms) before it answers: the shape of a model server's stats or a metrics
+API, where a check spends its time waiting, not computing. The checks are divided among the replicas by
+their leases, so adding a replica adds scheduler workers that wait in parallel. One configuration (the same
+checks, intervals and store) runs with 1, then 2, then 3 replicas, each on a fresh database; before them one
+replica runs ``--baseline-checks`` (half the checks) alone, so that the baseline of the second ratio is the
+best a single replica did, not a replica sunk under three times its capacity.
 
 Per run: the check runs that ended ok per second, summed over the replicas (each replica's own
 ``aiops_check_runs_total`` between two scrapes, after the leases settled), the same count seen by the source
-server, the scheduled runs the replicas skipped because they could not keep up, and each replica's CPU
-(psutil, cores used over the window). The offered load (``checks / every``) should exceed what one replica
-can run, so that the one-replica row is its capacity, not the offered load.
+server, the scheduled runs the replicas skipped because they could not keep up, and where the CPU went
+(psutil, cores over the window): each replica, daemon CPU per ok run, the PostgreSQL cluster (every
+backend, exited ones too), the source server, and the rest of the machine (other sessions). The offered load
+(``checks / every``) should exceed what one replica can run, so that the one-replica rows are its capacity.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def _busy_seconds() -> float:
 @dataclass(frozen=True)
 class Outcome:
     replicas: int
+    checks: int  # checks in the config of this run
     runs_per_s: float  # ok check runs per second, summed over the replicas
     polls_per_s: float  # source requests per second, as the source server counted them
     skipped_per_s: float  # scheduled runs not run (the replica was still busy)
@@ -218,6 +222,7 @@ def run(
     source_cores = (source_after - source_before) / seconds
     return Outcome(
         replicas=replicas,
+        checks=checks,
         runs_per_s=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)) / seconds,
         polls_per_s=polls / seconds,
         skipped_per_s=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)) / seconds,
@@ -244,14 +249,22 @@ def _fresh_database(base_url: str, name: str) -> str:
 
 
 HEADER = (
-    "| replicas | checks/s (ok runs) | source polls/s | skipped/s | ratio vs 1 | CPU per replica (cores) "
-    "| daemon CPU ms/check | PostgreSQL (cores) | source server (cores) | rest of machine (cores) | mean run ms "
-    "| checks owned |"
+    "| replicas | checks (offered/s) | checks/s (ok runs) | source polls/s | skipped/s | ratio vs 1, same checks "
+    "| ratio vs best 1 | CPU per replica (cores) | daemon CPU ms/check | PostgreSQL (cores) | source server (cores) "
+    "| rest of machine (cores) | mean run ms | checks owned |"
 )
 
 
-def measure(counts: list[int], checks: int, every: float, duration: float, latency: float) -> list[Outcome]:
-    """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends."""
+def measure(
+    counts: list[int], checks: int, every: float, duration: float, latency: float, baseline_checks: int = 0
+) -> list[Outcome]:
+    """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends.
+
+    With ``baseline_checks``, one replica first runs that many checks alone: a replica far past its capacity
+    spends CPU on the runs it skips, so the one-replica run of the full config may sustain less than the
+    replica can. The second ratio divides by the best of the one-replica runs, so a baseline that sank under
+    its own overload cannot flatter the replicas.
+    """
     sys.path.insert(0, str(ROOT))
     from tests.servers import postgres_cluster
 
@@ -262,20 +275,23 @@ def measure(counts: list[int], checks: int, every: float, duration: float, laten
         flush=True,
     )
     print(HEADER)
-    print("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
+    print("|" + " ---: |" * 7 + " --- |" + " ---: |" * 5 + " --- |", flush=True)
+    plan = ([(1, baseline_checks)] if baseline_checks > 0 else []) + [(n, checks) for n in counts]
     source = SourceProcess(latency)
     outcomes: list[Outcome] = []
     try:
         with postgres_cluster() as cluster:
             pg = PostgresCpu(cluster.datadir)
-            for n in counts:
-                url = _fresh_database(cluster.url, f"scale_{n}")
-                o = run(n, checks, every, duration, url, source, pg)
+            for i, (n, size) in enumerate(plan):
+                url = _fresh_database(cluster.url, f"scale_{i}_{n}")
+                o = run(n, size, every, duration, url, source, pg)
                 outcomes.append(o)
-                base = outcomes[0].runs_per_s
+                same = [x.runs_per_s for x in outcomes if x.replicas == 1 and x.checks == checks]
+                best = max(x.runs_per_s for x in outcomes if x.replicas == 1)
                 print(
-                    f"| {n} | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} | {o.skipped_per_s:.1f} "
-                    f"| {o.runs_per_s / base:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
+                    f"| {n} | {o.checks} ({o.checks / every:.0f}) | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} "
+                    f"| {o.skipped_per_s:.1f} | {o.runs_per_s / same[0] if same else float('nan'):.2f} "
+                    f"| {o.runs_per_s / best:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
                     f"| {o.daemon_ms_per_run:.2f} | {o.postgres_cores:.2f} | {o.source_cores:.2f} "
                     f"| {o.others_cores:.2f} | {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
                     flush=True,
@@ -289,6 +305,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", type=int, default=600, help="checks in the config (shared by the replicas)")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between two runs of a check")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds each source call waits")
+    parser.add_argument(
+        "--baseline-checks",
+        type=int,
+        default=None,
+        help="checks one replica first runs alone, for the 'vs best 1' ratio (default: half of --checks; 0: none)",
+    )
+
+
+def baseline_checks(args: argparse.Namespace) -> int:
+    return args.checks // 2 if args.baseline_checks is None else max(0, args.baseline_checks)
 
 
 def parse_counts(text: str) -> list[int]:
@@ -308,7 +334,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print the outcomes as JSON")
     add_arguments(parser)
     args = parser.parse_args()
-    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency)
+    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency, baseline_checks(args))
     if args.json:
         print(json.dumps([o.__dict__ for o in outcomes]))
 
