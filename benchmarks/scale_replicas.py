@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,7 @@ def run(
     replicas: int, checks: int, every: float, duration: float, store_url: str, source: SourceProcess, pg: PostgresCpu
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="aiops-scale-replicas-") as tmp:
+        keep = os.environ.get("AIOPS_SCALE_KEEP_LOGS")  # a directory: each run's daemon logs are copied there
         body = "".join(CHECK.format(index=i, every=every, source=source.url) for i in range(checks))
         configs = []
         for r in range(replicas):
@@ -217,6 +219,11 @@ def run(
             cpu_after = [sum(c.cpu_times()[:2]) for c in cpu]
             pg_after, source_after, busy_after = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls, seconds = source.requests - polls_before, time.monotonic() - started
+        if keep:
+            for config in configs:
+                target = Path(keep) / f"{replicas}x{checks}" / config.parent.name
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(config.parent / "daemon.log", target / "daemon.log")
     daemons = tuple((a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True))
     postgres = (pg_after - pg_before) / seconds
     source_cores = (source_after - source_before) / seconds
@@ -287,7 +294,7 @@ def measure(
                 o = run(n, size, every, duration, url, source, pg)
                 outcomes.append(o)
                 same = [x.runs_per_s for x in outcomes if x.replicas == 1 and x.checks == checks]
-                best = max(x.runs_per_s for x in outcomes if x.replicas == 1)
+                best = max((x.runs_per_s for x in outcomes if x.replicas == 1), default=float("nan"))
                 print(
                     f"| {n} | {o.checks} ({o.checks / every:.0f}) | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} "
                     f"| {o.skipped_per_s:.1f} | {o.runs_per_s / same[0] if same else float('nan'):.2f} "
