@@ -17,6 +17,7 @@ server, the scheduled runs the replicas skipped because they could not keep up, 
 (psutil, cores over the window): each replica, daemon CPU per ok run, the PostgreSQL cluster (every
 backend, exited ones too), the source server, and the rest of the machine (other sessions). The offered load
 (``checks / every``) should exceed what one replica can run, so that the one-replica rows are its capacity.
+``AIOPS_SCALE_KEEP_LOGS=DIR`` copies each run's daemon logs to ``DIR/<replicas>x<checks>/replica-N/``.
 """
 
 from __future__ import annotations
