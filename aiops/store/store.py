@@ -106,7 +106,10 @@ class Store:
             kwargs["pool_pre_ping"] = True
             # Every thread that ticks a check may hold a connection at once: with fewer pooled, the extra ones
             # were opened and closed on every tick (a new PostgreSQL backend each, on both sides' CPU).
+            # No overflow beyond them: replicas x connections must stay under the server's max_connections
+            # (100 by default), and a burst of actions waits for a pooled connection instead of opening more.
             kwargs["pool_size"] = connections
+            kwargs["max_overflow"] = 0
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
