@@ -39,7 +39,9 @@ from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
+from aiops.engine.phases import PhasedInterval, phase_of
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
+from aiops.engine.skipped_runs import SkippedRuns, quiet_scheduler_lines
 from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
@@ -60,6 +62,7 @@ PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
 CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
 MAX_WORKERS = 16  # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads
+STORE_CONNECTIONS_SPARE = 4  # pooled store connections beyond one per scheduler worker
 LEASE_EXECUTOR = "leases"
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see Daemon.start
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
@@ -84,7 +87,8 @@ class Daemon(FeedbackFacade):
         self.listen = listen or config.settings.server.listen
         self.registry = registry or CollectorRegistry()
         self.owner = default_owner()
-        self.store = Store(_store_url(config))
+        # a connection for each scheduler worker, the lease round's thread and a few API requests at once
+        self.store = Store(_store_url(config), connections=MAX_WORKERS + STORE_CONNECTIONS_SPARE)
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
         # which checks this replica runs (all of them on SQLite, where it is the only replica)
@@ -131,8 +135,7 @@ class Daemon(FeedbackFacade):
         self._runners: dict[str, CheckRunner] = {}
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
-        self._overruns: dict[str, int] = {}  # skipped runs per check, reported by its next run
-        self._overruns_lock = threading.Lock()
+        self.skipped = SkippedRuns()  # skipped runs per check, reported by its next run
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
@@ -202,6 +205,7 @@ class Daemon(FeedbackFacade):
             timezone="UTC",
         )
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        quiet_scheduler_lines()  # _on_skipped counts and reports each skipped run; no line per run
         self._scheduler = scheduler
         for job_id, fn in (
             ("executor", self._logged("executor tick failed", self.executor.tick)),
@@ -251,7 +255,8 @@ class Daemon(FeedbackFacade):
                 self._schedule_check(name, cr.config)
 
     def _schedule_check(self, name: str, cfg: CheckConfig) -> None:
-        """Schedule the ticks of a check this replica holds the lease of; the first one runs at once.
+        """Schedule the ticks of a check this replica holds the lease of; the first one runs at once, the next
+        ones at the check's phase in its interval (:mod:`aiops.engine.phases`).
 
         Only held checks are scheduled (a lease round adds and removes the jobs as checks come and go), so a
         replica's scheduler carries its share of the checks, not all of them: with N replicas each scheduler
@@ -259,7 +264,7 @@ class Daemon(FeedbackFacade):
         assert self._scheduler is not None
         trigger: Any
         if cfg.every is not None:
-            trigger = IntervalTrigger(seconds=cfg.every)
+            trigger = PhasedInterval(cfg.every, phase_of(name, cfg.every))  # after the first run: its own phase
         else:
             assert cfg.cron is not None
             trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
@@ -341,19 +346,27 @@ class Daemon(FeedbackFacade):
 
     def _on_skipped(self, event: JobEvent) -> None:
         """A check's scheduled run did not happen (still running, or too late to start): count it, and let
-        the check's next run raise ``check_overrun`` so a person sees it, not only a log line."""
+        the check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem)."""
         if not event.job_id.startswith("check:"):
             return
         name = event.job_id.removeprefix("check:")
         missed = len(getattr(event, "scheduled_run_times", None) or [None])
         self.telemetry.check_ticks_skipped(name, missed)
-        with self._overruns_lock:
-            self._overruns[name] = self._overruns.get(name, 0) + missed
+        self.skipped.add(name, missed)
 
-    def _overrun_problem(self, name: str, now: float) -> Finding | None:
-        with self._overruns_lock:
-            missed = self._overruns.pop(name, 0)
+    def _overrun_problem(self, name: str, now: float, duration: float) -> Finding | None:
+        """``check_overrun`` when runs of ``name`` were skipped because its own runs take its whole interval.
+
+        Runs skipped while the check's runs are short waited for a worker: the replica is past its capacity,
+        which is no single check's incident (a saturated replica would open one per check, and spend its CPU
+        on them): they are counted (``aiops_check_ticks_skipped_total``), logged once a minute, and alerted on
+        by the rate of that counter (deploy/prometheus/aiops-rules.yaml)."""
+        missed = self.skipped.take(name)
         if not missed:
+            return None
+        check = self._runtime.checks.get(name)
+        every = check.config.every if check is not None else None
+        if every is not None and duration < every:
             return None
         summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
         return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
@@ -421,7 +434,7 @@ class Daemon(FeedbackFacade):
             return
         self.telemetry.check_run(name, result.outcome, result.duration)
         self._ticks[name] = CheckTick(time.time(), result.outcome, result.duration, result.error)
-        overrun = self._overrun_problem(name, self.clock.now())
+        overrun = self._overrun_problem(name, self.clock.now(), result.duration)
         if overrun is not None:
             result.problems.append(overrun)
         for f in [*result.findings, *result.problems]:

@@ -246,7 +246,9 @@ def main() -> None:
     scale_replicas.add_arguments(parser)
     args = parser.parse_args()
     if args.replicas:
-        scale_replicas.measure(args.replicas, args.checks, args.every, args.duration, args.latency)
+        scale_replicas.measure(
+            args.replicas, args.checks, args.every, args.duration, args.latency, scale_replicas.baseline_checks(args)
+        )
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")

@@ -1,38 +1,41 @@
 """Checks per second sustained by 1, 2, 3 ... real daemons sharing one PostgreSQL store, with I/O-bound sources.
 
-    .venv/bin/python benchmarks/scale.py --replicas 1,2,3                 # (this module, through scale.py)
-    .venv/bin/python benchmarks/scale_replicas.py --replicas 1,2,3 --checks 600 --every 1 --duration 60
+    .venv/bin/python benchmarks/scale.py --replicas 1,2,3 --checks 1200 --every 2 --duration 30
+    .venv/bin/python benchmarks/scale_replicas.py --replicas 1,2,3 --checks 1200 --every 2 --duration 30
 
-Every check's source is an ``http`` source whose endpoint (a local server started here) waits ``--latency``
-(50 ms) before it answers: the shape of a model server's stats or a metrics API, where a check spends its
-time waiting, not computing. The checks are divided among the replicas by their leases, so adding a replica
-adds scheduler workers that wait in parallel. One configuration (the same checks, intervals and store) runs
-with 1, then 2, then 3 replicas; the first row, one replica, is the baseline of the ratios.
+Every check's source is an ``http`` source whose endpoint (``slow_source.py``, an asyncio server in a process
+of its own) waits ``--latency`` (50 ms) before it answers: the shape of a model server's stats or a metrics
+API, where a check spends its time waiting, not computing. The checks are divided among the replicas by
+their leases, so adding a replica adds scheduler workers that wait in parallel. One configuration (the same
+checks, intervals and store) runs with 1, then 2, then 3 replicas, each on a fresh database; before them one
+replica runs ``--baseline-checks`` (half the checks) alone, so that the baseline of the second ratio is the
+best a single replica did, not a replica sunk under three times its capacity.
 
 Per run: the check runs that ended ok per second, summed over the replicas (each replica's own
 ``aiops_check_runs_total`` between two scrapes, after the leases settled), the same count seen by the source
-server, the scheduled runs the replicas skipped because they could not keep up, and each replica's CPU
-(psutil, cores used over the window). The offered load (``checks / every``) should exceed what one replica
-can run, so that the one-replica row is its capacity, not the offered load.
+server, the scheduled runs the replicas skipped because they could not keep up, and where the CPU went
+(psutil, cores over the window): each replica, daemon CPU per ok run, the PostgreSQL cluster (every
+backend, exited ones too), the source server, and the rest of the machine (other sessions). The offered load
+(``checks / every``) should exceed what one replica can run, so that the one-replica rows are its capacity.
+``AIOPS_SCALE_KEEP_LOGS=DIR`` copies each run's daemon logs to ``DIR/<replicas>x<checks>/replica-N/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psutil
 import requests
@@ -46,55 +49,80 @@ CHECK = """  - name: c{index:04d}
 """
 
 
-class SlowSource:
-    """A JSON endpoint that waits ``latency`` seconds before each answer and counts the requests."""
+class SourceProcess:
+    """``slow_source.py`` in a process of its own: the endpoint every check polls, its request count and its CPU."""
 
     def __init__(self, latency: float) -> None:
-        self.requests = 0
-        lock = threading.Lock()
-        source = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                time.sleep(latency)
-                with lock:
-                    source.requests += 1
-                payload = b'{"value": 1}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("slow_source.py")), "--latency", str(latency)],
+            stdout=subprocess.PIPE,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "port":
+            self.close()
+            raise SystemExit(f"the source server did not start (it printed {line!r})")
+        self.url = f"http://127.0.0.1:{line[1]}"
+        self.process = psutil.Process(self._proc.pid)
 
     @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def requests(self) -> int:
+        return int(requests.get(self.url + "/-/count", timeout=30).json()["requests"])
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+class PostgresCpu:
+    """CPU seconds spent by one PostgreSQL cluster: its live processes plus the backends that already exited
+    (the postmaster reaps them, so their time is in its ``children_*`` times): monotonic, unlike a sum over
+    the processes alive at one instant, as each replica's connections come and go."""
+
+    def __init__(self, datadir: Path) -> None:
+        self.postmaster = psutil.Process(int((datadir / "postmaster.pid").read_text().split()[0]))
+
+    def seconds(self) -> float:
+        times = self.postmaster.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in self.postmaster.children():
+            # one that exited since the listing is counted in the postmaster's children times from now on
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(child.cpu_times()[:2])
+        return total
+
+
+def _busy_seconds() -> float:
+    """CPU seconds every process of the machine has used (all cores), for the other sessions' share."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
 
 
 @dataclass(frozen=True)
 class Outcome:
     replicas: int
+    checks: int  # checks in the config of this run
     runs_per_s: float  # ok check runs per second, summed over the replicas
     polls_per_s: float  # source requests per second, as the source server counted them
     skipped_per_s: float  # scheduled runs not run (the replica was still busy)
     cpu_cores: tuple[float, ...]  # per replica, over the window
+    postgres_cores: float  # the PostgreSQL cluster, every process
+    source_cores: float  # the source server process
+    others_cores: float  # every other process of the machine (other sessions, this benchmark's scrapes)
     run_ms: float  # mean wall time of one check run (source call included), over every replica
     owned: tuple[int, ...]  # checks per replica
+
+    @property
+    def daemon_ms_per_run(self) -> float:
+        """Daemon CPU per ok run, summed over the replicas (milliseconds)."""
+        return 1000 * sum(self.cpu_cores) / max(self.runs_per_s, 1e-9)
+
+    @property
+    def postgres_ms_per_run(self) -> float:
+        return 1000 * self.postgres_cores / max(self.runs_per_s, 1e-9)
 
 
 def _free_port() -> int:
@@ -159,8 +187,11 @@ def _daemons(configs: list[Path]) -> Iterator[list[tuple[subprocess.Popen[bytes]
                 proc.kill()
 
 
-def run(replicas: int, checks: int, every: float, duration: float, store_url: str, source: SlowSource) -> Outcome:
+def run(
+    replicas: int, checks: int, every: float, duration: float, store_url: str, source: SourceProcess, pg: PostgresCpu
+) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="aiops-scale-replicas-") as tmp:
+        keep = os.environ.get("AIOPS_SCALE_KEEP_LOGS")  # a directory: each run's daemon logs are copied there
         body = "".join(CHECK.format(index=i, every=every, source=source.url) for i in range(checks))
         configs = []
         for r in range(replicas):
@@ -182,17 +213,31 @@ def run(replicas: int, checks: int, every: float, duration: float, store_url: st
             cpu = [psutil.Process(p.pid) for p, _ in procs]
             before = [_scrape(url) for url in urls]
             cpu_before = [sum(c.cpu_times()[:2]) for c in cpu]
+            pg_before, source_before, busy_before = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls_before, started = source.requests, time.monotonic()
             time.sleep(duration)
             after = [_scrape(url) for url in urls]
             cpu_after = [sum(c.cpu_times()[:2]) for c in cpu]
+            pg_after, source_after, busy_after = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls, seconds = source.requests - polls_before, time.monotonic() - started
+        if keep:
+            for config in configs:
+                target = Path(keep) / f"{replicas}x{checks}" / config.parent.name
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(config.parent / "daemon.log", target / "daemon.log")
+    daemons = tuple((a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True))
+    postgres = (pg_after - pg_before) / seconds
+    source_cores = (source_after - source_before) / seconds
     return Outcome(
         replicas=replicas,
+        checks=checks,
         runs_per_s=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)) / seconds,
         polls_per_s=polls / seconds,
         skipped_per_s=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)) / seconds,
-        cpu_cores=tuple((a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True)),
+        cpu_cores=daemons,
+        postgres_cores=postgres,
+        source_cores=source_cores,
+        others_cores=max(0.0, (busy_after - busy_before) / seconds - sum(daemons) - postgres - source_cores),
         owned=tuple(int(a[2]) for a in after),
         run_ms=1000
         * sum(a[3] - b[3] for a, b in zip(after, before, strict=True))
@@ -211,34 +256,52 @@ def _fresh_database(base_url: str, name: str) -> str:
     return sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
-def measure(counts: list[int], checks: int, every: float, duration: float, latency: float) -> list[Outcome]:
-    """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends."""
+HEADER = (
+    "| replicas | checks (offered/s) | checks/s (ok runs) | source polls/s | skipped/s | ratio vs 1, same checks "
+    "| ratio vs best 1 | CPU per replica (cores) | daemon CPU ms/check | PostgreSQL (cores) | source server (cores) "
+    "| rest of machine (cores) | mean run ms | checks owned |"
+)
+
+
+def measure(
+    counts: list[int], checks: int, every: float, duration: float, latency: float, baseline_checks: int = 0
+) -> list[Outcome]:
+    """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends.
+
+    With ``baseline_checks``, one replica first runs that many checks alone: a replica far past its capacity
+    spends CPU on the runs it skips, so the one-replica run of the full config may sustain less than the
+    replica can. The second ratio divides by the best of the one-replica runs, so a baseline that sank under
+    its own overload cannot flatter the replicas.
+    """
     sys.path.insert(0, str(ROOT))
     from tests.servers import postgres_cluster
 
     print(
         f"{checks} checks every {every:g}s (offered {checks / every:.0f} checks/s), source latency "
-        f"{latency * 1000:.0f} ms, {duration:g}s measured per run; cpus {os.cpu_count()}",
+        f"{latency * 1000:.0f} ms, {duration:g}s measured per run; cpus {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    print(
-        "| replicas | checks/s (ok runs) | source polls/s | skipped/s | ratio vs 1 | CPU per replica (cores) "
-        "| mean run ms | checks owned |"
-    )
-    print("| ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |", flush=True)
-    source = SlowSource(latency)
+    print(HEADER)
+    print("|" + " ---: |" * 7 + " --- |" + " ---: |" * 5 + " --- |", flush=True)
+    plan = ([(1, baseline_checks)] if baseline_checks > 0 else []) + [(n, checks) for n in counts]
+    source = SourceProcess(latency)
     outcomes: list[Outcome] = []
     try:
         with postgres_cluster() as cluster:
-            for n in counts:
-                url = _fresh_database(cluster.url, f"scale_{n}")
-                o = run(n, checks, every, duration, url, source)
+            pg = PostgresCpu(cluster.datadir)
+            for i, (n, size) in enumerate(plan):
+                url = _fresh_database(cluster.url, f"scale_{i}_{n}")
+                o = run(n, size, every, duration, url, source, pg)
                 outcomes.append(o)
-                base = outcomes[0].runs_per_s
+                same = [x.runs_per_s for x in outcomes if x.replicas == 1 and x.checks == checks]
+                best = max((x.runs_per_s for x in outcomes if x.replicas == 1), default=float("nan"))
                 print(
-                    f"| {n} | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} | {o.skipped_per_s:.1f} "
-                    f"| {o.runs_per_s / base:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
-                    f"| {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
+                    f"| {n} | {o.checks} ({o.checks / every:.0f}) | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} "
+                    f"| {o.skipped_per_s:.1f} | {o.runs_per_s / same[0] if same else float('nan'):.2f} "
+                    f"| {o.runs_per_s / best:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
+                    f"| {o.daemon_ms_per_run:.2f} | {o.postgres_cores:.2f} | {o.source_cores:.2f} "
+                    f"| {o.others_cores:.2f} | {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
                     flush=True,
                 )
     finally:
@@ -250,6 +313,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", type=int, default=600, help="checks in the config (shared by the replicas)")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between two runs of a check")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds each source call waits")
+    parser.add_argument(
+        "--baseline-checks",
+        type=int,
+        default=None,
+        help="checks one replica first runs alone, for the 'vs best 1' ratio (default: half of --checks; 0: none)",
+    )
+
+
+def baseline_checks(args: argparse.Namespace) -> int:
+    return args.checks // 2 if args.baseline_checks is None else max(0, args.baseline_checks)
 
 
 def parse_counts(text: str) -> list[int]:
@@ -269,7 +342,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print the outcomes as JSON")
     add_arguments(parser)
     args = parser.parse_args()
-    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency)
+    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency, baseline_checks(args))
     if args.json:
         print(json.dumps([o.__dict__ for o in outcomes]))
 

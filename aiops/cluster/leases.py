@@ -141,8 +141,9 @@ class Leases:
                 .values(renewed_at=now, expires_at=now + self.lease)
             )
             mine = _rows(conn, sa.select(_L).where(_L.c.kind == CHECK, _L.c.owner == self.replica).order_by(_L.c.name))
-            keep = [lease for lease in mine if lease.name in set(configured)]
-            surplus = [lease.name for lease in mine if lease.name not in set(configured)] + [
+            wanted = set(configured)  # once: a set per row made a round quadratic in the checks
+            keep = [lease for lease in mine if lease.name in wanted]
+            surplus = [lease.name for lease in mine if lease.name not in wanted] + [
                 lease.name for lease in keep[fair:]
             ]
             keep = keep[:fair]

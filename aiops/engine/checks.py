@@ -20,6 +20,7 @@ import structlog
 from aiops.config.models import CheckConfig
 from aiops.engine.checkpointing import Checkpointer
 from aiops.engine.runtime import CheckRuntime
+from aiops.engine.spare_threads import SpareThreads
 from aiops.errors import AiopsError, SourceError
 from aiops.plugins import Detector, Source
 from aiops.store.checkpoints import Cursor
@@ -27,6 +28,7 @@ from aiops.store.store import Store
 from aiops.types import Finding, Frame, Severity
 
 log = structlog.get_logger("aiops.check")
+COLLECTORS = SpareThreads()  # the threads collections run on, so that a hung source can be abandoned
 
 
 @dataclass
@@ -154,6 +156,7 @@ class CheckRunner:
         done = threading.Event()
 
         def work() -> None:
+            threading.current_thread().name = f"check-{self.name}"  # what a thread dump of a hung source shows
             try:
                 box["result"] = self._collect_and_detect(now, source, detectors, generation, box)
             except BaseException as exc:
@@ -161,8 +164,7 @@ class CheckRunner:
             finally:
                 done.set()
 
-        worker = threading.Thread(target=work, name=f"check-{self.name}", daemon=True)
-        worker.start()
+        COLLECTORS.run(work)
         if not done.wait(max(0.0, timeout - (time.monotonic() - started))):
             with self._lock:
                 self._generation += 1  # the late run is retired: it stops at its next step

@@ -70,6 +70,11 @@ class IncidentManager:
     _locks: KeyedLocks = field(default_factory=KeyedLocks, init=False)
     _local: threading.local = field(default_factory=threading.local, init=False)
     _reconciled_at: float | None = field(default=None, init=False)
+    # check -> the fencing token of its lease under which this replica saw it with no open incident and has
+    # opened none since. A tick that finds nothing then needs no store round trip: only the check's own
+    # ticks open its incidents, fenced by its lease, so under the same token nobody else can have opened
+    # one; once another replica held the lease (a newer token) the store is read again.
+    _quiet: dict[str, int] = field(default_factory=dict, init=False)
 
     # -- units of work ---------------------------------------------------------------------------------
 
@@ -111,6 +116,10 @@ class IncidentManager:
         now = self.now()
         grouped = _group(cfg, result.findings, actionable=True)
         grouped.update(_group(cfg, result.problems, actionable=False))
+        fence = self.store.fence
+        if not grouped and fence is not None and self._quiet.get(cfg.name) == fence.token:
+            return  # nothing seen, nothing open: no incident to decide about
+        self._quiet.pop(cfg.name, None)
         for fp, (findings, actionable) in grouped.items():
             with self._locks.hold(fp):  # both decisions: nothing else can change the incident in between
                 with self._decision(fp):
@@ -118,7 +127,10 @@ class IncidentManager:
                 if fired is not None:  # a second decision: what to do about it (the ladder)
                     with self._decision(fp):
                         self._drive(cfg, fired, now)
-        for row in self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000):
+        rows = self.store.list_incidents(open_only=True, check=cfg.name, limit=10_000)
+        if not grouped and not rows and fence is not None:
+            self._quiet[cfg.name] = fence.token
+        for row in rows:
             if row.fingerprint in grouped:
                 continue
             meta = row.kind in _META_KINDS
@@ -605,8 +617,8 @@ class IncidentManager:
             self.reconcile(fence_for)
         for listed in self.store.list_incidents(open_only=True, limit=10_000):
             check = runtime.checks.get(listed.check_name)
-            if check is None:
-                continue
+            if check is None or not _sweep_due(listed, now):
+                continue  # a decision (a fenced unit of work) for each open incident each second is not free
             with self.owned(fence_for, listed.check_name) as owned:
                 if owned:
                     self._sweep_one(check.config, listed.id, listed.fingerprint, now)
@@ -614,15 +626,15 @@ class IncidentManager:
     def _sweep_one(self, cfg: CheckConfig, incident_id: int, fp: str, now: float) -> None:
         with self._decision(fp):
             row = self.store.get_incident(incident_id)
-            if row is None:
+            if row is None or not _sweep_due(row, now):
                 return
             state = row.state
-            if state is S.VERIFYING and row.verify_deadline is not None and now > row.verify_deadline:
+            if state is S.VERIFYING:
                 self._not_healed(cfg, row, not_healed_reason(cfg.policy.verify, row), now)
-            elif state in (S.SILENCED, S.ACKNOWLEDGED) and row.silenced_until and now >= row.silenced_until:
+            elif state in (S.SILENCED, S.ACKNOWLEDGED):
                 row = self._move(row, S.FIRING, "system", "silence expired", {}, {"silenced_until": None})
                 self._drive(cfg, row, now)
-            elif state is S.FIRING and row.guard_note:
+            else:
                 self._drive(cfg, row, now)  # a cooldown may have ended or the kill switch been lifted
 
     @contextmanager
@@ -807,6 +819,17 @@ def _link_token(settings: Any) -> str | None:
         return api_token(settings)
     except AiopsError:
         return None
+
+
+def _sweep_due(row: Incident, now: float) -> bool:
+    """Whether time alone moves ``row`` now: its verification deadline passed, its silence (or an
+    acknowledgement's) ended, or it is firing with a held step (a cooldown or the kill switch) to retry."""
+    state = row.state
+    if state is S.VERIFYING:
+        return row.verify_deadline is not None and now > row.verify_deadline
+    if state in (S.SILENCED, S.ACKNOWLEDGED):
+        return row.silenced_until is not None and row.silenced_until != 0 and now >= row.silenced_until
+    return state is S.FIRING and bool(row.guard_note)
 
 
 _META_KINDS = frozenset(

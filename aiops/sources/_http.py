@@ -7,7 +7,10 @@ source made the sources drift from each other and from the notifiers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
+import requests.utils
 
 from aiops.errors import SourceError
 from aiops.http_outcome import classify_error, classify_status
@@ -36,3 +39,19 @@ def answer_failed(where: str, response: requests.Response, what: str = "") -> So
     if outcome.ok:
         return None
     return SourceError(f"{where}: HTTP {status}{what}: {redact(response.text[:200])!r}", recoverable=outcome.retryable)
+
+
+def settle_environment(session: requests.Session, url: str, verify: bool | str) -> dict[str, Any]:
+    """Read what the environment says about requests to ``url`` once, for a session that polls it every tick:
+    returns the ``proxies`` and ``verify`` to pass with each request, and sets the session's ``.netrc``
+    credentials (a request's own ``auth`` still wins) and ``trust_env = False``.
+
+    Why once: with ``trust_env`` requests reads the proxy variables (decoding the whole environment) and
+    looks for a ``.netrc`` file on every request, about half the CPU of polling a local JSON endpoint. A
+    daemon's environment does not change while it runs; a reload builds new sources, which read it again.
+    """
+    settings = session.merge_environment_settings(url, {}, None, verify, None)
+    if session.auth is None:
+        session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    return {"proxies": settings["proxies"], "verify": settings["verify"]}

@@ -15,7 +15,7 @@ from aiops.errors import SourceError
 from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret, rows_frame
-from aiops.sources._http import answer_failed, request_failed
+from aiops.sources._http import answer_failed, request_failed, settle_environment
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -133,6 +133,7 @@ class HttpSource(Source):
         self._metrics = {name: compile_path(sel) for name, sel in self.params.metrics.items()}
         self._rows = compile_path(self.params.rows) if self.params.rows else None
         self._session = requests.Session()
+        self._environment = settle_environment(self._session, self.params.url, self.params.verify_tls)
 
     def collect(self, since: float | None, until: float) -> Frame:
         document = self._fetch()
@@ -172,7 +173,7 @@ class HttpSource(Source):
             auth = (p.username, read_secret(None, p.password_file, p.password_env, "http source password") or "")
         where = f"http source {redact(p.url)}"
         try:
-            response = self._session.get(p.url, headers=headers, auth=auth, timeout=p.timeout, verify=p.verify_tls)
+            response = self._session.get(p.url, headers=headers, auth=auth, timeout=p.timeout, **self._environment)
         except requests.RequestException as exc:
             raise request_failed(where, exc, p.timeout) from None
         failed = answer_failed(where, response)

@@ -51,6 +51,7 @@ from aiops.types import ActionState, IncidentState, json_safe
 R = TypeVar("R")  # a typed record read from a row
 
 Row = dict[str, Any]
+POOL_SIZE = 5  # connections kept open on a server database (SQLAlchemy's default); the daemon asks for more
 OPEN_STATES = [s.value for s in IncidentState if s.is_open]
 
 #: SQLite errors after which a pooled connection must not be reused: a connection opened while the file was
@@ -93,7 +94,7 @@ def _normalise_url(url: str) -> str:
 class Store:
     """One handle on the database; thread-safe (a connection per transaction from the pool)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connections: int = POOL_SIZE) -> None:
         self.url = _normalise_url(url)
         kwargs: dict[str, Any] = {"future": True}
         if self.url.startswith("sqlite"):
@@ -103,6 +104,12 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+            # Every thread that ticks a check may hold a connection at once: with fewer pooled, the extra ones
+            # were opened and closed on every tick (a new PostgreSQL backend each, on both sides' CPU).
+            # No overflow beyond them: replicas x connections must stay under the server's max_connections
+            # (100 by default), and a burst of actions waits for a pooled connection instead of opening more.
+            kwargs["pool_size"] = connections
+            kwargs["max_overflow"] = 0
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -193,6 +200,11 @@ class Store:
             yield
         finally:
             self._fence.reset(token)
+
+    @property
+    def fence(self) -> Fence | None:
+        """The fence this thread's units of work are checked against now (see :meth:`fenced`), if any."""
+        return self._fence.get()
 
     @property
     def in_transaction(self) -> bool:

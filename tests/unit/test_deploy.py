@@ -34,6 +34,7 @@ def _exported_metric_names() -> set[str]:
     registry = CollectorRegistry()
     telemetry = Telemetry(registry, incident_counts=lambda: {"firing": 1})
     telemetry.check_run("c", "ok", 0.1)
+    telemetry.check_ticks_skipped("c", 1)
     telemetry.finding("c", "anomaly")
     telemetry.action("command", "succeeded", 1.0)
     telemetry.notification("n", "sent")
