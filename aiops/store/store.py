@@ -637,12 +637,14 @@ class Store:
         ``since`` (epoch seconds) additionally skips rows received at or before it: used on a first read
         without a cursor, so a new check does not replay a stream's whole history.
         """
-        query = sa.select(t.events).where(t.events.c.stream == stream, t.events.c.id > after_id)
-        if since is not None:
-            query = query.where(t.events.c.received_at > since)
         with self.tx() as conn:
+            if conn.dialect.name == "sqlite":
+                return _read_events_sqlite(conn, stream, after_id, limit, since)
+            query = sa.select(*_STORED_EVENT_COLUMNS).where(t.events.c.stream == stream, t.events.c.id > after_id)
+            if since is not None:
+                query = query.where(t.events.c.received_at > since)
             result = conn.execute(query.order_by(t.events.c.id).limit(limit))
-            return [StoredEvent.from_row(dict(r._mapping)) for r in result]
+            return [StoredEvent.from_values(*r) for r in result]
 
     def prune_events(self, received_before: float) -> int:
         """Delete pushed rows received before a time (retention); returns how many were deleted."""
@@ -945,6 +947,11 @@ def _inserted_id(result: sa.CursorResult[Any]) -> int:
 
 
 _EVENT_COLUMNS = ("stream", "kind", "name", "ts", "value", "labels", "data", "received_at")
+_STORED_EVENT_COLUMNS = tuple(t.events.c[name] for name in StoredEvent._fields)
+_SELECT_EVENTS_SQLITE = (
+    f"SELECT {', '.join(StoredEvent._fields)} FROM {t.events.name} WHERE stream = ? AND id > ?{{since}} "
+    "ORDER BY id LIMIT ?"
+)
 _INSERT_EVENTS_SQLITE = (
     f"INSERT INTO {t.events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
@@ -976,6 +983,35 @@ def _insert_events_sqlite(conn: sa.Connection, batch: list[dict[str, object]]) -
     conn.exec_driver_sql(_INSERT_EVENTS_SQLITE, params)
     last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
     return list(range(last - len(params) + 1, last + 1))
+
+
+def _read_events_sqlite(
+    conn: sa.Connection, stream: str, after_id: int, limit: int, since: float | None
+) -> list[StoredEvent]:
+    """:meth:`Store.read_events` at the driver level, the JSON columns of all rows decoded in one call.
+
+    Why: a tick of a push check reads up to 10 000 rows, and that read runs while ingest requests wait for
+    the interpreter; per-row mappings and a ``json.loads`` per column were most of its CPU (read through
+    SQLAlchemy's JSON type: ~150 ms for 10 000 rows, against ~40 ms this way).
+    """
+    received = "" if since is None else " AND received_at > ?"
+    params: tuple[object, ...] = (stream, after_id) if since is None else (stream, after_id, since)
+    rows = conn.exec_driver_sql(_SELECT_EVENTS_SQLITE.format(since=received), (*params, limit)).all()
+    if not rows:
+        return []
+    labels = _decode_json_texts([r[5] for r in rows])
+    data = _decode_json_texts([r[6] for r in rows])
+    return [
+        StoredEvent.from_values(r[0], r[1], r[2], r[3], r[4], lab, dat, r[7], r[8])
+        for r, lab, dat in zip(rows, labels, data, strict=True)
+    ]
+
+
+def _decode_json_texts(texts: list[object]) -> list[object]:
+    """Many JSON texts decoded by one ``json.loads`` (the usual empty object without decoding at all)."""
+    if all(text == "{}" for text in texts):
+        return [{} for _ in texts]
+    return list(json.loads("[" + ",".join(text if isinstance(text, str) else "null" for text in texts) + "]"))
 
 
 def _json_column(value: Mapping[str, Any] | None) -> dict[str, Any]:
