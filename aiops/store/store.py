@@ -46,6 +46,7 @@ from aiops.store.records import (
     Transition,
     column_names,
 )
+from aiops.store.write_priority import WritePriority
 from aiops.types import ActionState, IncidentState, json_safe
 
 R = TypeVar("R")  # a typed record read from a row
@@ -55,6 +56,9 @@ OPEN_STATES = [s.value for s in IncidentState if s.is_open]
 
 #: SQLite errors after which a pooled connection must not be reused: a connection opened while the file was
 #: read-only stays read-only for good, and one that saw an I/O error may hold a broken file handle.
+# How long a checkpoint slice waits for pending ingest writes before taking the lock anyway (a steady stream
+# of requests slows a round down, never stops it).
+CHECKPOINT_YIELD_S = 0.5
 _SQLITE_BROKEN = ("readonly database", "disk i/o error", "database or disk is full", "unable to open database")
 
 
@@ -110,6 +114,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine, "handle_error", _discard_broken_sqlite_connection)
+        self._write_priority = WritePriority()  # ingest before checkpoint slices, for the write lock
         # The connection of the unit of work open in this thread (contextvars are per thread).
         self._current: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"aiops_store_tx_{id(self)}", default=None
@@ -586,7 +591,10 @@ class Store:
         are valid on their own (see :mod:`aiops.engine.checkpointing`); the cursor only ever follows them."""
         written = 0
         stream = iter(blobs)
+        own_tx = self._current.get() is None
         while batch := list(itertools.islice(stream, checkpoints.BATCH)):
+            if own_tx:  # a waiting ingest request goes first (see aiops.store.write_priority)
+                self._write_priority.let_urgent_go_first(CHECKPOINT_YIELD_S)
             with self.tx() as conn:
                 written += checkpoints.write_series(conn, check, batch, now)
         if cursor is not None:
@@ -608,7 +616,7 @@ class Store:
         """
         if not rows:
             return []
-        with self.tx() as conn:
+        with self._write_priority.urgent(), self.tx() as conn:
             if conn.dialect.name == "sqlite":
                 return _insert_events_sqlite(conn, rows, now)
             batch: list[dict[str, object]] = [
