@@ -71,6 +71,37 @@ class StoredEvent(NamedTuple):
             received_at=as_float(row["received_at"]),
         )
 
+    @classmethod
+    def from_values(
+        cls,
+        stream: object,
+        kind: object,
+        name: object,
+        ts: object,
+        value: object,
+        labels: object,
+        data: object,
+        id: object,
+        received_at: object,
+    ) -> StoredEvent:
+        """:meth:`from_row` for the columns given positionally, in the record's field order (no mapping per
+        row: the push source reads thousands of rows a tick)."""
+        if isinstance(labels, dict) and all(type(v) is str for v in labels.values()):
+            plain = labels  # what ingest stores: string labels, decoded into a fresh dict
+        else:
+            plain = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
+        return cls(
+            str(stream),
+            EventKind(str(kind)),
+            str(name),
+            as_float(ts),
+            None if value is None else as_float(value),
+            plain,
+            json_object(data) if data else {},
+            as_int(id),
+            as_float(received_at),
+        )
+
     def to_dict(self) -> dict[str, object]:
         """The row as a plain mapping (what a backtest's replay of the stream holds)."""
         return dict(self._asdict())

@@ -1,5 +1,6 @@
 """CPU time of one ``POST /api/v1/ingest`` of 1 000 points on the daemon's side: JSON guard, schema,
-rows, and the SQLite insert, this tree against another tree in the same invocation.
+rows, and the SQLite insert, this tree against another tree in the same invocation; and, not in the total,
+the CPU of the other side: a push check's tick reading 10 000 stored rows (one per series).
 
     .venv/bin/python benchmarks/ingest_cpu.py --tree /tmp/base      # e.g. ``git archive`` of main unpacked
 
@@ -44,6 +45,14 @@ with tempfile.TemporaryDirectory() as tmp:
         t3 = time.thread_time()
         for key, value in (("parse", t1 - t0), ("validate", t2 - t1), ("store", t3 - t2), ("total", t3 - t0)):
             costs[key].append(value)
+    # the other side of the same rows: a push check's tick reading the newest 10 000 (one per series)
+    stored = store.read_events("s", 0, 1_000_000)
+    newest = stored[-min(10_000, len(stored))]
+    costs["tick read"] = []
+    for _ in range(max(3, requests_ // 4)):
+        t0 = time.thread_time()
+        store.read_events("s", newest.id - 1, 10_000)
+        costs["tick read"].append(time.thread_time() - t0)
     print(json.dumps(costs))
 """
 
@@ -77,7 +86,7 @@ def main() -> None:
                 samples[name].setdefault(key, []).extend(values[2:])  # the first requests warm caches
     print(f"{args.points} points per request, {args.rounds} x {args.requests} requests per tree; median CPU ms")
     print(f"{'step':<10}{'tree':>10}{'this':>10}{'ratio':>8}")
-    for key in ("parse", "validate", "store", "total"):
+    for key in ("parse", "validate", "store", "total", "tick read"):
         before = 1000 * statistics.median(samples["tree"][key])
         after = 1000 * statistics.median(samples["this"][key])
         print(f"{key:<10}{before:>10.2f}{after:>10.2f}{after / before:>8.2f}")

@@ -11,7 +11,8 @@ daemon's own ``aiops_check_runs_total`` between two scrapes, so start-up is not 
 it reported (``aiops_check_ticks_skipped_total``), its peak RSS, the p99 latency of the ingest POSTs
 (1 000 points per request, the pusher sending one point per series per interval), and, as the floor those
 latencies stand on, the p99 of ``GET /livez`` (answered on the event loop, no work at all) polled every
-100 ms at the same time: on a shared machine the OS's scheduling delays show up there too.
+100 ms at the same time: on a shared machine the OS's scheduling delays show up there too. Then the ingest
+p50, and ``load``: the machine's 1-minute load average over the run (what else the cores were doing).
 
 ``--tree DIR`` runs a second daemon from another source tree (e.g. ``git archive`` of an older commit
 unpacked in /tmp) at the same time as this tree's, each with its own pusher, for a before/after ratio
@@ -111,6 +112,8 @@ class Outcome:
     ingest_max_ms: float
     requests: int
     livez_p99_ms: float
+    ingest_p50_ms: float
+    load_avg: float  # the machine's 1-minute load average, averaged over the run (2 cores here)
 
 
 def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path | None = None) -> Outcome:
@@ -144,6 +147,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         latencies: list[float] = []
         probes: list[float] = []
         peak = [0.0]
+        loads: list[float] = []
         stop = threading.Event()
 
         def probe_livez() -> None:
@@ -156,6 +160,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         def sample_rss() -> None:
             while not stop.wait(0.5):
                 peak[0] = max(peak[0], rss_mb(proc.pid))
+                loads.append(os.getloadavg()[0])
 
         def push() -> None:
             session = requests.Session()
@@ -198,6 +203,8 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
             ingest_max_ms=1000 * max(steady),
             requests=len(latencies),
             livez_p99_ms=1000 * float(np.percentile(probes[len(probes) // 10 :], 99)),
+            ingest_p50_ms=1000 * float(np.percentile(steady, 50)),
+            load_avg=float(np.mean(loads)) if loads else 0.0,
         )
     finally:
         proc.terminate()
@@ -252,7 +259,7 @@ def main() -> None:
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")
-    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99")
+    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99", "p50 ms", "load")
     print(f"{'scenario':<20}{'detector':<11}" + "".join(f"{h:>8}" for h in heads))
     detectors = ["default"] if args.no_control else args.detectors.split(",")
     with tempfile.TemporaryDirectory(prefix="aiops-scale-") as tmp:
@@ -271,7 +278,8 @@ def main() -> None:
                     results[detector + label] = o
                     print(
                         f"{s.name:<20}{detector + label:<11}{o.ready_s:>8.2f}{o.ran_share:>8.1%}{o.skipped:>8.0f}"
-                        f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}{o.livez_p99_ms:>8.1f}",
+                        f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}{o.livez_p99_ms:>8.1f}"
+                        f"{o.ingest_p50_ms:>8.1f}{o.load_avg:>8.1f}",
                         flush=True,
                     )
                 if args.tree:

@@ -160,20 +160,22 @@ def parse_ingest(body: Mapping[str, Any], now: float) -> list[PushedEvent]:
 def ingest_rows(request: IngestRequest, now: float) -> list[PushedEvent]:
     """Store rows of a validated ingest request (a point or an event without a time gets ``now``)."""
     rows: list[PushedEvent] = []
+    stream, point_kind, inf = request.stream, EventKind.POINT, math.inf
     for i, point in enumerate(request.points):
-        value = point.value
-        finite = value is None or math.isfinite(value)
+        value, stamp = point.value, point.timestamp
+        finite = value is None or -inf < value < inf
         rows.append(
             PushedEvent(
-                stream=request.stream,
-                kind=EventKind.POINT,
-                name=point.name,
-                ts=_item_time(point.timestamp, now, f"points.{i}.timestamp"),
+                stream,
+                point_kind,
+                point.name,
+                # a finite float, the usual time, is taken as it is: this loop runs for every point
+                stamp if type(stamp) is float and -inf < stamp < inf else _item_time(stamp, now, "points", i),
                 # The HTTP API refuses NaN/inf literals; a direct caller may still pass them: they are kept
                 # as a gap (null) so the source reports a data-quality problem instead of poisoning a detector.
-                value=value if finite else None,
-                labels=point.labels,
-                data={} if finite else {"non_finite": str(value)},
+                value if finite else None,
+                point.labels,
+                {} if finite else {"non_finite": str(value)},
             )
         )
     for i, event in enumerate(request.events):
@@ -182,7 +184,7 @@ def ingest_rows(request: IngestRequest, now: float) -> list[PushedEvent]:
                 stream=request.stream,
                 kind=EventKind.EVENT,
                 name=event.type,
-                ts=_item_time(event.timestamp, now, f"events.{i}.timestamp"),
+                ts=_item_time(event.timestamp, now, "events", i),
                 labels=event.labels,
                 data=event.data,
             )
@@ -190,13 +192,13 @@ def ingest_rows(request: IngestRequest, now: float) -> list[PushedEvent]:
     return rows
 
 
-def _item_time(value: float | str | None, now: float, where: str) -> float:
+def _item_time(value: float | str | None, now: float, items: str, index: int) -> float:
     if value is None:
         return now
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise InvalidInput(str(exc), where) from None
+        raise InvalidInput(str(exc), f"{items}.{index}.timestamp") from None
 
 
 class AlertmanagerAlert(BaseModel):

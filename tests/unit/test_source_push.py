@@ -254,6 +254,33 @@ def test_appended_ids_are_the_stored_ids(store: Store) -> None:
     assert next(r for r in rows if r.stream == "b").data == data
 
 
+def test_the_driver_level_read_returns_what_the_typed_columns_hold(store: Store) -> None:
+    """SQLite reads pushed rows at the driver level and decodes all JSON columns in one call; it must return
+    exactly what SQLAlchemy's typed columns decode, row for row (labels, event data, gaps, ``since``)."""
+    import sqlalchemy as sa
+
+    from aiops.pushed import StoredEvent
+    from aiops.store import schema
+
+    store.append_events(
+        parse_ingest({"stream": "a", "points": [{"name": "x", "value": 1, "labels": {"k": 2, "j": "é"}}]}, 0.0), 1.0
+    )
+    store.append_events(
+        [
+            *parse_ingest({"stream": "a", "points": [{"name": "y", "value": None, "timestamp": 3.5}]}, 0.0),
+            *parse_ingest({"stream": "a", "events": [{"type": "deploy", "data": {"v": [1, None, "\u2028"]}}]}, 0.0),
+        ],
+        2.0,
+    )
+    with store.engine.connect() as conn:
+        query = sa.select(schema.events).where(schema.events.c.stream == "a").order_by(schema.events.c.id)
+        typed = [StoredEvent.from_row(dict(r._mapping)) for r in conn.execute(query)]
+    assert store.read_events("a") == typed and len(typed) == 3
+    assert store.read_events("a", since=1.0) == typed[1:]
+    assert store.read_events("a", typed[0].id, 1) == typed[1:2]
+    assert store.read_events("b") == []
+
+
 def test_a_large_body_is_checked_like_a_small_one() -> None:
     """Big ingest bodies take a fast walk that builds no field paths; what it refuses is then reported
     with its field, as the full walk does."""
