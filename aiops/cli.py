@@ -467,6 +467,28 @@ def _load_lazy(name: str) -> click.Command | None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: one line per error, exit 1 (2 for usage errors), tracebacks only with --debug."""
     try:
+        _main(argv)
+    finally:
+        if argv is None:  # the console script: the process ends now
+            _skip_final_collection()
+
+
+def _skip_final_collection() -> None:
+    """Leave the objects that exist now out of the interpreter's last garbage collections.
+
+    At exit CPython collects every tracked object once more, only for the operating system to take the
+    memory back a moment later; after pandas was imported that walk alone costs a call ~0.2 s of CPU (an
+    ``aiops drift`` on two 100 000-row files takes ~2 s in all). Objects are still released by reference
+    counting; only cyclic garbage is left to the operating system. A caller that embeds the CLI passes
+    ``argv`` and keeps its collector as it was.
+    """
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
+    try:
         rv = cli.main(args=argv, prog_name="aiops", standalone_mode=False)
         sys.exit(rv if isinstance(rv, int) else 0)  # click 8.2+ returns ctx.exit(n)'s code here
     except click.exceptions.Exit as exc:

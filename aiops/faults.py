@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
-
-import structlog
-
-log = structlog.get_logger("aiops.faults")
+from typing import Any
 
 ENV = "AIOPS_FAULT_POINT"
 
@@ -55,6 +52,14 @@ _armed: tuple[str, int] | None = None
 _hits: dict[str, int] = {}
 
 
+def _log() -> Any:
+    """The module's logger, made when a point is armed: unarmed (every process but a crash-safety test) this
+    module is imported by the model registry, and importing structlog would cost every CLI call ~0.2 s."""
+    import structlog
+
+    return structlog.get_logger("aiops.faults")
+
+
 def arm(spec: str | None) -> None:
     """Arm one point: ``NAME`` or ``NAME:N`` (the N-th time it is reached); empty disarms."""
     global _armed
@@ -69,7 +74,7 @@ def arm(spec: str | None) -> None:
         _armed = None  # not a point of this version: nothing to arm (a typo must not kill anything)
         return
     _armed = (name, int(count) if count else 1)
-    log.warning("fault point armed: this process will kill itself there", point=spec)
+    _log().warning("fault point armed: this process will kill itself there", point=spec)
 
 
 def point(name: str, check: str | None = None) -> None:
@@ -79,5 +84,5 @@ def point(name: str, check: str | None = None) -> None:
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] < _armed[1]:
         return
-    log.warning("fault point reached: SIGKILL", point=name, check=check)
+    _log().warning("fault point reached: SIGKILL", point=name, check=check)
     os.kill(os.getpid(), signal.SIGKILL)

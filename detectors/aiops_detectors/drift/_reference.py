@@ -20,16 +20,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiops.errors import DetectorError, RegistryError
-from aiops.registry import ModelRegistry, open_registry
 
 from ._io import _CHUNK, read_table, reservoir_sample
+
+if TYPE_CHECKING:
+    from aiops.registry import ModelRegistry
 
 _MLFLOW_EXTRA = "pip install 'aiops[mlflow]'"
 
@@ -255,6 +257,8 @@ class RegistryReference:
 def _registry(path: str) -> ModelRegistry:
     if not os.path.isdir(path):
         raise DetectorError(f"reference registry {path!r} is not a directory")
+    from aiops.registry import open_registry  # only a registry reference needs it, not a drift check on files
+
     return open_registry(path)
 
 
