@@ -272,7 +272,9 @@ def test_a_label_set_to_one_whatever_the_features_is_found_given_the_other_colum
     det = _fitted(ref)
     flags = _run(det, windows)
     assert not any(flags[:6]) and flags[-1]
-    alarm = det.test(_linked(rng, WINDOW, flip=0.04)).details["sequential"]["alarms"]["label"]
+    res = det.test(_linked(rng, WINDOW, flip=0.04))
+    assert "label (persistent shift since window" in res.summary and "given the other columns" in res.summary
+    alarm = res.details["sequential"]["alarms"]["label"]
     assert alarm["given"] == "the other columns" and alarm["kind"] == "rate" and 4 <= alarm["start_window"] <= 7
     assert alarm["ci95"][0] > 0.0 and alarm["shift"] < 0.1
 

@@ -898,6 +898,7 @@ class TabularDrift(DriftDetector):
             if seq.get("drift"):
                 unit = " sd" if seq["kind"] == "location" else ""
                 what = f" of {seq['category']!r}" if seq.get("category") else ""
+                what += " given the other columns" if seq.get("given") else ""
                 reasons += (
                     f" since window {seq['start_window']}: shift{what} {seq['shift']:+.3g}{unit}, 95% CI "
                     f"[{seq['ci95'][0]:+.3g}, {seq['ci95'][1]:+.3g}]"
