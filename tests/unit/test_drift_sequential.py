@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from aiops_detectors.drift._sequential import LOOKBACK, Baseline, ShiftScan, scan_pvalue, scan_threshold
+from aiops_detectors.drift import _conditional as cond
+from aiops_detectors.drift._sequential import LOOKBACK, Baseline, ShiftScan, StatRow, scan_pvalue, scan_threshold
 from aiops_detectors.drift.tabular import TabularDrift
 
 from aiops.types import Frame
@@ -194,3 +195,132 @@ def test_the_daemon_keeps_accumulating_across_ticks_and_a_restart(tmp_path: Path
     restarted.load_state_dict(state)  # the daemon restores state, then the first tick reads the reference
     got += [[f.evidence["sequential"] for f in restarted.evaluate(fr)] for fr in frames[7:]]
     assert got == expected
+
+
+# ---- each column given the others ---------------------------------------------------------------------------
+def _linked(rng: np.random.Generator, n: int, flip: float = 0.0, shift: float = 0.0) -> pd.DataFrame:
+    """Columns that predict each other: a 0/1 class (30 %) and numeric features that differ by class (two near
+    copies of one factor, a skewed one tied to it), an independent one; ``flip`` of the rows get class 1
+    whatever their features say, ``shift`` moves x1 alone."""
+    label = (rng.random(n) < 0.3).astype(int)
+    f = 2.5 * label + rng.normal(size=n)
+    label[rng.random(n) < flip] = 1
+    return pd.DataFrame(
+        {
+            "x1": f + 0.4 * rng.normal(size=n) + shift,
+            "x2": f + 0.4 * rng.normal(size=n),
+            "x3": np.exp(0.5 * (f + 0.5 * rng.normal(size=n))),
+            "noise": rng.standard_t(4, size=n),
+            "label": label,
+        }
+    )
+
+
+def _model(ref: pd.DataFrame) -> cond.ConditionalModel:
+    cols = list(ref.columns)
+    srts = [None if c == "label" else np.sort(ref[c].to_numpy(float)) for c in cols]
+    model = cond.fit_conditional(
+        cond.scoring_of(cols, srts, [1.0 if c == "label" else np.nan for c in cols]), ref.to_numpy(float)
+    )
+    assert model is not None
+    return model
+
+
+def test_residual_statistics_keep_the_false_alarm_level_on_200_clean_streams() -> None:
+    """The scan over each column and each well-predicted column given the others, 200 clean streams of 20
+    windows, each stream with its own finite reference (its own fitted regressions): alarms <= the level."""
+    alpha = 0.05
+    rng = np.random.default_rng(21)
+    alarmed = 0
+    for _ in range(200):
+        ref = _linked(rng, N_REF)
+        model = _model(ref)
+        assert set(model.columns) >= {"x1", "x2", "label"}  # the label: R^2 ~ 0.6
+        x = ref.to_numpy(float)
+        own = _placement_baseline(4, x)
+        scan = ShiftScan(Baseline.of([*_rows_of(own), *model.stat_rows({"label": "1.0"})]), alpha)
+        srt = [np.sort(x[:, j]) for j in range(4)]
+        stream = _linked(rng, 20 * WINDOW).to_numpy(float)
+        fired = False
+        for w in range(20):
+            window = stream[w * WINDOW : (w + 1) * WINDOW]
+            count, total, raw = _window_stats(srt, window)
+            g_count, g_total = model.window_sums(window)
+            obs = [np.concatenate(p) for p in ((count, g_count), (total, g_total), (raw, g_total))]
+            fired |= any(a.drift for a in scan.update(*obs))
+        alarmed += fired
+    assert alarmed / 200 <= alpha  # 8 of 200 here (4 %)
+
+
+def _rows_of(b: Baseline) -> list[StatRow]:
+    return [
+        StatRow(c, lab, k, float(m), float(v), float(n), float(rm), float(rs))
+        for c, lab, k, m, v, n, rm, rs in zip(
+            b.columns, b.labels, b.kinds, b.mean, b.var, b.n, b.raw_mean, b.raw_sd, strict=True
+        )
+    ]
+
+
+def test_a_label_set_to_one_whatever_the_features_is_found_given_the_other_columns() -> None:
+    """4 % of the labels set to 1 from window 6 on (the rate moves ~2.5 points: no single window, nor the
+    label's own rate over 6 windows, shows it); its residual given the features does."""
+    rng = np.random.default_rng(22)
+    ref = _linked(rng, N_REF)
+    windows = [_linked(rng, WINDOW) for _ in range(6)] + [_linked(rng, WINDOW, flip=0.04) for _ in range(6)]
+    alone = _fitted(ref, sequential_given=False)
+    assert not any(_run(alone, windows))
+    det = _fitted(ref)
+    flags = _run(det, windows)
+    assert not any(flags[:6]) and flags[-1]
+    res = det.test(_linked(rng, WINDOW, flip=0.04))
+    assert "label (persistent shift since window" in res.summary and "given the other columns" in res.summary
+    alarm = res.details["sequential"]["alarms"]["label"]
+    assert alarm["given"] == "the other columns" and alarm["kind"] == "rate" and 4 <= alarm["start_window"] <= 7
+    assert alarm["ci95"][0] > 0.0 and alarm["shift"] < 0.1
+
+
+def test_a_numeric_column_moving_alone_is_found_given_the_others() -> None:
+    rng = np.random.default_rng(23)
+    ref = _linked(rng, N_REF)
+    det = _fitted(ref, multivariate=False)  # (the per-window Mahalanobis test would see it too)
+    flags = _run(det, [_linked(rng, WINDOW) for _ in range(4)] + [_linked(rng, WINDOW, shift=0.1) for _ in range(4)])
+    assert not any(flags[:4]) and any(flags[4:])
+    assert _fitted(ref, multivariate=False, sequential_given=False).scan_ is not None
+
+
+def test_residual_state_survives_a_restart_mid_stream() -> None:
+    rng = np.random.default_rng(24)
+    ref = _linked(rng, N_REF)
+    windows = [_linked(rng, WINDOW) for _ in range(5)] + [_linked(rng, WINDOW, flip=0.08) for _ in range(5)]
+    whole = _fitted(ref)
+    assert whole.scan_ is not None and whole.scan_.baseline.given_mask.any()
+    expected = [whole.test(w).to_dict() for w in windows]
+    first = _fitted(ref)
+    got = [first.test(w).to_dict() for w in windows[:6]]
+    restarted = TabularDrift()
+    restarted.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    restarted.fit(ref)
+    got += [restarted.test(w).to_dict() for w in windows[6:]]
+    assert got == expected
+    assert expected[-1]["sequential"]["first_alarm_window"] is not None
+
+
+def test_the_residual_model_on_awkward_columns() -> None:
+    rng = np.random.default_rng(25)
+    ref = _linked(rng, N_REF)
+    ref["copy"] = ref["x1"]  # an exact copy: explained entirely, its residual is ~0 on every row
+    ref.loc[rng.random(N_REF) < 0.1, "x2"] = np.nan  # a tenth missing
+    det = _fitted(ref)
+    model = det.cond_
+    assert model is not None and {"x1", "x2", "copy"} <= set(model.columns)
+    assert np.all(np.isfinite(model.var)) and np.all(model.r2 <= 1.0)
+    assert int(model.n[model.columns.index("x2")]) == int(ref["x2"].notna().sum())
+    cur = []
+    for _ in range(8):
+        w = _linked(rng, WINDOW).assign(copy=lambda d: d["x1"])
+        w.loc[rng.random(WINDOW) < 0.1, "x2"] = np.nan
+        cur.append(w)
+    assert not any(_run(det, cur))
+    assert det.test(cur[0].drop(columns="x3")).drift  # a column gone: a schema alarm, the residuals sit out
+    few = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30)})
+    assert _fitted(few).cond_ is None  # too few rows per coefficient for a regression

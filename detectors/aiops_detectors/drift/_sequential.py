@@ -119,12 +119,34 @@ def simulate_null_max(streams: int, seed: int = 0, windows: int = LOOKBACK, chun
 
 
 @dataclass(frozen=True)
+class StatRow:
+    """One statistic the scan follows, as the reference shows it (see :class:`Baseline` for the fields)."""
+
+    column: str
+    label: str
+    kind: str
+    mean: float
+    var: float
+    n: float
+    raw_mean: float
+    raw_sd: float
+    given: bool = False
+    scale: float | None = None  # None: sqrt(var)
+
+
+@dataclass(frozen=True)
 class Baseline:
     """Per statistic: what the reference says (one row per numeric column, one per tracked category).
 
     ``mean`` is the statistic's reference value (0.5 for placements, the category's share for rates),
     ``var`` its per-row variance, ``n`` the reference values behind it; ``raw_mean``/``raw_sd`` turn a
     placement shift back into the column's units for the report (rates: 0 and 1).
+
+    A statistic ``given`` the other columns is a column's residual from its prediction by the others
+    (``_conditional.py``): its raw values are the residuals themselves (``raw_mean`` = ``mean``, ``raw_sd``
+    the column's own score sd). ``scale`` is the per-row sd the effect floor is measured in: the statistic's
+    own (``sqrt(var)``) unless given, the column's own for a residual, whose variance is only what the
+    others leave unexplained (a floor in that unit would let a trivial shift of a well-predicted column page).
     """
 
     columns: tuple[str, ...]
@@ -135,11 +157,43 @@ class Baseline:
     n: np.ndarray
     raw_mean: np.ndarray
     raw_sd: np.ndarray
+    given: tuple[bool, ...] = ()  # empty: none is
+    scale: np.ndarray | None = None  # None: sqrt(var)
+
+    @classmethod
+    def of(cls, rows: Sequence[StatRow]) -> Baseline:
+        """The baseline of ``rows``, in their order."""
+
+        def arr(name: str) -> np.ndarray:
+            return np.array([getattr(r, name) for r in rows], dtype=float)
+
+        return cls(
+            columns=tuple(r.column for r in rows),
+            labels=tuple(r.label for r in rows),
+            kinds=tuple(r.kind for r in rows),
+            mean=arr("mean"),
+            var=arr("var"),
+            n=arr("n"),
+            raw_mean=arr("raw_mean"),
+            raw_sd=arr("raw_sd"),
+            given=tuple(r.given for r in rows),
+            scale=np.array([math.sqrt(r.var) if r.scale is None else r.scale for r in rows], dtype=float),
+        )
+
+    @property
+    def given_mask(self) -> np.ndarray:
+        return np.array(self.given or (False,) * len(self.columns), dtype=bool)
+
+    @property
+    def floor_scale(self) -> np.ndarray:
+        return np.sqrt(self.var) if self.scale is None else self.scale
 
     def fingerprint(self) -> str:
         """Digest of the reference statistics: a saved scan is only resumed against the same reference."""
+        given = [bool(g) for g in self.given_mask]
         blob = json.dumps(
             [self.columns, self.labels, [round(float(x), 12) for x in np.concatenate([self.mean, self.var, self.n])]]
+            + ([given] if any(given) else [])
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -151,6 +205,7 @@ class ShiftAlarm:
     column: str
     label: str
     kind: str
+    given: bool  # the column's residual given the other columns (see Baseline)
     z: float
     threshold: float
     drift: bool
@@ -168,6 +223,7 @@ class ShiftAlarm:
             "test": "sequential-scan",
             "kind": self.kind,
             **({"category": self.label} if self.label else {}),
+            **({"given": "the other columns"} if self.given else {}),
             "z": self.z,
             "threshold": self.threshold,
             "drift": self.drift,
@@ -177,7 +233,7 @@ class ShiftAlarm:
             "shift": self.shift,
             "ci95": [self.ci_low, self.ci_high],
             "effect_sd": self.effect,
-            **({"auc_shift": self.placement_shift} if self.kind == "location" else {}),
+            **({"auc_shift": self.placement_shift} if self.kind == "location" and not self.given else {}),
         }
 
 
@@ -248,11 +304,14 @@ class ShiftScan:
         raw_post = post_b[:, 2] / pn
         raw_pre = (b.n * b.raw_mean + pre_b[:, 2]) / pre_nb
         rate = np.array([k == "rate" for k in b.kinds])
+        given = b.given_mask
         sd = np.where(b.raw_sd > 0, b.raw_sd, 1.0)
-        shift = np.where(rate, post_b[:, 1] / pn - pre_mean[best, cols], (raw_post - raw_pre) / sd)
-        half = _Z95 * se_b * np.where(rate, np.sqrt(b.var), 1.0)
         placement = post_b[:, 1] / pn - pre_mean[best, cols]
-        effect = placement / np.sqrt(b.var)  # in sd of the statistic: about the shift in sd of a normal column
+        shift = np.where(rate, placement, (raw_post - raw_pre) / sd)
+        # the interval in the shift's unit: a rate's points, a residual's column sd; a placement's z in sd as is
+        half = _Z95 * se_b * np.where(rate, np.sqrt(b.var), np.where(given, np.sqrt(b.var) / sd, 1.0))
+        # in sd of the statistic (of the column itself for a residual): about the shift in sd of a normal column
+        effect = placement / b.floor_scale
         out = []
         for i in range(len(cols)):
             start = int(starts[best[i]])
@@ -261,6 +320,7 @@ class ShiftScan:
                     column=b.columns[i],
                     label=b.labels[i],
                     kind=b.kinds[i],
+                    given=bool(given[i]),
                     z=float(zb[i]),
                     threshold=self.threshold,
                     drift=bool(abs(zb[i]) > self.threshold and abs(effect[i]) >= self.min_effect),
@@ -270,7 +330,7 @@ class ShiftScan:
                     shift=float(shift[i]),
                     ci_low=float(shift[i] - half[i]),
                     ci_high=float(shift[i] + half[i]),
-                    placement_shift=0.0 if rate[i] else float(placement[i]),
+                    placement_shift=0.0 if rate[i] or given[i] else float(placement[i]),
                     effect=float(effect[i]),
                 )
             )
@@ -303,8 +363,8 @@ class ShiftScan:
 
 def rate_baseline_rows(
     column: str, categories: Sequence[str], counts: np.ndarray, max_categories: int = 10
-) -> list[tuple[str, str, float, float, float]]:
-    """(column, category, share, variance, n) of the categories a categorical column's scan tracks.
+) -> list[StatRow]:
+    """The rates of the categories a categorical column's scan tracks (share, its variance, n).
 
     A binary column needs one rate (the other is its complement: the positive class ``1``/``true``/``yes``
     when there is one, else the rarer); otherwise each of the ``max_categories``
@@ -322,5 +382,5 @@ def rate_baseline_rows(
     for i in order:
         p = float(counts[i]) / n
         if 0.0 < p < 1.0:
-            rows.append((column, str(categories[i]), p, p * (1.0 - p), n))
+            rows.append(StatRow(column, str(categories[i]), "rate", p, p * (1.0 - p), n, p, 1.0))
     return rows

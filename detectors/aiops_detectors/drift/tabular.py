@@ -23,7 +23,9 @@ Why each piece is there:
   probability of a false alarm in a window is at most ``alpha``.
 * **Evidence across windows** (``sequential``): a change-point scan per column over the windows tested since
   the fit (``_sequential.py``) finds small persistent shifts no single window shows, with its own false-alarm
-  level for a whole stream of 20 windows (``sequential_alpha``); a window drifts if either part fires.
+  level for a whole stream of 20 windows (``sequential_alpha``); a window drifts if either part fires. A
+  column the others predict well is also scanned given them (``sequential_given``, ``_conditional.py``):
+  its residual from that prediction shows a shift of it alone several times more clearly.
 * **Effect floors**: a test only alerts when its effect is also above a floor (Wasserstein distance in
   reference standard deviations, Jensen-Shannon distance, change of missing or novel share, AUC change), so a
   window of a million rows does not alert on a difference nobody would act on.
@@ -42,8 +44,10 @@ from pydantic import Field
 
 from aiops.detection import ColumnDrift, DriftResult
 
+from . import _conditional as cond
 from . import _stats as st
-from ._sequential import Baseline, ShiftAlarm, ShiftScan, rate_baseline_rows, scan_pvalue
+from ._conditional import ConditionalModel
+from ._sequential import Baseline, ShiftAlarm, ShiftScan, StatRow, rate_baseline_rows, scan_pvalue
 from .base import DriftDetector, DriftParams, fmt_p, numeric_matrix
 
 
@@ -62,6 +66,9 @@ class TabularDriftParams(DriftParams):
     )
     sequential_alpha: float = Field(
         0.01, gt=0.0, lt=1.0, description="probability that a clean stream of 20 windows raises a sequential alarm"
+    )
+    sequential_given: bool = Field(
+        True, description="the scan also follows each column the others predict, given them (see docs/drift.md)"
     )
 
 
@@ -258,9 +265,69 @@ class TabularDrift(DriftDetector):
                     continue
                 self._fit_column(c, reference[c], p)
             self._fit_multivariate(reference)
+            self._fit_conditional(reference, p)
         finally:
             self._block = None
         self._fit_sequential(p)
+
+    def _fit_conditional(self, reference: pd.DataFrame, p: TabularDriftParams) -> None:
+        """Each numeric or binary column given the others (``_conditional.py``), for the scan across windows.
+
+        A numeric column enters by its values; a binary one by its tracked (positive) value, a text one as
+        the 0/1 indicator of it. Other categorical columns are left out: their categories would each need a
+        statistic, and a column of many categories seldom has one rate the others predict well.
+        """
+        self.cond_: ConditionalModel | None = None
+        self._cond_text: dict[str, str] = {}  # a text binary column -> its positive category
+        if not (getattr(p, "sequential", False) and getattr(p, "sequential_given", False)):
+            return
+        cols: list[str] = []
+        srts: list[np.ndarray | None] = []
+        positives: list[float] = []
+        for c in self.columns_:
+            num = self.numeric_.get(c)
+            if num is not None and len(num.sorted) > 1:
+                cols.append(c)
+                srts.append(num.sorted)
+                positives.append(np.nan)
+                continue
+            cat = self.categorical_.get(c)
+            tracked = rate_baseline_rows(c, cat.categories, cat.counts) if cat and len(cat.categories) == 2 else []
+            if cat is not None and tracked and cat.numeric:
+                cols.append(c)
+                srts.append(None)
+                positives.append(float(tracked[0].label))
+            elif tracked:
+                self._cond_text[c] = tracked[0].label
+        cols += list(self._cond_text)  # text columns last: _cond_rows appends their indicators
+        srts += [None] * len(self._cond_text)
+        positives += [1.0] * len(self._cond_text)
+        if len(cols) < 2:
+            return
+        rows = self._cond_rows(reference, cols, cond.evenly_spaced(len(reference)))
+        self.cond_ = cond.fit_conditional(cond.scoring_of(cols, srts, positives), rows)
+
+    def _cond_rows(self, frame: pd.DataFrame, cols: list[str], take: slice | np.ndarray) -> np.ndarray:
+        """The (rows, columns) float values of the model's ``cols`` at rows ``take``: numbers from the block when
+        there, a text binary column as 1.0 / 0.0 (its positive category or not), missing as NaN."""
+        plain = [c for c in cols if c not in self._cond_text]
+        block: _Block | None = getattr(self, "_block", None)
+        src = block.rows_of(plain) if block is not None else None
+        if src is None:
+            rows = numeric_matrix(frame.iloc[take], plain)
+        else:
+            part, idx = src
+            rows = np.asarray(part[take] if idx is None else part[take][:, idx], dtype=float)
+        if not self._cond_text:
+            return rows
+        text = []
+        for c in cols[len(plain) :]:
+            s = frame[c].iloc[take]
+            seen = s.notna().to_numpy()
+            ind = np.full(len(s), np.nan)
+            ind[seen] = [float(_key(v) == self._cond_text[c]) for v in s[seen].tolist()]
+            text.append(ind)
+        return np.column_stack([rows, *text])
 
     def _fit_sequential(self, p: TabularDriftParams) -> None:
         """The scan across windows: one location statistic per numeric column, one rate per tracked category.
@@ -274,33 +341,26 @@ class TabularDrift(DriftDetector):
         self._seq_rates: dict[str, list[str]] = {}  # categorical column -> the categories the scan tracks
         if not getattr(p, "sequential", False):
             return
-        rows: list[tuple[str, str, str, float, float, float, float, float]] = []
+        rows: list[StatRow] = []
         for c in self.columns_:
             num = self.numeric_.get(c)
             if num is not None:
                 n = len(num.sorted)
                 if n > 1:
                     var = ((n * n - 1.0) - num.ties / n) / (12.0 * n * n)
-                    rows.append((c, "", "location", 0.5, var, float(n), num.mean, num.std))
+                    rows.append(StatRow(c, "", "location", 0.5, var, float(n), num.mean, num.std))
                 continue
             cat = self.categorical_.get(c)
             if cat is not None:
-                for col, label, share, var, n_cat in rate_baseline_rows(c, cat.categories, cat.counts):
-                    rows.append((col, label, "rate", share, var, n_cat, share, 1.0))
-                    self._seq_rates.setdefault(c, []).append(label)
+                for row in rate_baseline_rows(c, cat.categories, cat.counts):
+                    rows.append(row)
+                    self._seq_rates.setdefault(c, []).append(row.label)
         if not rows:
             return
-        cols = list(zip(*rows, strict=True))
-        baseline = Baseline(
-            columns=tuple(cols[0]),
-            labels=tuple(cols[1]),
-            kinds=tuple(cols[2]),
-            mean=np.array(cols[3], dtype=float),
-            var=np.array(cols[4], dtype=float),
-            n=np.array(cols[5], dtype=float),
-            raw_mean=np.array(cols[6], dtype=float),
-            raw_sd=np.array(cols[7], dtype=float),
-        )
+        model: ConditionalModel | None = getattr(self, "cond_", None)
+        if model is not None:  # then each well-predicted column given the others: its residual
+            rows += model.stat_rows({c: self._seq_rates[c][0] for c in model.columns if c in self._seq_rates})
+        baseline = Baseline.of(rows)
         # the same effect floor as a window's distribution test: a shift below min_shift sd is not worth an alarm
         self.scan_ = ShiftScan(baseline, float(getattr(p, "sequential_alpha", 0.01)), p.min_shift)
         pending = getattr(self, "_pending_scan", None)
@@ -458,6 +518,7 @@ class TabularDrift(DriftDetector):
                     continue
                 signals.extend(self._column_signals(c, current[c]))
             mv = self._multivariate_signal(current, p)
+            self._cond_obs = self._conditional_sums(current)
         finally:
             self._block = None
         if mv is not None:
@@ -467,7 +528,7 @@ class TabularDrift(DriftDetector):
         for s in signals:
             s.p_adj = min(1.0, s.p * k)
             s.drift = bool(s.p <= p.alpha / k and s.effect >= s.floor)
-        shifts = self._sequential_update({s.column for s in signals if s.drift})
+        shifts = self._sequential_update({s.column for s in signals if s.drift} | set(schema))
 
         columns: dict[str, ColumnDrift] = {}
         by_col: dict[str, list[_Signal]] = {}
@@ -537,22 +598,41 @@ class TabularDrift(DriftDetector):
 
         A column the window's own tests flagged sits this window out: that shift is reported already, and
         the scan is for the ones no window shows; accumulated, a large passing shift would keep the scan
-        alarmed for many windows after it is over.
+        alarmed for many windows after it is over. A residual depends on every column, so the residuals sit
+        out any window in which a column was flagged.
         """
         scan = self.scan_
         if scan is None:
             return {}
         b = scan.baseline
         none = (0.0, 0.0, 0.0)
-        keys = zip(b.columns, b.labels, strict=True)
-        obs = np.array([none if key[0] in flagged else self._seq_obs.get(key, none) for key in keys])
+        given = b.given_mask
+        own = int(np.sum(~given))
+        keys = list(zip(b.columns[:own], b.labels[:own], strict=True))
+        obs = np.zeros((len(b.columns), 3))
+        obs[:own] = [none if key[0] in flagged else self._seq_obs.get(key, none) for key in keys]
+        cond_obs = getattr(self, "_cond_obs", None)
+        if cond_obs is not None and not flagged and given.any():
+            count, total = cond_obs
+            obs[own:] = np.column_stack([count, total, total])
         self._seq_obs = {}
+        self._cond_obs = None
         best: dict[str, ShiftAlarm] = {}
         for a in scan.update(obs[:, 0], obs[:, 1], obs[:, 2]):
             old = best.get(a.column)
             if old is None or abs(a.z) - a.threshold > abs(old.z) - old.threshold:
                 best[a.column] = a
         return best
+
+    def _conditional_sums(self, current: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per residual statistic: (rows, sum of residuals) of this window; None without a model or a column."""
+        model: ConditionalModel | None = getattr(self, "cond_", None)
+        if model is None or getattr(self, "scan_", None) is None:
+            return None
+        cols = list(model.scoring.columns)
+        if any(c not in current.columns for c in cols):
+            return None
+        return model.window_sums(self._cond_rows(current, cols, cond.evenly_spaced(len(current))))
 
     def _with_shift(self, col: ColumnDrift, shift: ShiftAlarm | None) -> ColumnDrift:
         """The column's result with the scan's evidence; a scan alarm makes the column drift."""
@@ -818,6 +898,7 @@ class TabularDrift(DriftDetector):
             if seq.get("drift"):
                 unit = " sd" if seq["kind"] == "location" else ""
                 what = f" of {seq['category']!r}" if seq.get("category") else ""
+                what += " given the other columns" if seq.get("given") else ""
                 reasons += (
                     f" since window {seq['start_window']}: shift{what} {seq['shift']:+.3g}{unit}, 95% CI "
                     f"[{seq['ci95'][0]:+.3g}, {seq['ci95'][1]:+.3g}]"
