@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiops.registry.base import CHAMPION, PREVIOUS, ModelRegistry
+from aiops.registry.base import CHAMPION, PREVIOUS, ModelRegistry, TrainingData, local_path
 from aiops.registry.fs import FilesystemRegistry
 
 #: How a plugin gets a registry from a configured URI (the plugin context carries one).
@@ -39,4 +39,14 @@ def open_registry(uri: str) -> ModelRegistry:
     return FilesystemRegistry(uri)
 
 
-__all__ = ["CHAMPION", "PREVIOUS", "FilesystemRegistry", "ModelRegistry", "RegistryOpener", "open_registry"]
+__all__ = [
+    "CHAMPION",
+    "MLFLOW_PREFIX",
+    "PREVIOUS",
+    "FilesystemRegistry",
+    "ModelRegistry",
+    "RegistryOpener",
+    "TrainingData",
+    "local_path",
+    "open_registry",
+]

@@ -9,9 +9,13 @@ repeats the same call and gets the recorded result instead of a second version o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from aiops.errors import RegistryError
 
 #: The alias serving resolves, and the one a rollback returns to.
 CHAMPION = "champion"
@@ -68,6 +72,39 @@ class AliasMove:
         )
 
 
+def local_path(name: str) -> str:
+    """``file:///x`` -> ``/x`` (MLflow and metadata written by others name files by URI); anything else as is.
+
+    >>> local_path("file:///data/train%20set.csv"), local_path("/data/train.csv")
+    ('/data/train set.csv', '/data/train.csv')
+    """
+    if name.startswith("file:"):
+        return unquote(urlsplit(name).path)
+    return name
+
+
+def names_training_data(meta: Mapping[str, Any]) -> bool:
+    """Does the metadata say where the training rows are (``training_data``, or ``training_window.source``)?"""
+    data, window = meta.get("training_data"), meta.get("training_window")
+    return bool(isinstance(data, str) and data) or bool(isinstance(window, Mapping) and window.get("source"))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Where the training rows of one model version are, as far as the registry knows.
+
+    Either ``path``, a local file of the rows (CSV, JSONL or Parquet) that the backend found or fetched for
+    the version (a run artefact, a logged dataset), described by ``description``; or no path, and the rows
+    are named by ``metadata`` (``training_data``, ``training_window``), which the caller reads itself since
+    only it knows the database a window's table lives in. ``metadata`` also carries ``features`` when the
+    version names its model's inputs.
+    """
+
+    metadata: Mapping[str, Any]
+    path: str | None = None
+    description: str = ""
+
+
 class ModelRegistry(ABC):
     """Versioned models with moveable aliases (``champion``, ``previous``); errors are ``RegistryError``."""
 
@@ -85,6 +122,29 @@ class ModelRegistry(ABC):
     def metadata(self, name: str, version: str) -> dict[str, Any]:
         """What the version was registered with (training window, scores, ...), plus ``sha256`` and
         ``idempotency_key``."""
+
+    @property
+    def where(self) -> str:
+        """Where the registry is, as shown in messages (never a password)."""
+        return type(self).__name__
+
+    @contextmanager
+    def training_data(
+        self, name: str, version: str, *, artifact: str | None = None, dataset: str | None = None
+    ) -> Iterator[TrainingData]:
+        """Where the training rows of ``version`` are (a drift detector's reference), valid inside the block.
+
+        Default: the version's metadata, for a backend that keeps nothing but what it was registered with
+        (the filesystem registry). A backend that also records training runs (MLflow) overrides it to find
+        the rows where that run put them: ``artifact``, a file the run logged; ``dataset``, the name of a
+        dataset the run logged as an input. A backend without runs refuses both.
+        """
+        if artifact or dataset:
+            raise RegistryError(
+                f"{self.where}: 'artifact_path' and 'dataset' name a training run's files; this registry keeps no runs",
+                recoverable=False,
+            )
+        yield TrainingData(self.metadata(name, version))
 
     @abstractmethod
     def load(self, name: str, version: str | None = None, *, alias: str = CHAMPION) -> Any:

@@ -98,6 +98,10 @@ class FilesystemRegistry(ModelRegistry):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
+    @property
+    def where(self) -> str:
+        return repr(str(self.root))
+
     # -- paths -----------------------------------------------------------------------------------------
 
     def _model_dir(self, name: str) -> Path:

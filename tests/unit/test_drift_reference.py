@@ -217,6 +217,35 @@ def test_registry_reference_errors(tmp_path: Path) -> None:
         TabularDrift(reference_registry=spec).evaluate(rows)
 
 
+def test_registry_reference_is_read_through_the_registry_the_context_opens(tmp_path: Path) -> None:
+    """The detector asks the registry service (the plugin context's opener) for the alias and the training
+    data; the filesystem registry hands back the version's metadata and refuses MLflow's run options."""
+    from aiops.errors import RegistryError
+    from aiops.plugins.context import PluginContext
+    from aiops.registry import ModelRegistry, open_registry
+
+    rng = np.random.default_rng(9)
+    reg = FilesystemRegistry(tmp_path / "registry")
+    _table(rng, 300).to_csv(tmp_path / "train.csv", index=False)
+    reg.promote("churn", reg.register("churn", {}, {"training_data": str(tmp_path / "train.csv")}, key="k"), key="p")
+    with reg.training_data("churn", "1") as found:
+        assert found.path is None and found.metadata["training_data"] == str(tmp_path / "train.csv")
+    with pytest.raises(RegistryError, match="keeps no runs"), reg.training_data("churn", "1", dataset="train"):
+        pass
+
+    opened: list[str] = []
+
+    def opener(uri: str) -> ModelRegistry:
+        opened.append(uri)
+        return open_registry(uri)
+
+    det = TabularDrift(reference_registry={"path": str(tmp_path / "registry"), "model": "churn"})
+    det.start(PluginContext(state_dir=tmp_path, model_registry=opener))
+    assert det.evaluate(_frame(_table(rng, 200))) == []
+    assert det.reference_version_ == "1" and det.n_reference_ == 300
+    assert opened == [str(tmp_path / "registry")] * 2  # the alias, then the version's training data
+
+
 # ---- 3. rolling reference -------------------------------------------------------------------------------------
 
 

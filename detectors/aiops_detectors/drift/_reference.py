@@ -2,26 +2,24 @@
 
 Both are read once (a SQL query on first use; the registry each time its champion moves) and reduced to a
 uniform sample of at most ``max_rows`` rows while read, like a reference file; the detector then keeps only
-statistics of it. The registry is the core's model registry (:mod:`aiops.registry`): the filesystem one or MLflow
-(``backend: mlflow``: a run's logged dataset, a run artefact, or the training window in its metadata). Every
-failure is a :class:`DetectorError` saying what could not be read and why (never a traceback, never a
-password: URLs are shown with the password hidden).
+statistics of it. The registry is the core's model registry service (:mod:`aiops.registry`, opened by the
+plugin context): the filesystem one or MLflow (``backend: mlflow``). This module only asks it which version
+the alias names and where that version's training rows are (:meth:`~aiops.registry.ModelRegistry.training_data`:
+a file the backend found, or metadata naming a file, a table or a query, which is read here); it never talks to
+a backend itself. Every failure is a :class:`DetectorError` saying what could not be read and why (never a
+traceback, never a password: URLs are shown with the password hidden).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
-import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,9 +29,7 @@ from aiops.errors import DetectorError, RegistryError
 from ._io import _CHUNK, read_table, reservoir_sample
 
 if TYPE_CHECKING:
-    from aiops.registry import ModelRegistry
-
-_MLFLOW_EXTRA = "pip install 'aiops[mlflow]'"
+    from aiops.registry import ModelRegistry, RegistryOpener
 
 
 class ReferenceSQL(BaseModel):
@@ -254,24 +250,28 @@ class RegistryReference:
     description: str
 
 
-def _registry(path: str) -> ModelRegistry:
-    if not os.path.isdir(path):
-        raise DetectorError(f"reference registry {path!r} is not a directory")
-    from aiops.registry import open_registry  # only a registry reference needs it, not a drift check on files
+def _registry(spec: ReferenceRegistry, opener: RegistryOpener | None = None) -> ModelRegistry:
+    """The registry ``spec`` names, opened by ``opener`` (the plugin context's; default :func:`open_registry`)."""
+    from aiops.registry import MLFLOW_PREFIX, open_registry  # only a registry reference needs it
 
-    return open_registry(path)
-
-
-def registry_version(spec: ReferenceRegistry) -> str:
-    """The version the alias points at now (one small read: ``registry.json``, or one MLflow call)."""
     if spec.backend == "mlflow":
-        return _mlflow_version(spec)
+        uri = MLFLOW_PREFIX + _expand(str(spec.tracking_uri))
+    elif not os.path.isdir(str(spec.path)):
+        raise DetectorError(f"reference registry {spec.path!r} is not a directory")
+    else:
+        uri = str(spec.path)
+    return (opener or open_registry)(uri)
+
+
+def registry_version(spec: ReferenceRegistry, opener: RegistryOpener | None = None) -> str:
+    """The version the alias points at now (one small read: ``registry.json``, or one MLflow call)."""
+    registry = _registry(spec, opener)
     try:
-        version: str | None = _registry(str(spec.path)).alias(spec.model, spec.alias)
+        version = registry.alias(spec.model, spec.alias)
     except RegistryError as exc:
         raise DetectorError(f"reference registry: {exc}") from exc
     if version is None:
-        raise DetectorError(f"reference registry: model {spec.model!r} has no {spec.alias!r} alias in {spec.path!r}")
+        raise DetectorError(f"reference registry: model {spec.model!r} has no {spec.alias!r} alias in {registry.where}")
     return version
 
 
@@ -300,7 +300,13 @@ def _bound(value: Any) -> float | None:
 
 
 def read_registry_reference(
-    spec: ReferenceRegistry, *, max_rows: int, seed: int, version: str | None = None, features: bool = True
+    spec: ReferenceRegistry,
+    *,
+    max_rows: int,
+    seed: int,
+    version: str | None = None,
+    features: bool = True,
+    opener: RegistryOpener | None = None,
 ) -> RegistryReference:
     """The training rows of the version ``spec.alias`` points at (or ``version``), from its metadata.
 
@@ -312,26 +318,31 @@ def read_registry_reference(
       ``spec.time_column`` only those rows are kept) and ``rows`` (with a time column, the first ``rows``
       of the window in time order: the training part, without the newest rows held out for the comparison).
 
-    With MLflow (``backend: mlflow``) see :func:`_read_mlflow` for the other places it looks.
+    The registry says where they are (:meth:`aiops.registry.ModelRegistry.training_data`): the filesystem
+    registry by the metadata alone; MLflow also by a run artefact (``spec.artifact_path``) or the dataset the
+    run logged (``spec.dataset``).
     ``features`` in the metadata, when present (and ``features`` is true: the detector names no
     ``columns``), are the columns kept (label and time are not data drift).
     """
-    version = version or registry_version(spec)
+    version = version or registry_version(spec, opener)
     where = f"{spec.model} version {version}"
-    if spec.backend == "mlflow":
-        frame, description, meta = _read_mlflow(spec, version, where, max_rows=max_rows, seed=seed)
-    else:
-        try:
-            meta = _registry(str(spec.path)).metadata(spec.model, version)
-        except RegistryError as exc:
-            raise DetectorError(f"reference registry: {exc}") from exc
-        found = _read_metadata(spec, meta, where, max_rows=max_rows, seed=seed)
-        if found is None:
-            raise DetectorError(
-                f"reference registry: {where} names no training data (metadata has neither 'training_data' "
-                "nor 'training_window.source')"
-            )
-        frame, description = found
+    registry = _registry(spec, opener)
+    try:
+        with registry.training_data(spec.model, version, artifact=spec.artifact_path, dataset=spec.dataset) as found:
+            meta = found.metadata
+            if found.path is not None:
+                frame = read_table(found.path, max_rows=max_rows, seed=seed)
+                description = f"{where}: {found.description}"
+            else:
+                read = _read_metadata(spec, meta, where, max_rows=max_rows, seed=seed)
+                if read is None:
+                    raise DetectorError(
+                        f"reference registry: {where} names no training data (metadata has neither "
+                        "'training_data' nor 'training_window.source')"
+                    )
+                frame, description = read
+    except RegistryError as exc:
+        raise DetectorError(f"reference registry: {exc}") from exc
     names = meta.get("features")
     if features and isinstance(names, list) and names:
         missing = [str(c) for c in names if str(c) not in frame.columns]
@@ -418,195 +429,6 @@ def _keep_window(
 
 
 def _local_path(name: str) -> str:
-    """``file:///x`` -> ``/x`` (MLflow and metadata written by others use URIs); anything else as is."""
-    if name.startswith("file:"):
-        return unquote(urlsplit(name).path)
-    return name
+    from aiops.registry import local_path
 
-
-# ---- MLflow ----------------------------------------------------------------------------------------------
-
-_USERINFO = re.compile(r"://([^:/@\s]*):[^@/\s]*@")
-_ALIAS_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def _shown_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
-
-
-def _mlflow_client(spec: ReferenceRegistry) -> tuple[Any, str]:
-    """An ``MlflowClient`` on ``spec.tracking_uri`` (tracking and registry) and the URI as shown in errors."""
-    try:
-        from mlflow import MlflowClient
-    except ImportError as exc:
-        raise DetectorError(
-            f"reference_registry backend mlflow needs the mlflow extra: {_MLFLOW_EXTRA} (installs mlflow-skinny)"
-        ) from exc
-    uri = _expand(str(spec.tracking_uri))
-    return MlflowClient(tracking_uri=uri, registry_uri=uri), _shown_uri(uri)
-
-
-def _mlflow_error(shown: str, what: str, exc: BaseException) -> DetectorError:
-    message = getattr(exc, "message", None) or str(exc)
-    first = str(message).strip().splitlines()[0] if str(message).strip() else ""
-    first = _USERINFO.sub(r"://\1:***@", first)  # MLflow's messages repeat the URL, password included
-    return DetectorError(f"reference registry: MLflow at {shown}: {what}: {type(exc).__name__}: {first}")
-
-
-def _mlflow_call(shown: str, what: str, call: Any, *args: Any) -> Any:
-    try:
-        return call(*args)
-    except Exception as exc:  # MlflowException, a connection error, a bad URI scheme...
-        raise _mlflow_error(shown, what, exc) from exc
-
-
-def _mlflow_version(spec: ReferenceRegistry) -> str:
-    client, shown = _mlflow_client(spec)
-    try:
-        mv = client.get_model_version_by_alias(spec.model, spec.alias)
-    except Exception as exc:
-        if getattr(exc, "error_code", None) in _ALIAS_MISSING:
-            raise DetectorError(
-                f"reference registry: model {spec.model!r} has no {spec.alias!r} alias in MLflow at {shown}"
-            ) from exc
-        raise _mlflow_error(shown, f"resolving {spec.model}@{spec.alias}", exc) from exc
-    return str(mv.version)
-
-
-def _mlflow_run_id(client: Any, shown: str, mv: Any) -> str | None:
-    if getattr(mv, "run_id", None):
-        return str(mv.run_id)
-    model_id = getattr(mv, "model_id", None)  # MLflow 3: a version of a logged model
-    if model_id:
-        logged = _mlflow_call(shown, f"logged model {model_id}", client.get_logged_model, model_id)
-        run_id = getattr(logged, "source_run_id", None)
-        return str(run_id) if run_id else None
-    return None
-
-
-def _flat_meta(*sources: Mapping[str, str]) -> dict[str, Any]:
-    """``training_data``, ``training_window.{source,from,to,rows}`` and ``features`` from tags or params."""
-    meta: dict[str, Any] = {}
-    window: dict[str, Any] = {}
-    for found in sources:
-        for key, value in found.items():
-            if key == "training_data" and "training_data" not in meta:
-                meta["training_data"] = value
-            elif key.startswith("training_window.") and key[len("training_window.") :] not in window:
-                window[key[len("training_window.") :]] = value
-            elif key == "features" and "features" not in meta:
-                try:
-                    names = json.loads(value)
-                except ValueError:
-                    names = [n.strip() for n in str(value).split(",") if n.strip()]
-                if isinstance(names, list):
-                    meta["features"] = names
-    if window:
-        meta["training_window"] = window
-    return meta
-
-
-def _read_mlflow(
-    spec: ReferenceRegistry, version: str, where: str, *, max_rows: int, seed: int
-) -> tuple[pd.DataFrame, str, Mapping[str, Any]]:
-    """The training rows of an MLflow model version, from the first of these that the version has:
-
-    1. ``artifact_path``, when configured: that artefact of the version's run (a CSV, JSONL or Parquet file);
-    2. ``training_data`` / ``training_window`` metadata: the ``aiops.meta`` version tag the retrain
-       remediation writes, else version tags, run tags or run params ``training_data``,
-       ``training_window.source``/``.from``/``.to``/``.rows`` (and ``features``): read as with the
-       filesystem registry;
-    3. the dataset the run logged as an input (``mlflow.log_input``): ``dataset`` by name, else the one
-       logged with context ``training``, else the only one; its source (a local path, or a URI MLflow can
-       download: s3, gs, http...) is read.
-    """
-    from aiops.registry.mlflow import aiops_metadata
-
-    client, shown = _mlflow_client(spec)
-    mv = _mlflow_call(shown, f"model {where}", client.get_model_version, spec.model, version)
-    run_id = _mlflow_run_id(client, shown, mv)
-    run = _mlflow_call(shown, f"run {run_id} of {where}", client.get_run, run_id) if run_id else None
-    meta: dict[str, Any] = aiops_metadata(mv.tags or {})
-    if not (meta.get("training_data") or meta.get("training_window")):
-        flat = _flat_meta(mv.tags or {}, *((run.data.tags, run.data.params) if run is not None else ()))
-        meta = {**flat, **{k: v for k, v in meta.items() if k not in flat}}
-    if spec.artifact_path:
-        if run is None:
-            raise DetectorError(f"reference registry: {where} has no run to read artefact {spec.artifact_path!r} from")
-        with tempfile.TemporaryDirectory(prefix="aiops-ref-") as tmp:
-            local = _mlflow_call(
-                shown,
-                f"artefact {spec.artifact_path!r} of run {run_id} ({where})",
-                client.download_artifacts,
-                run_id,
-                spec.artifact_path,
-                tmp,
-            )
-            frame = read_table(local, max_rows=max_rows, seed=seed)
-        return frame, f"{where}: artefact {spec.artifact_path} of run {run_id}", meta
-    found = _read_metadata(spec, meta, where, max_rows=max_rows, seed=seed)
-    if found is not None:
-        return found[0], found[1], meta
-    inputs = list(run.inputs.dataset_inputs or []) if run is not None and run.inputs is not None else []
-    if not inputs:
-        raise DetectorError(
-            f"reference registry: {where} names no training data: its run "
-            f"{run_id or '(none)'} logged no dataset input, and it has no 'training_data' / 'training_window' "
-            "metadata (or set 'artifact_path' to the run's artefact holding the training rows)"
-        )
-    chosen = _choose_dataset(spec, inputs, where)
-    frame, description = _read_dataset(chosen, where, shown, max_rows=max_rows, seed=seed)
-    return frame, description, meta
-
-
-def _context(dataset_input: Any) -> str | None:
-    for tag in dataset_input.tags or []:
-        if tag.key == "mlflow.data.context":
-            return str(tag.value)
-    return None
-
-
-def _choose_dataset(spec: ReferenceRegistry, inputs: list[Any], where: str) -> Any:
-    names = [f"{d.dataset.name} ({_context(d) or 'no context'})" for d in inputs]
-    if spec.dataset:
-        picked = [d for d in inputs if d.dataset.name == spec.dataset]
-        if not picked:
-            raise DetectorError(f"reference registry: the run of {where} logged no dataset {spec.dataset!r}: {names}")
-    else:
-        picked = [d for d in inputs if _context(d) == "training"] or inputs
-    digests = {d.dataset.digest for d in picked}
-    if len(digests) > 1:
-        raise DetectorError(
-            f"reference registry: the run of {where} logged several datasets {names}: set 'dataset' to one's name"
-        )
-    return picked[0]
-
-
-def _read_dataset(dataset_input: Any, where: str, shown: str, *, max_rows: int, seed: int) -> tuple[pd.DataFrame, str]:
-    ds = dataset_input.dataset
-    label = f"dataset {ds.name!r} ({ds.source_type})"
-    try:
-        info = json.loads(ds.source) if ds.source else {}
-    except ValueError:
-        info = {}
-    # a file (local, or at a URI MLflow downloads: s3, gs, azure, hdfs... sources have a "uri", http a "url");
-    # not a table or a Hugging Face dataset
-    uri = (info.get("uri") or info.get("url")) if isinstance(info, dict) else None
-    if ds.source_type == "local" and isinstance(uri, str):
-        return read_table(_local_path(uri), max_rows=max_rows, seed=seed), f"{where}: {label} {uri}"
-    if not isinstance(uri, str):
-        raise DetectorError(
-            f"reference registry: {label} of {where} has no file source (source {ds.source!r}): log it with "
-            "mlflow.data.from_pandas(df, source='s3://.../train.parquet'), or set 'artifact_path'"
-        )
-    from mlflow.data import get_source
-
-    with tempfile.TemporaryDirectory(prefix="aiops-ref-") as tmp:
-        source = _mlflow_call(shown, f"{label} of {where}", get_source, dataset_input)
-        local = _mlflow_call(shown, f"downloading {label} {uri} of {where}", source.load, tmp)
-        frame = read_table(local, max_rows=max_rows, seed=seed)
-    return frame, f"{where}: {label} {uri}"
+    return local_path(name)

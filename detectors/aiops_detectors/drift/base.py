@@ -154,7 +154,8 @@ class DriftDetector(Detector):
         cap = int(getattr(self.params, "max_reference_rows", 50_000))
         registry: ReferenceRegistry | None = getattr(self.params, "reference_registry", None)
         if registry is not None:
-            version = registry_version(registry)  # cheap: one small JSON file per tick
+            opener = self.context.model_registry if self.context is not None else None
+            version = registry_version(registry, opener)  # cheap: one small JSON file (or one MLflow call)
             if version != self.reference_version_:  # first use, or a retrain moved the alias: refit
                 ref = read_registry_reference(
                     registry,
@@ -162,6 +163,7 @@ class DriftDetector(Detector):
                     seed=self._seed(),
                     version=version,
                     features=getattr(self.params, "columns", None) is None,
+                    opener=opener,
                 )
                 self.fit(ref.frame)
                 self.reference_version_ = ref.version
