@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, model_validator
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 
 
 class ThresholdParams(SeriesDetectorParams):
@@ -24,7 +24,7 @@ class ThresholdParams(SeriesDetectorParams):
         return self
 
 
-class ThresholdScorer:
+class ThresholdScorer(Scorer):
     """Score 1 when the value is outside the limits, else 0; stateless."""
 
     def __init__(self, above: float | None, below: float | None) -> None:

@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import Field
 from scipy import special
 
-from aiops.detection import ColumnDrift, DriftResult, SeriesDetector, SeriesDetectorParams
+from aiops.detection import ColumnDrift, DriftResult, Scorer, SeriesDetector, SeriesDetectorParams
 from aiops.errors import DetectorError
 
 from .base import DriftDetector, DriftParams, fmt_p
@@ -512,7 +512,7 @@ class SegmentGap(DriftDetector):
 
 
 # ---- streaming error-rate change detector -----------------------------------------------------------------
-class PageHinkleyScorer:
+class PageHinkleyScorer(Scorer):
     """Page-Hinkley test for an increase of the mean of a stream (e.g. per-event error 0/1, or a loss).
 
     ``m_t = sum(x_i - mean_i - delta)``; alarm when ``m_t - min(m) > lambda``. O(1) per point; the score is
