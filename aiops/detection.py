@@ -141,8 +141,8 @@ class SeriesDetector(Detector):
     point is never fed twice even if a source re-delivers it.
     """
 
-    Params: ClassVar[type[BaseModel]] = SeriesDetectorParams
-    params: BaseModel
+    Params: ClassVar[type[SeriesDetectorParams]] = SeriesDetectorParams
+    params: SeriesDetectorParams
     name: ClassVar[str] = "series"
     kind: ClassVar[str] = "anomaly"
 
@@ -172,8 +172,7 @@ class SeriesDetector(Detector):
         return {"value": value, "score": score, **scorer.expected()}
 
     def evaluate(self, frame: Frame) -> list[Finding]:
-        threshold = float(getattr(self.params, "threshold", 0.5))
-        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        threshold, severity = self.params.threshold, self.params.severity
         findings: list[Finding] = []
         for series in frame.series:
             finding = self._evaluate_series(series, threshold, severity)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 from aiops_detectors.anomaly import _robust_kernel as kernel
@@ -120,9 +120,9 @@ class RobustZScoreDetector(SeriesDetector):
     [40]
     """
 
-    Params: ClassVar[type[BaseModel]] = RobustZScoreParams
+    Params = RobustZScoreParams
+    params: RobustZScoreParams
     name: ClassVar[str] = "robust_zscore"
 
     def new_scorer(self) -> RobustZScoreScorer:
-        assert isinstance(self.params, RobustZScoreParams)
         return RobustZScoreScorer(self.params)

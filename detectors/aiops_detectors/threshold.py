@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, model_validator
+from pydantic import model_validator
 
 from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 
@@ -65,7 +65,8 @@ class ThresholdDetector(SeriesDetector):
     [('etl', 0.0)]
     """
 
-    Params: ClassVar[type[BaseModel]] = ThresholdParams
+    Params = ThresholdParams
+    params: ThresholdParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -75,5 +76,4 @@ class ThresholdDetector(SeriesDetector):
 
     def new_scorer(self) -> ThresholdScorer:
         p = self.params
-        assert isinstance(p, ThresholdParams)
         return ThresholdScorer(p.above, p.below)

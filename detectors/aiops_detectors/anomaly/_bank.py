@@ -16,7 +16,7 @@ import numpy as np
 
 from aiops.detection import Scorer as SeriesScorer
 from aiops.detection import SeriesDetector
-from aiops.types import Finding, Frame, Severity
+from aiops.types import Finding, Frame
 from aiops_detectors.anomaly._base import ScorerBase
 
 
@@ -188,8 +188,7 @@ class BankedDetector(SeriesDetector):
     def evaluate(self, frame: Frame) -> list[Finding]:
         """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
         the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
-        threshold = float(getattr(self.params, "threshold", 0.5))
-        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        threshold, severity = self.params.threshold, self.params.severity
         found: list[tuple[int, Finding]] = []
         # the tick's series, as parallel lists: frame index, key, bank row, time, value
         index_of: list[int] = []

@@ -168,9 +168,9 @@ class Adwin(SeriesDetector):
     """
 
     Params = AdwinParams
+    params: AdwinParams
     name: ClassVar[str] = "adwin"
     kind: ClassVar[str] = "performance"
 
     def new_scorer(self) -> AdwinScorer:
-        assert isinstance(self.params, AdwinParams)
         return AdwinScorer(self.params)

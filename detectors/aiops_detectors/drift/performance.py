@@ -572,9 +572,10 @@ class PageHinkley(SeriesDetector):
     """
 
     Params = PageHinkleyParams
+    params: PageHinkleyParams
     name: ClassVar[str] = "page_hinkley"
     kind: ClassVar[str] = "performance"
 
     def new_scorer(self) -> PageHinkleyScorer:
-        p: Any = self.params
+        p = self.params
         return PageHinkleyScorer(delta=p.delta, threshold=p.ph_lambda, min_points=p.min_points)
