@@ -56,11 +56,12 @@ class PredictionDrift(TabularDrift):
     """
 
     Params = PredictionDriftParams
+    params: PredictionDriftParams
     name: ClassVar[str] = "prediction_drift"
     check_part: ClassVar[str] = "prediction_drift"
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        col = str(getattr(self.params, "column", "prediction"))
+        col = self.params.column
         if col not in [str(c) for c in frame.columns]:
             raise DetectorError(f"PredictionDrift: the {what} has no column {col!r}")
         frame = frame.copy(deep=False)  # only the column labels change: no data copy
