@@ -10,9 +10,10 @@ with the evidence a person needs to judge them.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,29 +22,66 @@ from aiops.plugins import Detector
 from aiops.types import Finding, Frame, Series, Severity, json_safe, series_key
 
 
-@runtime_checkable
-class StreamingScorer(Protocol):
-    """Causal, O(1) amortised anomaly scorer of one series; its state is plain JSON-safe data."""
+class Scorer(ABC):
+    """Causal, O(1) amortised anomaly scorer of one series; its state is plain JSON-safe data.
 
-    def update(self, timestamp: float, value: float) -> float: ...
+    A scorer must implement :meth:`update`, :meth:`state_dict` and :meth:`load_state_dict`. The other hooks
+    are optional capabilities, declared here with the behaviour a scorer without them gets, so callers call
+    them plainly instead of probing for them:
 
-    def state_dict(self) -> dict[str, Any]: ...
+    - :meth:`score`: the whole series at once; override with a faster path that returns exactly the same
+      scores (default: :meth:`update` point by point).
+    - :meth:`expected`: the expected band behind the latest score, for a finding's evidence (default: none).
+    - :meth:`state_arrays`: the state with its numeric arrays left as numpy arrays, so a per-series
+      checkpoint stores raw bytes rather than JSON lists (default: :meth:`state_dict`).
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
-
-
-def batch_score(scorer: StreamingScorer, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
-    """Score a whole series point by point: the reference the vectorised paths must equal.
-
-    Scorers that have a faster exact batch path expose ``score(timestamps, values)``; this is the fallback.
+    >>> class Last(Scorer):
+    ...     def __init__(self) -> None:
+    ...         self.last = 0.0
+    ...     def update(self, timestamp: float, value: float) -> float:
+    ...         score, self.last = float(value > self.last), value
+    ...         return score
+    ...     def state_dict(self) -> dict[str, Any]:
+    ...         return {"last": self.last}
+    ...     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    ...         self.last = float(state["last"])
+    >>> s = Last()
+    >>> s.score([0.0, 1.0, 2.0], [1.0, 0.5, 2.0]).tolist(), s.expected(), s.state_arrays()
+    ([1.0, 0.0, 1.0], {}, {'last': 2.0})
     """
-    fast = getattr(scorer, "score", None)
-    if callable(fast):
-        return np.asarray(fast(timestamps, values), dtype=float)
-    out = np.empty(len(values), dtype=float)
-    for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
-        out[i] = scorer.update(float(t), float(v))
-    return out
+
+    @abstractmethod
+    def update(self, timestamp: float, value: float) -> float:
+        """Feed one point; return its anomaly score in [0, 1], judged on the past only."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """The scorer's state as JSON-safe data, enough for :meth:`load_state_dict` to resume exactly."""
+
+    @abstractmethod
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from a state saved by :meth:`state_dict` (or :meth:`state_arrays`)."""
+
+    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+        """Score a whole series; equal, bit for bit, to feeding :meth:`update` point by point."""
+        out = np.empty(len(values), dtype=float)
+        for i, (t, v) in enumerate(zip(timestamps, values, strict=True)):
+            out[i] = self.update(float(t), float(v))
+        return out
+
+    def expected(self) -> dict[str, Any]:
+        """Evidence about the expected value behind the latest score (``expected``, ``lower``, ``upper``,
+        ...); empty for a scorer that has no band to show."""
+        return {}
+
+    def state_arrays(self) -> dict[str, Any]:
+        """The state for a per-series checkpoint; numeric arrays may stay numpy arrays."""
+        return self.state_dict()
+
+
+def batch_score(scorer: Scorer, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
+    """Score a whole series with the scorer's batch path (:meth:`Scorer.score`), as a float array."""
+    return np.asarray(scorer.score(timestamps, values), dtype=float)
 
 
 class Stateful(Protocol):
@@ -103,17 +141,17 @@ class SeriesDetector(Detector):
     point is never fed twice even if a source re-delivers it.
     """
 
-    Params: ClassVar[type[BaseModel]] = SeriesDetectorParams
-    params: BaseModel
+    Params: ClassVar[type[SeriesDetectorParams]] = SeriesDetectorParams
+    params: SeriesDetectorParams
     name: ClassVar[str] = "series"
     kind: ClassVar[str] = "anomaly"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._scorers: dict[str, StreamingScorer] = {}
+        self._scorers: dict[str, Scorer] = {}
         self._last_ts: dict[str, float] = {}
 
-    def new_scorer(self) -> StreamingScorer:
+    def new_scorer(self) -> Scorer:
         raise NotImplementedError
 
     def warm_up(self) -> None:
@@ -129,17 +167,12 @@ class SeriesDetector(Detector):
         clone.evaluate(Frame(source="warm-up", collected_at=1.0, series=(one, two)))
         batch_score(clone.new_scorer(), [0.0, 1.0], [0.0, 1.0])
 
-    def explain(self, scorer: StreamingScorer, value: float, score: float) -> dict[str, Any]:
-        """Evidence for a finding; scorers that know their expected band expose ``expected()``."""
-        evidence: dict[str, Any] = {"value": value, "score": score}
-        expected = getattr(scorer, "expected", None)
-        if callable(expected):
-            evidence.update(expected())
-        return evidence
+    def explain(self, scorer: Scorer, value: float, score: float) -> dict[str, Any]:
+        """Evidence for a finding: the point, its score and the scorer's expected band, if it has one."""
+        return {"value": value, "score": score, **scorer.expected()}
 
     def evaluate(self, frame: Frame) -> list[Finding]:
-        threshold = float(getattr(self.params, "threshold", 0.5))
-        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        threshold, severity = self.params.threshold, self.params.severity
         findings: list[Finding] = []
         for series in frame.series:
             finding = self._evaluate_series(series, threshold, severity)
@@ -169,7 +202,7 @@ class SeriesDetector(Detector):
             return None
         return self._finding(series, worst, threshold, severity)
 
-    def _scorer_for(self, key: str) -> StreamingScorer:
+    def _scorer_for(self, key: str) -> Scorer:
         """The scorer of one series, created on its first point (subclasses may place it elsewhere)."""
         scorer = self._scorers.get(key)
         if scorer is None:
@@ -206,13 +239,12 @@ class SeriesDetector(Detector):
         return self._last_ts
 
     def series_state(self, key: str) -> dict[str, Any]:
-        """One series' state; numeric arrays stay numpy arrays (scorers with ``state_arrays``) so the
+        """One series' state; numeric arrays stay numpy arrays (:meth:`Scorer.state_arrays`) so the
         checkpoint can store them as raw bytes."""
         scorer = self._scorers.get(key)
         state: dict[str, Any] = {"last_ts": self._last_ts.get(key)}
         if scorer is not None:
-            arrays = getattr(scorer, "state_arrays", None)
-            state["scorer"] = arrays() if callable(arrays) else scorer.state_dict()
+            state["scorer"] = scorer.state_arrays()
         return state
 
     def load_series_state(self, key: str, state: Mapping[str, Any]) -> None:
@@ -225,7 +257,7 @@ class SeriesDetector(Detector):
         if isinstance(last, int | float):
             self._last_ts[key] = float(last)
 
-    def _adopt(self, key: str, scorer: StreamingScorer) -> None:
+    def _adopt(self, key: str, scorer: Scorer) -> None:
         """Take a restored scorer as the scorer of ``key`` (banked detectors also move it into their bank)."""
         self._scorers[key] = scorer
 

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from aiops import plugins
+from aiops.detection import Scorer
 from aiops.errors import AiopsError
 from aiops.plugins import PluginContext
 
@@ -87,8 +88,7 @@ def score_series(
 
     Rows with a non-finite value or a timestamp not after the previous fed one score 0 and are not fed.
     """
-    scorer = detector.new_scorer()
-    expected = getattr(scorer, "expected", None) if with_expected else None
+    scorer: Scorer = detector.new_scorer()
     out = np.zeros(len(values), dtype=float)
     bands: list[dict[str, Any]] = []
     last = -math.inf
@@ -100,7 +100,7 @@ def score_series(
         last = t
         s = float(scorer.update(t, v))
         out[i] = min(1.0, max(0.0, s)) if math.isfinite(s) else 0.0
-        bands.append(dict(expected()) if callable(expected) else {})
+        bands.append(dict(scorer.expected()) if with_expected else {})
     return out, bands
 
 

@@ -55,7 +55,7 @@ class HttpNotifier(Notifier):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.min_interval = float(getattr(self.params, "min_interval", 0.0))
+        self.min_interval = float(self.params.min_interval)
         self.receiver = f"{self.kind} {url_origin(self.params.url)}"
 
     # -- for subclasses ----------------------------------------------------------------------------------

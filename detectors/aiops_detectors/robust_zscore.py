@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 from aiops_detectors.anomaly import _robust_kernel as kernel
 from aiops_detectors.anomaly._base import band
 
@@ -60,7 +60,7 @@ def sorted_mad(values: list[float], median: float) -> float:
     return (kth(n // 2 - 1) + kth(n // 2)) / 2.0
 
 
-class RobustZScoreScorer:
+class RobustZScoreScorer(Scorer):
     """Median/MAD of the last ``window`` points; the current point is scored before it joins the window.
 
     The update runs compiled over one flat state array (``anomaly._robust_kernel``: the ring of the window
@@ -120,9 +120,9 @@ class RobustZScoreDetector(SeriesDetector):
     [40]
     """
 
-    Params: ClassVar[type[BaseModel]] = RobustZScoreParams
+    Params = RobustZScoreParams
+    params: RobustZScoreParams
     name: ClassVar[str] = "robust_zscore"
 
     def new_scorer(self) -> RobustZScoreScorer:
-        assert isinstance(self.params, RobustZScoreParams)
         return RobustZScoreScorer(self.params)

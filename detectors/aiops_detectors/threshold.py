@@ -6,9 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, model_validator
+from pydantic import model_validator
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 
 
 class ThresholdParams(SeriesDetectorParams):
@@ -24,7 +24,7 @@ class ThresholdParams(SeriesDetectorParams):
         return self
 
 
-class ThresholdScorer:
+class ThresholdScorer(Scorer):
     """Score 1 when the value is outside the limits, else 0; stateless."""
 
     def __init__(self, above: float | None, below: float | None) -> None:
@@ -65,7 +65,8 @@ class ThresholdDetector(SeriesDetector):
     [('etl', 0.0)]
     """
 
-    Params: ClassVar[type[BaseModel]] = ThresholdParams
+    Params = ThresholdParams
+    params: ThresholdParams
 
     @classmethod
     def test_params(cls) -> list[dict[str, Any]]:
@@ -75,5 +76,4 @@ class ThresholdDetector(SeriesDetector):
 
     def new_scorer(self) -> ThresholdScorer:
         p = self.params
-        assert isinstance(p, ThresholdParams)
         return ThresholdScorer(p.above, p.below)

@@ -14,6 +14,7 @@ import pytest
 from aiops_detectors.anomaly import _robust_kernel as kernel
 from aiops_detectors.robust_zscore import RobustZScoreDetector, RobustZScoreParams, RobustZScoreScorer
 
+from aiops.detection import Scorer
 from aiops.types import Frame, Series
 
 MAD_TO_SIGMA = 1.4826
@@ -46,7 +47,7 @@ def reference_sorted_mad(values: list[float], median: float) -> float:
     return (kth(n // 2 - 1) + kth(n // 2)) / 2.0
 
 
-class ReferenceRobustZScore:
+class ReferenceRobustZScore(Scorer):
     """The Python scorer as it was before the kernel (deque, sorted list, ``bisect``), copied verbatim."""
 
     def __init__(

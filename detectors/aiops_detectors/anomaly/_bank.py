@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import mmap
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
-from aiops.detection import SeriesDetector, StreamingScorer
-from aiops.types import Finding, Frame, Severity
+from aiops.detection import Scorer as SeriesScorer
+from aiops.detection import SeriesDetector
+from aiops.types import Finding, Frame
 from aiops_detectors.anomaly._base import ScorerBase
 
 
@@ -40,6 +41,11 @@ class KernelScorer(ScorerBase):
         out = np.empty(len(xs))
         self.kernel.run(self.st, self.p, xs, out)
         return out
+
+    def bankable(self) -> bool:
+        """Whether ``st`` is the whole state, so a :class:`StateBank` can hold it; a scorer that also keeps
+        state in Python is left out of the bank and scored on its own, point by point."""
+        return True
 
     def state_fields(self) -> dict[str, Any]:
         """The state with its numeric vectors (``params``, ``state``) as numpy arrays; subclasses say which."""
@@ -73,8 +79,9 @@ class KernelScorer(ScorerBase):
 class StateBank:
     """The states of many scorers as the rows of a few 2-D blocks, so that a daemon tick over thousands of
     series is a few kernel calls rather than thousands of Python calls (each scorer's ``st`` is a view of
-    its row, so streaming, batch and tick all update the same numbers). A scorer is banked if it has ``p``
-    (its kernel's parameters, equal to the bank's), ``st`` (its flat state, ``width`` long) and ``row``.
+    its row, so streaming, batch and tick all update the same numbers). A :class:`KernelScorer` is banked if it is
+    ``bankable()``, its ``p`` equals the bank's parameters and its ``st`` is ``width`` long; ``row`` then
+    says where.
 
     Why blocks of ``BLOCK`` rows rather than one array grown by doubling: a warmed ``default`` row is
     217 KB, so 10 000 series are 2.2 GB, and growing one array means holding the old and the new copy at
@@ -90,12 +97,10 @@ class StateBank:
         self.blocks: list[np.ndarray] = []
         self.owners: list[Any] = []
 
-    def adopt(self, scorer: Any) -> bool:
+    def adopt(self, scorer: KernelScorer) -> bool:
         """Move a scorer's state into the bank; False (left alone) if its layout differs."""
-        p, st = getattr(scorer, "p", None), getattr(scorer, "st", None)
-        if p is None or st is None or getattr(scorer, "seasonal", None) is not None:
-            return False
-        if len(st) != self.width or not np.array_equal(p, self.params):
+        st = scorer.st
+        if not scorer.bankable() or len(st) != self.width or not np.array_equal(scorer.p, self.params):
             return False
         n = len(self.owners)
         block, offset = divmod(n, self.BLOCK)
@@ -142,7 +147,8 @@ class BankedDetector(SeriesDetector):
     per series) is one compiled call over the bank. Subclasses name their ``Scorer``, a :class:`KernelScorer`
     built from the detector's parameters alone, whose ``kernel`` module (with ``state_len(params)`` and
     ``step_rows(bank, params, rows, values, out)``) the bank runs; scorers the bank does not adopt go point
-    by point."""
+    by point. Every scorer it holds comes from :meth:`new_scorer` (restored ones too), so each is that
+    :class:`KernelScorer`, which is what lets the bank read its ``row``."""
 
     Scorer: ClassVar[Callable[[Any], KernelScorer]]
 
@@ -161,7 +167,7 @@ class BankedDetector(SeriesDetector):
     def _step_rows(self, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
         self._bank.step(self.kernel.step_rows, rows, values, out)
 
-    def _scorer_for(self, key: str) -> StreamingScorer:
+    def _scorer_for(self, key: str) -> SeriesScorer:
         scorer = self._scorers.get(key)
         if scorer is None:
             fresh = self.new_scorer()
@@ -173,17 +179,16 @@ class BankedDetector(SeriesDetector):
         super().load_state_dict(state)
         self._bank = self._new_bank()
         for scorer in self._scorers.values():
-            self._bank.adopt(scorer)
+            self._bank.adopt(cast(KernelScorer, scorer))
 
-    def _adopt(self, key: str, scorer: StreamingScorer) -> None:
-        self._bank.adopt(scorer)
+    def _adopt(self, key: str, scorer: SeriesScorer) -> None:
+        self._bank.adopt(cast(KernelScorer, scorer))
         self._scorers[key] = scorer
 
     def evaluate(self, frame: Frame) -> list[Finding]:
         """Series with exactly one new point (the usual tick) are scored in one kernel call over the bank;
         the others (backfills, several points, NaN) go point by point; findings come out in frame order."""
-        threshold = float(getattr(self.params, "threshold", 0.5))
-        severity = Severity(getattr(self.params, "severity", Severity.WARNING))
+        threshold, severity = self.params.threshold, self.params.severity
         found: list[tuple[int, Finding]] = []
         # the tick's series, as parallel lists: frame index, key, bank row, time, value
         index_of: list[int] = []
@@ -197,7 +202,7 @@ class BankedDetector(SeriesDetector):
             scorer = scorers.get(key)
             if scorer is None:
                 scorer = self._scorer_for(key)
-            row = getattr(scorer, "row", None)
+            row = cast(KernelScorer, scorer).row
             stamps = series.timestamps
             if row is not None and len(stamps) == 1:
                 t, v = float(stamps[0]), float(series.values[0])

@@ -6,11 +6,11 @@ normaliser that turns any raw score into a calibrated surprise in [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
+from aiops.detection import Scorer
 
 _SQRT2 = math.sqrt(2.0)
 MEANAD_TO_SIGMA = 1.2533  # mean absolute deviation of a normal distribution times this is its standard deviation
@@ -86,11 +86,11 @@ class Ring:
         return ring
 
 
-class ScorerBase:
-    """Common plumbing: non-finite input scores 0 and leaves the state untouched; batch = loop of updates.
+class ScorerBase(Scorer):
+    """Common plumbing: non-finite input scores 0 and leaves the state untouched.
 
-    Subclasses implement ``_update(t, x)`` and the state methods. The batch path here is exactly the
-    streaming one, so ``score`` equals feeding ``update`` point by point by construction.
+    Subclasses implement ``_update(t, x)`` and the state methods. The batch path (``score``) is the
+    inherited point-by-point loop, so it equals feeding ``update`` point by point by construction.
     """
 
     def update(self, timestamp: float, value: float) -> float:
@@ -101,15 +101,6 @@ class ScorerBase:
 
     def _update(self, t: float, x: float) -> float:
         raise NotImplementedError
-
-    def score(self, timestamps: Sequence[float], values: Sequence[float]) -> np.ndarray:
-        ts = np.asarray(timestamps, dtype=float)
-        vs = np.asarray(values, dtype=float)
-        out = np.empty(len(vs), dtype=float)
-        upd = self.update
-        for i in range(len(vs)):
-            out[i] = upd(ts[i], vs[i])
-        return out
 
 
 class Likelihood:

@@ -112,6 +112,9 @@ class DefaultScorer(KernelScorer):
             detectors=[n for n, s in zip(self.names, surprise, strict=True) if s >= level],
         )
 
+    def bankable(self) -> bool:
+        return self.seasonal is None  # the Holt-Winters part keeps its state in Python, outside ``st``
+
     def state_fields(self) -> dict[str, Any]:
         return {
             "version": 2,

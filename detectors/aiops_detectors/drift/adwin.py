@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from aiops.detection import SeriesDetector, SeriesDetectorParams
+from aiops.detection import Scorer, SeriesDetector, SeriesDetectorParams
 
 
-class AdwinScorer:
+class AdwinScorer(Scorer):
     """ADWIN2 on one stream: ``update`` returns 1.0 on the point where a change is detected, else 0.0.
 
     Buckets are ``[size, total, variance]`` (``variance`` is the sum of squared deviations from the bucket
@@ -168,9 +168,9 @@ class Adwin(SeriesDetector):
     """
 
     Params = AdwinParams
+    params: AdwinParams
     name: ClassVar[str] = "adwin"
     kind: ClassVar[str] = "performance"
 
     def new_scorer(self) -> AdwinScorer:
-        assert isinstance(self.params, AdwinParams)
         return AdwinScorer(self.params)

@@ -548,7 +548,7 @@ class _AlibiOnlineDetector(DriftDetector):
         missing = [c for c in self.columns_ if c not in frame.columns]
         if missing:
             raise DetectorError(f"{type(self).__name__}: the current rows lack column(s) {', '.join(missing)}")
-        cap = int(getattr(self.params, "max_current_rows", 5000))
+        cap = self.params.max_current_rows
         dropped = max(0, len(frame) - cap)
         if dropped:
             frame = frame.iloc[-cap:]

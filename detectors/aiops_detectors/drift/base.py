@@ -90,8 +90,8 @@ def to_frame(data: Any) -> pd.DataFrame:
 class DriftDetector(Detector):
     """Base class: validates parameters, caps sample sizes, and adapts ``test`` to the check contract."""
 
-    Params: ClassVar[type[BaseModel]] = DriftParams
-    params: BaseModel
+    Params: ClassVar[type[DriftParams]] = DriftParams
+    params: DriftParams
     name: ClassVar[str] = "drift"
     check_part: ClassVar[str] = "data_drift"
 
@@ -114,7 +114,7 @@ class DriftDetector(Detector):
         frame = self._select(to_frame(reference), "reference")
         if len(frame) == 0:
             raise DetectorError(f"{type(self).__name__}: the reference has no rows")
-        cap = int(getattr(self.params, "max_reference_rows", 50_000))
+        cap = self.params.max_reference_rows
         if len(frame) > cap:
             frame = sample_rows(frame, cap, self._seed())
         self.columns_: list[str] = [str(c) for c in frame.columns]
@@ -131,7 +131,7 @@ class DriftDetector(Detector):
         frame.columns = [str(c) for c in frame.columns]
         if len(frame) == 0:
             return DriftResult(drift=False, summary="empty window: nothing to test", details={"n_current": 0})
-        cap = int(getattr(self.params, "max_current_rows", 50_000))
+        cap = self.params.max_current_rows
         if len(frame) > cap:
             frame = sample_rows(frame, cap, self._seed())
         return self._test(frame.reset_index(drop=True))
@@ -149,10 +149,10 @@ class DriftDetector(Detector):
         if not frame.rows:
             return []
         rows = frame.rows
-        if getattr(self.params, "reference_mode", "fixed") == "rolling":
+        if self.params.reference_mode == "rolling":
             return self._evaluate_rolling(frame)
-        cap = int(getattr(self.params, "max_reference_rows", 50_000))
-        registry: ReferenceRegistry | None = getattr(self.params, "reference_registry", None)
+        cap = self.params.max_reference_rows
+        registry = self.params.reference_registry
         if registry is not None:
             opener = self.context.model_registry if self.context is not None else None
             version = registry_version(registry, opener)  # cheap: one small JSON file (or one MLflow call)
@@ -162,15 +162,15 @@ class DriftDetector(Detector):
                     max_rows=cap,
                     seed=self._seed(),
                     version=version,
-                    features=getattr(self.params, "columns", None) is None,
+                    features=self.params.columns is None,
                     opener=opener,
                 )
                 self.fit(ref.frame)
                 self.reference_version_ = ref.version
         if not self._fitted:
-            path = getattr(self.params, "reference", None)
-            sql: ReferenceSQL | None = getattr(self.params, "reference_sql", None)
-            warmup = int(getattr(self.params, "warmup_rows", 0))
+            path = self.params.reference
+            sql = self.params.reference_sql
+            warmup = self.params.warmup_rows
             if path:
                 self.fit(read_table(path, max_rows=cap, seed=self._seed()))
             elif sql is not None:
@@ -198,7 +198,7 @@ class DriftDetector(Detector):
         The buffer holds JSON-safe rows (what ``state_dict`` persists), so a restarted detector tests exactly
         as the one that saved it. No finding until the buffer is full.
         """
-        n = int(getattr(self.params, "reference_rows", 5_000))
+        n = self.params.reference_rows
         current = rows_to_frame(frame.rows, frame.columns)
         findings: list[Finding] = []
         if len(self._rolling) >= n:
@@ -221,7 +221,7 @@ class DriftDetector(Detector):
                 kind="drift",
                 detector=self.name,
                 summary=result.summary,
-                severity=Severity(getattr(self.params, "severity", Severity.WARNING)),
+                severity=self.params.severity,
                 score=score,
                 labels={"check_part": self.check_part},
                 evidence=result.to_dict(),
@@ -235,33 +235,34 @@ class DriftDetector(Detector):
         With a rolling reference: its last ``reference_rows`` rows. With a reference file, query or registry
         nothing is persisted: the profile is rebuilt from it after a restart.
         """
-        if getattr(self.params, "reference_mode", "fixed") == "rolling":
+        if self.params.reference_mode == "rolling":
             return {"rolling_rows": list(self._rolling)}
-        given = any(getattr(self.params, k, None) for k in ("reference", "reference_sql", "reference_registry"))
-        if given or not int(getattr(self.params, "warmup_rows", 0)):
+        p = self.params
+        given = any((p.reference, p.reference_sql, p.reference_registry))
+        if given or not p.warmup_rows:
             return {}
         return {"warmup_rows": json_safe(self._warmup)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         rolling = state.get("rolling_rows")
-        if rolling and getattr(self.params, "reference_mode", "fixed") == "rolling":
-            n = int(getattr(self.params, "reference_rows", 5_000))
+        if rolling and self.params.reference_mode == "rolling":
+            n = self.params.reference_rows
             self._rolling = [dict(r) for r in rolling][-n:]
         rows = state.get("warmup_rows")
         if not rows:
             return
         self._warmup = [dict(r) for r in rows]
-        if len(self._warmup) >= int(getattr(self.params, "warmup_rows", 0)) > 0:
+        if len(self._warmup) >= self.params.warmup_rows > 0:
             self.fit(rows_to_frame(self._warmup))
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _seed(self) -> int:
-        return int(getattr(self.params, "seed", 0))
+        return self.params.seed
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
         frame = frame.copy(deep=False)  # only the column labels change: no data copy
         frame.columns = [str(c) for c in frame.columns]
-        wanted = getattr(self.params, "columns", None)
+        wanted = self.params.columns
         if wanted:
             missing = [c for c in wanted if c not in frame.columns]
             if missing:

@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import Field
 from scipy import special
 
-from aiops.detection import ColumnDrift, DriftResult, SeriesDetector, SeriesDetectorParams
+from aiops.detection import ColumnDrift, DriftResult, Scorer, SeriesDetector, SeriesDetectorParams
 from aiops.errors import DetectorError
 
 from .base import DriftDetector, DriftParams, fmt_p
@@ -56,11 +56,12 @@ class PredictionDrift(TabularDrift):
     """
 
     Params = PredictionDriftParams
+    params: PredictionDriftParams
     name: ClassVar[str] = "prediction_drift"
     check_part: ClassVar[str] = "prediction_drift"
 
     def _select(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        col = str(getattr(self.params, "column", "prediction"))
+        col = self.params.column
         if col not in [str(c) for c in frame.columns]:
             raise DetectorError(f"PredictionDrift: the {what} has no column {col!r}")
         frame = frame.copy(deep=False)  # only the column labels change: no data copy
@@ -512,7 +513,7 @@ class SegmentGap(DriftDetector):
 
 
 # ---- streaming error-rate change detector -----------------------------------------------------------------
-class PageHinkleyScorer:
+class PageHinkleyScorer(Scorer):
     """Page-Hinkley test for an increase of the mean of a stream (e.g. per-event error 0/1, or a loss).
 
     ``m_t = sum(x_i - mean_i - delta)``; alarm when ``m_t - min(m) > lambda``. O(1) per point; the score is
@@ -572,9 +573,10 @@ class PageHinkley(SeriesDetector):
     """
 
     Params = PageHinkleyParams
+    params: PageHinkleyParams
     name: ClassVar[str] = "page_hinkley"
     kind: ClassVar[str] = "performance"
 
     def new_scorer(self) -> PageHinkleyScorer:
-        p: Any = self.params
+        p = self.params
         return PageHinkleyScorer(delta=p.delta, threshold=p.ph_lambda, min_points=p.min_points)
