@@ -346,7 +346,7 @@ class Daemon(FeedbackFacade):
 
     def _on_skipped(self, event: JobEvent) -> None:
         """A check's scheduled run did not happen (still running, or too late to start): count it, and let
-        the check's next run raise ``check_overrun`` (see _overrun_problem)."""
+        the check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem)."""
         if not event.job_id.startswith("check:"):
             return
         name = event.job_id.removeprefix("check:")
@@ -355,25 +355,21 @@ class Daemon(FeedbackFacade):
         self.skipped.add(name, missed)
 
     def _overrun_problem(self, name: str, now: float, duration: float) -> Finding | None:
-        """``check_overrun`` when scheduled runs of ``name`` were skipped, at most once a minute per check.
+        """``check_overrun`` when runs of ``name`` were skipped because its own runs take its whole interval.
 
-        Two causes, told apart in the summary: the check's own runs take its whole interval, or its runs are
-        short and waited for a worker (the replica is past its capacity: add replicas or workers, or lengthen
-        intervals). Both are the daemon failing to do what it was configured to do, so both page through the
-        daemon's own channel; the once-a-minute cadence (:class:`SkippedRuns`) keeps a saturated replica from
-        spending its CPU on reporting that it is saturated. Every skip is also counted
-        (``aiops_check_ticks_skipped_total``, alerted on by deploy/prometheus/aiops-rules.yaml)."""
+        Runs skipped while the check's runs are short waited for a worker: the replica is past its capacity,
+        which is no single check's incident (a saturated replica would open one per check, and spend its CPU
+        on them): they are counted (``aiops_check_ticks_skipped_total``), logged once a minute, and alerted on
+        by the rate of that counter (deploy/prometheus/aiops-rules.yaml)."""
         missed = self.skipped.take(name)
         if not missed:
             return None
         check = self._runtime.checks.get(name)
         every = check.config.every if check is not None else None
         if every is not None and duration < every:
-            cause = "waiting for a free worker: this replica is past its capacity"
-        else:
-            cause = "it runs longer than its interval"
-        summary = f"check {name} skipped {missed} scheduled run(s): {cause}"
-        return scheduler_problem("check_overrun", summary, {"skipped_runs": missed, "run_seconds": duration}, now)
+            return None
+        summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
+        return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
 
     def _lease_tick(self) -> None:
         """Renew this replica's check leases, give up its surplus and claim its fair share (when a round is

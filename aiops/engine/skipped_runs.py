@@ -1,6 +1,6 @@
 """Scheduled check runs that did not happen: counted per check, handed to the check's next run (at most once a
-minute per check, where the daemon raises ``check_overrun`` naming the cause), and logged as one summary
-line a minute instead of one line each.
+minute per check; the daemon raises ``check_overrun`` when the check's own runs are the cause), and logged as
+one summary line a minute instead of one line each.
 
 Why not APScheduler's own lines: it logs a warning for every skipped run ("Run time of job ... was missed",
 "maximum number of running instances reached"). A replica that cannot keep up skips hundreds of runs a
