@@ -49,7 +49,7 @@ def test_wheel_installs_and_finds_its_plugins(tmp_path: Path) -> None:
     # The web console's templates and static files (data files to the wheel) come along and load.
     console = (
         "from importlib.resources import files; from aiops.console import views; "
-        "print(views._templates.get_template('incident.html').filename); "
+        "print(views._templates().get_template('incident.html').filename); "
         "print(files('aiops.console').joinpath('static', 'console.css').read_text()[:2])"
     )
     loaded = subprocess.run([sys.executable, "-c", console], capture_output=True, text=True, env=env, cwd=tmp_path,
