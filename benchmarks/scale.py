@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from aiops.engine.phases import phase_of
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_replicas  # a sibling script, not a package
 
@@ -116,6 +118,18 @@ class Outcome:
     load_avg: float  # the machine's 1-minute load average, averaged over the run (2 cores here)
 
 
+def _quiet_moment(s: Scenario, not_before: float) -> float:
+    """The first monotonic time after ``not_before`` that lies mid-way in the widest gap between the checks'
+    phases: a scrape there cannot race a run at the window's edge (a boundary race once showed 59 of 60 runs)."""
+    phases = sorted({phase_of(f"c{c}", s.every) for c in range(s.checks)})
+    gaps = [((phases[(i + 1) % len(phases)] - p) % s.every or s.every, p) for i, p in enumerate(phases)]
+    width, start = max(gaps)
+    offset = (start + width / 2) % s.every  # seconds after each multiple of ``every`` since the epoch
+    epoch_not_before = time.time() + (not_before - time.monotonic())
+    epoch_at = offset + math.ceil((epoch_not_before - offset) / s.every) * s.every
+    return not_before + (epoch_at - epoch_not_before)
+
+
 def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path | None = None) -> Outcome:
     workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / f"{s.name}-{detector}.db"
@@ -181,11 +195,12 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         threads = [threading.Thread(target=fn, daemon=True) for fn in (sample_rss, push, probe_livez)]
         for thread in threads:
             thread.start()
-        # Both scrapes in the middle of an interval, so the run of that interval has ended and the window
-        # holds exactly ``slots`` scheduled runs per check; the first runs (every series new) are left out.
+        # Both scrapes as far from every check's run as the phases allow (checks tick at epoch-aligned phases,
+        # see aiops/engine/phases.py), so the window holds exactly ``slots`` scheduled runs per check; the
+        # first runs (every series new) are left out.
         warm_slots = math.ceil((3 * s.every + 5.0) / s.every)
         slots = max(1, round(duration / s.every))
-        measure_at = origin + (warm_slots + 0.5) * s.every
+        measure_at = _quiet_moment(s, origin + warm_slots * s.every)
         time.sleep(max(0.0, measure_at - time.monotonic()))
         base = scrape(url)
         time.sleep(max(0.0, measure_at + slots * s.every - time.monotonic()))
