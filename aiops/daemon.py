@@ -561,6 +561,8 @@ class Daemon(FeedbackFacade):
         add_secrets(config.secrets)
         self.telemetry.config_reloaded(True)
         log.info("configuration reloaded", checks=len(runtime.checks))
+        if config.settings.workers != self.workers:  # the pool and the store's connections are sized at start
+            log.warning("workers is read at start: the change applies after a restart", running=self.workers)
         return True, "reloaded"
 
     # -- ApiBackend ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Only Linux has these files; elsewhere :func:`current_boot` is None and callers f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -56,8 +57,10 @@ def start_ticks_of_stat(stat: str) -> int:
     return int(fields[_STARTTIME_AFTER_COMM])
 
 
+@functools.cache
 def current_boot(proc: Path = PROC) -> str | None:
-    """This kernel's boot id, or None where there is none to read (not Linux)."""
+    """This kernel's boot id, or None where there is none to read (not Linux). Read once: it changes only with
+    a reboot, which this process does not outlive."""
     try:
         return (proc / "sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -95,6 +96,11 @@ def test_an_earlier_releases_id_is_still_read(monkeypatch: pytest.MonkeyPatch) -
     assert owner_is_dead(f"{HOST}:999999999:1.000")  # no such process
     _step_wall_clock(monkeypatch, 1.0)
     assert not owner_is_dead(old)  # within the slack it always had
+
+
+def test_a_system_without_proc_has_no_boot_identity(tmp_path: Path) -> None:
+    assert current_boot(tmp_path) is None
+    assert identity_of(os.getpid(), tmp_path) is None
 
 
 def test_without_proc_the_start_time_decides(monkeypatch: pytest.MonkeyPatch) -> None:
