@@ -39,7 +39,6 @@ from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.config.models import CheckConfig
 from aiops.engine.capacity import (
     REPLICA_CHECK,
-    REPORT_EVERY,
     CapacitySkips,
     Overloaded,
     Recovered,
@@ -151,7 +150,6 @@ class Daemon(FeedbackFacade):
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self.skipped = SkippedRuns()  # skipped runs per check, reported by its next run
         self.capacity = CapacitySkips()  # runs skipped for want of a worker: this replica's own incident
-        self._gone_checked = float("-inf")  # when incidents of replicas gone since were last looked for (monotonic)
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
@@ -406,9 +404,7 @@ class Daemon(FeedbackFacade):
             except Exception:
                 self.capacity.retry(event)
                 raise
-        now = time.monotonic()
-        if now - self._gone_checked >= REPORT_EVERY:
-            self._gone_checked = now
+        if self.capacity.look_for_gone_replicas():
             self._resolve_gone_replicas()
 
     def _replica_config(self) -> CheckConfig:

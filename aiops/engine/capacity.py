@@ -73,6 +73,7 @@ class CapacitySkips:
         self._last_skip = float("-inf")
         self._reported_at: float | None = None
         self._raised = False  # an Overloaded was reported and no Recovered since
+        self._gone_looked_at: float | None = None
 
     def add(self, check: str, missed: int) -> None:
         """``missed`` runs of ``check`` were skipped while runs waited for a worker."""
@@ -98,6 +99,16 @@ class CapacitySkips:
                 self._raised = False
                 return Recovered(now - self._last_skip)
             return None
+
+    def look_for_gone_replicas(self) -> bool:
+        """Whether to look for incidents of replicas that are gone now: at the first call, then once every
+        :data:`REPORT_EVERY` (a query of the store each time)."""
+        with self._lock:
+            now = self._monotonic()
+            if self._gone_looked_at is not None and now - self._gone_looked_at < REPORT_EVERY:
+                return False
+            self._gone_looked_at = now
+            return True
 
     def retry(self, event: Overloaded | Recovered) -> None:
         """``event`` could not be written (the store is down): its skips go out with the next report, or the

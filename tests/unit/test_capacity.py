@@ -149,7 +149,8 @@ def test_a_gone_replicas_incident_is_resolved_by_a_live_one(daemon: tuple[Daemon
         d.owner: "firing",
         gone: "firing",
     }  # looked a second ago: not yet
-    d._gone_checked = float("-inf")  # a minute later
+    clock.advance(REPORT_EVERY)
+    d.capacity.add("c00", 1)  # this replica is still full
     d._capacity_tick()
     states = {i.labels["replica"]: i.state.value for i in d.store.list_incidents(limit=10)}
     assert states == {d.owner: "firing", gone: "resolved"}
