@@ -11,7 +11,9 @@ actions a grace period, release the leases of the rest and exit 0 within 10 s.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -35,6 +37,16 @@ from aiops.cluster.membership import STALE_AFTER, Membership
 from aiops.cluster.metrics import ClusterCollector, LeaseMetrics
 from aiops.config.loader import Config, api_token, load_config, ui_read_token
 from aiops.config.models import CheckConfig
+from aiops.engine.capacity import (
+    REPLICA_CHECK,
+    CapacitySkips,
+    Overloaded,
+    Recovered,
+    every_receiver,
+    overloaded_finding,
+    replica_config,
+    replica_fingerprint,
+)
 from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
@@ -61,7 +73,6 @@ log = structlog.get_logger("aiops.daemon")
 PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
 CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
-MAX_WORKERS = 16  # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads
 STORE_CONNECTIONS_SPARE = 4  # pooled store connections beyond one per scheduler worker
 LEASE_EXECUTOR = "leases"
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see Daemon.start
@@ -87,8 +98,10 @@ class Daemon(FeedbackFacade):
         self.listen = listen or config.settings.server.listen
         self.registry = registry or CollectorRegistry()
         self.owner = default_owner()
+        # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads (read at start)
+        self.workers = config.settings.workers
         # a connection for each scheduler worker, the lease round's thread and a few API requests at once
-        self.store = Store(_store_url(config), connections=MAX_WORKERS + STORE_CONNECTIONS_SPARE)
+        self.store = Store(_store_url(config), connections=self.workers + STORE_CONNECTIONS_SPARE)
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
         # which checks this replica runs (all of them on SQLite, where it is the only replica)
@@ -136,6 +149,7 @@ class Daemon(FeedbackFacade):
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self.skipped = SkippedRuns()  # skipped runs per check, reported by its next run
+        self.capacity = CapacitySkips()  # runs skipped for want of a worker: this replica's own incident
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
@@ -193,7 +207,15 @@ class Daemon(FeedbackFacade):
         self.executor.tick()  # reconcile actions left running by a dead process before anything new
         self._lease_tick()  # claim this replica's share of the checks before their first ticks
         self.incidents.reconcile(self.leases.fence)  # incidents whose last decision an older release's crash split
-        self._pool = TimedPool(max_workers=min(MAX_WORKERS, len(self._runtime.checks) + 4))
+        housekeeping = (
+            ("executor", self._logged("executor tick failed", self.executor.tick)),
+            ("outbox", self._logged("outbox tick failed", self.outbox.tick)),
+            ("sweeper", self._logged("sweep failed", lambda: self.incidents.sweep(self.leases.fence))),
+            ("membership", self.membership.tick),
+            ("capacity", self._logged("capacity report failed", self._capacity_tick)),
+        )
+        # a worker for every job while the checks are few: a run then never waits for one (see capacity.py)
+        self._pool = TimedPool(max_workers=min(self.workers, len(self._runtime.checks) + len(housekeeping)))
         scheduler = BackgroundScheduler(
             executors={
                 "default": self._pool,
@@ -207,12 +229,7 @@ class Daemon(FeedbackFacade):
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         quiet_scheduler_lines()  # _on_skipped counts and reports each skipped run; no line per run
         self._scheduler = scheduler
-        for job_id, fn in (
-            ("executor", self._logged("executor tick failed", self.executor.tick)),
-            ("outbox", self._logged("outbox tick failed", self.outbox.tick)),
-            ("sweeper", self._logged("sweep failed", lambda: self.incidents.sweep(self.leases.fence))),
-            ("membership", self.membership.tick),
-        ):
+        for job_id, fn in housekeeping:
             scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
         scheduler.add_job(
             self._lease_tick, IntervalTrigger(seconds=0.25), id="aiops:leases", name="leases", executor=LEASE_EXECUTOR
@@ -345,22 +362,26 @@ class Daemon(FeedbackFacade):
     # -- jobs ------------------------------------------------------------------------------------------
 
     def _on_skipped(self, event: JobEvent) -> None:
-        """A check's scheduled run did not happen (still running, or too late to start): count it, and let
-        the check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem)."""
+        """A check's scheduled run did not happen (still running, or too late to start): count it, let the
+        check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem), and
+        count it against this replica's capacity when runs are waiting for a worker (see _capacity_tick)."""
         if not event.job_id.startswith("check:"):
             return
         name = event.job_id.removeprefix("check:")
         missed = len(getattr(event, "scheduled_run_times", None) or [None])
         self.telemetry.check_ticks_skipped(name, missed)
         self.skipped.add(name, missed)
+        if self._pool is not None and self._pool.waiting():
+            self.capacity.add(name, missed)  # no worker was free: this replica is past its capacity
 
     def _overrun_problem(self, name: str, now: float, duration: float) -> Finding | None:
         """``check_overrun`` when runs of ``name`` were skipped because its own runs take its whole interval.
 
         Runs skipped while the check's runs are short waited for a worker: the replica is past its capacity,
         which is no single check's incident (a saturated replica would open one per check, and spend its CPU
-        on them): they are counted (``aiops_check_ticks_skipped_total``), logged once a minute, and alerted on
-        by the rate of that counter (deploy/prometheus/aiops-rules.yaml)."""
+        on them): they are counted (``aiops_check_ticks_skipped_total``), logged once a minute, alerted on by
+        the rate of that counter (deploy/prometheus/aiops-rules.yaml) and raise the replica's own incident
+        (:mod:`aiops.engine.capacity`)."""
         missed = self.skipped.take(name)
         if not missed:
             return None
@@ -370,6 +391,48 @@ class Daemon(FeedbackFacade):
             return None
         summary = f"check {name} skipped {missed} scheduled run(s): it runs longer than its interval"
         return scheduler_problem("check_overrun", summary, {"skipped_runs": missed}, now)
+
+    def _capacity_tick(self) -> None:
+        """Raise or resolve this replica's ``check_overrun`` incident for runs skipped because no worker was
+        free (:mod:`aiops.engine.capacity`): at most one sighting a minute. Once a minute, also resolve the
+        incidents of replicas that are gone (a restarted daemon is a new replica: its old id is never seen
+        again, so nobody else would)."""
+        event = self.capacity.poll()
+        if event is not None:
+            try:
+                self._report_capacity(event)
+            except Exception:
+                self.capacity.retry(event)
+                raise
+        if self.capacity.look_for_gone_replicas():
+            self._resolve_gone_replicas()
+
+    def _replica_config(self) -> CheckConfig:
+        return replica_config(every_receiver(cr.config for cr in self._runtime.checks.values()))
+
+    def _report_capacity(self, event: Overloaded | Recovered) -> None:
+        cfg = self._replica_config()
+        if isinstance(event, Overloaded):
+            workers = self._pool.workers if self._pool is not None else self.workers
+            name = f"{socket.gethostname()}:{os.getpid()}"
+            finding = overloaded_finding(event, self.owner, name, workers, self.clock.now())
+            self.telemetry.finding(REPLICA_CHECK, finding.kind)
+            self.incidents.replica_problem(cfg, finding)
+            return
+        reason = f"no check run skipped for want of a worker for {event.quiet:.0f}s"
+        self.incidents.replica_problem_over(cfg, replica_fingerprint(self.owner), reason)
+
+    def _resolve_gone_replicas(self) -> None:
+        open_ = self.store.list_incidents(open_only=True, check=REPLICA_CHECK, limit=1000)
+        gone = [row for row in open_ if row.labels.get("replica") != self.owner]
+        if not gone:
+            return
+        live = self.membership.live(STALE_AFTER)
+        cfg = self._replica_config()
+        for row in gone:
+            replica = row.labels.get("replica", "")
+            if replica not in live:
+                self.incidents.replica_problem_over(cfg, row.fingerprint, f"replica {replica} is gone")
 
     def _lease_tick(self) -> None:
         """Renew this replica's check leases, give up its surplus and claim its fair share (when a round is
@@ -494,6 +557,8 @@ class Daemon(FeedbackFacade):
         add_secrets(config.secrets)
         self.telemetry.config_reloaded(True)
         log.info("configuration reloaded", checks=len(runtime.checks))
+        if config.settings.workers != self.workers:  # the pool and the store's connections are sized at start
+            log.warning("workers is read at start: the change applies after a restart", running=self.workers)
         return True, "reloaded"
 
     # -- ApiBackend ------------------------------------------------------------------------------------

@@ -31,6 +31,18 @@ from tests.servers import (  # noqa: E402
 ServerFactory = Callable[[str], tuple[subprocess.Popen[Any], str]]
 
 
+@pytest.fixture
+def test_plugins() -> Iterator[None]:
+    """The test plugins of :mod:`aiops.testing` (scripted source, capturing notifier, ...) registered for one
+    test, with the scripted source's channels empty (``pytest.mark.usefixtures("test_plugins")``)."""
+    from aiops.testing import ScriptedSource, register_test_plugins, unregister_test_plugins
+
+    register_test_plugins()
+    ScriptedSource.reset()
+    yield
+    unregister_test_plugins()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
     """Route every log line through aiops' own configuration (JSON on the captured stderr), as in the daemon.

@@ -1,9 +1,10 @@
 """Which daemon replicas share this store, and whether they are alive.
 
-Each replica registers a row in ``aiops_members`` when it starts (its id is host:pid:process-start, the same
-id that owns action leases), beats every :data:`HEARTBEAT_INTERVAL` seconds and removes its row on a clean
-shutdown. A replica whose heartbeat is older than :data:`STALE_AFTER`, or whose process on this host is gone,
-is presumed dead: it is listed as such and never blocks anything; after :data:`PRUNE_AFTER` its row is deleted.
+Each replica registers a row in ``aiops_members`` when it starts (its id is host:pid:process-start, on Linux
+followed by @boot-id/ticks: the same id that owns action leases), beats every :data:`HEARTBEAT_INTERVAL`
+seconds and removes its row on a clean shutdown. A replica whose heartbeat is older than :data:`STALE_AFTER`,
+or whose process on this host is gone, is presumed dead: it is listed as such and never blocks anything; after
+:data:`PRUNE_AFTER` its row is deleted.
 
 Why in the database and not a coordination service: the store is the one thing every replica already shares
 (as Airflow's schedulers share their metadata database), so membership needs no extra component.

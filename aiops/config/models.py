@@ -255,6 +255,14 @@ class Settings(Strict):
         default_factory=lambda: ClusterConfig.model_validate({}), description="replicas sharing one store"
     )
     state_dir: str = Field("aiops-data", description="files of running actions (status files) live here")
+    workers: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="a replica's scheduler threads (read at start): at most this many checks run at once; more "
+        "help checks whose sources wait on I/O, not CPU-bound detectors. Each may hold a store connection: "
+        "PostgreSQL must allow replicas x (workers + 4) connections",
+    )
     dry_run: bool = Field(False, description="global dry-run: every `auto` action only records its plan")
     safety: SafetyConfig = Field(
         default_factory=lambda: SafetyConfig.model_validate({}), description="global action and blast-radius budgets"

@@ -140,6 +140,25 @@ class IncidentManager:
             elif result.outcome == "ok" and row.state is S.VERIFYING:
                 self._quiet_incident(cfg, row.id, row.fingerprint, now, result.current)
 
+    def replica_problem(self, cfg: CheckConfig, finding: Finding) -> None:
+        """A sighting of a problem of a replica rather than of one of its checks (``cfg`` stands for the
+        replicas: :func:`aiops.engine.capacity.replica_config`): one incident per fingerprint (the finding's
+        labels name the replica), opened firing and notified, never remediated, like a check's own problems."""
+        fp = fingerprint(cfg.name, {**cfg.labels, **dict(finding.labels)})
+        with self._decision(fp):
+            self._seen(cfg, fp, [finding], False, self.now())
+
+    def replica_problem_over(self, cfg: CheckConfig, fp: str, reason: str) -> bool:
+        """Resolve the open incident of fingerprint ``fp`` (of :meth:`replica_problem`) with ``reason``, telling
+        whoever was told it fired; False when none was open."""
+        now = self.now()
+        with self._decision(fp):
+            row = self.store.open_incident(fp)
+            if row is None:
+                return False
+            self._resolve(cfg, row, reason, now, notify=True, current={})
+        return True
+
     def _healthy_incident(
         self,
         cfg: CheckConfig,

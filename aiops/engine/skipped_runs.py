@@ -1,13 +1,13 @@
 """Scheduled check runs that did not happen: counted per check, handed to the check's next run (at most once a
 minute per check; the daemon raises ``check_overrun`` when the check's own runs are the cause), and logged as
-one summary line a minute instead of one line each.
+one summary line a minute instead of one line each. Runs skipped because no worker was free are the replica's
+capacity, reported once per replica (:mod:`aiops.engine.capacity`).
 
 Why not APScheduler's own lines: it logs a warning for every skipped run ("Run time of job ... was missed",
 "maximum number of running instances reached"). A replica that cannot keep up skips hundreds of runs a
 second, and writing (and redacting) a line for each cost more CPU than the runs it skipped, so the replica
 fell further behind the more it fell behind. Every skipped run is still counted
-(``aiops_check_ticks_skipped_total``) and raises ``check_overrun`` at the check's next run; the log says it
-once a minute with the totals.
+(``aiops_check_ticks_skipped_total``); the log says it once a minute with the totals.
 
 Why a check reports at most once a minute: each report is a sighting of its ``check_overrun`` incident, a
 fenced unit of work that writes the incident. A replica far past its capacity skips runs of every check at

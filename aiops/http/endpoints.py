@@ -419,7 +419,10 @@ _MEMBER: Final = {
         "address",
     ],
     "properties": {
-        "replica": {"type": "string", "description": "host:pid:process-start"},
+        "replica": {
+            "type": "string",
+            "description": "host:pid:process-start, on Linux followed by @boot-id/start-ticks",
+        },
         "host": {"type": "string"},
         "pid": {"type": "integer"},
         "started_at": {"type": "number"},

@@ -90,7 +90,8 @@ series_state = sa.Table("aiops_series_state", metadata, *frozen.series_state())
 
 
 # Replicas of the daemon sharing this store: each registers at start, beats every few seconds and leaves on a
-# clean shutdown; a member whose heartbeat is old is presumed gone. ``replica`` is host:pid:process-start.
+# clean shutdown; a member whose heartbeat is old is presumed gone. ``replica`` is host:pid:process-start
+# (on Linux followed by @boot-id/start-ticks, see aiops.store.process_identity).
 members = sa.Table("aiops_members", metadata, *frozen.members())
 
 # Who runs what: one row per check (kind "check") and per cluster-wide singleton job (kind "singleton"). A

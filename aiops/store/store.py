@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from aiops.errors import LeaseLost, StoreError
 from aiops.store import checkpoints, migrations
 from aiops.store import schema as t
+from aiops.store.process_identity import BootIdentity, current_boot, identity_of, start_ticks
 from aiops.store.records import (
     Action,
     Breaker,
@@ -1078,38 +1079,67 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def default_owner() -> str:
-    """Lease owner id: host, pid and process start time, so a dead owner on this host is recognisable."""
+    """Lease owner id: ``host:pid:start``, so a dead owner on this host is recognisable.
+
+    ``start`` is the process's start time (epoch seconds, for people reading it), followed on Linux by
+    ``@boot-id/ticks`` (:mod:`aiops.store.process_identity`), which :func:`owner_is_dead` compares instead:
+    unlike the start time, it does not move when the wall clock is stepped. The id stays in the same columns
+    as before (a string of host, pid and start), so ids written by earlier releases are still read."""
     import socket
 
     import psutil
 
-    proc = psutil.Process(os.getpid())
-    return f"{socket.gethostname()}:{os.getpid()}:{proc.create_time():.3f}"
+    pid = os.getpid()
+    identity = identity_of(pid)
+    suffix = f"@{identity}" if identity is not None else ""
+    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.3f}{suffix}"
 
 
-#: How far a live process's start time may move between two readings. psutil derives it from the boot time
-#: in /proc/stat, a whole second that moves when the wall clock is stepped (ntpd steps offsets over 128 ms):
-#: one step of a fraction of a second moves it by 1 s, and a live owner compared to the hundredth would be
-#: taken for dead, its leases, outbox claims and running actions taken over while it works. A process that
-#: reused the pid starts later than this (a pid comes back only after the whole pid space went round).
+#: How far a live process's start time may move between two readings, for owner ids without a boot identity
+#: (written by an earlier release, or on a system without /proc). psutil derives it from the boot time in
+#: /proc/stat, a whole second that moves when the wall clock is stepped (ntpd steps offsets over 128 ms): one
+#: step of a fraction of a second moves it by 1 s, and a live owner compared to the hundredth would be taken
+#: for dead, its leases, outbox claims and running actions taken over while it works. A process that reused
+#: the pid starts later than this (a pid comes back only after the whole pid space went round).
 SAME_PROCESS_SLACK: Final = 2.5
 
 
 def owner_is_dead(owner: str | None) -> bool:
-    """True when the lease owner ran on this host and that exact process is gone."""
+    """True when the lease owner ran on this host and that exact process is gone.
+
+    With a boot identity in the id (``host:pid:start@boot/ticks``, see :func:`default_owner`) and /proc here,
+    the process is gone when the host rebooted since (another boot id) or the pid now names no process or one
+    that started at other ticks (the pid was reused); a stepped wall clock changes none of these. Otherwise
+    (an id written by an earlier release, or no /proc on this system) the start times are compared as before,
+    within :data:`SAME_PROCESS_SLACK`."""
     if not owner:
         return True
     import socket
 
-    import psutil
-
     try:
         host, pid_text, started = owner.rsplit(":", 2)
-        pid, start_time = int(pid_text), float(started)
+        stamp, _, boot_part = started.partition("@")
+        pid, start_time = int(pid_text), float(stamp)
     except ValueError:
         return False
     if host != socket.gethostname():
         return False  # another replica: only its lease expiry can tell
+    stored = BootIdentity.parse(boot_part) if boot_part else None
+    boot = current_boot() if stored is not None else None
+    if stored is not None and boot is not None:
+        if stored.boot != boot:
+            return True  # this host rebooted since: no process of that boot exists any more
+        try:
+            return start_ticks(pid) != stored.ticks  # None: no such process
+        except (OSError, ValueError):
+            return False  # unreadable: only its lease expiry can tell
+    return _start_time_differs(pid, start_time)
+
+
+def _start_time_differs(pid: int, start_time: float) -> bool:
+    """The comparison by psutil's start time, with its slack for wall-clock steps."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         return abs(proc.create_time() - start_time) > SAME_PROCESS_SLACK
