@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,19 @@ def _frames(n_series: int, ticks: int, seed: int = 0) -> list[Frame]:
     return frames
 
 
-@pytest.mark.parametrize("block", [512, 4])  # 4: nine series span three blocks of the bank
-def test_banked_tick_equals_the_point_by_point_path(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("block", "backwards"),
+    [(512, False), (4, False), (4, True)],  # 4: nine series span three blocks; backwards: rows come unsorted
+)
+def test_banked_tick_equals_the_point_by_point_path(
+    block: int, backwards: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aiops_detectors.anomaly._bank import StateBank
 
     monkeypatch.setattr(StateBank, "BLOCK", block)
     frames = _frames(n_series=9, ticks=900)
+    if backwards:  # the first tick still adopts them in order, so later ticks step rows 8, 7, ... 0
+        frames = frames[:1] + [replace(f, series=f.series[::-1]) for f in frames[1:]]
     banked = DefaultDetector(**SMALL)
     plain = DefaultDetector(**SMALL)
     for k, frame in enumerate(frames):

@@ -7,6 +7,7 @@ run as one kernel call instead of one Python call per series.
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 from collections.abc import Callable, Mapping, Sequence
@@ -116,19 +117,23 @@ class StateBank:
         return True
 
     def step(self, step_rows: Any, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:
-        """``step_rows(block, params, rows_in_block, values, out)`` over each block the rows fall in."""
+        """``step_rows(block, params, rows_in_block, values, out)`` over each block the rows fall in.
+
+        The rows are grouped by block with one stable sort (a tick's rows usually come in order, which
+        the sort only confirms) rather than with a mask over all of them per block."""
         block_of = rows // self.BLOCK
         first, last = int(block_of.min()), int(block_of.max())
         if first == last:
             step_rows(self.blocks[first], self.params, rows - first * self.BLOCK, values, out)
             return
-        for block in range(first, last + 1):
-            mask = block_of == block
-            if not mask.any():
-                continue
-            part = np.empty(int(mask.sum()))
-            step_rows(self.blocks[block], self.params, rows[mask] - block * self.BLOCK, values[mask], part)
-            out[mask] = part
+        order = np.argsort(block_of, kind="stable")
+        blocks = block_of[order]
+        edges = [0, *(np.flatnonzero(blocks[1:] != blocks[:-1]) + 1).tolist(), len(rows)]
+        for lo, hi in itertools.pairwise(edges):
+            where, block = order[lo:hi], int(blocks[lo])
+            part = np.empty(hi - lo)
+            step_rows(self.blocks[block], self.params, rows[where] - block * self.BLOCK, values[where], part)
+            out[where] = part
 
 
 def _zeroed_block(rows: int, width: int) -> np.ndarray:

@@ -76,3 +76,36 @@ def njit(fn: F) -> F:
     if _COMPILED is not None:
         return cast(F, getattr(_COMPILED, _aot.symbol(fn), fn))
     return cast(F, _numba_njit(cache=_CACHE, nogil=True)(fn))
+
+
+def _no_prefetch(array: Any, index: int) -> None:
+    """What :func:`prefetch` is outside compiled code: nothing (a hint has no effect on any result)."""
+
+
+def _compiled_prefetch() -> Callable[[Any, int], None]:
+    """``prefetch(array, index)`` inside compiled code: LLVM's ``llvm.prefetch`` of the cache line holding
+    ``array[index]`` of a contiguous array (a read, kept in every cache level). A hint only: it changes no
+    value, and an address outside the array is harmless (a prefetch never faults)."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.core.extending import intrinsic
+
+    i32 = ir.IntType(32)
+    bytes_ptr = ir.IntType(8).as_pointer()
+    hint = ir.FunctionType(ir.VoidType(), [bytes_ptr, i32, i32, i32])
+
+    @intrinsic
+    def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            fn = builder.module.globals.get("llvm.prefetch.p0") or ir.Function(builder.module, hint, "llvm.prefetch.p0")
+            address = builder.bitcast(builder.gep(data, [args[1]]), bytes_ptr)
+            builder.call(fn, [address, i32(0), i32(3), i32(1)])  # read, keep in all levels, data cache
+            return context.get_dummy_value()
+
+        return types.void(array, types.intp), codegen
+
+    return cast(Callable[[Any, int], None], prefetch)
+
+
+prefetch = _no_prefetch if _COMPILED is not None else _compiled_prefetch()
