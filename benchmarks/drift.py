@@ -302,7 +302,7 @@ def speed_like_for_like(rows: int, cols: int, evidently_python: str | None, repe
             out["runs"].append(run)
             # each run as it completes: on a busy machine one Evidently process can take many minutes of wall time
             _ratios(out)
-            print("\n".join(render_like_for_like(out)[-5:-3]), file=sys.stderr, flush=True)
+            print("\n".join(render_like_for_like(out)[-4:-2]), file=sys.stderr, flush=True)
     _ratios(out)
     return out
 
