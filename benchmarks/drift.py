@@ -300,6 +300,9 @@ def speed_like_for_like(rows: int, cols: int, evidently_python: str | None, repe
                     ev.update(json.loads(ev["stdout"]))
                 run["evidently"] = ev
             out["runs"].append(run)
+            # each run as it completes: on a busy machine one Evidently process can take many minutes of wall time
+            _ratios(out)
+            print("\n".join(render_like_for_like(out)[-4:-2]), file=sys.stderr, flush=True)
     _ratios(out)
     return out
 

@@ -322,6 +322,22 @@ def test_sorted_helpers_equal_numpy() -> None:
         assert st.tie_sum(c) == float(np.sum(c.astype(float) ** 3 - c))
 
 
+def test_abs_deviations_and_row_order_moments_equal_numpy() -> None:
+    from aiops_detectors.drift.tabular import _mean_std_in_row_order
+
+    rng = np.random.default_rng(24)
+    for v in (rng.normal(size=5_001), np.round(rng.lognormal(size=3_000), 2), np.array([1.0, 1.0, 1.0])):
+        srt = np.sort(v)
+        for center in (float(np.median(srt)), float(srt[0]), 0.3):
+            assert np.array_equal(st.sorted_abs_dev(srt, center), np.sort(np.abs(srt - center)))
+    # the multivariate test's standardisation: NumPy's row-order sums over a C-ordered matrix, bit for bit
+    x = np.ascontiguousarray(rng.normal(3.0, 7.0, size=(20_000, 5)) * [1.0, 1e-3, 1e3, 1.0, 50.0])
+    buf = np.empty(len(x))
+    for j in range(x.shape[1]):
+        mean, sd = _mean_std_in_row_order(np.asfortranarray(x)[:, j], buf)
+        assert mean == x.mean(axis=0)[j] and sd == x.std(axis=0)[j]
+
+
 def test_sample_rows_is_pandas_sample() -> None:
     from aiops_detectors.drift.base import sample_rows
 

@@ -123,3 +123,14 @@ def test_a_small_persistent_shift_is_reported_with_its_first_window(tmp_path: Pa
     assert low < 0.07 < high
     code, text, _ = run(*args)
     assert "persistent shift (evidence across windows) first flagged in window" in text
+
+
+def test_the_collector_is_left_as_it_was(tables: dict[str, str]) -> None:
+    """The command pauses the garbage collector while it imports and freezes what it imported; an embedding
+    caller gets it back on and unfrozen, on success and on error alike."""
+    import gc
+
+    for args in (["--current", tables["clean"]], ["--current", tables["broken"]]):
+        code, _, _ = run("--reference", tables["ref"], *args)
+        assert code in (0, 2)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
