@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -141,6 +142,12 @@ def test_spike_is_detected_remediated_verified_and_notified(
             daemon.kill()
 
 
+def _detected(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The detector's incidents: the daemon's notices about itself (``check_overrun`` when a starved host ran a
+    tick too late) are not what a round is about, as in the crash-point test."""
+    return [i for i in incidents if str(i["kind"]).startswith("detector:")]
+
+
 def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int, first: DaemonProcess) -> DaemonProcess:
     """Spike, SIGKILL ``first`` while the command runs, restart: the incident resolves with the action run once.
 
@@ -153,7 +160,7 @@ def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int, f
     second = DaemonProcess(config, work).start()
     try:
         incidents = wait_for(
-            lambda: (found := second.api_incidents()) and found[0]["state"] == "resolved" and found,
+            lambda: (found := _detected(second.api_incidents())) and found[0]["state"] == "resolved" and found,
             40,
             f"round {round_no}: the incident resolved after restart",
             second.logs,
@@ -218,7 +225,7 @@ def test_sigkill_mid_remediation_runs_it_exactly_once(loop_env: tuple[Path, Webh
             daemon = _kill_round(config, work, writer, round_no, daemon)
             print(f"round {round_no}: {time.monotonic() - started:.1f} s")
         # The command line reads the same history from the store: 20 incidents, each healed by one run.
-        history = daemon.incidents()
+        history = _detected(daemon.incidents())
         assert len(history) == 20
         assert all(i["state"] == "resolved" for i in history)
         assert all([a["state"] for a in i["actions"]] == ["succeeded"] for i in history)
