@@ -110,9 +110,10 @@ def _targets(daemon_url: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
 def _send_all(url: str, method: str, bodies: list[bytes]) -> list[tuple[int, bytes, str]]:
     """Send ``bodies`` over one kept-alive connection; return the 5xx answers (status, body, text).
 
-    Plain ``http.client``, not requests: these tens of thousands of requests are the test, and requests' own work per call
-    was as much CPU as the daemon's answer, on the same cores. A connection the server drops without an
-    answer raises, as it would with requests (no retry); one it closes after an answer is opened again."""
+    Plain ``http.client``, not requests: these tens of thousands of requests are the test, and requests'
+    own work per call was as much CPU as the daemon's answer, on the same cores. A connection the server
+    drops without an answer raises, as it would with requests (no retry); one it closes after an answer is
+    opened again."""
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     failures = []
