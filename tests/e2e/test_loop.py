@@ -157,8 +157,9 @@ def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int, f
     wait_for(lambda: _running_actions(first), 30, f"round {round_no}: a running action", first.logs)
     time.sleep(random.uniform(0.05, 2.5))
     first.kill()
-    second = DaemonProcess(config, work).start()
+    second = DaemonProcess(config, work)
     try:
+        second.start()  # inside the try: a restart that never gets ready is killed too, not left running
         incidents = wait_for(
             lambda: (found := _detected(second.api_incidents())) and found[0]["state"] == "resolved" and found,
             40,
@@ -173,7 +174,8 @@ def _kill_round(config: Path, work: Path, writer: MetricWriter, round_no: int, f
         assert [t["to_state"] for t in newest["transitions"]] == ["firing", "remediating", "verifying", "resolved"]
         assert [a["state"] for a in newest["actions"]] == ["succeeded"]
     except BaseException:
-        second.kill()
+        if second.proc is not None and second.proc.poll() is None:
+            second.kill()
         raise
     return second
 
