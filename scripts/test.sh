@@ -79,7 +79,8 @@ stage mypy step .venv/bin/mypy
 for name in "${pytest_stages[@]}"; do
   case "$name" in
     main)
-      stage main pytest .venv/bin/pytest -m "not alibi and not airflow" -q "$@" ;;
+      # --durations=30: every run's log says where the time went (the stage has a budget)
+      stage main pytest .venv/bin/pytest -m "not alibi and not airflow" -q --durations=30 "$@" ;;
     alibi)
       # the environment is part of the stage: when it cannot be built, the stage fails (never skips)
       stage alibi-env step bash scripts/alibi-env.sh

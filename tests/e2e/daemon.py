@@ -89,9 +89,30 @@ class DaemonProcess:
         )
 
     def incidents(self) -> list[dict[str, Any]]:
+        """``aiops incidents --json``, as a user runs it: a new process (about a second of CPU) per call."""
         out = self.cli("incidents", "--json")
         assert out.returncode == 0, out.stderr
         return list(json.loads(out.stdout))
+
+    def api_incidents(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/incidents`` (newest first; [] while the daemon does not answer): what to poll, a call
+        costs milliseconds where :meth:`incidents` starts a Python process."""
+        try:
+            resp = requests.get(f"{self.url}/api/v1/incidents", timeout=2)
+        except requests.RequestException:
+            return []
+        return list(resp.json()["incidents"]) if resp.status_code == 200 else []
+
+    def api_resolved(self) -> list[dict[str, Any]]:
+        """The resolved incidents, newest first, each with its transitions and actions as :meth:`incidents`
+        lists them, read through the API: for polling until an incident resolves."""
+        return [self.api_incident(i["id"]) for i in self.api_incidents() if i["state"] == "resolved"]
+
+    def api_incident(self, incident_id: int) -> dict[str, Any]:
+        """``GET /api/v1/incidents/ID``: the incident with its transitions, actions and notifications."""
+        resp = requests.get(f"{self.url}/api/v1/incidents/{incident_id}", timeout=5)
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
 
 
 def wait_for(predicate: Any, timeout: float, what: str, logs: Any = None) -> Any:

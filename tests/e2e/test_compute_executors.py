@@ -129,10 +129,7 @@ def _killed_mid_job_then_adopted(work: Path, executor: str, address: str) -> dic
         daemon.kill()  # mid-job: the handle is in the ledger, the job runs on
         assert reg.alias("churn", "champion") == "1"
         daemon = DaemonProcess(config, work, port=daemon.port).start()
-        resolved = wait_for(
-            lambda: [i for i in daemon.incidents() if i["state"] == "resolved"], 120, "a resolved incident",
-            daemon.logs,
-        )
+        resolved = wait_for(daemon.api_resolved, 120, "a resolved incident", daemon.logs)
         assert daemon.terminate() == 0
     finally:
         feed.stop()

@@ -138,9 +138,7 @@ def test_drift_retrain_challenger_wins_alias_moves_and_incident_resolves(
         assert daemon.incidents() == [], "a healthy model must not open an incident"
         batch(1, 1500, rng).to_csv(work / "labelled.csv", index=False)  # labels of the drifted traffic
         serving.concept = 1  # drift: the label now depends on another feature
-        resolved = wait_for(
-            lambda: [i for i in daemon.incidents() if i["state"] == "resolved"], 60, "a resolved incident", daemon.logs
-        )
+        resolved = wait_for(daemon.api_resolved, 60, "a resolved incident", daemon.logs)
         inc = resolved[0]
         assert [t["to_state"] for t in inc["transitions"]] == ["firing", "remediating", "verifying", "resolved"]
         [action] = inc["actions"]
@@ -172,9 +170,7 @@ def test_challenger_loses_nothing_promoted_ladder_rolls_back(ml_env: tuple[Path,
     try:
         time.sleep(1.0)
         reg.promote("churn", bad, key="release-2")  # the bad version ships
-        resolved = wait_for(
-            lambda: [i for i in daemon.incidents() if i["state"] == "resolved"], 60, "a resolved incident", daemon.logs
-        )
+        resolved = wait_for(daemon.api_resolved, 60, "a resolved incident", daemon.logs)
         inc = resolved[0]
         assert [t["to_state"] for t in inc["transitions"]] == [
             "firing",
@@ -236,9 +232,7 @@ def test_daemon_sigkilled_mid_retrain_resumes_without_doing_anything_twice(
             assert reg.fsck("churn") == [], f"round {round_no}: inconsistent right after SIGKILL at {point}"
             second = DaemonProcess(first.config_path, work).start()
             daemon = second
-            resolved = wait_for(
-                lambda d=daemon: [i for i in d.incidents() if i["state"] == "resolved"], 60, "resolved", daemon.logs
-            )
+            resolved = wait_for(daemon.api_resolved, 60, "resolved", daemon.logs)
             [action] = resolved[0]["actions"]
             assert action["state"] == "succeeded" and action["runs"] == 1
             key = action["idempotency_key"]

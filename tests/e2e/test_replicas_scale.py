@@ -84,8 +84,12 @@ def replicas(postgres_url: str, source: CheckSource, tmp_path: Path) -> Iterator
         for r in started:
             r.daemon.wait_ready(timeout=120)
         yield started
+        for r in started:  # all at once: one by one, each survivor would first take over the stopped one's checks
+            assert r.daemon.proc is not None
+            r.daemon.proc.send_signal(signal.SIGTERM)
         for r in started:
-            assert r.daemon.terminate(timeout=60) == 0, r.daemon.logs()
+            assert r.daemon.proc is not None
+            assert r.daemon.proc.wait(timeout=60) == 0, r.daemon.logs()
     finally:
         for r in started:
             proc = r.daemon.proc
