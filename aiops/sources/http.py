@@ -15,7 +15,7 @@ from aiops.errors import SourceError
 from aiops.plugins import Source
 from aiops.redact import redact
 from aiops.sources._common import Problems, read_secret, rows_frame
-from aiops.sources._http import answer_failed, request_failed, settle_environment
+from aiops.sources._http import OneUrlAdapter, answer_failed, request_failed, settle_environment
 from aiops.sources.ingest import parse_time
 from aiops.types import Frame, Series
 
@@ -133,6 +133,9 @@ class HttpSource(Source):
         self._metrics = {name: compile_path(sel) for name, sel in self.params.metrics.items()}
         self._rows = compile_path(self.params.rows) if self.params.rows else None
         self._session = requests.Session()
+        adapter = OneUrlAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._environment = settle_environment(self._session, self.params.url, self.params.verify_tls)
         # the request as last prepared, and the credentials it was prepared with (see _prepared)
         self._request: tuple[tuple[str | None, tuple[str, str] | None], requests.PreparedRequest] | None = None
