@@ -158,6 +158,13 @@ def tree_path(tree: Path | None) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
 
 
+def _timed_scrape(url: str) -> tuple[float, tuple[float, float, float, float, float]]:
+    """(when, what): the scrape's midpoint (monotonic) and :func:`_scrape`'s figures."""
+    started = time.monotonic()
+    figures = _scrape(url)
+    return (started + time.monotonic()) / 2, figures
+
+
 @contextmanager
 def _daemons(configs: list[tuple[Path, Path | None]]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
     """A daemon per (config, source tree: None for this one), each ready when this yields."""
@@ -232,12 +239,12 @@ def run(
                 time.sleep(1.0)
             time.sleep(2 * every + 3.0)  # warm-up: connections opened, first runs (new series) done
             cpu = [psutil.Process(p.pid) for p, _ in procs]
-            before = [_scrape(url) for url in urls]
+            before = [_timed_scrape(url) for url in urls]
             cpu_before = [sum(c.cpu_times()[:2]) for c in cpu]
             pg_before, source_before, busy_before = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls_before, started = source.requests, time.monotonic()
             time.sleep(duration)
-            after = [_scrape(url) for url in urls]
+            after = [_timed_scrape(url) for url in urls]
             cpu_after = [sum(c.cpu_times()[:2]) for c in cpu]
             pg_after, source_after, busy_after = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls, seconds = source.requests - polls_before, time.monotonic() - started
@@ -253,21 +260,25 @@ def run(
     outcomes = []
     for g in range(len(trees)):
         part = slice(g * replicas, (g + 1) * replicas)
+        # each daemon's counts over its own window, between its two scrapes: scraping six daemons in turn takes
+        # seconds under load, and a window common to all of them put the rates several per cent off
+        windows = [a[0] - b[0] for a, b in zip(after[part], before[part], strict=True)]
         delta = [
-            tuple(x - y for x, y in zip(a, b, strict=True)) for a, b in zip(after[part], before[part], strict=True)
+            tuple(x - y for x, y in zip(a[1], b[1], strict=True))
+            for a, b in zip(after[part], before[part], strict=True)
         ]
         outcomes.append(
             Outcome(
                 replicas=replicas,
                 checks=checks,
-                runs_per_s=sum(d[0] for d in delta) / seconds,
+                runs_per_s=sum(d[0] / w for d, w in zip(delta, windows, strict=True)),
                 polls_per_s=polls / seconds,
-                skipped_per_s=sum(d[1] for d in delta) / seconds,
+                skipped_per_s=sum(d[1] / w for d, w in zip(delta, windows, strict=True)),
                 cpu_cores=tuple(daemons[part]),
                 postgres_cores=postgres,
                 source_cores=source_cores,
                 others_cores=others,
-                owned=tuple(int(a[2]) for a in after[part]),
+                owned=tuple(int(a[1][2]) for a in after[part]),
                 run_ms=1000 * sum(d[3] for d in delta) / max(1.0, sum(d[4] for d in delta)),
             )
         )
