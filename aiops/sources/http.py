@@ -137,6 +137,7 @@ class HttpSource(Source):
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._environment = settle_environment(self._session, self.params.url, self.params.verify_tls)
+        self._where = f"http source {redact(self.params.url)}"  # what its errors name (redacted once, not per poll)
         # the request as last prepared, and the credentials it was prepared with (see _prepared)
         self._request: tuple[tuple[str | None, tuple[str, str] | None], requests.PreparedRequest] | None = None
 
@@ -173,7 +174,7 @@ class HttpSource(Source):
         auth: tuple[str, str] | None = None
         if p.username:
             auth = (p.username, read_secret(None, p.password_file, p.password_env, "http source password") or "")
-        where = f"http source {redact(p.url)}"
+        where = self._where
         try:
             response = self._session.send(self._prepared(token, auth), timeout=p.timeout, **self._environment)
         except requests.RequestException as exc:
