@@ -75,12 +75,14 @@ class CheckSlots:
         self._skipped = skipped
         self._lateness = lateness
         self._clock = clock
+        self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check-worker")
         self._lock = threading.Lock()
         self._members: dict[Slot, set[str]] = {}
         self._slot: dict[str, Slot] = {}
         self._by_job: dict[str, Slot] = {}
         self._busy: set[str] = set()  # checks with a run queued or running
+        self._in_flight = 0  # runs submitted and not finished: running, or waiting for a worker
 
     def add(self, name: str, every: float) -> Slot | None:
         """Put an interval check in its slot; returns the slot when it was empty (the caller adds its job)."""
@@ -134,15 +136,16 @@ class CheckSlots:
         """A run of ``name`` due at ``due``; skipped (and reported) while the check has a run queued or running."""
         with self._lock:
             busy = name in self._busy
-            self._busy.add(name)
+            if not busy:
+                self._busy.add(name)
+                self._in_flight += 1
         if busy:
             self._skipped(name, 1)
             return
         try:
             self._pool.submit(self._run, name, due, grace)
         except RuntimeError:  # shut down: the daemon is stopping
-            with self._lock:
-                self._busy.discard(name)
+            self._done(name)
 
     def _run(self, name: str, due: float, grace: float) -> None:
         try:
@@ -155,8 +158,18 @@ class CheckSlots:
         except Exception as exc:  # the tick reports its own failures; this is a bug, and must not be silent
             log.error("check run failed", check=name, error=repr(exc), exc_info=exc)
         finally:
-            with self._lock:
-                self._busy.discard(name)
+            self._done(name)
+
+    def _done(self, name: str) -> None:
+        with self._lock:
+            self._busy.discard(name)
+            self._in_flight -= 1
+
+    def waiting(self) -> int:
+        """How many runs wait for a worker now (every worker is busy); 0 while one is free. A run skipped while
+        runs wait was skipped for want of a worker: the replica is past its capacity."""
+        with self._lock:
+            return max(0, self._in_flight - self.workers)
 
     def shutdown(self) -> None:
         """Stop starting runs (queued ones are dropped); running ones finish on their own."""

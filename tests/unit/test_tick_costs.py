@@ -155,16 +155,18 @@ def test_check_slots_skip_a_run_while_the_check_is_busy_or_too_late_and_report_l
         run,
         lambda name, n: reports.skipped.append((name, n)),
         lambda name, s: reports.late.append((name, s)),
-        workers=4,
+        workers=1,
         clock=lambda: clock[0],
     )
     slots.submit("a", 999.5, 1)
     assert ran.wait(10)
+    assert slots.waiting() == 0  # its one worker is busy, nothing waits for it
     slots.submit("a", 1000.0, 1)  # still running: skipped (max_instances=1 as before)
     assert reports.skipped == [("a", 1)] and reports.late == [("a", 0.5)]
-    slots.submit("b", 990.0, 1)  # 10 s late with a grace of 1 s: skipped, not run late
-    assert _waited(lambda: len(reports.skipped) == 2)
+    slots.submit("b", 990.0, 1)  # waits for the worker, then 10 s late with a grace of 1 s: skipped, not run
+    assert slots.waiting() == 1  # a run waits for a worker: the replica is past its capacity
     release.set()
+    assert _waited(lambda: len(reports.skipped) == 2)
     slots.shutdown()
     assert reports.skipped == [("a", 1), ("b", 1)] and started == ["a"]
 
