@@ -460,13 +460,12 @@ class Daemon(FeedbackFacade):
                 log.warning("check taken over during its tick; result discarded", check=name, error=str(exc))
 
     def _run_check(self, name: str, runner: CheckRunner) -> None:
-        bound = log.bind(check=name)
         try:
             result = runner.tick(self.clock.now())
         except LeaseLost:
             raise
         except Exception as exc:
-            bound.error("check tick failed", error=repr(exc), exc_info=exc)
+            log.error("check tick failed", check=name, error=repr(exc), exc_info=exc)
             self.telemetry.check_run(name, "error", 0.0)
             self._ticks[name] = CheckTick(time.time(), "error", 0.0, "check tick failed; see the daemon's log")
             return
@@ -478,13 +477,13 @@ class Daemon(FeedbackFacade):
         for f in [*result.findings, *result.problems]:
             self.telemetry.finding(name, f.kind)
         if result.outcome != "ok":
-            bound.warning("check run failed", outcome=result.outcome, error=result.error)
+            log.warning("check run failed", check=name, outcome=result.outcome, error=result.error)
         try:
             self.incidents.observe(result)
         except LeaseLost:
             raise
         except Exception as exc:
-            bound.error("incident update failed", error=repr(exc), exc_info=exc)
+            log.error("incident update failed", check=name, error=repr(exc), exc_info=exc)
 
     @staticmethod
     def _logged(failure: str, tick: Callable[[], object]) -> Callable[[], None]:
