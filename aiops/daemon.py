@@ -1,11 +1,11 @@
 """The daemon: wires config, store, scheduler, engine, HTTP and signals together, and owns the lifecycle.
 
 Start: load config (the same loader as ``check-config``), migrate the store, build every plugin, reconcile
-actions left by a dead process, then schedule one APScheduler job per check whose lease this replica holds
-(``max_instances=1``, ``coalesce``, misfire grace; lease rounds add and remove them) plus the executor, outbox,
-sweeper and lease jobs. SIGHUP or ``POST /-/reload`` builds
-a complete new runtime and swaps it in only if it is valid. SIGTERM/SIGINT stop scheduling, give running
-actions a grace period, release the leases of the rest and exit 0 within 10 s.
+actions left by a dead process, then schedule the checks whose lease this replica holds (one APScheduler job per
+phase slot of an interval, or per cron check, whose runs go to a bounded pool of check workers:
+aiops/engine/slots.py; lease rounds add and remove them) plus the executor, outbox, sweeper and lease jobs.
+SIGHUP or ``POST /-/reload`` builds a complete new runtime and swaps it in only if it is valid. SIGTERM/SIGINT
+stop scheduling, give running actions a grace period, release the leases of the rest and exit 0 within 10 s.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ from aiops.engine.checks import CheckRunner, scheduler_problem
 from aiops.engine.executor import ActionExecutor
 from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
-from aiops.engine.phases import PhasedInterval, phase_of
+from aiops.engine.phases import PhasedInterval
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
 from aiops.engine.skipped_runs import SkippedRuns, quiet_scheduler_lines
+from aiops.engine.slots import CheckSlots, Slot, grace_of
 from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
@@ -73,7 +74,8 @@ log = structlog.get_logger("aiops.daemon")
 PAUSED_FLAG = "paused"
 SHUTDOWN_GRACE = 6.0
 CHECKPOINT_GRACE = 3.0  # the final checkpoint's share of the 10 s a SIGTERM allows; the rest is re-read
-STORE_CONNECTIONS_SPARE = 4  # pooled store connections beyond one per scheduler worker
+STORE_CONNECTIONS_SPARE = 4  # pooled store connections beyond the workers': the lease round and API requests
+HOUSEKEEPING_JOBS = 5  # executor, outbox, sweeper, membership, capacity: the scheduler jobs that use the store
 LEASE_EXECUTOR = "leases"
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see Daemon.start
 EVENT_RETENTION = 7 * 86400.0  # pushed points/events (POST /api/v1/ingest, /alertmanager) are kept this long
@@ -98,10 +100,12 @@ class Daemon(FeedbackFacade):
         self.listen = listen or config.settings.server.listen
         self.registry = registry or CollectorRegistry()
         self.owner = default_owner()
-        # scheduler threads: checks share them, so 1 000 checks do not mean 1 000 threads (read at start)
+        # check workers: checks share them, so 1 000 checks do not mean 1 000 threads (read at start)
         self.workers = config.settings.workers
-        # a connection for each scheduler worker, the lease round's thread and a few API requests at once
-        self.store = Store(_store_url(config), connections=self.workers + STORE_CONNECTIONS_SPARE)
+        # a connection for each check worker and housekeeping job, the lease round's thread and a few API requests
+        self.store = Store(
+            _store_url(config), connections=self.workers + HOUSEKEEPING_JOBS + STORE_CONNECTIONS_SPARE
+        )
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
         # which checks this replica runs (all of them on SQLite, where it is the only replica)
@@ -153,6 +157,7 @@ class Daemon(FeedbackFacade):
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._pool: TimedPool | None = None  # the scheduler's workers; they know when each run was due
+        self._slots: CheckSlots | None = None  # the check workers, and the checks of each phase slot
         self._server: ApiServer | None = None
         self._config_path = config.path
 
@@ -214,8 +219,15 @@ class Daemon(FeedbackFacade):
             ("membership", self.membership.tick),
             ("capacity", self._logged("capacity report failed", self._capacity_tick)),
         )
-        # a worker for every job while the checks are few: a run then never waits for one (see capacity.py)
-        self._pool = TimedPool(max_workers=min(self.workers, len(self._runtime.checks) + len(housekeeping)))
+        # the scheduler's own threads: one per housekeeping job and two for the quick jobs that hand check runs
+        # to the check workers
+        self._pool = TimedPool(max_workers=len(housekeeping) + 2)
+        self._slots = CheckSlots(
+            self._check_tick,
+            skipped=self._count_skipped,
+            lateness=self.telemetry.check_lateness,
+            workers=self.workers,  # threads start as runs need them
+        )
         scheduler = BackgroundScheduler(
             executors={
                 "default": self._pool,
@@ -255,9 +267,10 @@ class Daemon(FeedbackFacade):
         )
 
     def _schedule_checks(self, runtime: Runtime) -> None:
-        assert self._scheduler is not None
+        assert self._scheduler is not None and self._slots is not None
+        self._slots.clear()
         for job in self._scheduler.get_jobs():
-            if job.id.startswith("check:"):
+            if job.id.startswith(("check:", "slot:")):
                 job.remove()
         self._flush_checkpoints(deadline=None)  # the new runners restore from what the old ones saved
         every = self.config.settings.state.checkpoint
@@ -273,35 +286,54 @@ class Daemon(FeedbackFacade):
 
     def _schedule_check(self, name: str, cfg: CheckConfig) -> None:
         """Schedule the ticks of a check this replica holds the lease of; the first one runs at once, the next
-        ones at the check's phase in its interval (:mod:`aiops.engine.phases`).
+        ones at the check's phase in its interval (:mod:`aiops.engine.phases`), fired with the other checks of
+        that phase slot by one scheduler job (:mod:`aiops.engine.slots`).
 
-        Only held checks are scheduled (a lease round adds and removes the jobs as checks come and go), so a
-        replica's scheduler carries its share of the checks, not all of them: with N replicas each scheduler
-        fires checks/N jobs per interval, which is what lets replicas add throughput."""
-        assert self._scheduler is not None
-        trigger: Any
+        Only held checks are scheduled (a lease round adds and removes them as checks come and go), so a
+        replica's scheduler carries its share of the checks, not all of them: with N replicas each replica
+        runs checks/N runs per interval, which is what lets replicas add throughput."""
+        assert self._scheduler is not None and self._slots is not None
         if cfg.every is not None:
-            trigger = PhasedInterval(cfg.every, phase_of(name, cfg.every))  # after the first run: its own phase
+            slot = self._slots.add(name, cfg.every)
+            if slot is not None:  # the first check of its slot: the slot's job
+                self._scheduler.add_job(
+                    self._fire_slot,
+                    PhasedInterval(slot.every, slot.phase),
+                    args=[slot],
+                    id=slot.job_id,
+                    name=slot.job_id,
+                    misfire_grace_time=grace_of(slot.every),
+                    replace_existing=True,
+                )
         else:
             assert cfg.cron is not None
-            trigger = CronTrigger.from_crontab(cfg.cron, timezone="UTC")
-        self._scheduler.add_job(
-            self._check_tick,
-            trigger,
-            args=[name],
-            id=f"check:{name}",
-            name=name,
-            next_run_time=_now_dt(),
-            # a run that cannot start within half its interval is skipped (and counted), not run late
-            misfire_grace_time=max(1, int((cfg.every or 60.0) / 2)),
-            replace_existing=True,
-        )
+            self._scheduler.add_job(
+                self._dispatch_cron,
+                CronTrigger.from_crontab(cfg.cron, timezone="UTC"),
+                args=[name],
+                id=f"check:{name}",
+                name=name,
+                # a run that cannot start within its grace is skipped (and counted), not run late
+                misfire_grace_time=grace_of(None),
+                replace_existing=True,
+            )
+        self._slots.submit(name, time.time(), grace_of(cfg.every))  # the first run: at once
+
+    def _fire_slot(self, slot: Slot) -> None:
+        assert self._pool is not None and self._slots is not None
+        self._slots.fire(slot, self._pool.due(slot.job_id) or time.time())
+
+    def _dispatch_cron(self, name: str) -> None:
+        assert self._pool is not None and self._slots is not None
+        self._slots.submit(name, self._pool.due(f"check:{name}") or time.time(), grace_of(None))
 
     def _unschedule_check(self, name: str) -> None:
-        assert self._scheduler is not None
-        job = self._scheduler.get_job(f"check:{name}")
-        if job is not None:
-            job.remove()
+        assert self._scheduler is not None and self._slots is not None
+        emptied = self._slots.remove(name)
+        for job_id in (f"check:{name}", *([emptied.job_id] if emptied is not None else [])):
+            job = self._scheduler.get_job(job_id)
+            if job is not None:
+                job.remove()
 
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
@@ -324,6 +356,8 @@ class Daemon(FeedbackFacade):
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self.telemetry.set_scheduler_running(False)
+        if self._slots is not None:
+            self._slots.shutdown()
         self._flush_checkpoints(deadline=started + CHECKPOINT_GRACE)
         self.executor.shutdown(grace=SHUTDOWN_GRACE)
         try:
@@ -362,16 +396,24 @@ class Daemon(FeedbackFacade):
     # -- jobs ------------------------------------------------------------------------------------------
 
     def _on_skipped(self, event: JobEvent) -> None:
-        """A check's scheduled run did not happen (still running, or too late to start): count it, let the
-        check's next run raise ``check_overrun`` when the check itself overruns (see _overrun_problem), and
-        count it against this replica's capacity when runs are waiting for a worker (see _capacity_tick)."""
-        if not event.job_id.startswith("check:"):
-            return
-        name = event.job_id.removeprefix("check:")
+        """The scheduler missed a check job or a slot job (too late to start it): a skipped run of each of its
+        checks (the check workers report the runs they skip themselves, see aiops/engine/slots.py)."""
+        assert self._slots is not None
         missed = len(getattr(event, "scheduled_run_times", None) or [None])
+        if event.job_id.startswith("check:"):
+            names = [event.job_id.removeprefix("check:")]
+        else:
+            names = self._slots.checks_of(event.job_id)
+        for name in names:
+            self._count_skipped(name, missed)
+
+    def _count_skipped(self, name: str, missed: int) -> None:
+        """``missed`` scheduled runs of ``name`` did not happen (still running, or too late to start): count
+        them, and let the check's next run raise ``check_overrun`` when the check itself overruns (see
+        _overrun_problem)."""
         self.telemetry.check_ticks_skipped(name, missed)
         self.skipped.add(name, missed)
-        if self._pool is not None and self._pool.waiting():
+        if self._slots is not None and self._slots.waiting():
             self.capacity.add(name, missed)  # no worker was free: this replica is past its capacity
 
     def _overrun_problem(self, name: str, now: float, duration: float) -> Finding | None:
@@ -413,7 +455,7 @@ class Daemon(FeedbackFacade):
     def _report_capacity(self, event: Overloaded | Recovered) -> None:
         cfg = self._replica_config()
         if isinstance(event, Overloaded):
-            workers = self._pool.workers if self._pool is not None else self.workers
+            workers = self._slots.workers if self._slots is not None else self.workers
             name = f"{socket.gethostname()}:{os.getpid()}"
             finding = overloaded_finding(event, self.owner, name, workers, self.clock.now())
             self.telemetry.finding(REPLICA_CHECK, finding.kind)
@@ -472,9 +514,6 @@ class Daemon(FeedbackFacade):
         fence = self.leases.fence(name)
         if runner is None or fence is None or self._stop.is_set():
             return  # another replica runs this check
-        due = self._pool.due(f"check:{name}") if self._pool is not None else None
-        if due is not None:
-            self.telemetry.check_lateness(name, time.time() - due)
         try:
             with self.store.fenced(fence):
                 self._run_check(name, runner)
@@ -485,13 +524,12 @@ class Daemon(FeedbackFacade):
                 log.warning("check taken over during its tick; result discarded", check=name, error=str(exc))
 
     def _run_check(self, name: str, runner: CheckRunner) -> None:
-        bound = log.bind(check=name)
         try:
             result = runner.tick(self.clock.now())
         except LeaseLost:
             raise
         except Exception as exc:
-            bound.error("check tick failed", error=repr(exc), exc_info=exc)
+            log.error("check tick failed", check=name, error=repr(exc), exc_info=exc)
             self.telemetry.check_run(name, "error", 0.0)
             self._ticks[name] = CheckTick(time.time(), "error", 0.0, "check tick failed; see the daemon's log")
             return
@@ -503,13 +541,13 @@ class Daemon(FeedbackFacade):
         for f in [*result.findings, *result.problems]:
             self.telemetry.finding(name, f.kind)
         if result.outcome != "ok":
-            bound.warning("check run failed", outcome=result.outcome, error=result.error)
+            log.warning("check run failed", check=name, outcome=result.outcome, error=result.error)
         try:
             self.incidents.observe(result)
         except LeaseLost:
             raise
         except Exception as exc:
-            bound.error("incident update failed", error=repr(exc), exc_info=exc)
+            log.error("incident update failed", check=name, error=repr(exc), exc_info=exc)
 
     @staticmethod
     def _logged(failure: str, tick: Callable[[], object]) -> Callable[[], None]:

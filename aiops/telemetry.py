@@ -15,7 +15,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -86,6 +86,9 @@ class Telemetry:
     ) -> None:
         self.registry = registry
         self._lock = threading.Lock()
+        # the labelled child of each per-check metric, by (metric, label values): every check run updates three,
+        # and prometheus_client's labels() validates and stringifies its arguments and takes a lock each time
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._outbox_pending: Callable[[], float] = lambda: 0.0
 
         self._build_info = Info("aiops_build", "Version of the aiops daemon.", registry=registry)
@@ -167,12 +170,20 @@ class Telemetry:
         """One check run ended; ``outcome`` is ok, error or timeout."""
         if outcome not in CHECK_OUTCOMES:
             raise ValueError(f"check outcome must be one of {', '.join(CHECK_OUTCOMES)}, not {outcome!r}")
-        self._check_runs.labels(check, outcome).inc()
-        self._check_duration.labels(check).observe(max(0.0, seconds))
+        self._child(self._check_runs, check, outcome).inc()
+        self._child(self._check_duration, check).observe(max(0.0, seconds))
 
     def check_lateness(self, check: str, seconds: float) -> None:
         """A run of ``check`` started ``seconds`` after it was due."""
-        self._tick_lateness.labels(check).observe(max(0.0, seconds))
+        self._child(self._tick_lateness, check).observe(max(0.0, seconds))
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered (labels are never removed from these metrics)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:  # two threads may both look it up: labels() returns the same child to both
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def check_ticks_skipped(self, check: str, count: int = 1) -> None:
         """``count`` scheduled runs of ``check`` were skipped (overrun or missed)."""

@@ -144,7 +144,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         cwd=workdir,
         stdout=log,
         stderr=log,
-        env={**os.environ, "AIOPS_LOG_JSON": "1", **_tree_path(tree)},
+        env={**os.environ, "AIOPS_LOG_JSON": "1", **scale_replicas.tree_path(tree)},
     )
     try:
         while True:
@@ -230,14 +230,6 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         log.close()
 
 
-def _tree_path(tree: Path | None) -> dict[str, str]:
-    """PYTHONPATH that makes the daemon import aiops (and the bundled plugin packages) from ``tree``."""
-    if tree is None:
-        return {}
-    parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
-    return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
-
-
 def _bodies(s: Scenario) -> list[dict[str, object]]:
     """The POST bodies of one interval: one point per series, at most CHUNK points per request."""
     bodies: list[dict[str, object]] = []
@@ -269,7 +261,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.replicas:
         scale_replicas.measure(
-            args.replicas, args.checks, args.every, args.duration, args.latency, scale_replicas.baseline_checks(args)
+            args.replicas,
+            args.checks,
+            args.every,
+            args.duration,
+            args.latency,
+            scale_replicas.baseline_checks(args),
+            args.tree,
         )
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]

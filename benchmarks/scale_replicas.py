@@ -150,11 +150,27 @@ def _scrape(url: str) -> tuple[float, float, float, float, float]:
     )
 
 
+def tree_path(tree: Path | None) -> dict[str, str]:
+    """PYTHONPATH that makes a daemon import aiops (and the bundled plugin packages) from ``tree``."""
+    if tree is None:
+        return {}
+    parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
+    return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
+
+
+def _timed_scrape(url: str) -> tuple[float, tuple[float, float, float, float, float]]:
+    """(when, what): the scrape's midpoint (monotonic) and :func:`_scrape`'s figures."""
+    started = time.monotonic()
+    figures = _scrape(url)
+    return (started + time.monotonic()) / 2, figures
+
+
 @contextmanager
-def _daemons(configs: list[Path]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+def _daemons(configs: list[tuple[Path, Path | None]]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+    """A daemon per (config, source tree: None for this one), each ready when this yields."""
     procs: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
-        for config in configs:
+        for config, tree in configs:
             port = _free_port()
             log = (config.parent / "daemon.log").open("wb")
             proc = subprocess.Popen(
@@ -162,10 +178,10 @@ def _daemons(configs: list[Path]) -> Iterator[list[tuple[subprocess.Popen[bytes]
                 cwd=config.parent,
                 stdout=log,
                 stderr=log,
-                env={**os.environ, "AIOPS_LOG_JSON": "1"},
+                env={**os.environ, "AIOPS_LOG_JSON": "1", **tree_path(tree)},
             )
             procs.append((proc, f"http://127.0.0.1:{port}"))
-        for (proc, url), config in zip(procs, configs, strict=True):
+        for (proc, url), (config, _) in zip(procs, configs, strict=True):
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
@@ -188,61 +204,85 @@ def _daemons(configs: list[Path]) -> Iterator[list[tuple[subprocess.Popen[bytes]
 
 
 def run(
-    replicas: int, checks: int, every: float, duration: float, store_url: str, source: SourceProcess, pg: PostgresCpu
-) -> Outcome:
+    replicas: int,
+    checks: int,
+    every: float,
+    duration: float,
+    store_urls: list[str],
+    source: SourceProcess,
+    pg: PostgresCpu,
+    trees: list[Path | None],
+) -> list[Outcome]:
+    """``replicas`` daemons of each source tree (None: this one), each tree's on its own store, all at the same
+    time: with two trees, both see the same machine load, so their CPU per run compares (the PostgreSQL, source
+    server and rest-of-machine columns are then shared by both)."""
     with tempfile.TemporaryDirectory(prefix="aiops-scale-replicas-") as tmp:
         keep = os.environ.get("AIOPS_SCALE_KEEP_LOGS")  # a directory: each run's daemon logs are copied there
         body = "".join(CHECK.format(index=i, every=every, source=source.url) for i in range(checks))
-        configs = []
-        for r in range(replicas):
-            work = Path(tmp) / f"replica-{r}"
-            work.mkdir()
-            config = work / "aiops.yaml"
-            config.write_text(f'store: {{url: "{store_url}"}}\nstate_dir: {work}/state\nchecks:\n{body}')
-            configs.append(config)
+        configs: list[tuple[Path, Path | None]] = []
+        for g, (tree, store_url) in enumerate(zip(trees, store_urls, strict=True)):
+            for r in range(replicas):
+                work = Path(tmp) / f"replica-{r}" if g == 0 else Path(tmp) / f"tree-replica-{r}"
+                work.mkdir()
+                config = work / "aiops.yaml"
+                config.write_text(f'store: {{url: "{store_url}"}}\nstate_dir: {work}/state\nchecks:\n{body}')
+                configs.append((config, tree))
         with _daemons(configs) as procs:
             urls = [url for _, url in procs]
+            groups = [urls[g * replicas : (g + 1) * replicas] for g in range(len(trees))]
             fair = -(-checks // replicas)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # the leases settle: every replica holds its share
-                owned = [_scrape(url)[2] for url in urls]
-                if sum(owned) == checks and max(owned) <= fair:
+                owned = [[_scrape(url)[2] for url in group] for group in groups]
+                if all(sum(o) == checks and max(o) <= fair for o in owned):
                     break
                 time.sleep(1.0)
             time.sleep(2 * every + 3.0)  # warm-up: connections opened, first runs (new series) done
             cpu = [psutil.Process(p.pid) for p, _ in procs]
-            before = [_scrape(url) for url in urls]
+            before = [_timed_scrape(url) for url in urls]
             cpu_before = [sum(c.cpu_times()[:2]) for c in cpu]
             pg_before, source_before, busy_before = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls_before, started = source.requests, time.monotonic()
             time.sleep(duration)
-            after = [_scrape(url) for url in urls]
+            after = [_timed_scrape(url) for url in urls]
             cpu_after = [sum(c.cpu_times()[:2]) for c in cpu]
             pg_after, source_after, busy_after = pg.seconds(), sum(source.process.cpu_times()[:2]), _busy_seconds()
             polls, seconds = source.requests - polls_before, time.monotonic() - started
         if keep:
-            for config in configs:
+            for config, _ in configs:
                 target = Path(keep) / f"{replicas}x{checks}" / config.parent.name
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy(config.parent / "daemon.log", target / "daemon.log")
-    daemons = tuple((a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True))
+    daemons = [(a - b) / seconds for a, b in zip(cpu_after, cpu_before, strict=True)]
     postgres = (pg_after - pg_before) / seconds
     source_cores = (source_after - source_before) / seconds
-    return Outcome(
-        replicas=replicas,
-        checks=checks,
-        runs_per_s=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)) / seconds,
-        polls_per_s=polls / seconds,
-        skipped_per_s=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)) / seconds,
-        cpu_cores=daemons,
-        postgres_cores=postgres,
-        source_cores=source_cores,
-        others_cores=max(0.0, (busy_after - busy_before) / seconds - sum(daemons) - postgres - source_cores),
-        owned=tuple(int(a[2]) for a in after),
-        run_ms=1000
-        * sum(a[3] - b[3] for a, b in zip(after, before, strict=True))
-        / max(1.0, sum(a[4] - b[4] for a, b in zip(after, before, strict=True))),
-    )
+    others = max(0.0, (busy_after - busy_before) / seconds - sum(daemons) - postgres - source_cores)
+    outcomes = []
+    for g in range(len(trees)):
+        part = slice(g * replicas, (g + 1) * replicas)
+        # each daemon's counts over its own window, between its two scrapes: scraping six daemons in turn takes
+        # seconds under load, and a window common to all of them put the rates several per cent off
+        windows = [a[0] - b[0] for a, b in zip(after[part], before[part], strict=True)]
+        delta = [
+            tuple(x - y for x, y in zip(a[1], b[1], strict=True))
+            for a, b in zip(after[part], before[part], strict=True)
+        ]
+        outcomes.append(
+            Outcome(
+                replicas=replicas,
+                checks=checks,
+                runs_per_s=sum(d[0] / w for d, w in zip(delta, windows, strict=True)),
+                polls_per_s=polls / seconds,
+                skipped_per_s=sum(d[1] / w for d, w in zip(delta, windows, strict=True)),
+                cpu_cores=tuple(daemons[part]),
+                postgres_cores=postgres,
+                source_cores=source_cores,
+                others_cores=others,
+                owned=tuple(int(a[1][2]) for a in after[part]),
+                run_ms=1000 * sum(d[3] for d in delta) / max(1.0, sum(d[4] for d in delta)),
+            )
+        )
+    return outcomes
 
 
 def _fresh_database(base_url: str, name: str) -> str:
@@ -264,7 +304,13 @@ HEADER = (
 
 
 def measure(
-    counts: list[int], checks: int, every: float, duration: float, latency: float, baseline_checks: int = 0
+    counts: list[int],
+    checks: int,
+    every: float,
+    duration: float,
+    latency: float,
+    baseline_checks: int = 0,
+    tree: Path | None = None,
 ) -> list[Outcome]:
     """One run per replica count, each on a fresh database of one PostgreSQL cluster, printed as it ends.
 
@@ -272,6 +318,10 @@ def measure(
     spends CPU on the runs it skips, so the one-replica run of the full config may sustain less than the
     replica can. The second ratio divides by the best of the one-replica runs, so a baseline that sank under
     its own overload cannot flatter the replicas.
+
+    With ``tree`` (another source tree, e.g. ``git archive`` of main unpacked in /tmp), every run also runs as
+    many daemons from that tree at the same time, on a database of their own: a row each (``tree``), and the
+    ratio of this tree's daemon CPU per check run to that tree's, measured under the same machine load.
     """
     sys.path.insert(0, str(ROOT))
     from tests.servers import postgres_cluster
@@ -279,31 +329,42 @@ def measure(
     print(
         f"{checks} checks every {every:g}s (offered {checks / every:.0f} checks/s), source latency "
         f"{latency * 1000:.0f} ms, {duration:g}s measured per run; cpus {os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.1f}",
+        f"load average {os.getloadavg()[0]:.1f}" + (f"; with the daemons of {tree} alongside" if tree else ""),
         flush=True,
     )
     print(HEADER)
     print("|" + " ---: |" * 7 + " --- |" + " ---: |" * 5 + " --- |", flush=True)
     plan = ([(1, baseline_checks)] if baseline_checks > 0 else []) + [(n, checks) for n in counts]
+    trees: list[Path | None] = [None, *([tree] if tree is not None else [])]
     source = SourceProcess(latency)
     outcomes: list[Outcome] = []
     try:
         with postgres_cluster() as cluster:
             pg = PostgresCpu(cluster.datadir)
             for i, (n, size) in enumerate(plan):
-                url = _fresh_database(cluster.url, f"scale_{i}_{n}")
-                o = run(n, size, every, duration, url, source, pg)
-                outcomes.append(o)
+                urls = [_fresh_database(cluster.url, f"scale_{i}_{n}_{g}") for g in range(len(trees))]
+                ran = run(n, size, every, duration, urls, source, pg, trees)
+                outcomes.append(ran[0])
                 same = [x.runs_per_s for x in outcomes if x.replicas == 1 and x.checks == checks]
                 best = max((x.runs_per_s for x in outcomes if x.replicas == 1), default=float("nan"))
-                print(
-                    f"| {n} | {o.checks} ({o.checks / every:.0f}) | {o.runs_per_s:.1f} | {o.polls_per_s:.1f} "
-                    f"| {o.skipped_per_s:.1f} | {o.runs_per_s / same[0] if same else float('nan'):.2f} "
-                    f"| {o.runs_per_s / best:.2f} | {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
-                    f"| {o.daemon_ms_per_run:.2f} | {o.postgres_cores:.2f} | {o.source_cores:.2f} "
-                    f"| {o.others_cores:.2f} | {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
-                    flush=True,
-                )
+                for label, o in zip(("", " (tree)"), ran, strict=False):
+                    print(
+                        f"| {n}{label} | {o.checks} ({o.checks / every:.0f}) | {o.runs_per_s:.1f} "
+                        f"| {o.polls_per_s:.1f} | {o.skipped_per_s:.1f} "
+                        f"| {o.runs_per_s / same[0] if same and not label else float('nan'):.2f} "
+                        f"| {o.runs_per_s / best if not label else float('nan'):.2f} "
+                        f"| {', '.join(f'{c:.2f}' for c in o.cpu_cores)} "
+                        f"| {o.daemon_ms_per_run:.2f} | {o.postgres_cores:.2f} | {o.source_cores:.2f} "
+                        f"| {o.others_cores:.2f} | {o.run_ms:.0f} | {', '.join(map(str, o.owned))} |",
+                        flush=True,
+                    )
+                if len(ran) == 2:
+                    print(
+                        f"daemon CPU per check run, this tree / {tree}: "
+                        f"{ran[0].daemon_ms_per_run / ran[1].daemon_ms_per_run:.2f} "
+                        f"({ran[0].daemon_ms_per_run:.2f} / {ran[1].daemon_ms_per_run:.2f} ms)",
+                        flush=True,
+                    )
     finally:
         source.close()
     return outcomes
@@ -340,9 +401,12 @@ def main() -> None:
     parser.add_argument("--replicas", type=parse_counts, default=[1, 2, 3], help="replica counts, e.g. 1,2,3")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds per run")
     parser.add_argument("--json", action="store_true", help="also print the outcomes as JSON")
+    parser.add_argument("--tree", type=Path, help="also run as many daemons from this source tree alongside")
     add_arguments(parser)
     args = parser.parse_args()
-    outcomes = measure(args.replicas, args.checks, args.every, args.duration, args.latency, baseline_checks(args))
+    outcomes = measure(
+        args.replicas, args.checks, args.every, args.duration, args.latency, baseline_checks(args), args.tree
+    )
     if args.json:
         print(json.dumps([o.__dict__ for o in outcomes]))
 

@@ -96,6 +96,7 @@ class Leases:
     _held: dict[str, tuple[int, float]] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _next_round: float = field(default=float("-inf"), init=False)
+    _rows_made: set[str] = field(default_factory=set, init=False)  # checks known to have a lease row (never deleted)
 
     # -- what this replica holds -----------------------------------------------------------------------
 
@@ -140,12 +141,15 @@ class Leases:
                 .where(_L.c.kind == CHECK, _L.c.owner == self.replica)
                 .values(renewed_at=now, expires_at=now + self.lease)
             )
-            mine = _rows(conn, sa.select(_L).where(_L.c.kind == CHECK, _L.c.owner == self.replica).order_by(_L.c.name))
+            # name and token only, as plain rows: this runs every second over every check the replica holds
+            mine = conn.execute(
+                sa.select(_L.c.name, _L.c.token)
+                .where(_L.c.kind == CHECK, _L.c.owner == self.replica)
+                .order_by(_L.c.name)
+            ).all()
             wanted = set(configured)  # once: a set per row made a round quadratic in the checks
-            keep = [lease for lease in mine if lease.name in wanted]
-            surplus = [lease.name for lease in mine if lease.name not in wanted] + [
-                lease.name for lease in keep[fair:]
-            ]
+            keep = [(name, token) for name, token in mine if name in wanted]
+            surplus = [name for name, _ in mine if name not in wanted] + [name for name, _ in keep[fair:]]
             keep = keep[:fair]
             if surplus:
                 conn.execute(
@@ -155,7 +159,7 @@ class Leases:
                 )
             claimed = self._claim(conn, configured, fair - len(keep), now) if len(keep) < fair else []
         deadline = started + self.lease * (1.0 - LOCAL_MARGIN)
-        held = {lease.name: lease.token for lease in keep}
+        held = {name: int(token) for name, token in keep}
         held.update({lease.name: lease.token + 1 for lease in claimed})
         with self._lock:
             before = set(self._held)
@@ -208,7 +212,10 @@ class Leases:
 
     def _ensure_rows(self, configured: list[str]) -> None:
         """A free lease row for every configured check that has none yet (inserted in name order, so two
-        replicas adding the same rows never deadlock)."""
+        replicas adding the same rows never deadlock). Rows are never deleted, so a check seen with its row
+        is not looked up again: a round then reads no row for this unless a check was added."""
+        if self._rows_made.issuperset(configured):
+            return
         with self.store.tx() as conn:
             existing = set(conn.execute(sa.select(_L.c.name).where(_L.c.kind == CHECK)).scalars())
             for name in configured:
@@ -216,6 +223,7 @@ class Leases:
                     self.store.insert_or_ignore(
                         conn, _L, {"kind": CHECK, "name": name, "owner": None, "token": 0, "expires_at": 0.0}
                     )
+        self._rows_made.update(configured)  # once the transaction committed
 
     def _live(self, now: float) -> int:
         """Replicas whose heartbeat is younger than one lease (this one always counts)."""

@@ -4,7 +4,7 @@
 A check run is skipped for one of two reasons. Either the check's own runs take its whole interval (the next
 one is due while it still runs): that check's next run raises its ``check_overrun`` (see the daemon's
 ``_overrun_problem``). Or its runs are short and the run could not start in time because every worker was busy
-(:meth:`aiops.engine.tick_pool.TimedPool.waiting`): that is the replica's capacity, and it is reported here.
+(:meth:`aiops.engine.slots.CheckSlots.waiting`): that is the replica's capacity, and it is reported here.
 
 Why one incident per replica: raising ``check_overrun`` for every check that skipped was tried. A saturated
 replica skips runs of every check at every interval, so it opened, sighted and resolved an incident per check,

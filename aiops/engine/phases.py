@@ -25,9 +25,14 @@ SLOTS: Final = 20  # phases per interval: an even spread, while the scheduler wa
 _EPSILON: Final = 1e-6  # of an interval: a previous run time read back from a datetime lands on its slot
 
 
+def slot_of(name: str) -> int:
+    """Which of the :data:`SLOTS` slots of its interval check ``name`` ticks in."""
+    return zlib.crc32(name.encode()) % SLOTS
+
+
 def phase_of(name: str, every: float) -> float:
     """Seconds after each multiple of ``every`` (since the epoch) at which check ``name`` ticks."""
-    return (zlib.crc32(name.encode()) % SLOTS) * every / SLOTS
+    return slot_of(name) * every / SLOTS
 
 
 class PhasedInterval(IntervalTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints

@@ -29,7 +29,7 @@ log = structlog.get_logger("aiops.daemon")
 
 SUMMARY_EVERY: Final = 60.0  # seconds between two summary lines
 REPORT_EVERY: Final = 60.0  # seconds between two check_overrun reports of one check
-CHECK_JOB_PREFIX: Final = "check:"
+CHECK_JOB_PREFIXES: Final = ("check:", "slot:")  # a cron check's job, a phase slot's job (aiops/engine/slots.py)
 # APScheduler's per-run lines (apscheduler 3.x: executors/base.py and schedulers/base.py)
 _PER_RUN_LINES: Final = (
     'Run time of job "%s" was missed by %s',
@@ -82,12 +82,12 @@ class SkippedRuns:
 
 
 class _PerRunLines(logging.Filter):
-    """Drops APScheduler's line for each skipped run of a check job; other jobs' lines pass."""
+    """Drops APScheduler's line for each skipped run of a check or slot job; other jobs' lines pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg not in _PER_RUN_LINES or not isinstance(record.args, tuple) or not record.args:
             return True
-        return not str(getattr(record.args[0], "id", "")).startswith(CHECK_JOB_PREFIX)
+        return not str(getattr(record.args[0], "id", "")).startswith(CHECK_JOB_PREFIXES)
 
 
 _FILTER: Final = _PerRunLines()

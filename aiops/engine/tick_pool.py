@@ -6,10 +6,6 @@ executor only, never to the job, so they are kept here, keyed by job id, written
 submitted (so a run always finds its own). One entry per job is enough: jobs run with
 ``max_instances=1`` and ``coalesce``, so a job has at most one run in flight, due at the last time
 APScheduler passes.
-
-It also counts the runs submitted and not finished: more of them than workers means runs are waiting for a
-worker, and a check run skipped then was skipped for want of one (the replica is past its capacity), not
-because the check's own runs are too long (see :mod:`aiops.engine.capacity`).
 """
 
 from __future__ import annotations
@@ -17,8 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -27,37 +21,13 @@ from apscheduler.job import Job
 class TimedPool(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler 3 ships no type hints
     def __init__(self, max_workers: int) -> None:
         super().__init__(max_workers=max_workers)
-        self.workers = max_workers
         self._due: dict[str, float] = {}
-        self._in_flight = 0  # submitted and not finished: running, or waiting for a worker
         self._due_lock = threading.Lock()
 
     def _do_submit_job(self, job: Job, run_times: Sequence[datetime]) -> None:
         with self._due_lock:
             self._due[job.id] = run_times[-1].timestamp()
-            self._in_flight += 1
-        try:
-            super()._do_submit_job(job, run_times)
-        except BaseException:
-            self._finished()
-            raise
-
-    def _run_job_success(self, job_id: str, events: Sequence[Any]) -> None:
-        self._finished()
-        super()._run_job_success(job_id, events)
-
-    def _run_job_error(self, job_id: str, exc: BaseException, traceback: TracebackType | None = None) -> None:
-        self._finished()
-        super()._run_job_error(job_id, exc, traceback)
-
-    def _finished(self) -> None:
-        with self._due_lock:
-            self._in_flight -= 1
-
-    def waiting(self) -> int:
-        """How many submitted runs wait for a worker now (every worker is busy); 0 while one is free."""
-        with self._due_lock:
-            return max(0, self._in_flight - self.workers)
+        super()._do_submit_job(job, run_times)
 
     def due(self, job_id: str) -> float | None:
         """When the run of ``job_id`` now starting was due (epoch seconds); None if never submitted here."""

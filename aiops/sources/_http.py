@@ -7,10 +7,13 @@ source made the sources drift from each other and from the notifiers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
+import requests.adapters
 import requests.utils
+from urllib3.connectionpool import ConnectionPool
 
 from aiops.errors import SourceError
 from aiops.http_outcome import classify_error, classify_status
@@ -55,3 +58,33 @@ def settle_environment(session: requests.Session, url: str, verify: bool | str) 
         session.auth = requests.utils.get_netrc_auth(url)
     session.trust_env = False
     return {"proxies": settings["proxies"], "verify": settings["verify"]}
+
+
+class OneUrlAdapter(requests.adapters.HTTPAdapter):
+    """The transport of a session that polls the same URL, with the same TLS and proxy settings, every tick:
+    the urllib3 connection pool of each URL is looked up once, not on every request.
+
+    Why: requests finds the pool for every request (parsing the URL, normalising a pool key of a dozen fields,
+    the pool manager's lookup under its lock), about 7 % of the CPU of a check run polling a local endpoint.
+    Only valid for a session whose requests all pass the same ``verify``, ``proxies`` and ``cert`` (a source
+    settles them once, see :func:`settle_environment`); a pool the pool manager closed is looked up again."""
+
+    KEEP = 8  # URLs remembered (the polled one, and where it redirects to)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pools: dict[str | None, ConnectionPool] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> ConnectionPool:
+        pool = self._pools.get(request.url)
+        if pool is None or getattr(pool, "pool", None) is None:  # an HTTP(S) pool's queue is None once closed
+            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+            if len(self._pools) < self.KEEP:
+                self._pools[request.url] = pool
+        return pool

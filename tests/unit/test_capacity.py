@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from aiops.config.loader import load_config
 from aiops.daemon import Daemon
@@ -24,7 +22,7 @@ from aiops.engine.capacity import (
     Recovered,
     overloaded_finding,
 )
-from aiops.engine.tick_pool import TimedPool
+from aiops.engine.slots import CheckSlots
 from aiops.testing import CapturingNotifier, FakeClock
 
 CHECKS = 12
@@ -158,30 +156,20 @@ def test_a_gone_replicas_incident_is_resolved_by_a_live_one(daemon: tuple[Daemon
 
 def test_a_skip_counts_against_capacity_only_while_runs_wait_for_a_worker(daemon: tuple[Daemon, Minutes]) -> None:
     d, _clock = daemon
-    event = JobEvent(EVENT_JOB_MAX_INSTANCES, "check:c00", "default")
     release = threading.Event()
-    pool = TimedPool(max_workers=1)
-    scheduler = BackgroundScheduler(executors={"default": pool})
-    scheduler.start()
+    slots = CheckSlots(lambda name: release.wait(10), lambda name, n: None, lambda name, s: None, workers=1)
     try:
-        d._pool = pool
-        d._on_skipped(event)  # a worker is free: the scheduler was late, not the replica full
+        d._slots = slots
+        d._count_skipped("c00", 1)  # no run waits for a worker: the check was late, not the replica full
         assert d.capacity.poll() is None
-        scheduler.add_job(release.wait, id="busy")  # holds the one worker
-        scheduler.add_job(lambda: None, id="queued")  # waits for it
-        deadline = time.monotonic() + 5
-        while not pool.waiting() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert pool.waiting() == 1
-        d._on_skipped(event)
+        now = time.time()
+        slots.submit("busy", now, 60)  # holds the one worker
+        slots.submit("queued", now, 60)  # waits for it
+        assert slots.waiting() == 1
+        d._count_skipped("c00", 1)
         report = d.capacity.poll()
         assert isinstance(report, Overloaded) and report.skipped == (("c00", 1),)
-        release.set()
-        deadline = time.monotonic() + 5
-        while pool.waiting() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert pool.waiting() == 0
     finally:
         release.set()
-        scheduler.shutdown(wait=True)
-        d._pool = None
+        slots.shutdown()
+        d._slots = None

@@ -34,6 +34,7 @@ class _Server:
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []
         self.routes: dict[str, tuple[int, bytes, float]] = {}
+        self.cookie = ""  # set on every answer when not empty
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +45,8 @@ class _Server:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                if owner.cookie:
+                    self.send_header("Set-Cookie", owner.cookie)
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError):  # the client gave up (the timeout test)
                     self.wfile.write(body)
@@ -161,3 +164,23 @@ def test_env_credentials_and_bad_selectors(server: _Server, monkeypatch: pytest.
         build(SOURCES, "http", {"url": server.url, "metrics": {"v": "v"}})
     with pytest.raises(ValueError, match="cannot parse"):
         compile_path("$.a[")
+
+
+def test_each_poll_sends_the_current_token_and_the_cookies_the_server_set(server: _Server, tmp_path: Path) -> None:
+    # the request is prepared once and sent again: a rotated token file and a cookie set by the server must
+    # still reach the next poll
+    server.route("/x", {"v": 1})
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    source = build(
+        SOURCES, "http", {"url": server.url + "/x", "metrics": {"v": "$.v"}, "bearer_token_file": str(token)}
+    )
+    source.collect(None, 1.0)
+    source.collect(None, 2.0)
+    token.write_text("second\n")
+    source.collect(None, 3.0)
+    assert [r["authorization"] for r in server.requests] == ["Bearer first", "Bearer first", "Bearer second"]
+    server.cookie = "session=abc"
+    source.collect(None, 4.0)  # the answer sets the cookie
+    source.collect(None, 5.0)
+    assert "cookie" not in server.requests[-2] and server.requests[-1]["cookie"] == "session=abc"

@@ -1,17 +1,20 @@
-"""What keeps a replica's ticks cheap: phases spread over the interval, skipped runs counted without a log line
-each (and reported at most once a minute per check), and collection threads kept for the next tick."""
+"""What keeps a replica's ticks cheap: phases spread over the interval, one scheduler job per phase slot (its checks
+skipped when busy or too late, as APScheduler did per check), skipped runs counted without a log line each (and
+reported at most once a minute per check), and collection threads kept for the next tick."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from aiops.engine import skipped_runs
-from aiops.engine.phases import SLOTS, PhasedInterval, phase_of
+from aiops.engine.phases import SLOTS, PhasedInterval, phase_of, slot_of
 from aiops.engine.skipped_runs import REPORT_EVERY, SkippedRuns, quiet_scheduler_lines
+from aiops.engine.slots import CheckSlots
 from aiops.engine.spare_threads import SpareThreads
 
 UTC = datetime.UTC
@@ -118,3 +121,59 @@ def test_collection_threads_are_kept_for_the_next_call_and_a_hung_one_keeps_only
     assert done.wait(5)
     assert len(set(seen)) == 2
     release.set()
+
+
+class _Reports:
+    def __init__(self) -> None:
+        self.skipped: list[tuple[str, int]] = []
+        self.late: list[tuple[str, float]] = []
+
+
+def test_a_slot_holds_the_checks_of_one_phase_and_says_when_its_job_is_needed() -> None:
+    slots = CheckSlots(lambda name: None, lambda name, n: None, lambda name, s: None, workers=1)
+    same = [f"c{i:04d}" for i in range(300) if slot_of(f"c{i:04d}") == slot_of("c0000")][:2]
+    first = slots.add(same[0], 2.0)
+    assert first is not None and first.phase == phase_of(same[0], 2.0)  # the slot's job fires on the check's phase
+    assert slots.add(same[1], 2.0) is None  # its slot has a job already
+    assert slots.checks_of(first.job_id) == same
+    assert slots.remove(same[0]) is None and slots.remove(same[1]) == first  # emptied: its job goes
+    assert slots.checks_of(first.job_id) == []
+    slots.shutdown()
+
+
+def test_check_slots_skip_a_run_while_the_check_is_busy_or_too_late_and_report_lateness() -> None:
+    reports, release, ran = _Reports(), threading.Event(), threading.Event()
+    clock = [1000.0]
+    started: list[str] = []
+
+    def run(name: str) -> None:
+        started.append(name)
+        ran.set()
+        assert release.wait(10)
+
+    slots = CheckSlots(
+        run,
+        lambda name, n: reports.skipped.append((name, n)),
+        lambda name, s: reports.late.append((name, s)),
+        workers=1,
+        clock=lambda: clock[0],
+    )
+    slots.submit("a", 999.5, 1)
+    assert ran.wait(10)
+    assert slots.waiting() == 0  # its one worker is busy, nothing waits for it
+    slots.submit("a", 1000.0, 1)  # still running: skipped (max_instances=1 as before)
+    assert reports.skipped == [("a", 1)] and reports.late == [("a", 0.5)]
+    slots.submit("b", 990.0, 1)  # waits for the worker, then 10 s late with a grace of 1 s: skipped, not run
+    assert slots.waiting() == 1  # a run waits for a worker: the replica is past its capacity
+    release.set()
+    assert _waited(lambda: len(reports.skipped) == 2)
+    slots.shutdown()
+    assert reports.skipped == [("a", 1), ("b", 1)] and started == ["a"]
+
+
+def _waited(condition: Callable[[], bool]) -> bool:
+    for _ in range(1000):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return condition()
