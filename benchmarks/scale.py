@@ -16,7 +16,8 @@ p50, and ``load``: the machine's 1-minute load average over the run (what else t
 
 ``--tree DIR`` runs a second daemon from another source tree (e.g. ``git archive`` of an older commit
 unpacked in /tmp) at the same time as this tree's, each with its own pusher, for a before/after ratio
-measured under the same machine load.
+measured under the same machine load. ``AIOPS_SCALE_KEEP_LOGS=DIR`` copies each daemon's log (JSON lines) to
+``DIR/<scenario>-<detector>[-tree].log``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -213,6 +215,11 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        keep = os.environ.get("AIOPS_SCALE_KEEP_LOGS")  # a directory: the daemon's log is copied there
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            suffix = "-tree" if tree is not None else ""
+            shutil.copy(workdir / f"{s.name}-{detector}.log", Path(keep) / f"{s.name}-{detector}{suffix}.log")
 
 
 def _tree_path(tree: Path | None) -> dict[str, str]:
