@@ -37,6 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import requests
@@ -182,10 +183,10 @@ def run(
                 slot = time.monotonic()
                 now = time.time()
                 for body in bodies:
-                    for point in body["points"]:
+                    for point in body.points:
                         point["timestamp"] = now
                     t0 = time.perf_counter()
-                    r = session.post(url + "/api/v1/ingest", json=body, timeout=60)
+                    r = session.post(url + "/api/v1/ingest", json=body.json(), timeout=60)
                     latencies.append(time.perf_counter() - t0)
                     r.raise_for_status()
                 stop.wait(max(0.0, s.every - (time.monotonic() - slot)))
@@ -241,9 +242,20 @@ def _tree_path(tree: Path | None) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
 
 
-def _bodies(s: Scenario) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Body:
+    """One POST body: its stream and points (the pusher stamps each point's time before sending)."""
+
+    stream: str
+    points: list[dict[str, Any]]
+
+    def json(self) -> dict[str, Any]:
+        return {"stream": self.stream, "points": self.points}
+
+
+def _bodies(s: Scenario) -> list[Body]:
     """The POST bodies of one interval: one point per series, at most CHUNK points per request."""
-    bodies: list[dict[str, object]] = []
+    bodies: list[Body] = []
     rng = np.random.default_rng(0)
     for c in range(s.checks):
         points = [
@@ -251,7 +263,7 @@ def _bodies(s: Scenario) -> list[dict[str, object]]:
             for i in range(s.series)
         ]
         for k in range(0, len(points), CHUNK):
-            bodies.append({"stream": f"s{c}", "points": points[k : k + CHUNK]})
+            bodies.append(Body(f"s{c}", points[k : k + CHUNK]))
     return bodies
 
 
