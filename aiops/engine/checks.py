@@ -312,7 +312,7 @@ class CheckRunner:
         a detector, or a detector judged whole was touched) the detectors may be half-updated, so they come
         back from the last checkpoint (a series never checkpointed starts fresh, as it would have) and the
         source re-reads from its cursor; that run gets twice the time, up to 8x, or it would time out the
-        same way forever.
+        same way forever (a run that kept its parts gets the same: it re-reads the rows of the abandoned run).
         """
         late, self._late = self._late, None
         keep = self._abandoned is Phase.DETECTING and late is not None and self._stopped_between_parts(late)
@@ -327,6 +327,7 @@ class CheckRunner:
             if keep and late is not None:
                 self._carried.extend(late.progress.findings)
                 self._carried_errors.extend(late.progress.errors)
+                self._patience = min(8.0, self._patience * 2)  # slow, not stuck: it re-reads what it had
                 log.info(
                     "check source rewound after an abandoned run; its detectors keep what it finished",
                     check=self.name,
