@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/first_tick.py --series 10000 --timeout 0.25
     .venv/bin/python benchmarks/first_tick.py --tree /tmp/main    # the same, also from another source tree
+    .venv/bin/python benchmarks/first_tick.py --evaluate --tree /tmp/main    # the detector's first evaluation
 
 A real ``push`` source and the real ``default`` detector on a real SQLite store (the daemon's
 ``CheckRunner``): every series gets one new point per simulated 10 s tick, and the check's timeout is set
@@ -26,6 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import tree_path  # a sibling script, not a package
+
 ROOT = Path(__file__).resolve().parent.parent
 EVERY = 10.0
 
@@ -38,6 +42,30 @@ checks:
     detectors: [{{type: default}}]
     policy: {{}}
 """
+
+
+def evaluate_only(series: int) -> dict[str, float]:
+    """The detector alone: CPU of ``default``'s first evaluation of ``series`` new series, then of the next."""
+    from aiops_detectors.anomaly.ensemble import DefaultDetector
+
+    from aiops.types import Frame, Series
+
+    def frame(t: float) -> Frame:
+        points = (Series("m", (t,), (10.0 + (i % 7) * 0.1,), labels={"i": str(i)}) for i in range(series))
+        return Frame(source="bench", collected_at=t, series=tuple(points))
+
+    detector = DefaultDetector()
+    detector.warm_up()
+    first, second = frame(1_000.0), frame(1_010.0)
+    started = time.process_time()
+    detector.evaluate(first)
+    middle = time.process_time()
+    detector.evaluate(second)
+    return {
+        "first_s": middle - started,
+        "next_s": time.process_time() - middle,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def child(series: int, ticks: int, timeout: float, workdir: Path) -> dict[str, float]:
@@ -83,17 +111,16 @@ def child(series: int, ticks: int, timeout: float, workdir: Path) -> dict[str, f
 
 
 def run_tree(tree: Path | None, args: argparse.Namespace) -> dict[str, float]:
-    env = dict(os.environ)
-    if tree is not None:
-        parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in parts)
+    env = {**os.environ, **tree_path(tree)}
     with tempfile.TemporaryDirectory(prefix="aiops-first-tick-") as tmp:
         argv = [sys.executable, __file__, "--child", tmp, "--series", str(args.series)]
-        argv += ["--ticks", str(args.ticks), "--timeout", str(args.timeout)]
+        argv += ["--ticks", str(args.ticks), "--timeout", str(args.timeout)] + (["--evaluate"] if args.evaluate else [])
         out = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"the run failed:\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    if args.evaluate:
+        return result
     # how each abandoned run was recovered, from the runner's log lines
     log = out.stdout + out.stderr
     result["kept"] = log.count("its detectors keep what it finished")
@@ -108,15 +135,26 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=8, help="simulated 10 s ticks, each with a new point per series")
     parser.add_argument("--timeout", type=float, default=0.25, help="the check's timeout in seconds")
     parser.add_argument("--tree", type=Path, help="also run from this source tree (before/after)")
+    parser.add_argument("--evaluate", action="store_true", help="instead: the detector's first evaluation alone")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.series, args.ticks, args.timeout, args.child)))
+        out = evaluate_only(args.series) if args.evaluate else child(args.series, args.ticks, args.timeout, args.child)
+        print(json.dumps(out))
+        return
+    trees = {"this": None, **({"tree": args.tree} if args.tree is not None else {})}
+    if args.evaluate:
+        print(f"default, first evaluation of {args.series} new series (CPU s); load {os.getloadavg()[0]:.1f}")
+        print(f"{'tree':<8}{'first s':>10}{'next s':>10}{'RSS MB':>10}")
+        evaluated = {name: run_tree(tree, args) for name, tree in trees.items()}  # one at a time: CPU time
+        for name, r in evaluated.items():
+            print(f"{name:<8}{r['first_s']:>10.3f}{r['next_s']:>10.3f}{r['rss_mb']:>10.0f}")
+        if "tree" in evaluated:
+            print(f"{'ratio':<8}{evaluated['this']['first_s'] / evaluated['tree']['first_s']:>10.2f}")
         return
     print(f"{args.series} series, {args.ticks} ticks, timeout {args.timeout:g}s; load {os.getloadavg()[0]:.1f}")
     heads = ("first ok", "timeouts", "ok", "CPU s", "RSS MB", "kept", "restored", "rewound")
     print(f"{'tree':<8}" + "".join(f"{h:>10}" for h in heads))
-    trees = {"this": None, **({"tree": args.tree} if args.tree is not None else {})}
     with ThreadPoolExecutor(len(trees)) as pool:
         futures = {name: pool.submit(run_tree, tree, args) for name, tree in trees.items()}
     results = {name: future.result() for name, future in futures.items()}

@@ -143,7 +143,7 @@ def run(
         cwd=workdir,
         stdout=log,
         stderr=log,
-        env={**os.environ, "AIOPS_LOG_JSON": "1", **_tree_path(tree)},
+        env={**os.environ, "AIOPS_LOG_JSON": "1", **tree_path(tree)},
     )
     try:
         while True:
@@ -234,11 +234,12 @@ def run(
             shutil.copy(workdir / f"{s.name}-{detector}.log", Path(keep) / f"{s.name}-{detector}{suffix}.log")
 
 
-def _tree_path(tree: Path | None) -> dict[str, str]:
-    """PYTHONPATH that makes the daemon import aiops (and the bundled plugin packages) from ``tree``."""
+def tree_path(tree: Path | None) -> dict[str, str]:
+    """PYTHONPATH that makes the daemon import aiops and the bundled plugin packages (``detectors/``,
+    ``remediations/``: the directories holding an ``aiops_*`` package) from ``tree``."""
     if tree is None:
         return {}
-    parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
+    parts = [tree, *sorted({p.parent.parent for p in tree.glob("*/aiops_*/__init__.py")})]
     return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
 
 
