@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -23,6 +23,7 @@ from aiops.config.loader import parse_config
 from aiops.engine import checks
 from aiops.engine.checks import CheckRunner
 from aiops.engine.runtime import CheckRuntime, build_runtime
+from aiops.plugins import Detector
 from aiops.store import schema
 from aiops.store.records import EventKind, PushedEvent
 from aiops.store.state_codec import StateCodecError, decode_state, encode_state
@@ -236,6 +237,10 @@ class HangingDetector:
         return getattr(self.inner, name)
 
 
+def _wrapped(run: Run) -> HangingDetector:
+    return cast(HangingDetector, run.runtime.detectors["default"])
+
+
 def _hanging_detectors(
     tmp_path: Path, hang_on: int, release: threading.Event, detector: str = "{type: default}"
 ) -> tuple[Run, Run]:
@@ -250,7 +255,7 @@ def _hanging_detectors(
             source, detectors = build()
             return source, {"default": HangingDetector(detectors["default"], None, release)}
 
-        detectors = {"default": HangingDetector(built.detectors["default"], hang, release)}
+        detectors = {"default": cast(Detector, HangingDetector(built.detectors["default"], hang, release))}
         run.runtime = CheckRuntime(built.config, built.source, detectors, rebuild)
         run.runner = CheckRunner(run.runtime, run.store, checkpoint_every=0.0)
     return steady, hung
@@ -267,7 +272,7 @@ def test_a_run_stuck_inside_a_detector_comes_back_from_the_checkpoint(tmp_path: 
         row = PushedEvent("fleet", EventKind.POINT, "m", now, 50.0, labels={"i": "1"})
         run.store.append_events([row], now)
     assert steady.runner.tick(now + 0.5).outcome == "ok"
-    late = hung.runtime.detectors["default"]
+    late = _wrapped(hung)
     assert hung.runner.tick(now + 0.5).outcome == "timeout"
     steady.push_and_tick(3)
     hung.push_and_tick(3)  # the late run is still stuck inside its detector: restored from the checkpoint
@@ -275,7 +280,7 @@ def test_a_run_stuck_inside_a_detector_comes_back_from_the_checkpoint(tmp_path: 
     assert late.finished.wait(10)
     steady.push_and_tick(4)
     hung.push_and_tick(4)
-    assert hung.runtime.detectors["default"] is not late
+    assert _wrapped(hung) is not late
     assert hung.saved_blobs() == steady.saved_blobs()
     assert hung.detector_arrays() == steady.detector_arrays()
 
@@ -290,12 +295,12 @@ def test_a_first_run_that_times_out_restores_fresh_and_holds_nothing_old(tmp_pat
     push(steady, 0)
     push(hung, 0)
     assert steady.runner.tick(now + 0.5).outcome == "ok"
-    late = hung.runtime.detectors["default"]
+    late = _wrapped(hung)
     assert hung.runner.tick(now + 0.5).outcome == "timeout"
     assert hung.saved_blobs() == {}  # never checkpointed
     steady.push_and_tick(1)
     hung.push_and_tick(1)  # still stuck: the detectors start fresh, the source re-reads from the start
-    assert hung.runtime.detectors["default"] is not late
+    assert _wrapped(hung) is not late
     old = weakref.ref(late.inner)
     release.set()
     assert late.finished.wait(10)
@@ -326,7 +331,7 @@ def test_a_run_abandoned_between_parts_keeps_what_it_finished(tmp_path: Path, mo
     push(steady, slow)
     push(hung, slow)
     expected = steady.runner.tick(now + 0.5).findings
-    kept = hung.runtime.detectors["default"]
+    kept = _wrapped(hung)
     assert hung.runner.tick(now + 0.5).outcome == "timeout"
     assert kept.hung.is_set()
     release.set()  # the late run finishes its 2nd part and stops: parts 3-5 stay untouched
@@ -336,7 +341,7 @@ def test_a_run_abandoned_between_parts_keeps_what_it_finished(tmp_path: Path, mo
     expected += steady.runner.tick(now + EVERY + 0.5).findings
     result = hung.runner.tick(now + EVERY + 0.5)
     assert result.outcome == "ok"
-    assert hung.runtime.detectors["default"] is kept  # the same instances: nothing restored, nothing copied
+    assert _wrapped(hung) is kept  # the same instances: nothing restored, nothing copied
     found = [(f.labels["i"], f.observed_at) for f in result.findings]
     assert len(set(found)) == len(found) and set(found) <= {(f.labels["i"], f.observed_at) for f in expected}
     per_series = {str(i): sum(1 for key, _ in found if key == str(i)) for i in range(SERIES)}
