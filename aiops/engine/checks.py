@@ -305,21 +305,26 @@ class CheckRunner:
         put back where a run without the abandoned one would be.
 
         Hung while collecting: only the source can have moved, and its state from before the run is at
-        hand. Abandoned while detecting but stopped between two parts of per-series detectors (it was slow,
-        not stuck: a first tick over thousands of new series): the detectors keep every series they
-        finished, the source is rewound, and the next run re-reads the same points, which those series
-        skip; the findings of the finished parts are reported by the next good tick. Otherwise (stuck inside
-        a detector, or a detector judged whole was touched) the detectors may be half-updated, so they come
+        hand. Abandoned while detecting but stopped between two parts of per-series detectors (slow, not
+        stuck: a first tick over thousands of new series): the detectors keep every series they finished,
+        the source is rewound, and the next run re-reads the same points, which those series skip; the
+        findings of the finished parts are reported by the next good tick. Otherwise (stuck inside a
+        detector, or a detector judged whole was touched) the detectors may be half-updated, so they come
         back from the last checkpoint (a series never checkpointed starts fresh, as it would have) and the
-        source re-reads from its cursor; that run gets twice the time, up to 8x, or it would time out the
-        same way forever (a run that kept its parts gets the same: it re-reads the rows of the abandoned run).
+        source re-reads from its cursor.
+
+        Unless the run was stuck collecting (its collection has not ended), the next run re-reads what this
+        one read and more, so it gets twice the time, up to 8x, or it would time out the same way forever.
         """
         late, self._late = self._late, None
-        keep = self._abandoned is Phase.DETECTING and late is not None and self._stopped_between_parts(late)
+        phase = self._abandoned
+        keep = phase is Phase.DETECTING and late is not None and self._stopped_between_parts(late)
+        if phase is Phase.DETECTING or (late is not None and self._ended(late)):
+            self._patience = min(8.0, self._patience * 2)
         rebuild = self.runtime.rebuild
         fresh = rebuild() if rebuild is not None else None
         before = CheckRuntime(self.runtime.config, self.runtime.source, dict(self.runtime.detectors))
-        if self._abandoned is Phase.COLLECTING or keep:
+        if phase is Phase.COLLECTING or keep:
             if fresh is not None:
                 self.runtime.source = fresh[0]
                 before.detectors = fresh[1]  # the detectors carry on: the fresh ones are not needed
@@ -327,7 +332,6 @@ class CheckRunner:
             if keep and late is not None:
                 self._carried.extend(late.progress.findings)
                 self._carried_errors.extend(late.progress.errors)
-                self._patience = min(8.0, self._patience * 2)  # slow, not stuck: it re-reads what it had
                 log.info(
                     "check source rewound after an abandoned run; its detectors keep what it finished",
                     check=self.name,
@@ -340,17 +344,20 @@ class CheckRunner:
                 self.runtime.source, self.runtime.detectors = fresh
             self.checkpointer.abandon()
             self._carried, self._carried_errors = [], []  # the restored detectors score those points again
-            self._patience = min(8.0, self._patience * 2)
             self.restore()
             log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
         if fresh is not None:
             before.stop()  # what was replaced (the late thread must not touch it any more anyway)
         self._abandoned, self._source_before = None, None
 
+    def _ended(self, late: _LateRun) -> bool:
+        """Whether the abandoned run has ended, waiting for it up to a quarter of the timeout."""
+        return late.done.wait(0.25 * self.runtime.config.effective_timeout)
+
     def _stopped_between_parts(self, late: _LateRun) -> bool:
         """Whether the abandoned run has ended between two parts of per-series detectors only (waiting for
         it up to a quarter of the timeout: it stops at the end of the part it is in)."""
-        if not late.done.wait(0.25 * self.runtime.config.effective_timeout):
+        if not self._ended(late):
             return False
         error = late.box.get("error")
         if error is not None and not isinstance(error, _Superseded):
