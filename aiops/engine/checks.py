@@ -95,11 +95,12 @@ class CheckRunner:
     """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts.
 
     A tick that overruns its timeout is abandoned for good: its generation is retired (the late thread
-    stops before its next detector and can never persist), and before the next tick the check gets fresh
-    plugin instances: hung while collecting, a source rewound to its state before that run (the detectors
-    were not touched); hung while detecting, source and detectors restored from the last committed
-    checkpoint, from which the source re-reads. Either way the next tick ends exactly where a run without
-    the hung call would have.
+    stops before its next detector or part and can never persist), and before the next tick the check gets
+    a fresh source: hung while collecting, rewound to its state before that run (the detectors were not
+    touched); stopped between two parts of per-series detectors, rewound too, the detectors keeping the
+    series they finished; stuck inside a detector, source and detectors restored from the last committed
+    checkpoint, from which the source re-reads (see :meth:`_recover`). Either way the next tick ends
+    exactly where a run without the hung call would have.
     """
 
     def __init__(self, runtime: CheckRuntime, store: Store, *, checkpoint_every: float = 60.0) -> None:
@@ -113,7 +114,7 @@ class CheckRunner:
         self._abandoned: Phase | None = None  # the phase an abandoned run was in
         self._late: _LateRun | None = None  # the abandoned run itself
         self._source_before: Any = None  # the source's state before the abandoned run
-        self._patience = 1.0  # timeout multiplier: doubled after a run abandoned while detecting
+        self._patience = 1.0  # timeout multiplier: doubled after an abandoned run that was slow, not stuck
         # findings and detector errors of the parts an abandoned run finished, reported by the next good tick
         self._carried: list[Finding] = []
         self._carried_errors: list[Finding] = []
