@@ -145,6 +145,7 @@ class SeriesDetector(Detector):
     params: SeriesDetectorParams
     name: ClassVar[str] = "series"
     kind: ClassVar[str] = "anomaly"
+    per_series: ClassVar[bool] = True  # one scorer per series, fed only points after its last timestamp
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -12,11 +12,14 @@ it reported (``aiops_check_ticks_skipped_total``), its peak RSS, the p99 latency
 (1 000 points per request, the pusher sending one point per series per interval), and, as the floor those
 latencies stand on, the p99 of ``GET /livez`` (answered on the event loop, no work at all) polled every
 100 ms at the same time: on a shared machine the OS's scheduling delays show up there too. Then the ingest
-p50, and ``load``: the machine's 1-minute load average over the run (what else the cores were doing).
+p50, ``load``: the machine's 1-minute load average over the run (what else the cores were doing), and
+``t/o``: the runs that timed out since the daemon started, the first ticks over new series included
+(``--timeout`` sets a shorter check timeout, to see what a timed-out tick costs).
 
 ``--tree DIR`` runs a second daemon from another source tree (e.g. ``git archive`` of an older commit
 unpacked in /tmp) at the same time as this tree's, each with its own pusher, for a before/after ratio
-measured under the same machine load.
+measured under the same machine load. ``AIOPS_SCALE_KEEP_LOGS=DIR`` copies each daemon's log (JSON lines) to
+``DIR/<scenario>-<detector>[-tree].log``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import requests
@@ -65,13 +70,14 @@ SCENARIOS = [
 ]
 
 
-def config(s: Scenario, detector: str, store: Path) -> str:
+def config(s: Scenario, detector: str, store: Path, timeout: float | None = None) -> str:
     det = "{type: threshold, above: 1000}" if detector == "threshold" else "{type: default}"
     lines = [f"store: {{url: 'sqlite:///{store}'}}", f"server: {{token: {TOKEN}}}", "checks:"]
     for c in range(s.checks):
         lines += [
             f"  - name: c{c}",
             f"    every: {s.every:g}s",
+            *([f"    timeout: {timeout:g}s"] if timeout is not None else []),
             f"    source: {{type: push, stream: s{c}}}",
             f"    detectors: [{det}]",
             "    policy: {}",
@@ -96,12 +102,16 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def scrape(url: str) -> tuple[float, float]:
-    """(check runs that ended ok, skipped runs), summed over checks."""
+def scrape(url: str) -> tuple[float, float, float]:
+    """(check runs that ended ok, skipped runs, runs that timed out), summed over checks."""
     text = requests.get(url + "/metrics", timeout=30).text
-    runs = sum(float(m) for m in re.findall(r'^aiops_check_runs_total\{[^}]*outcome="ok"[^}]*\} (\S+)$', text, re.M))
+
+    def runs(outcome: str) -> float:
+        pattern = rf'^aiops_check_runs_total\{{[^}}]*outcome="{outcome}"[^}}]*\}} (\S+)$'
+        return sum(float(m) for m in re.findall(pattern, text, re.M))
+
     skipped = sum(float(m) for m in re.findall(r"^aiops_check_ticks_skipped_total\{[^}]*\} (\S+)$", text, re.M))
-    return runs, skipped
+    return runs("ok"), skipped, runs("timeout")
 
 
 @dataclass
@@ -116,6 +126,7 @@ class Outcome:
     livez_p99_ms: float
     ingest_p50_ms: float
     load_avg: float  # the machine's 1-minute load average, averaged over the run (2 cores here)
+    timeouts: float  # runs that timed out since the daemon started (warm-up included: the first ticks)
 
 
 def _quiet_moment(s: Scenario, not_before: float) -> float:
@@ -130,11 +141,13 @@ def _quiet_moment(s: Scenario, not_before: float) -> float:
     return not_before + (epoch_at - epoch_not_before)
 
 
-def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path | None = None) -> Outcome:
+def run(
+    s: Scenario, detector: str, duration: float, workdir: Path, tree: Path | None = None, timeout: float | None = None
+) -> Outcome:
     workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / f"{s.name}-{detector}.db"
     cfg = workdir / f"{s.name}-{detector}.yaml"
-    cfg.write_text(config(s, detector, store))
+    cfg.write_text(config(s, detector, store, timeout))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / f"{s.name}-{detector}.log").open("wb")
@@ -184,10 +197,10 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
                 slot = time.monotonic()
                 now = time.time()
                 for body in bodies:
-                    for point in body["points"]:
+                    for point in body.points:
                         point["timestamp"] = now
                     t0 = time.perf_counter()
-                    r = session.post(url + "/api/v1/ingest", json=body, timeout=60)
+                    r = session.post(url + "/api/v1/ingest", json=body.json(), timeout=60)
                     latencies.append(time.perf_counter() - t0)
                     r.raise_for_status()
                 stop.wait(max(0.0, s.every - (time.monotonic() - slot)))
@@ -204,7 +217,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         time.sleep(max(0.0, measure_at - time.monotonic()))
         base = scrape(url)
         time.sleep(max(0.0, measure_at + slots * s.every - time.monotonic()))
-        runs, skipped = scrape(url)
+        runs, skipped, timeouts = scrape(url)
         expected = s.checks * slots
         stop.set()
         threads[1].join(60)
@@ -220,6 +233,7 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
             livez_p99_ms=1000 * float(np.percentile(probes[len(probes) // 10 :], 99)),
             ingest_p50_ms=1000 * float(np.percentile(steady, 50)),
             load_avg=float(np.mean(loads)) if loads else 0.0,
+            timeouts=timeouts,
         )
     finally:
         proc.terminate()
@@ -228,11 +242,27 @@ def run(s: Scenario, detector: str, duration: float, workdir: Path, tree: Path |
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        keep = os.environ.get("AIOPS_SCALE_KEEP_LOGS")  # a directory: the daemon's log is copied there
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            suffix = "-tree" if tree is not None else ""
+            shutil.copy(workdir / f"{s.name}-{detector}.log", Path(keep) / f"{s.name}-{detector}{suffix}.log")
 
 
-def _bodies(s: Scenario) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Body:
+    """One POST body: its stream and points (the pusher stamps each point's time before sending)."""
+
+    stream: str
+    points: list[dict[str, Any]]
+
+    def json(self) -> dict[str, Any]:
+        return {"stream": self.stream, "points": self.points}
+
+
+def _bodies(s: Scenario) -> list[Body]:
     """The POST bodies of one interval: one point per series, at most CHUNK points per request."""
-    bodies: list[dict[str, object]] = []
+    bodies: list[Body] = []
     rng = np.random.default_rng(0)
     for c in range(s.checks):
         points = [
@@ -240,7 +270,7 @@ def _bodies(s: Scenario) -> list[dict[str, object]]:
             for i in range(s.series)
         ]
         for k in range(0, len(points), CHUNK):
-            bodies.append({"stream": f"s{c}", "points": points[k : k + CHUNK]})
+            bodies.append(Body(f"s{c}", points[k : k + CHUNK]))
     return bodies
 
 
@@ -251,6 +281,12 @@ def main() -> None:
     parser.add_argument("--no-control", action="store_true", help="skip the threshold control runs")
     parser.add_argument("--tree", type=Path, help="also run the daemon from this source tree (before/after)")
     parser.add_argument("--detectors", default="threshold,default", help="comma-separated (default: both)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="each check's timeout in seconds (default: the check's interval): a shorter one makes the first "
+        "ticks over many new series overrun it, to see what a timed-out tick costs",
+    )
     parser.add_argument(
         "--replicas",
         type=scale_replicas.parse_counts,
@@ -272,7 +308,7 @@ def main() -> None:
         return
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     print(f"duration {args.duration:g}s per run; python {sys.version.split()[0]}; cpus {os.cpu_count()}")
-    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99", "p50 ms", "load")
+    heads = ("ready s", "ran", "skipped", "RSS MB", "p99 ms", "max ms", "livez99", "p50 ms", "load", "t/o")
     print(f"{'scenario':<20}{'detector':<11}" + "".join(f"{h:>8}" for h in heads))
     detectors = ["default"] if args.no_control else args.detectors.split(",")
     with tempfile.TemporaryDirectory(prefix="aiops-scale-") as tmp:
@@ -283,7 +319,7 @@ def main() -> None:
                 # With --tree both daemons run at the same time, so they see the same machine load.
                 with ThreadPoolExecutor(len(runs)) as pool:
                     futures = [
-                        pool.submit(run, s, detector, args.duration, Path(tmp) / (label or "this"), tree)
+                        pool.submit(run, s, detector, args.duration, Path(tmp) / (label or "this"), tree, args.timeout)
                         for label, tree in runs
                     ]
                 for (label, _), future in zip(runs, futures, strict=True):
@@ -292,7 +328,7 @@ def main() -> None:
                     print(
                         f"{s.name:<20}{detector + label:<11}{o.ready_s:>8.2f}{o.ran_share:>8.1%}{o.skipped:>8.0f}"
                         f"{o.rss_peak_mb:>8.0f}{o.ingest_p99_ms:>8.1f}{o.ingest_max_ms:>8.1f}{o.livez_p99_ms:>8.1f}"
-                        f"{o.ingest_p50_ms:>8.1f}{o.load_avg:>8.1f}",
+                        f"{o.ingest_p50_ms:>8.1f}{o.load_avg:>8.1f}{o.timeouts:>8.0f}",
                         flush=True,
                     )
                 if args.tree:

@@ -151,10 +151,11 @@ def _scrape(url: str) -> tuple[float, float, float, float, float]:
 
 
 def tree_path(tree: Path | None) -> dict[str, str]:
-    """PYTHONPATH that makes a daemon import aiops (and the bundled plugin packages) from ``tree``."""
+    """PYTHONPATH that makes a daemon import aiops and the bundled plugin packages (``detectors/``,
+    ``remediations/``: the directories holding an ``aiops_*`` package) from ``tree``."""
     if tree is None:
         return {}
-    parts = [tree, *(p.parent for p in sorted(tree.glob("*/pyproject.toml")))]
+    parts = [tree, *sorted({p.parent.parent for p in tree.glob("*/aiops_*/__init__.py")})]
     return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
 
 

@@ -4,13 +4,19 @@ A stuck source must not stall the daemon: the collection runs in a worker thread
 check's timeout the tick is abandoned (its late result discarded, its state never saved, its plugins
 replaced and put back where they would be without it), a ``check_timeout`` finding is returned, and the next
 tick runs as scheduled.
+
+A per-series detector is handed a big frame :data:`PART` series at a time, and an abandoned run stops
+between two parts: what it finished is kept (the source is rewound and the detectors skip the points they
+have seen), so a first tick over 10 000 new series that overruns its timeout loses one part of work, not
+all of it, and the next tick does not start the whole warm-up again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -29,6 +35,9 @@ from aiops.types import Finding, Frame, Severity
 
 log = structlog.get_logger("aiops.check")
 COLLECTORS = SpareThreads()  # the threads collections run on, so that a hung source can be abandoned
+# Series a per-series detector is handed at once. Small enough that an abandoned run stops soon (500
+# ``default`` series take ~10-30 ms of CPU) and loses little; big enough that the per-call cost is noise.
+PART = 500
 
 
 @dataclass
@@ -55,18 +64,43 @@ class Phase(Enum):
 
 
 class _Superseded(Exception):
-    """Raised inside an abandoned run so that it stops before touching another detector."""
+    """Raised inside an abandoned run so that it stops before touching another detector or part."""
+
+
+@dataclass
+class _Progress:
+    """How far a run's detection got: what the next tick needs when the run is abandoned.
+
+    ``touched`` are the detectors handed (part of) the frame, ``findings`` and ``errors`` those of the
+    parts finished; ``between_parts`` is False while a part is being evaluated (and stays False if the run
+    died inside one), so only a run that stopped between two parts can keep what it did.
+    """
+
+    touched: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[Finding] = field(default_factory=list)
+    between_parts: bool = True
+
+
+@dataclass
+class _LateRun:
+    """An abandoned run, as the next tick finds it: done yet, and how far it got."""
+
+    done: threading.Lock  # released when the run has ended
+    box: dict[str, Any]
+    progress: _Progress
 
 
 class CheckRunner:
     """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts.
 
     A tick that overruns its timeout is abandoned for good: its generation is retired (the late thread
-    stops before its next detector and can never persist), and before the next tick the check gets fresh
-    plugin instances: hung while collecting, a source rewound to its state before that run (the detectors
-    were not touched); hung while detecting, source and detectors restored from the last committed
-    checkpoint, from which the source re-reads. Either way the next tick ends exactly where a run without
-    the hung call would have.
+    stops before its next detector or part and can never persist), and before the next tick the check gets
+    a fresh source: hung while collecting, rewound to its state before that run (the detectors were not
+    touched); stopped between two parts of per-series detectors, rewound too, the detectors keeping the
+    series they finished; stuck inside a detector, source and detectors restored from the last committed
+    checkpoint, from which the source re-reads (see :meth:`_recover`). Either way the next tick ends
+    exactly where a run without the hung call would have.
     """
 
     def __init__(self, runtime: CheckRuntime, store: Store, *, checkpoint_every: float = 60.0) -> None:
@@ -78,8 +112,12 @@ class CheckRunner:
         self._since: float | None = None
         self._restored = False
         self._abandoned: Phase | None = None  # the phase an abandoned run was in
+        self._late: _LateRun | None = None  # the abandoned run itself
         self._source_before: Any = None  # the source's state before the abandoned run
-        self._patience = 1.0  # timeout multiplier: doubled after a run abandoned while detecting
+        self._patience = 1.0  # timeout multiplier: doubled after an abandoned run that was slow, not stuck
+        # findings and detector errors of the parts an abandoned run finished, reported by the next good tick
+        self._carried: list[Finding] = []
+        self._carried_errors: list[Finding] = []
         self.checkpointer = Checkpointer(
             self.name,
             store,
@@ -130,7 +168,8 @@ class CheckRunner:
             if rebuild is not None and self._restored:
                 self.runtime.source, self.runtime.detectors = rebuild()
             self.checkpointer.abandon()
-            self._abandoned, self._source_before, self._patience = None, None, 1.0
+            self._abandoned, self._late, self._source_before, self._patience = None, None, None, 1.0
+            self._carried, self._carried_errors = [], []
             self._restored = False
 
     def tick(self, now: float) -> CheckResult:
@@ -152,7 +191,8 @@ class CheckRunner:
         timeout = self.runtime.config.effective_timeout * self._patience
         source, detectors = self.runtime.source, self.runtime.detectors  # the abandoned run keeps these
         source_before = source.state_dict()
-        box: dict[str, Any] = {"phase": Phase.COLLECTING}
+        progress = _Progress()
+        box: dict[str, Any] = {"phase": Phase.COLLECTING, "progress": progress}
         # held until the work ends: a bare lock is the cheapest signal between two threads (an Event is a
         # Condition, several Python-level locks and lists per wait and per set, on every tick)
         done = threading.Lock()
@@ -172,7 +212,7 @@ class CheckRunner:
             with self._lock:
                 self._generation += 1  # the late run is retired: it stops at its next step
                 phase = box["phase"]  # read under the lock the worker takes to start detecting
-            self._abandon(phase, source_before)
+            self._abandon(phase, source_before, _LateRun(done, box, progress))
             return CheckResult(
                 check=self.name,
                 outcome="timeout",
@@ -204,7 +244,7 @@ class CheckRunner:
             source, detectors = self.runtime.source, self.runtime.detectors
             try:
                 frame, findings, errors = self._collect_and_detect(
-                    now, source, detectors, generation, {"phase": Phase.COLLECTING}
+                    now, source, detectors, generation, {"phase": Phase.COLLECTING, "progress": _Progress()}
                 )
             except Exception as exc:
                 return self._error_result(exc, now, time.monotonic() - started)
@@ -223,7 +263,9 @@ class CheckRunner:
         """A completed run: move the cursor, checkpoint when due, and say what the tick saw."""
         self._since = now
         self._patience = 1.0
-        problems = [*frame.problems, *detector_errors]
+        findings = [*self._carried, *findings]
+        problems = [*frame.problems, *self._carried_errors, *detector_errors]
+        self._carried, self._carried_errors = [], []
         try:
             self.checkpointer.tick(now, self.cursor(), detectors)
         except AiopsError as exc:
@@ -258,44 +300,80 @@ class CheckRunner:
         finally:
             self._tick_lock.release()
 
-    def _abandon(self, phase: Phase, source_before: Any) -> None:
-        """Note what the abandoned run may have changed, for :meth:`_recover` before the next tick.
-
-        Hung while collecting: only the source can have moved, and its state from before the run is at
-        hand. Hung while detecting: the detectors may be half-updated, so they come back from the last
-        checkpoint and the source re-reads from its cursor; such a run was slow rather than stuck on I/O
-        (a first tick over thousands of new series), so the catch-up run gets twice the time, up to 8x,
-        or it would time out the same way forever.
-        """
-        self._abandoned = phase
-        if phase is Phase.COLLECTING:
-            self._source_before = source_before
-        else:
-            self._source_before = None
-            self._patience = min(8.0, self._patience * 2)
+    def _abandon(self, phase: Phase, source_before: Any, late: _LateRun) -> None:
+        """Note what the abandoned run may have changed, for :meth:`_recover` before the next tick."""
+        self._abandoned, self._source_before, self._late = phase, source_before, late
 
     def _recover(self) -> None:
         """After an abandoned run: fresh plugin instances (the late thread may still hold the old ones),
-        put back where a run without the abandoned one would be."""
+        put back where a run without the abandoned one would be.
+
+        Hung while collecting: only the source can have moved, and its state from before the run is at
+        hand. Abandoned while detecting but stopped between two parts of per-series detectors (slow, not
+        stuck: a first tick over thousands of new series): the detectors keep every series they finished,
+        the source is rewound, and the next run re-reads the same points, which those series skip; the
+        findings of the finished parts are reported by the next good tick. Otherwise (stuck inside a
+        detector, or a detector judged whole was touched) the detectors may be half-updated, so they come
+        back from the last checkpoint (a series never checkpointed starts fresh, as it would have) and the
+        source re-reads from its cursor.
+
+        Unless the run was stuck collecting (its collection has not ended), the next run re-reads what this
+        one read and more, so it gets twice the time, up to 8x, or it would time out the same way forever.
+        """
+        late, self._late = self._late, None
+        phase = self._abandoned
+        keep = phase is Phase.DETECTING and late is not None and self._stopped_between_parts(late)
+        if phase is Phase.DETECTING or (late is not None and self._ended(late)):
+            self._patience = min(8.0, self._patience * 2)
         rebuild = self.runtime.rebuild
         fresh = rebuild() if rebuild is not None else None
         before = CheckRuntime(self.runtime.config, self.runtime.source, dict(self.runtime.detectors))
-        if self._abandoned is Phase.COLLECTING:
+        if phase is Phase.COLLECTING or keep:
             if fresh is not None:
                 self.runtime.source = fresh[0]
                 before.detectors = fresh[1]  # the detectors carry on: the fresh ones are not needed
-            if self._source_before is not None:
-                self.runtime.source.load_state_dict(self._source_before)
-            log.info("check source rewound after an abandoned run", check=self.name)
+            self.runtime.source.load_state_dict(self._source_before)
+            if keep and late is not None:
+                self._carried.extend(late.progress.findings)
+                self._carried_errors.extend(late.progress.errors)
+                log.info(
+                    "check source rewound after an abandoned run; its detectors keep what it finished",
+                    check=self.name,
+                    detectors=late.progress.touched,
+                )
+            else:
+                log.info("check source rewound after an abandoned run", check=self.name)
         else:
             if fresh is not None:
                 self.runtime.source, self.runtime.detectors = fresh
             self.checkpointer.abandon()
+            self._carried, self._carried_errors = [], []  # the restored detectors score those points again
             self.restore()
             log.info("check restored from its last checkpoint after an abandoned run", check=self.name)
         if fresh is not None:
             before.stop()  # what was replaced (the late thread must not touch it any more anyway)
         self._abandoned, self._source_before = None, None
+
+    def _ended(self, late: _LateRun) -> bool:
+        """Whether the abandoned run has ended, waiting for it up to a quarter of the timeout."""
+        if not late.done.acquire(timeout=0.25 * self.runtime.config.effective_timeout):
+            return False
+        late.done.release()  # left released: a later look finds the run ended too
+        return True
+
+    def _stopped_between_parts(self, late: _LateRun) -> bool:
+        """Whether the abandoned run has ended between two parts of per-series detectors only (waiting for
+        it up to a quarter of the timeout: it stops at the end of the part it is in)."""
+        if not self._ended(late):
+            return False
+        error = late.box.get("error")
+        if error is not None and not isinstance(error, _Superseded):
+            return False
+        progress = late.progress
+        detectors = self.runtime.detectors
+        return progress.between_parts and all(
+            key in detectors and detectors[key].per_series for key in progress.touched
+        )
 
     def _current(self, generation: int) -> bool:
         with self._lock:
@@ -309,18 +387,24 @@ class CheckRunner:
             if generation != self._generation:
                 raise _Superseded(self.name)  # abandoned while collecting: the detectors stay untouched
             box["phase"] = Phase.DETECTING
-        findings: list[Finding] = []
-        errors: list[Finding] = []
+        progress: _Progress = box["progress"]
         if frame.empty:
-            return frame, findings, errors
+            return frame, progress.findings, progress.errors
         for key, det in detectors.items():
-            if not self._current(generation):
-                raise _Superseded(self.name)
-            try:
-                findings.extend(det.evaluate(frame))
-            except AiopsError as exc:
-                errors.append(self._detector_failed(key, exc, now))
-        return frame, findings, errors
+            for part in _parts(frame, det):
+                if not self._current(generation):
+                    raise _Superseded(self.name)
+                if key not in progress.touched:
+                    progress.touched.append(key)
+                progress.between_parts = False
+                try:
+                    progress.findings.extend(det.evaluate(part))
+                except AiopsError as exc:
+                    progress.errors.append(self._detector_failed(key, exc, now))
+                    progress.between_parts = True
+                    break  # one error per detector and tick, as when it was handed the whole frame
+                progress.between_parts = True
+        return frame, progress.findings, progress.errors
 
     def _state_not_saved(self, exc: Exception, now: float) -> Finding:
         summary = f"check {self.name}: detector state not saved: {exc}"
@@ -359,6 +443,17 @@ class CheckRunner:
                 )
             ],
         )
+
+
+def _parts(frame: Frame, detector: Detector) -> Iterator[Frame]:
+    """The frame as a per-series detector is handed it: :data:`PART` series at a time (the table rows
+    with the first part only, so none is seen twice); any other detector gets it whole."""
+    if not detector.per_series or len(frame.series) <= PART:
+        yield frame
+        return
+    for start in range(0, len(frame.series), PART):
+        rows = frame.rows if start == 0 else ()
+        yield dataclasses.replace(frame, series=frame.series[start : start + PART], rows=rows)
 
 
 def current_values(frame: Frame, limit: int = 50) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from aiops.plugins.base import Plugin
 from aiops.types import Finding, Frame
@@ -16,6 +16,12 @@ class Detector(Plugin):
     A detector that keeps one state per series (the streaming metric detectors) may also declare the
     per-series checkpoint hooks, so the daemon saves only the series that changed since the last save.
     """
+
+    # True when :meth:`evaluate` judges each series of a frame on its own and never feeds a series a point
+    # at or before the last one it was fed (the per-series metric detectors): the engine may then hand it a
+    # big frame a part at a time (an abandoned run stops between parts, leaving every series either fed or
+    # untouched), and re-deliver points it has already seen.
+    per_series: ClassVar[bool] = False
 
     @abstractmethod
     def evaluate(self, frame: Frame) -> list[Finding]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -87,20 +87,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The labels of a pushed point or event, checked by pydantic-core itself (a number is taken as its text,
+# as ``str`` writes it): a Python validator here ran for every point of every batch, about half the
+# validation time of a 1 000-point request.
+LabelName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_NAME)]
+LabelValue = Annotated[str, Field(coerce_numbers_to_str=True, max_length=MAX_LABEL_VALUE)]
+
+
 class IngestPoint(_Strict):
     """One metric point: a name, a value (null marks a gap) and optionally a time and labels."""
 
     name: str = Field(min_length=1, max_length=MAX_NAME, description="metric name")
     value: float | None = Field(description="the value; null reports a gap")
     timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
-    labels: dict[str, Any] = Field(
-        default_factory=dict, description="string labels of the series", json_schema_extra={"maxProperties": MAX_LABELS}
+    labels: dict[LabelName, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS, description="string labels of the series"
     )
-
-    @field_validator("labels")
-    @classmethod
-    def _check_labels(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _labels(value)
 
 
 class IngestEvent(_Strict):
@@ -108,15 +110,10 @@ class IngestEvent(_Strict):
 
     type: str = Field(min_length=1, max_length=MAX_NAME, description="what happened, e.g. job_finished")
     timestamp: float | str | None = Field(None, description="epoch seconds or ISO 8601; default: arrival time")
-    labels: dict[str, Any] = Field(
-        default_factory=dict, description="string labels", json_schema_extra={"maxProperties": MAX_LABELS}
+    labels: dict[LabelName, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS, description="string labels"
     )
     data: dict[str, Any] = Field(default_factory=dict, description="any JSON object")
-
-    @field_validator("labels")
-    @classmethod
-    def _check_labels(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _labels(value)
 
 
 class IngestRequest(_Strict):

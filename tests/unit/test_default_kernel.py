@@ -229,3 +229,20 @@ def test_sorted_value_memory_stays_the_sorted_ring() -> None:
             count = int(scorer.st[kernel.S_VCOUNT])
             held = scorer.st[ring : ring + count]
             assert scorer.st[ring + vmem : ring + vmem + count].tolist() == sorted(held.tolist())
+
+
+def test_a_new_series_is_a_fresh_scorer_on_its_own_row() -> None:
+    """New series are copies of one template (the scorer is not built anew per series): each must be, bit
+    for bit, what a newly built scorer is, on its own row, and feeding one leaves the others as they were."""
+    det = DefaultDetector(**SMALL)
+    det.evaluate(
+        Frame(source="t", collected_at=1.0, series=tuple(Series("m", (), (), {"id": str(s)}) for s in range(3)))
+    )
+    scorers = [det._scorers[f'm{{id="{s}"}}'] for s in range(3)]
+    fresh = DefaultScorer(DefaultParams(**SMALL))
+    assert [s.row for s in scorers] == [0, 1, 2]
+    assert all(s.st.tobytes() == fresh.st.tobytes() and s.names == fresh.names for s in scorers)
+    det.evaluate(Frame(source="t", collected_at=2.0, series=(Series("m", (60.0,), (5.0,), {"id": "1"}),)))
+    assert scorers[1].st.tobytes() != fresh.st.tobytes()
+    assert scorers[0].st.tobytes() == scorers[2].st.tobytes() == fresh.st.tobytes()
+    assert det._fresh is not None and det._fresh.template.st.tobytes() == fresh.st.tobytes()  # never fed

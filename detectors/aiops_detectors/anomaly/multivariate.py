@@ -139,6 +139,7 @@ class MultivariateDetector(SeriesDetector):
     Params = MultivariateParams
     name = "multivariate"
     params: MultivariateParams
+    per_series = False  # a group's series are judged together
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
