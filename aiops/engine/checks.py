@@ -90,6 +90,13 @@ class _LateRun:
     box: dict[str, Any]
     progress: _Progress
 
+    def wait(self, timeout: float) -> bool:
+        """Whether the run has ended, waiting up to ``timeout`` seconds for it."""
+        if not self.done.acquire(timeout=timeout):
+            return False
+        self.done.release()  # left released: a later look finds the run ended too
+        return True
+
 
 class CheckRunner:
     """Runs ticks of one check; keeps ``since`` and detector/source state in the store across restarts.
@@ -356,10 +363,7 @@ class CheckRunner:
 
     def _ended(self, late: _LateRun) -> bool:
         """Whether the abandoned run has ended, waiting for it up to a quarter of the timeout."""
-        if not late.done.acquire(timeout=0.25 * self.runtime.config.effective_timeout):
-            return False
-        late.done.release()  # left released: a later look finds the run ended too
-        return True
+        return late.wait(0.25 * self.runtime.config.effective_timeout)
 
     def _stopped_between_parts(self, late: _LateRun) -> bool:
         """Whether the abandoned run has ended between two parts of per-series detectors only (waiting for

@@ -336,7 +336,7 @@ def test_a_run_abandoned_between_parts_keeps_what_it_finished(tmp_path: Path, mo
     assert kept.hung.is_set()
     release.set()  # the late run finishes its 2nd part and stops: parts 3-5 stay untouched
     late = hung.runner._late  # wait until it has stopped, not only left the hung part (a loaded machine)
-    assert kept.finished.wait(10) and late is not None and late.done.wait(10)
+    assert kept.finished.wait(10) and late is not None and late.wait(10)
     push(steady, slow + 1)
     push(hung, slow + 1)
     expected += steady.runner.tick(now + EVERY + 0.5).findings
