@@ -22,6 +22,7 @@ import click
 from aiops import plugins
 from aiops.errors import AiopsError, InvalidParams
 from aiops.plugins import PluginContext
+from aiops.table_format import table_format
 
 
 class _Fail(Exception):
@@ -41,19 +42,6 @@ def _serial_parsing() -> contextlib.AbstractContextManager[Any]:
     return serial
 
 
-def _table_format(path: str) -> str:
-    """``parquet``, ``jsonl`` or ``csv`` from the file name (a compression suffix is looked through)."""
-    lower = path.lower()
-    for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        if lower.endswith(suffix):
-            lower = lower[: -len(suffix)]
-    if lower.endswith((".parquet", ".pq")):
-        return "parquet"
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    return "csv"
-
-
 def _import_pandas_without_pyarrow(detector: str, paths: Sequence[str]) -> None:
     """Import pandas with pyarrow hidden when nothing in this call needs it.
 
@@ -70,7 +58,7 @@ def _import_pandas_without_pyarrow(detector: str, paths: Sequence[str]) -> None:
     ours = entry is not None and entry.value.startswith("aiops_detectors.drift.")
     if not ours or "pandas" in sys.modules or "pyarrow" in sys.modules:
         return
-    if any(_table_format(p) == "parquet" for p in paths):
+    if any(table_format(p) == "parquet" for p in paths):
         return
     sys.modules["pyarrow"] = None  # type: ignore[assignment]  # an import of it now raises ImportError
     try:
@@ -111,7 +99,7 @@ def _read(path: str) -> Any:
     """Read CSV, JSON Lines or Parquet by extension (pandas imported lazily to keep ``aiops --help`` fast)."""
     import pandas as pd
 
-    fmt = _table_format(path)
+    fmt = table_format(path)
     if not os.path.exists(path):
         raise _Fail(f"{path}: no such file")
     try:

@@ -62,6 +62,7 @@ PUBLIC = frozenset(
         "aiops.pushed",  # pushed telemetry rows and the read view of them a source is given
         "aiops.events",  # another store's pushed telemetry, read-only (a push source's store_url)
         "aiops.config.environment",  # values a config names in the environment (``*_env``, ${VAR})
+        "aiops.table_format",  # a table file's format from its name (drift detectors and `aiops drift`)
     }
 )
 

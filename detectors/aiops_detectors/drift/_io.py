@@ -14,20 +14,9 @@ import numpy as np
 import pandas as pd
 
 from aiops.errors import DetectorError
+from aiops.table_format import table_format
 
 _CHUNK = 100_000
-
-
-def _format(path: str) -> str:
-    lower = path.lower()
-    for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        if lower.endswith(suffix):
-            lower = lower[: -len(suffix)]
-    if lower.endswith((".parquet", ".pq")):
-        return "parquet"
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    return "csv"
 
 
 def reservoir_sample(chunks: Iterable[pd.DataFrame], k: int, seed: int = 0) -> pd.DataFrame:
@@ -81,7 +70,7 @@ def read_table(path: str | os.PathLike[str], *, max_rows: int | None = None, see
     p = os.fspath(path)
     if not os.path.exists(p):
         raise DetectorError(f"table {p!r} does not exist")
-    fmt = _format(p)
+    fmt = table_format(p)
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(p)
