@@ -14,9 +14,8 @@ happen (a dict increment on the scheduler's thread) and become at most one sight
 
 Why skips with a worker free are not reported here: the scheduler's own thread was late (a starved host, a
 paused process), which no replica or worker count fixes; they are counted in ``aiops_check_ticks_skipped_total``
-and in the log's summary line like every skip. A replica whose scheduler has at least as many workers as it
-has jobs (up to 11 checks with the default 16 workers) never has a run waiting for a worker, so it never opens
-this incident.
+and in the log's summary line like every skip. A replica with at least as many check workers as checks (up to
+16 checks with the default 16 workers) never has a run waiting for a worker, so it never opens this incident.
 """
 
 from __future__ import annotations
