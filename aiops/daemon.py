@@ -60,6 +60,7 @@ from aiops.errors import AiopsError, ConfigError, LeaseLost
 from aiops.feedback import Feedback, FeedbackFacade
 from aiops.feedback_metrics import FeedbackCollector
 from aiops.logs import add_secrets
+from aiops.long_lived_objects import freeze_start_up_objects, refreeze_after_reload, thaw
 from aiops.plugins import PluginContext
 from aiops.sdnotify import notify
 from aiops.series_history import RecordingSource, SeriesHistory
@@ -104,7 +105,9 @@ class Daemon(FeedbackFacade):
         self.workers = config.settings.workers
         # a connection for each check worker and housekeeping job, the lease round's thread and a few API requests
         self.store = Store(
-            _store_url(config), connections=self.workers + HOUSEKEEPING_JOBS + STORE_CONNECTIONS_SPARE
+            _store_url(config),
+            connections=self.workers + HOUSEKEEPING_JOBS + STORE_CONNECTIONS_SPARE,
+            background_wal_checkpoints=True,
         )
         self.store.migrate()
         self.membership = Membership.join(self.store, self.owner, self.listen)  # SQLite: refuses a second daemon
@@ -255,6 +258,7 @@ class Daemon(FeedbackFacade):
         self._server = ApiServer(self, self.registry, self.listen, token, ui_read_token(self.config.settings))
         self._server.start()  # returns once the listener accepts connections
         notify("READY=1", self.notify_socket)  # Type=notify units wait for this: scheduling and the API are both up now
+        freeze_start_up_objects()  # out of the collector's full passes: they paused every request and tick
         host, port = self._server.address
         log.info(
             "aiops started",
@@ -374,6 +378,7 @@ class Daemon(FeedbackFacade):
         self._http.close()
         self.membership.leave()
         self.store.close()
+        thaw()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
 
     def _flush_checkpoints(self, deadline: float | None) -> None:
@@ -569,6 +574,7 @@ class Daemon(FeedbackFacade):
         try:
             return self._reload()
         finally:
+            refreeze_after_reload()  # after _reload's frame is gone, so the replaced runtime is not kept frozen
             notify("READY=1", self.notify_socket)
 
     def _reload(self) -> tuple[bool, str]:

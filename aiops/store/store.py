@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -47,12 +48,15 @@ from aiops.store.records import (
     Transition,
     column_names,
 )
+from aiops.store.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
 from aiops.store.write_priority import WritePriority
 from aiops.types import ActionState, IncidentState, json_safe
 
 R = TypeVar("R")  # a typed record read from a row
 
 Row = dict[str, Any]
+#: SQLite's own default: a commit that grows the WAL past this many pages checkpoints it.
+DEFAULT_AUTOCHECKPOINT_PAGES: Final = 1000
 POOL_SIZE = 5  # connections kept open on a server database (SQLAlchemy's default); the daemon asks for more
 OPEN_STATES = [s.value for s in IncidentState if s.is_open]
 
@@ -99,13 +103,19 @@ def _normalise_url(url: str) -> str:
 class Store:
     """One handle on the database; thread-safe (a connection per transaction from the pool)."""
 
-    def __init__(self, url: str, *, connections: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, connections: int = POOL_SIZE, background_wal_checkpoints: bool = False) -> None:
+        """``background_wal_checkpoints``: a SQLite file's WAL is checkpointed by a thread of this store's
+        (:mod:`aiops.store.wal_checkpoints`), not by whichever commit fills it; for the long-running daemon."""
         self.url = _normalise_url(url)
         kwargs: dict[str, Any] = {"future": True}
+        self._wal_checkpoints: WalCheckpoints | None = None
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:" and not path.startswith("file:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                database = sa.make_url(self.url).database
+                if background_wal_checkpoints and database:
+                    self._wal_checkpoints = WalCheckpoints(database)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
@@ -120,7 +130,8 @@ class Store:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot open store {self.redacted_url}: {exc}", recoverable=False) from exc
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            autocheckpoint = BACKSTOP_PAGES if self._wal_checkpoints is not None else DEFAULT_AUTOCHECKPOINT_PAGES
+            sa.event.listen(self.engine, "connect", partial(_sqlite_pragmas, autocheckpoint=autocheckpoint))
             sa.event.listen(self.engine, "handle_error", _discard_broken_sqlite_connection)
         self._write_priority = WritePriority()  # ingest before checkpoint slices, for the write lock
         # The connection of the unit of work open in this thread (contextvars are per thread).
@@ -131,6 +142,8 @@ class Store:
         self._fence: contextvars.ContextVar[Fence | None] = contextvars.ContextVar(
             f"aiops_store_fence_{id(self)}", default=None
         )
+        if self._wal_checkpoints is not None:
+            self._wal_checkpoints.start()
 
     @property
     def redacted_url(self) -> str:
@@ -245,6 +258,8 @@ class Store:
         return None
 
     def close(self) -> None:
+        if self._wal_checkpoints is not None:
+            self._wal_checkpoints.stop()
         self.engine.dispose()
 
     # -- meta flags ------------------------------------------------------------------------------------
@@ -1057,7 +1072,7 @@ def _discard_broken_sqlite_connection(ctx: sa.engine.ExceptionContext) -> None:
         ctx.is_disconnect = True
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, autocheckpoint: int) -> None:
     import sqlite3
     import time
 
@@ -1074,6 +1089,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
                 raise
             time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
