@@ -511,11 +511,21 @@ class TabularDrift(DriftDetector):
         values = _matrix_columns(current, self.mv_columns_) if src is None else src
         n = len(current)
         d2 = np.empty(n)
+        # one block-sized scratch, written in place: the same arithmetic as _mahalanobis, without ~6 fresh
+        # arrays per block (a fresh array's pages cost more to touch than the arithmetic on them)
+        buf = np.empty((min(n, _MV_CHUNK), len(values)))
         for start in range(0, n, _MV_CHUNK):
-            x = _rows(values, slice(start, start + _MV_CHUNK), n)
+            end = min(start + _MV_CHUNK, n)
+            x = buf[: end - start]  # C-ordered rows, as the product below has always been given them
+            np.stack([v[start:end] for v in values], axis=1, out=x)
             if np.isnan(x).any():
                 x = np.where(np.isnan(x), self.mv_fill_, x)
-            d2[start : start + _MV_CHUNK] = self._mahalanobis((x - self.mv_mean_) / self.mv_scale_)
+            np.subtract(x, self.mv_mean_, out=x)
+            np.divide(x, self.mv_scale_, out=x)
+            np.subtract(x, self.mv_center_, out=x)
+            prod = x @ self.mv_precision_
+            np.multiply(prod, x, out=prod)
+            np.sum(prod, axis=1, out=d2[start:end])
         return d2
 
     # ---- test --------------------------------------------------------------------------------------------
