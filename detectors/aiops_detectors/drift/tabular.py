@@ -187,18 +187,20 @@ class _Block:
         cols = [c for c in columns if c in frame.columns and _plain_numeric(frame[c])]
         if not cols:
             return None
-        values: list[np.ndarray] = []
+        values = [frame[c].to_numpy(dtype=float, na_value=np.nan) for c in cols]  # float64: its own array
         n_finite = np.full(len(cols), len(frame))
         srt = np.empty((len(cols), len(frame)))  # a copy: the caller's frame is never sorted in place
-        for j, c in enumerate(cols):
-            v = frame[c].to_numpy(dtype=float, na_value=np.nan)  # a float64 column: its own array
-            finite = np.isfinite(v)
-            if not finite.all():
-                v = np.where(finite, v, np.nan)
-                n_finite[j] = int(finite.sum())
-            values.append(v)
+        for j, v in enumerate(values):
             srt[j] = v
         srt.sort(axis=1)
+        if len(frame):
+            # sorted, a column is all finite when its ends are (NaN sorts last): a check per column, not a pass
+            for j in np.flatnonzero(~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))):
+                finite = np.isfinite(values[j])
+                values[j] = np.where(finite, values[j], np.nan)
+                n_finite[j] = int(finite.sum())
+                srt[j] = values[j]
+                srt[j].sort()
         return cls({c: j for j, c in enumerate(cols)}, values, srt, n_finite)
 
     def finite_sorted(self, c: str) -> np.ndarray:
