@@ -195,7 +195,7 @@ class _Block:
         srt.sort(axis=1)
         if len(frame):
             # sorted, a column is all finite when its ends are (NaN sorts last): a check per column, not a pass
-            for j in np.flatnonzero(~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))):
+            for j in np.flatnonzero(~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))).tolist():
                 finite = np.isfinite(values[j])
                 values[j] = np.where(finite, values[j], np.nan)
                 n_finite[j] = int(finite.sum())
