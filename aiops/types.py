@@ -261,6 +261,13 @@ class Delivery:
 
 def json_safe(value: Any) -> Any:
     """Recursively turn a value into something json.dumps accepts (NaN/inf become None, numpy to Python)."""
+    kind = type(value)  # the exact built-in types first: a drift result holds thousands of them, and the
+    if kind is float:  # abstract-class checks below cost several times more than the conversion itself
+        return value if math.isfinite(value) else None
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
+    if kind is dict:
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

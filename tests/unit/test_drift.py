@@ -322,6 +322,21 @@ def test_sorted_helpers_equal_numpy() -> None:
         assert st.tie_sum(c) == float(np.sum(c.astype(float) ** 3 - c))
 
 
+def test_merge_counts_and_tie_groups_equal_numpy() -> None:
+    """The linear merge (pandas' forward-fill indexer) is the right-sided binary search, ties and all; a
+    pandas whose internal changed meaning would fail here rather than shift every rank statistic."""
+    rng = np.random.default_rng(25)
+    for _ in range(300):
+        digits = int(rng.integers(0, 3))  # 0-2 decimals: many ties within and across the two arrays
+        ref = np.sort(np.round(rng.normal(size=int(rng.integers(0, 80))), digits))
+        keys = np.sort(np.round(rng.normal(0.2, 1.3, size=int(rng.integers(0, 80))), digits))
+        assert np.array_equal(st.count_at_or_below(ref, keys), np.searchsorted(ref, keys, side="right"))
+        counts = st.sorted_unique(ref)[1]
+        assert np.array_equal(st.tie_group_sizes(ref), counts[counts > 1])
+    ints = np.arange(10)  # not float64: the binary search serves
+    assert np.array_equal(st.count_at_or_below(ints, np.array([-1, 3, 3, 12])), [0, 4, 4, 10])
+
+
 def test_abs_deviations_and_row_order_moments_equal_numpy() -> None:
     from aiops_detectors.drift.tabular import _mean_std_in_row_order
 

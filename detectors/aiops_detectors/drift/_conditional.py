@@ -62,15 +62,28 @@ def evenly_spaced(n: int, cap: int = MAX_ROWS) -> slice | np.ndarray:
     return np.linspace(0, n - 1, cap).round().astype(np.intp)
 
 
-def normal_score_knots(sorted_values: np.ndarray, knots: int = KNOTS) -> tuple[np.ndarray, np.ndarray]:
-    """(values, normal scores of their mid-rank placements) at up to ``knots`` reference quantiles."""
+def normal_score_knots(
+    sorted_values: np.ndarray, knots: int = KNOTS, seen: dict[bytes, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, normal scores of their mid-rank placements) at up to ``knots`` reference quantiles.
+
+    ``seen`` keeps the scores of placements met before: every column without ties among the same rows has
+    the same placements, whose inverse normal CDF (one Python call per knot) is then computed once.
+    """
     n = len(sorted_values)
     idx = np.unique(np.linspace(0, n - 1, min(knots, n)).round().astype(np.intp))
     xp = np.unique(sorted_values[idx])
     lo = np.searchsorted(sorted_values, xp, "left")
     hi = np.searchsorted(sorted_values, xp, "right")
-    inv = NormalDist().inv_cdf
-    return xp, np.array([inv(float(p)) for p in (lo + hi) / (2.0 * n)])
+    placements = (lo + hi) / (2.0 * n)
+    key = placements.tobytes()
+    scores = None if seen is None else seen.get(key)
+    if scores is None:
+        inv = NormalDist().inv_cdf
+        scores = np.array([inv(float(p)) for p in placements])
+        if seen is not None:
+            seen[key] = scores
+    return xp, scores
 
 
 @dataclass(frozen=True)
@@ -255,12 +268,13 @@ def scoring_of(
     """The scoring of ``columns``: a numeric one (its finite reference values sorted) or a binary one (its
     positive value; ``sorted_values`` None)."""
     xs, zs = [], []
+    seen: dict[bytes, np.ndarray] = {}
     for srt in sorted_values:
         if srt is None:
             xs.append(np.empty(0))
             zs.append(np.empty(0))
         else:
-            x, z = normal_score_knots(srt)
+            x, z = normal_score_knots(srt, seen=seen)
             xs.append(x)
             zs.append(z)
     return Scoring(tuple(columns), tuple(xs), tuple(zs), np.asarray(positives, dtype=float))
