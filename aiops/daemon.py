@@ -53,7 +53,7 @@ from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.phases import PhasedInterval
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
-from aiops.engine.skipped_runs import SkippedRuns, quiet_scheduler_lines
+from aiops.engine.skipped_runs import HOUSEKEEPING_PREFIX, JobSkips, SkippedRuns, quiet_scheduler_lines
 from aiops.engine.slots import CheckSlots, Slot, grace_of
 from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError, LeaseLost
@@ -156,6 +156,7 @@ class Daemon(FeedbackFacade):
         self._ticks: dict[str, CheckTick] = {}  # the last tick of each check, for the console's checks page
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self.skipped = SkippedRuns()  # skipped runs per check, reported by its next run
+        self.job_skips = JobSkips()  # skipped runs of the daemon's own jobs, summarised
         self.capacity = CapacitySkips()  # runs skipped for want of a worker: this replica's own incident
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -245,9 +246,13 @@ class Daemon(FeedbackFacade):
         quiet_scheduler_lines()  # _on_skipped counts and reports each skipped run; no line per run
         self._scheduler = scheduler
         for job_id, fn in housekeeping:
-            scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"aiops:{job_id}", name=job_id)
+            scheduler.add_job(fn, IntervalTrigger(seconds=1), id=f"{HOUSEKEEPING_PREFIX}{job_id}", name=job_id)
         scheduler.add_job(
-            self._lease_tick, IntervalTrigger(seconds=0.25), id="aiops:leases", name="leases", executor=LEASE_EXECUTOR
+            self._lease_tick,
+            IntervalTrigger(seconds=0.25),
+            id=f"{HOUSEKEEPING_PREFIX}leases",
+            name="leases",
+            executor=LEASE_EXECUTOR,
         )
         self._schedule_checks(self._runtime)
         scheduler.start()
@@ -405,6 +410,11 @@ class Daemon(FeedbackFacade):
         checks (the check workers report the runs they skip themselves, see aiops/engine/slots.py)."""
         assert self._slots is not None
         missed = len(getattr(event, "scheduled_run_times", None) or [None])
+        if event.job_id.startswith(HOUSEKEEPING_PREFIX):
+            job = event.job_id.removeprefix(HOUSEKEEPING_PREFIX)
+            self.telemetry.housekeeping_runs_skipped(job, missed)
+            self.job_skips.add(job, missed)
+            return
         if event.job_id.startswith("check:"):
             names = [event.job_id.removeprefix("check:")]
         else:

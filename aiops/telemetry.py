@@ -120,6 +120,13 @@ class Telemetry:
             ["check"],
             registry=registry,
         )
+        self._housekeeping_skipped = Counter(
+            "aiops_housekeeping_runs_skipped_total",
+            "Runs of the daemon's own jobs (leases, executor, outbox, sweeper, ...) that did not start: the "
+            "previous run was still going, or it was too late.",
+            ["job"],
+            registry=registry,
+        )
         self._findings = Counter(
             "aiops_findings_total",
             "Findings produced by checks, by kind.",
@@ -189,6 +196,11 @@ class Telemetry:
         """``count`` scheduled runs of ``check`` were skipped (overrun or missed)."""
         if count > 0:
             self._ticks_skipped.labels(check).inc(count)
+
+    def housekeeping_runs_skipped(self, job: str, count: int = 1) -> None:
+        """``count`` scheduled runs of the daemon's own job ``job`` (e.g. ``leases``) were skipped."""
+        if count > 0:
+            self._child(self._housekeeping_skipped, job).inc(count)
 
     def finding(self, check: str, kind: str, count: int = 1) -> None:
         """A check produced ``count`` findings of ``kind`` (anomaly, drift, check_timeout, ...)."""

@@ -9,6 +9,11 @@ second, and writing (and redacting) a line for each cost more CPU than the runs 
 fell further behind the more it fell behind. Every skipped run is still counted
 (``aiops_check_ticks_skipped_total``); the log says it once a minute with the totals.
 
+The daemon's own jobs (the lease round every 250 ms, the executor, the outbox, the sweeper, ...) skip a run
+when the previous one is still going, which on a starved machine is every run: APScheduler's line for each
+(four a second for the lease round) is replaced by ``aiops_housekeeping_runs_skipped_total`` and a line the
+first time and then at most once a minute (:class:`JobSkips`).
+
 Why a check reports at most once a minute: each report is a sighting of its ``check_overrun`` incident, a
 fenced unit of work that writes the incident. A replica far past its capacity skips runs of every check at
 every interval, and writing a sighting on each run spent its CPU on saying it was overloaded: it ran fewer
@@ -30,6 +35,7 @@ log = structlog.get_logger("aiops.daemon")
 SUMMARY_EVERY: Final = 60.0  # seconds between two summary lines
 REPORT_EVERY: Final = 60.0  # seconds between two check_overrun reports of one check
 CHECK_JOB_PREFIXES: Final = ("check:", "slot:")  # a cron check's job, a phase slot's job (aiops/engine/slots.py)
+HOUSEKEEPING_PREFIX: Final = "aiops:"  # the daemon's own jobs (aiops:leases, aiops:outbox, ...)
 # APScheduler's per-run lines (apscheduler 3.x: executors/base.py and schedulers/base.py)
 _PER_RUN_LINES: Final = (
     'Run time of job "%s" was missed by %s',
@@ -81,13 +87,37 @@ class SkippedRuns:
             return missed
 
 
+class JobSkips:
+    """Skipped runs of the daemon's own jobs: said the first time, then in one line at most once a minute."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._said_at: float | None = None
+
+    def add(self, job: str, missed: int) -> None:
+        with self._lock:
+            self._counts[job] = self._counts.get(job, 0) + missed
+            now = self._monotonic()
+            if self._said_at is not None and now - self._said_at < SUMMARY_EVERY:
+                return
+            counts, self._counts, self._said_at = self._counts, {}, now
+        log.warning(
+            "runs of the daemon's own jobs skipped: the previous run was still going (a busy machine)",
+            skipped=sum(counts.values()),
+            jobs=",".join(sorted(counts)),
+        )
+
+
 class _PerRunLines(logging.Filter):
-    """Drops APScheduler's line for each skipped run of a check or slot job; other jobs' lines pass."""
+    """Drops APScheduler's line for each skipped run of a check, slot or housekeeping job (each counted and
+    summarised instead); other lines pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg not in _PER_RUN_LINES or not isinstance(record.args, tuple) or not record.args:
             return True
-        return not str(getattr(record.args[0], "id", "")).startswith(CHECK_JOB_PREFIXES)
+        return not str(getattr(record.args[0], "id", "")).startswith((*CHECK_JOB_PREFIXES, HOUSEKEEPING_PREFIX))
 
 
 _FILTER: Final = _PerRunLines()

@@ -13,7 +13,7 @@ import pytest
 
 from aiops.engine import skipped_runs
 from aiops.engine.phases import SLOTS, PhasedInterval, phase_of, slot_of
-from aiops.engine.skipped_runs import REPORT_EVERY, SkippedRuns, quiet_scheduler_lines
+from aiops.engine.skipped_runs import REPORT_EVERY, JobSkips, SkippedRuns, quiet_scheduler_lines
 from aiops.engine.slots import CheckSlots
 from aiops.engine.spare_threads import SpareThreads
 
@@ -83,7 +83,7 @@ def test_the_scheduler_line_per_skipped_check_run_is_dropped_and_others_pass() -
     template = 'Run time of job "%s" was missed by %s'
     check = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, template, (_Job("check:c1"), "0:00:01"), None)
     other = logger.makeRecord(
-        logger.name, logging.WARNING, __file__, 1, template, (_Job("aiops:outbox"), "0:00:01"), None
+        logger.name, logging.WARNING, __file__, 1, template, (_Job("someone:else"), "0:00:01"), None
     )
     failure = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, 'Job "%s" raised', (_Job("check:c1"),), None)
     assert not logger.filter(check)
@@ -177,3 +177,28 @@ def _waited(condition: Callable[[], bool]) -> bool:
             return True
         threading.Event().wait(0.01)
     return condition()
+
+
+def test_skipped_runs_of_the_daemon_s_own_jobs_are_said_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    said: list[dict[str, object]] = []
+    monkeypatch.setattr(skipped_runs.log, "warning", lambda event, **kw: said.append({"event": event, **kw}))
+    skips = JobSkips(monotonic=lambda: clock[0])
+    skips.add("leases", 1)  # the first is said at once
+    for _ in range(200):  # four a second for most of a minute: no line each
+        skips.add("leases", 1)
+    skips.add("outbox", 2)
+    assert len(said) == 1 and said[0]["skipped"] == 1
+    clock[0] = 61.0
+    skips.add("leases", 1)
+    assert len(said) == 2 and said[1]["skipped"] == 203 and said[1]["jobs"] == "leases,outbox"
+
+
+def test_the_scheduler_line_per_skipped_housekeeping_run_is_dropped() -> None:
+    quiet_scheduler_lines()
+    logger = logging.getLogger("apscheduler.scheduler")
+    template = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+    lease = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, template, (_Job("aiops:leases"), 1), None)
+    other = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, template, (_Job("someone:else"), 1), None)
+    assert not logger.filter(lease)
+    assert logger.filter(other)
