@@ -157,6 +157,7 @@ class Daemon(FeedbackFacade):
         self.history = SeriesHistory()  # recent points of each collected series, for the console's plots
         self.skipped = SkippedRuns()  # skipped runs per check, reported by its next run
         self.job_skips = JobSkips()  # skipped runs of the daemon's own jobs, summarised
+        self._froze = False  # whether start froze the long-lived objects (reload and shutdown then undo it)
         self.capacity = CapacitySkips()  # runs skipped for want of a worker: this replica's own incident
         self._stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -263,7 +264,7 @@ class Daemon(FeedbackFacade):
         self._server = ApiServer(self, self.registry, self.listen, token, ui_read_token(self.config.settings))
         self._server.start()  # returns once the listener accepts connections
         notify("READY=1", self.notify_socket)  # Type=notify units wait for this: scheduling and the API are both up now
-        freeze_start_up_objects()  # out of the collector's full passes: they paused every request and tick
+        self._freeze_long_lived()
         host, port = self._server.address
         log.info(
             "aiops started",
@@ -383,7 +384,9 @@ class Daemon(FeedbackFacade):
         self._http.close()
         self.membership.leave()
         self.store.close()
-        thaw()
+        if self._froze:
+            thaw()
+            self._froze = False
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
 
     def _flush_checkpoints(self, deadline: float | None) -> None:
@@ -582,10 +585,18 @@ class Daemon(FeedbackFacade):
     def reload(self) -> tuple[bool, str]:
         notify("RELOADING=1", self.notify_socket)
         try:
-            return self._reload()
+            outcome = self._reload()
         finally:
-            refreeze_after_reload()  # after _reload's frame is gone, so the replaced runtime is not kept frozen
             notify("READY=1", self.notify_socket)
+        if outcome[0] and self._froze:
+            refreeze_after_reload()  # after _reload's frame is gone, so the replaced runtime is not kept frozen
+        return outcome
+
+    def _freeze_long_lived(self) -> None:
+        """Once ready: what exists now lives until exit, out of the collector's full passes (they paused every
+        request and tick; see aiops/long_lived_objects.py)."""
+        freeze_start_up_objects()
+        self._froze = True
 
     def _reload(self) -> tuple[bool, str]:
         try:
