@@ -53,7 +53,13 @@ from aiops.engine.incidents import IncidentManager, incident_dict
 from aiops.engine.outbox import OutboxDispatcher
 from aiops.engine.phases import PhasedInterval
 from aiops.engine.runtime import CheckRuntime, Runtime, build_runtime
-from aiops.engine.skipped_runs import HOUSEKEEPING_PREFIX, JobSkips, SkippedRuns, quiet_scheduler_lines
+from aiops.engine.skipped_runs import (
+    CHECK_JOB_PREFIXES,
+    HOUSEKEEPING_PREFIX,
+    JobSkips,
+    SkippedRuns,
+    quiet_scheduler_lines,
+)
 from aiops.engine.slots import CheckSlots, Slot, grace_of
 from aiops.engine.tick_pool import TimedPool
 from aiops.errors import AiopsError, ConfigError, LeaseLost
@@ -280,7 +286,7 @@ class Daemon(FeedbackFacade):
         assert self._scheduler is not None and self._slots is not None
         self._slots.clear()
         for job in self._scheduler.get_jobs():
-            if job.id.startswith(("check:", "slot:")):
+            if job.id.startswith(CHECK_JOB_PREFIXES):
                 job.remove()
         self._flush_checkpoints(deadline=None)  # the new runners restore from what the old ones saved
         every = self.config.settings.state.checkpoint

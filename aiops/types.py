@@ -266,9 +266,7 @@ def json_safe(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if kind is str or kind is bool or kind is int or value is None:
         return value
-    if kind is dict:
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [json_safe(v) for v in value]

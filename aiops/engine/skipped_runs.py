@@ -30,11 +30,13 @@ from typing import Final
 
 import structlog
 
+from aiops.engine.slots import SLOT_JOB_PREFIX
+
 log = structlog.get_logger("aiops.daemon")
 
 SUMMARY_EVERY: Final = 60.0  # seconds between two summary lines
 REPORT_EVERY: Final = 60.0  # seconds between two check_overrun reports of one check
-CHECK_JOB_PREFIXES: Final = ("check:", "slot:")  # a cron check's job, a phase slot's job (aiops/engine/slots.py)
+CHECK_JOB_PREFIXES: Final = ("check:", SLOT_JOB_PREFIX)  # a cron check's job, a phase slot's job
 HOUSEKEEPING_PREFIX: Final = "aiops:"  # the daemon's own jobs (aiops:leases, aiops:outbox, ...)
 # APScheduler's per-run lines (apscheduler 3.x: executors/base.py and schedulers/base.py)
 _PER_RUN_LINES: Final = (

@@ -111,12 +111,10 @@ class CheckSlots:
         del self._members[slot], self._by_job[slot.job_id]
         return slot
 
-    def clear(self) -> list[Slot]:
-        """Empty every slot (a reload schedules the checks again); returns the slots that had checks."""
+    def clear(self) -> None:
+        """Empty every slot (a reload schedules the checks again)."""
         with self._lock:
-            slots = list(self._members)
             self._members, self._slot, self._by_job = {}, {}, {}
-        return slots
 
     def checks_of(self, job_id: str) -> list[str]:
         """The checks of the slot whose job is ``job_id`` (none for another job)."""

@@ -41,7 +41,7 @@ def test_commits_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
         assert db.stat().st_size >= before + 5_000_000, "the checkpoint thread never copied the log"
     finally:
         store.close()
-    assert not store._wal_checkpoints or not store._wal_checkpoints._thread.is_alive()
+    assert store._wal_checkpoints is not None and not store._wal_checkpoints._thread.is_alive()
 
 
 def test_a_short_lived_store_keeps_sqlite_s_own_checkpoints(tmp_path: Path) -> None:

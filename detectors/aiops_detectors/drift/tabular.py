@@ -502,9 +502,13 @@ class TabularDrift(DriftDetector):
         self.mv_precision_ = np.linalg.pinv(cov)
         self.mv_calib_ = self._mahalanobis(calib)
 
-    def _mahalanobis(self, z: np.ndarray) -> np.ndarray:
-        d = z - self.mv_center_
-        return np.asarray(np.sum((d @ self.mv_precision_) * d, axis=1), dtype=float)
+    def _mahalanobis(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Squared distances of the standardised rows ``z``, centred in place (``z`` is the caller's scratch):
+        a fresh array's pages cost more to touch than the arithmetic on them."""
+        np.subtract(z, self.mv_center_, out=z)
+        prod = z @ self.mv_precision_
+        np.multiply(prod, z, out=prod)
+        return np.sum(prod, axis=1, out=out)
 
     def _current_mahalanobis(self, current: pd.DataFrame) -> np.ndarray:
         """Squared distances of the current rows, imputed and standardised block by block (cache-sized)."""
@@ -513,8 +517,7 @@ class TabularDrift(DriftDetector):
         values = _matrix_columns(current, self.mv_columns_) if src is None else src
         n = len(current)
         d2 = np.empty(n)
-        # one block-sized scratch, written in place: the same arithmetic as _mahalanobis, without ~6 fresh
-        # arrays per block (a fresh array's pages cost more to touch than the arithmetic on them)
+        # one block-sized scratch, standardised and centred in place
         buf = np.empty((min(n, _MV_CHUNK), len(values)))
         for start in range(0, n, _MV_CHUNK):
             end = min(start + _MV_CHUNK, n)
@@ -524,10 +527,7 @@ class TabularDrift(DriftDetector):
                 x = np.where(np.isnan(x), self.mv_fill_, x)
             np.subtract(x, self.mv_mean_, out=x)
             np.divide(x, self.mv_scale_, out=x)
-            np.subtract(x, self.mv_center_, out=x)
-            prod = x @ self.mv_precision_
-            np.multiply(prod, x, out=prod)
-            np.sum(prod, axis=1, out=d2[start:end])
+            self._mahalanobis(x, out=d2[start:end])
         return d2
 
     # ---- test --------------------------------------------------------------------------------------------
